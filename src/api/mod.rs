@@ -1,0 +1,32 @@
+//! The `SiteHAPair` resource: spec, status, conditions, defaults, and the
+//! names (group, finalizer, annotations, field manager) the rest of the code
+//! shares.
+
+pub mod conditions;
+pub mod defaults;
+pub mod duration;
+pub mod spec;
+pub mod status;
+
+pub use conditions::{Condition, ConditionStatus};
+pub use spec::*;
+pub use status::*;
+
+use kube::CustomResourceExt;
+
+/// The one server-side-apply field manager of the operator.
+pub const FIELD_MANAGER: &str = "sitehapair-operator";
+/// Finalizer that lets the operator remove what it made before a pair goes.
+pub const FINALIZER: &str = "sitehapair.io/cleanup";
+/// Annotation asking for an immediate refresh; echoed in status.lastHandledReconcileAt.
+pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "sitehapair.io/reconcile-requested-at";
+/// Annotation approving a large prune for one revision.
+pub const ANNOTATION_APPROVE_PRUNE: &str = "sitehapair.io/approve-prune";
+/// Annotation acknowledging an automatic failover inside minInterval.
+pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";
+
+/// The CustomResourceDefinition as YAML, exactly what `sitehapair crd` prints
+/// and what crds/sitehapair.io_sitehapairs.yaml holds.
+pub fn crd_yaml() -> Result<String, serde_yaml_ng::Error> {
+    serde_yaml_ng::to_string(&SiteHAPair::crd())
+}

@@ -1,0 +1,388 @@
+//! The `SiteHAPair` custom resource: its spec, with documentation on every
+//! field (what `kubectl explain` prints), defaults, and the validation the API
+//! server runs (OpenAPI constraints plus CEL rules with messages that say
+//! what to fix).
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::defaults;
+use super::status::SiteHAPairStatus;
+
+/// Desired state of an active/passive pair of sibling sites.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "sitehapair.io",
+    version = "v1alpha1",
+    kind = "SiteHAPair",
+    plural = "sitehapairs",
+    singular = "sitehapair",
+    shortname = "shp",
+    category = "sitehapair",
+    doc = "An active/passive pair of sibling sites: one active site takes client traffic, the others are ready standbys; their published services follow a git repository.",
+    namespaced,
+    status = "SiteHAPairStatus",
+    printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.activeSite","description":"The site that is active now"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"What the pair is doing"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.source.revision","description":"The git revision last fetched"}"#,
+    printcolumn = r#"{"name":"In-Sync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status","description":"Whether every site matches the revision"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.spec.sites.exists(s, s.name == self.spec.activeSite)").message("spec.activeSite must name one of spec.sites[*].name").field_path(".spec.activeSite").reason(Reason::FieldValueInvalid),
+    validation = Rule::new("self.spec.sites.all(s, self.spec.sites.exists_one(t, t.name == s.name))").message("spec.sites: every site name must be unique; rename or remove the duplicate").field_path(".spec.sites").reason(Reason::FieldValueDuplicate)
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteHAPairSpec {
+    /// The site that should be active. Changing it is a promotion: the
+    /// operator checks the target, demotes the old active site, promotes this
+    /// one at a new epoch and switches client traffic to it.
+    #[schemars(length(min = 1, max = 63))]
+    pub active_site: String,
+
+    /// The sibling sites of the pair, 2 to 8, each with a unique name.
+    #[schemars(length(min = 2, max = 8))]
+    pub sites: Vec<SiteSpec>,
+
+    /// Where the published service definitions come from. Without a source
+    /// the operator manages only which site is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSpec>,
+
+    /// How site services are brought in line with the source.
+    #[serde(default)]
+    pub sync: SyncSpec,
+
+    /// How promotions are checked and carried out.
+    #[serde(default)]
+    pub promotion: PromotionSpec,
+
+    /// How each site's health is checked.
+    #[serde(default)]
+    pub health_check: HealthCheckSpec,
+
+    /// The Kubernetes Service that sends client traffic to the active site.
+    #[serde(default)]
+    pub traffic: TrafficSpec,
+}
+
+/// One sibling site: an independent deployment of the server product.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.trafficAddresses) != has(self.trafficHostname)").message("set exactly one of trafficAddresses or trafficHostname on each site").reason(Reason::FieldValueRequired)
+)]
+pub struct SiteSpec {
+    /// The site's name: a DNS label (lower-case letters, digits and '-', at
+    /// most 63 characters, starting and ending with a letter or digit).
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+
+    /// Base URL of the site's admin API (the site contract), http or https.
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^https?://[^\s/]+(/\S*)?$")
+    )]
+    #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https')").message("adminUrl must be an http:// or https:// URL, such as https://site-east.internal:6443/site-admin"))]
+    pub admin_url: String,
+
+    /// Secret key holding the bearer token for the admin API.
+    pub credentials_secret_ref: SecretKeyRef,
+
+    /// Secret key holding the PEM CA bundle that signs the site's TLS
+    /// certificate. TLS is always verified; without this the system roots are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
+
+    /// IP addresses that take client traffic when this site is active. They
+    /// become the endpoints of the traffic Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 16))]
+    #[x_kube(validation = Rule::new("self.all(a, isIP(a))").message("trafficAddresses must be IP addresses such as 192.0.2.10"))]
+    pub traffic_addresses: Option<Vec<String>>,
+
+    /// DNS name that takes client traffic when this site is active; the
+    /// traffic Service becomes an ExternalName Service pointing at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub traffic_hostname: Option<String>,
+}
+
+/// A key in a Secret in the pair's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret, in the pair's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret.
+    #[serde(default = "defaults::token_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A reference to a whole Secret in the pair's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret, in the pair's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The source of the service definitions.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSpec {
+    /// A git repository holding one file per service.
+    pub git: GitSource,
+}
+
+/// A git repository, a ref in it and a folder of service files.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSource {
+    /// Repository URL: https://, http://, ssh://, git:// or file://.
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^(https?|ssh|git|file)://\S+$")
+    )]
+    pub url: String,
+
+    /// Which commit to follow: a branch, a tag or a commit. Default: branch main.
+    #[serde(default, rename = "ref")]
+    pub reference: GitRef,
+
+    /// Folder in the repository holding the service files. Default: the root.
+    #[serde(default = "defaults::git_path")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("!self.split('/').exists(p, p == '..')").message("path must stay inside the repository: remove '..'"))]
+    pub path: String,
+
+    /// Secret with credentials: `username` and `password` (or a token as
+    /// password) for https; `identity` (private key) and `known_hosts` for ssh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+
+    /// How often the repository is checked for a new revision, as a Go
+    /// duration such as 30s, 1m or 1h30m.
+    #[serde(default = "defaults::git_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("interval must be a duration of at least 5s, such as 1m"))]
+    pub interval: String,
+}
+
+/// Exactly one of branch, tag or commit. Without any, branch main.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("(has(self.branch) ? 1 : 0) + (has(self.tag) ? 1 : 0) + (has(self.commit) ? 1 : 0) <= 1").message("set at most one of ref.branch, ref.tag, ref.commit")
+)]
+pub struct GitRef {
+    /// Branch to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub branch: Option<String>,
+    /// Tag to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub tag: Option<String>,
+    /// Full commit hash (40 hex digits) to pin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{40}$"))]
+    pub commit: Option<String>,
+}
+
+/// How sites are brought in line with the source.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSpec {
+    /// Automatic applies changes; Report only reports drift.
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Delete services from a site that are no longer in the source.
+    #[serde(default = "defaults::yes")]
+    pub prune: bool,
+    /// Revert edits made on a site outside git.
+    #[serde(default = "defaults::yes")]
+    pub self_heal: bool,
+    /// Percent of a site's services one sync may delete without the
+    /// annotation `sitehapair.io/approve-prune: <revision>`.
+    #[serde(default = "defaults::max_prune_fraction")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_prune_fraction: u8,
+    /// May a source with no services empty a site?
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// Stop syncing; promotions still run.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+impl Default for SyncSpec {
+    fn default() -> Self {
+        Self {
+            mode: SyncMode::default(),
+            prune: true,
+            self_heal: true,
+            max_prune_fraction: defaults::max_prune_fraction(),
+            allow_empty: false,
+            suspend: false,
+        }
+    }
+}
+
+/// Whether a sync changes sites or only reports drift.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum SyncMode {
+    /// Apply the source to the sites, standby sites first.
+    #[default]
+    Automatic,
+    /// Report drift in status; change nothing.
+    Report,
+}
+
+/// How promotions are checked and carried out.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionSpec {
+    /// How long to keep trying to reach an unreachable old active site
+    /// before the promotion is forced, as a Go duration (such as 30m).
+    #[serde(default = "defaults::contact_timeout")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s')").message("contactTimeout must be a duration of at least 1s, such as 30m"))]
+    pub contact_timeout: String,
+    /// Promote only a site that has applied the current source revision.
+    #[serde(default = "defaults::yes")]
+    pub require_in_sync: bool,
+    /// Promote only a site that passes its health check.
+    #[serde(default = "defaults::yes")]
+    pub require_healthy: bool,
+    /// Automatic failover when the active site fails its health checks.
+    #[serde(default)]
+    pub automatic: AutomaticFailoverSpec,
+}
+
+impl Default for PromotionSpec {
+    fn default() -> Self {
+        Self {
+            contact_timeout: defaults::contact_timeout(),
+            require_in_sync: true,
+            require_healthy: true,
+            automatic: AutomaticFailoverSpec::default(),
+        }
+    }
+}
+
+/// Automatic failover; off by default.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomaticFailoverSpec {
+    /// Let the operator change spec.activeSite itself when the active site fails.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Failed health checks in a row before an automatic failover.
+    #[serde(default = "defaults::failure_threshold")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: u32,
+    /// No automatic promotion within this long of the last promotion unless
+    /// the annotation `sitehapair.io/ack-failover` acknowledges it (Go duration).
+    #[serde(default = "defaults::min_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')").message("minInterval must be a duration such as 1h"))]
+    pub min_interval: String,
+}
+
+impl Default for AutomaticFailoverSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            failure_threshold: defaults::failure_threshold(),
+            min_interval: defaults::min_interval(),
+        }
+    }
+}
+
+/// The health check each site answers (`GET <adminUrl><path>`, 200 = healthy).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("duration(self.timeout) <= duration(self.interval)").message("healthCheck.timeout must not be longer than healthCheck.interval")
+)]
+pub struct HealthCheckSpec {
+    /// Path relative to the admin URL.
+    #[serde(default = "defaults::health_path")]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/"))]
+    pub path: String,
+    /// How often each site is checked (Go duration, such as 10s).
+    #[serde(default = "defaults::health_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s')").message("healthCheck.interval must be a duration of at least 1s, such as 10s"))]
+    pub interval: String,
+    /// How long one check may take (Go duration, such as 2s).
+    #[serde(default = "defaults::health_timeout")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('100ms')").message("healthCheck.timeout must be a duration of at least 100ms, such as 2s"))]
+    pub timeout: String,
+}
+
+impl Default for HealthCheckSpec {
+    fn default() -> Self {
+        Self {
+            path: defaults::health_path(),
+            interval: defaults::health_interval(),
+            timeout: defaults::health_timeout(),
+        }
+    }
+}
+
+/// The Service that follows the active site.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficSpec {
+    /// Name of the Service; default: the pair's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub service_name: Option<String>,
+    /// Ports of the Service; default: https 443 to 443.
+    #[serde(default = "defaults::traffic_ports")]
+    #[schemars(length(min = 1, max = 16))]
+    pub ports: Vec<TrafficPort>,
+}
+
+impl Default for TrafficSpec {
+    fn default() -> Self {
+        Self {
+            service_name: None,
+            ports: defaults::traffic_ports(),
+        }
+    }
+}
+
+/// One port of the traffic Service.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficPort {
+    /// Port name (a DNS label).
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Port the Service listens on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Port on the site's traffic addresses; default: the same as port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub target_port: Option<u16>,
+}

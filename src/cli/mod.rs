@@ -1,0 +1,122 @@
+//! The command line: `run` (the operator) and `crd` (print the CRD).
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::controller::leader::LeaseConfig;
+use crate::controller::{RunConfig, run};
+use crate::telemetry::logging::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sitehapair",
+    version,
+    about = "Operator for active/passive pairs of sibling sites"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
+    Run(RunArgs),
+    /// Print the SiteHAPair CustomResourceDefinition as YAML.
+    Crd,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "SITEHAPAIR_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of the health, readiness and metrics port.
+    #[arg(long, env = "SITEHAPAIR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Log format.
+    #[arg(
+        long,
+        env = "SITEHAPAIR_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Turn off leader election (run exactly one replica then).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// Namespace of the leader Lease (default: --namespace, else POD_NAMESPACE, else default).
+    #[arg(long, env = "SITEHAPAIR_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "SITEHAPAIR_LEASE_NAME",
+        default_value = "sitehapair-operator"
+    )]
+    pub lease_name: String,
+    /// Seconds a leader's Lease stays valid without renewal.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub lease_duration: u64,
+    /// Seconds before expiry at which the leader renews (less than --lease-duration).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=299))]
+    pub lease_grace: u64,
+    /// This replica's identity in the Lease and in Events (default: POD_NAME, else host-pid).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+/// Run the parsed command line; the process exit code comes from the result.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crd => {
+            print!("{}", crate::api::crd_yaml()?);
+            Ok(())
+        }
+        Command::Run(args) => run_operator(args).await,
+    }
+}
+
+async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
+    logging::init(args.log_format);
+    if args.lease_grace >= args.lease_duration {
+        anyhow::bail!(
+            "--lease-grace ({}) must be less than --lease-duration ({})",
+            args.lease_grace,
+            args.lease_duration
+        );
+    }
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let lease = (!args.no_leader_election).then(|| LeaseConfig {
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| args.namespace.clone())
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_string()),
+        name: args.lease_name.clone(),
+        identity: identity.clone(),
+        duration_s: args.lease_duration,
+        grace_s: args.lease_grace,
+    });
+    let client = kube::Client::try_default().await?;
+    run(
+        client,
+        RunConfig {
+            namespace: args.namespace,
+            listen: args.listen,
+            lease,
+            identity,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "sitehapair".to_string());
+    format!("{host}-{}", std::process::id())
+}

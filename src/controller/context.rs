@@ -1,0 +1,82 @@
+//! What every reconcile shares: the client, the event recorder, metrics,
+//! the leader flag and per-object retry counts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::telemetry::Metrics;
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// True only while this replica holds the Lease; checked before every write.
+    pub leader: Arc<AtomicBool>,
+    /// Failed attempts per object (namespace/name), reset on success.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        identity: &str,
+        metrics: Arc<Metrics>,
+        leader: Arc<AtomicBool>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "sitehapair-operator".to_string(),
+            instance: Some(identity.to_string()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            leader,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    /// Record a failure of `key` and return how long to back off: 1s,
+    /// doubling, at most 5 minutes.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        backoff_delay(*n)
+    }
+
+    /// Forget the failures of `key` after a successful reconcile.
+    pub fn reset_backoff(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+/// Back-off after `attempts` failures in a row: 1s, 2s, 4s, ... at most 5 minutes.
+pub fn backoff_delay(attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(16);
+    Duration::from_secs((1u64 << exp).min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_delay(1), Duration::from_secs(1));
+        assert_eq!(backoff_delay(2), Duration::from_secs(2));
+        assert_eq!(backoff_delay(5), Duration::from_secs(16));
+        assert_eq!(backoff_delay(40), Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,14 @@
+//! The imperative shell: kube-runtime wiring, the shared context, leader
+//! election, the HTTP endpoints, events and status writes.
+
+pub mod context;
+pub mod error;
+pub mod leader;
+pub mod reconcile;
+pub mod run;
+pub mod server;
+pub mod status_write;
+
+pub use context::Context;
+pub use error::Error;
+pub use run::{RunConfig, run};

@@ -1,0 +1,128 @@
+//! One reconcile of one `SiteHAPair`: finalizer handling, then the pure plan,
+//! then the I/O it asks for (status write, events).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::status_write::apply_status;
+use super::{Context, Error};
+use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FINALIZER, SiteHAPair};
+use crate::plan::observe::{PlannedEvent, plan_status};
+
+/// Entry point given to the kube-runtime Controller.
+pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
+    let name = obj.name_any();
+    if !ctx.is_leader() {
+        return Err(Error::NotLeader { namespace, name });
+    }
+    let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            message: other.to_string(),
+        },
+    });
+    ctx.metrics.observe_reconcile(started.elapsed());
+    if result.is_ok() {
+        ctx.reset_backoff(&format!("{namespace}/{name}"));
+    }
+    result
+}
+
+/// Called by the Controller when reconcile fails: count it, back off per object.
+pub fn error_policy(obj: Arc<SiteHAPair>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.observe_error(error.metric_reason());
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let delay = ctx.backoff(&key);
+    warn!(object = %key, error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+    let now = now_rfc3339();
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let requested = obj
+        .annotations()
+        .get(ANNOTATION_RECONCILE_REQUESTED_AT)
+        .map(String::as_str);
+    let old = obj.status.as_ref();
+    let plan = plan_status(&obj.spec, generation, old, requested, &now);
+    let wrote = apply_status(ctx, obj, old, &plan.status).await?;
+    if wrote {
+        info!(
+            namespace = obj.namespace().unwrap_or_default(),
+            name = obj.name_any(),
+            generation,
+            phase = plan.status.phase.map(|p| p.as_str()).unwrap_or(""),
+            "status written"
+        );
+    }
+    for event in &plan.events {
+        publish(ctx, obj, event).await;
+    }
+    Ok(Action::requeue(plan.requeue_after))
+}
+
+/// A pair is going away: remove what the operator made in the cluster (its
+/// owned objects are also garbage-collected through owner references) and
+/// leave the sites exactly as they are.
+async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+    publish(
+        ctx,
+        obj,
+        &PlannedEvent {
+            warning: false,
+            reason: "Deleted",
+            action: "Cleanup",
+            note: "pair deleted; the sites were left as they are".to_string(),
+        },
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+/// Publish an Event; a failure to publish is logged, never fatal.
+async fn publish(ctx: &Context, obj: &SiteHAPair, event: &PlannedEvent) {
+    let ev = Event {
+        type_: if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: event.reason.to_string(),
+        note: Some(event.note.clone()),
+        action: event.action.to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        warn!(name = obj.name_any(), error = %e, reason = event.reason, "could not publish event");
+    }
+}
+
+/// The current time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
+/// The only place the shell reads the clock for status.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| jiff::Timestamp::now().to_string())
+}

@@ -1,0 +1,232 @@
+//! `sitehapair run`: the HTTP port, leader election, and the Controller that
+//! runs only while this replica leads; graceful shutdown on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::{Controller, watcher};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::Context;
+use super::leader::{LeaseConfig, elect};
+use super::reconcile::{error_policy, reconcile};
+use super::server::{ServerState, bind, router};
+use crate::api::SiteHAPair;
+use crate::telemetry::Metrics;
+
+/// Everything `run` needs besides the client.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Watch one namespace, or all when None.
+    pub namespace: Option<String>,
+    /// Where health, readiness and metrics are served.
+    pub listen: SocketAddr,
+    /// Lease settings; None runs without leader election (one replica only).
+    pub lease: Option<LeaseConfig>,
+    pub identity: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the API server did not answer: {0}")]
+    ApiServer(#[source] kube::Error),
+    #[error("leader election on Lease {namespace}/{name}: {message}")]
+    Lease {
+        namespace: String,
+        name: String,
+        message: String,
+    },
+}
+
+/// Run the operator until SIGTERM or SIGINT.
+pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::default());
+    let leader = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        &cfg.identity,
+        metrics.clone(),
+        leader.clone(),
+    ));
+
+    let listener = bind(cfg.listen).await.map_err(|source| RunError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let local = listener.local_addr().map_err(|source| RunError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    info!(address = %local, "serving /healthz, /readyz and /metrics");
+    let app = router(ServerState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            error!(error = %e, "HTTP server failed");
+        }
+    });
+    tokio::spawn(forward_signals(stop_tx));
+
+    client
+        .apiserver_version()
+        .await
+        .map_err(RunError::ApiServer)?;
+    ready.store(true, Ordering::Release);
+
+    let result = match &cfg.lease {
+        None => {
+            set_leader(&leader, &metrics, true);
+            info!("leader election disabled: reconciling");
+            run_controller(
+                client.clone(),
+                cfg.namespace.clone(),
+                ctx.clone(),
+                stop_rx.clone(),
+            )
+            .await;
+            set_leader(&leader, &metrics, false);
+            Ok(())
+        }
+        Some(lease) => lead_while_elected(&client, &cfg, lease, &ctx, stop_rx.clone()).await,
+    };
+    let _ = server.await;
+    info!("stopped");
+    result
+}
+
+/// Compete for the Lease; run the Controller while holding it, stop it at
+/// once when the Lease is lost, release the Lease on shutdown.
+async fn lead_while_elected(
+    client: &Client,
+    cfg: &RunConfig,
+    lease: &LeaseConfig,
+    ctx: &Arc<Context>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let lease_err = |message: String| RunError::Lease {
+        namespace: lease.namespace.clone(),
+        name: lease.name.clone(),
+        message,
+    };
+    let (mut holder, lease_task) = elect(client.clone(), lease)
+        .await
+        .map_err(|e| lease_err(e.to_string()))?;
+    info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "competing for the leader Lease");
+    loop {
+        // Wait until we hold the Lease, or shutdown.
+        tokio::select! {
+            r = holder.wait_for(|h| *h) => if r.is_err() { break },
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        set_leader(&ctx.leader, &ctx.metrics, true);
+        info!(identity = %lease.identity, "acquired the leader Lease: reconciling");
+        let mut ctrl = tokio::spawn(run_controller(
+            client.clone(),
+            cfg.namespace.clone(),
+            ctx.clone(),
+            stop.clone(),
+        ));
+        tokio::select! {
+            r = holder.wait_for(|h| !*h) => {
+                // Lost the Lease: stop writing at once.
+                set_leader(&ctx.leader, &ctx.metrics, false);
+                ctrl.abort();
+                warn!(identity = %lease.identity, "lost the leader Lease: stopped reconciling");
+                if r.is_err() { break }
+            }
+            _ = &mut ctrl => {
+                // The controller ends only on shutdown.
+                set_leader(&ctx.leader, &ctx.metrics, false);
+                break;
+            }
+        }
+    }
+    set_leader(&ctx.leader, &ctx.metrics, false);
+    drop(holder);
+    match lease_task.await {
+        Ok(Ok(_)) => info!("released the leader Lease"),
+        Ok(Err(e)) => warn!(error = %e, "releasing the leader Lease"),
+        Err(e) => warn!(error = %e, "lease task ended abnormally"),
+    }
+    Ok(())
+}
+
+fn set_leader(flag: &AtomicBool, metrics: &Metrics, leads: bool) {
+    flag.store(leads, Ordering::Release);
+    metrics.leader.set(i64::from(leads));
+}
+
+/// The kube-runtime Controller for SiteHAPair; ends when `stop` turns true,
+/// letting reconciles in flight finish.
+async fn run_controller(
+    client: Client,
+    namespace: Option<String>,
+    ctx: Arc<Context>,
+    stop: watch::Receiver<bool>,
+) {
+    let api: Api<SiteHAPair> = match &namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let shutdown = async move {
+        let mut stop = stop;
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => debug!(object = %obj.name, "reconciled"),
+                Err(e) => debug!(error = %e, "controller stream error"),
+            }
+        })
+        .await;
+}
+
+/// Turn the first SIGTERM or SIGINT into `stop = true`.
+async fn forward_signals(stop: watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the operator");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop.send(true);
+}

@@ -1,0 +1,9 @@
+//! sitehapair: a Kubernetes operator for active/passive pairs of sibling
+//! sites. `api` holds the resource, `plan` the pure decisions, `controller`
+//! the kube-runtime shell, `telemetry` logs and metrics, `cli` the commands.
+
+pub mod api;
+pub mod cli;
+pub mod controller;
+pub mod plan;
+pub mod telemetry;

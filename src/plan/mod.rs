@@ -1,0 +1,7 @@
+//! The functional core: pure decisions from what was observed to what to do.
+//! Nothing here performs I/O or reads the clock; time is an argument.
+
+pub mod observe;
+
+#[cfg(test)]
+mod observe_tests;

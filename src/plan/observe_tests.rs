@@ -1,0 +1,128 @@
+//! Unit tests of the status plan.
+
+use super::observe::*;
+use crate::api::conditions::{ConditionStatus, find, types};
+use crate::api::*;
+
+fn spec() -> SiteHAPairSpec {
+    serde_json::from_value(serde_json::json!({
+        "activeSite": "east",
+        "sites": [
+            {"name": "east", "adminUrl": "https://east.example/admin",
+             "credentialsSecretRef": {"name": "east"}, "trafficAddresses": ["192.0.2.10"]},
+            {"name": "west", "adminUrl": "https://west.example/admin",
+             "credentialsSecretRef": {"name": "west"}, "trafficAddresses": ["192.0.2.20"]}
+        ]
+    }))
+    .expect("valid spec")
+}
+
+#[test]
+fn first_sight_adopts_spec_active_and_is_ready() {
+    let plan = plan_status(&spec(), 1, None, None, "2026-01-01T00:00:00Z");
+    let st = &plan.status;
+    assert_eq!(st.active_site.as_deref(), Some("east"));
+    assert_eq!(st.observed_generation, Some(1));
+    assert_eq!(st.phase, Some(Phase::Ready));
+    let ready = find(&st.conditions, types::READY).expect("Ready condition");
+    assert_eq!(ready.status, ConditionStatus::True);
+    assert_eq!(ready.observed_generation, 1);
+    assert!(st.conditions.iter().all(|c| c.observed_generation == 1));
+    assert_eq!(st.sites.len(), 2);
+    assert_eq!(plan.events.len(), 1);
+    assert_eq!(plan.requeue_after, std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn unchanged_input_gives_unchanged_status() {
+    let first = plan_status(&spec(), 1, None, None, "2026-01-01T00:00:00Z");
+    let second = plan_status(
+        &spec(),
+        1,
+        Some(&first.status),
+        None,
+        "2026-01-01T00:05:00Z",
+    );
+    assert_eq!(
+        first.status, second.status,
+        "a steady pair must not be re-written"
+    );
+    assert!(second.events.is_empty());
+}
+
+#[test]
+fn spec_edit_moves_observed_generation_on_every_condition() {
+    let first = plan_status(&spec(), 1, None, None, "2026-01-01T00:00:00Z");
+    let second = plan_status(
+        &spec(),
+        2,
+        Some(&first.status),
+        None,
+        "2026-01-01T00:01:00Z",
+    );
+    assert_eq!(second.status.observed_generation, Some(2));
+    assert!(
+        second
+            .status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == 2)
+    );
+    assert_eq!(second.events[0].reason, "SpecChanged");
+}
+
+#[test]
+fn changed_active_site_is_a_pending_promotion() {
+    let first = plan_status(&spec(), 1, None, None, "t0");
+    let mut s = spec();
+    s.active_site = "west".into();
+    let second = plan_status(&s, 2, Some(&first.status), None, "t1");
+    assert_eq!(second.status.active_site.as_deref(), Some("east"));
+    assert_eq!(second.status.phase, Some(Phase::Promoting));
+    let p = find(&second.status.conditions, types::PROMOTING).expect("Promoting");
+    assert_eq!(p.status, ConditionStatus::True);
+}
+
+#[test]
+fn suspended_sync_shows_in_phase() {
+    let mut s = spec();
+    s.sync.suspend = true;
+    let plan = plan_status(&s, 1, None, None, "t0");
+    assert_eq!(plan.status.phase, Some(Phase::Suspended));
+}
+
+#[test]
+fn bad_duration_degrades_with_the_field_named() {
+    let mut s = spec();
+    s.health_check.interval = "soon".into();
+    let plan = plan_status(&s, 1, None, None, "t0");
+    assert_eq!(plan.status.phase, Some(Phase::Degraded));
+    let d = find(&plan.status.conditions, types::DEGRADED).expect("Degraded");
+    assert!(
+        d.message.contains("spec.healthCheck.interval"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn reconcile_request_is_echoed() {
+    let plan = plan_status(&spec(), 1, None, Some("2026-01-01T00:00:00Z"), "t0");
+    assert_eq!(
+        plan.status.last_handled_reconcile_at.as_deref(),
+        Some("2026-01-01T00:00:00Z")
+    );
+}
+
+#[test]
+fn defaults_fill_every_optional_field() {
+    let s = spec();
+    assert_eq!(s.sync.mode, SyncMode::Automatic);
+    assert!(s.sync.prune && s.sync.self_heal && !s.sync.allow_empty);
+    assert_eq!(s.sync.max_prune_fraction, 50);
+    assert_eq!(s.promotion.contact_timeout, "30m");
+    assert_eq!(s.promotion.automatic.failure_threshold, 3);
+    assert_eq!(s.health_check.path, "/health");
+    assert_eq!(s.traffic.ports[0].port, 443);
+    assert_eq!(s.sites[0].credentials_secret_ref.key, "token");
+}

@@ -1,0 +1,6 @@
+//! Logs (tracing, text or JSON) and Prometheus metrics (prometheus-client).
+
+pub mod logging;
+pub mod metrics;
+
+pub use metrics::Metrics;
