@@ -15,13 +15,13 @@ pub fn git_interval() -> String {
 pub fn yes() -> bool {
     true
 }
-pub fn max_prune_fraction() -> u8 {
+pub fn max_prune_fraction() -> i32 {
     50
 }
 pub fn contact_timeout() -> String {
     "30m".to_string()
 }
-pub fn failure_threshold() -> u32 {
+pub fn failure_threshold() -> i32 {
     3
 }
 pub fn min_interval() -> String {

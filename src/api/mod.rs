@@ -30,3 +30,16 @@ pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";
 pub fn crd_yaml() -> Result<String, serde_yaml_ng::Error> {
     serde_yaml_ng::to_string(&SiteHAPair::crd())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checked_in_crd_matches_the_generated_one() {
+        let file = include_str!("../../crds/sitehapair.io_sitehapairs.yaml");
+        let generated = super::crd_yaml().expect("CRD serializes");
+        assert!(
+            file == generated,
+            "crds/sitehapair.io_sitehapairs.yaml is stale: run `cargo run -- crd > crds/sitehapair.io_sitehapairs.yaml`"
+        );
+    }
+}

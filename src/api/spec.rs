@@ -28,7 +28,7 @@ use super::status::SiteHAPairStatus;
     printcolumn = r#"{"name":"In-Sync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status","description":"Whether every site matches the revision"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.spec.sites.exists(s, s.name == self.spec.activeSite)").message("spec.activeSite must name one of spec.sites[*].name").field_path(".spec.activeSite").reason(Reason::FieldValueInvalid),
-    validation = Rule::new("self.spec.sites.all(s, self.spec.sites.exists_one(t, t.name == s.name))").message("spec.sites: every site name must be unique; rename or remove the duplicate").field_path(".spec.sites").reason(Reason::FieldValueDuplicate)
+    validation = Rule::new("self.spec.sites.all(s, self.spec.sites.exists_one(t, t.name == s.name))").message("spec.sites: every site name must be unique; rename or remove the duplicate").field_path(".spec.sites")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SiteHAPairSpec {
@@ -98,7 +98,7 @@ pub struct SiteSpec {
     /// IP addresses that take client traffic when this site is active. They
     /// become the endpoints of the traffic Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 16))]
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 45)))]
     #[x_kube(validation = Rule::new("self.all(a, isIP(a))").message("trafficAddresses must be IP addresses such as 192.0.2.10"))]
     pub traffic_addresses: Option<Vec<String>>,
 
@@ -214,7 +214,7 @@ pub struct SyncSpec {
     /// annotation `sitehapair.io/approve-prune: <revision>`.
     #[serde(default = "defaults::max_prune_fraction")]
     #[schemars(range(min = 0, max = 100))]
-    pub max_prune_fraction: u8,
+    pub max_prune_fraction: i32,
     /// May a source with no services empty a site?
     #[serde(default)]
     pub allow_empty: bool,
@@ -290,7 +290,7 @@ pub struct AutomaticFailoverSpec {
     /// Failed health checks in a row before an automatic failover.
     #[serde(default = "defaults::failure_threshold")]
     #[schemars(range(min = 1, max = 100))]
-    pub failure_threshold: u32,
+    pub failure_threshold: i32,
     /// No automatic promotion within this long of the last promotion unless
     /// the annotation `sitehapair.io/ack-failover` acknowledges it (Go duration).
     #[serde(default = "defaults::min_interval")]
@@ -380,9 +380,9 @@ pub struct TrafficPort {
     pub name: String,
     /// Port the Service listens on.
     #[schemars(range(min = 1, max = 65535))]
-    pub port: u16,
+    pub port: i32,
     /// Port on the site's traffic addresses; default: the same as port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
-    pub target_port: Option<u16>,
+    pub target_port: Option<i32>,
 }

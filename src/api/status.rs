@@ -119,7 +119,7 @@ pub struct SiteStatus {
     pub drift: Option<Drift>,
     /// Failed health checks in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consecutive_failures: Option<u32>,
+    pub consecutive_failures: Option<i32>,
     /// Last error or remark about the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -130,11 +130,11 @@ pub struct SiteStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     /// In the source, missing on the site.
-    pub added: u32,
+    pub added: i32,
     /// On both, with different definitions.
-    pub changed: u32,
+    pub changed: i32,
     /// On the site, not in the source.
-    pub removed: u32,
+    pub removed: i32,
 }
 
 /// The promotion under way.
@@ -159,7 +159,7 @@ pub struct PromotionStatus {
     pub deadline: Option<String>,
     /// Attempts made in the current phase.
     #[serde(default)]
-    pub attempts: u32,
+    pub attempts: i32,
     /// What the promotion is waiting on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

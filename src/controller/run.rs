@@ -190,11 +190,12 @@ async fn run_controller(
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
+    let mut grace_stop = stop.clone();
     let shutdown = async move {
         let mut stop = stop;
         let _ = stop.wait_for(|s| *s).await;
     };
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -202,9 +203,22 @@ async fn run_controller(
                 Ok((obj, _)) => debug!(object = %obj.name, "reconciled"),
                 Err(e) => debug!(error = %e, "controller stream error"),
             }
-        })
-        .await;
+        });
+    // kube-runtime holds its runner until the first list completes; a
+    // shutdown that arrives before then would wait forever. Give reconciles
+    // in flight SHUTDOWN_GRACE to finish, then drop the rest.
+    let grace = async move {
+        let _ = grace_stop.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = controller => {}
+        _ = grace => warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "controller did not stop within the grace period; stopped it"),
+    }
 }
+
+/// How long reconciles in flight may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Turn the first SIGTERM or SIGINT into `stop = true`.
 async fn forward_signals(stop: watch::Sender<bool>) {

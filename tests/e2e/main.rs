@@ -1,0 +1,10 @@
+//! End-to-end tests against a real kube-apiserver, etcd and
+//! kube-controller-manager (tests/testbed), real kubectl, and the operator
+//! binary as a separate process.
+
+mod support;
+
+mod crd;
+mod leader;
+mod lifecycle;
+mod validation;
