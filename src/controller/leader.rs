@@ -41,3 +41,128 @@ pub async fn elect(
         .await?;
     Ok(manager.watch().await)
 }
+
+/// How often the guard reads the Lease.
+const GUARD_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long this replica's hold on the Lease is still valid at `now`, or
+/// None when it is not (another holder, no renewal, or expired). Pure.
+pub fn remaining_hold(
+    holder: Option<&str>,
+    me: &str,
+    renew_time: Option<jiff::Timestamp>,
+    duration_s: Option<i32>,
+    now: jiff::Timestamp,
+) -> Option<std::time::Duration> {
+    if holder != Some(me) {
+        return None;
+    }
+    let renewed = renew_time?;
+    let duration = jiff::SignedDuration::from_secs(i64::from(duration_s?));
+    let expires = renewed.checked_add(duration).ok()?;
+    let left = expires.duration_since(now);
+    if left.is_positive() {
+        std::time::Duration::try_from(left).ok()
+    } else {
+        None
+    }
+}
+
+/// Watch the Lease apart from kube-lease-manager, whose channel keeps
+/// saying `true` while renewals fail. Resolves when this replica can no
+/// longer show a valid hold: another holder, or the hold expired by the
+/// local clock (also when the API server cannot be reached to renew it).
+pub async fn hold_lost(client: Client, cfg: LeaseConfig) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api: kube::Api<Lease> = kube::Api::namespaced(client, &cfg.namespace);
+    let mut valid_until: Option<tokio::time::Instant> = None;
+    loop {
+        match api.get(&cfg.name).await {
+            Ok(lease) => {
+                let spec = lease.spec.unwrap_or_default();
+                let left = remaining_hold(
+                    spec.holder_identity.as_deref(),
+                    &cfg.identity,
+                    spec.renew_time.map(|t| t.0),
+                    spec.lease_duration_seconds,
+                    jiff::Timestamp::now(),
+                );
+                match left {
+                    Some(left) => valid_until = Some(tokio::time::Instant::now() + left),
+                    // Freshly acquired leases can be read before the first
+                    // renewal lands; only a different holder is final.
+                    None if spec.holder_identity.as_deref() != Some(cfg.identity.as_str())
+                        && spec.holder_identity.is_some() =>
+                    {
+                        tracing::warn!(holder = ?spec.holder_identity, "the Lease names another holder");
+                        return;
+                    }
+                    None => {}
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the leader Lease"),
+        }
+        if let Some(until) = valid_until {
+            if tokio::time::Instant::now() >= until {
+                tracing::warn!("the leader Lease was not renewed in time");
+                return;
+            }
+        }
+        tokio::time::sleep(GUARD_PERIOD).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remaining_hold;
+    use jiff::Timestamp;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn hold_is_valid_until_renewal_plus_duration() {
+        let left = remaining_hold(
+            Some("a"),
+            "a",
+            Some(ts("2026-01-01T00:00:00Z")),
+            Some(15),
+            ts("2026-01-01T00:00:10Z"),
+        );
+        assert_eq!(left, Some(std::time::Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn expired_or_foreign_hold_is_not_valid() {
+        let renewed = Some(ts("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            remaining_hold(
+                Some("a"),
+                "a",
+                renewed,
+                Some(15),
+                ts("2026-01-01T00:00:15Z")
+            ),
+            None
+        );
+        assert_eq!(
+            remaining_hold(
+                Some("b"),
+                "a",
+                renewed,
+                Some(15),
+                ts("2026-01-01T00:00:01Z")
+            ),
+            None
+        );
+        assert_eq!(
+            remaining_hold(None, "a", renewed, Some(15), ts("2026-01-01T00:00:01Z")),
+            None
+        );
+        assert_eq!(
+            remaining_hold(Some("a"), "a", None, Some(15), ts("2026-01-01T00:00:01Z")),
+            None
+        );
+    }
+}

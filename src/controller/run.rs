@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::Context;
-use super::leader::{LeaseConfig, elect};
+use super::leader::{LeaseConfig, elect, hold_lost};
 use super::reconcile::{error_policy, reconcile};
 use super::server::{ServerState, bind, router};
 use crate::api::SiteHAPair;
@@ -111,7 +111,11 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
         }
         Some(lease) => lead_while_elected(&client, &cfg, lease, &ctx, stop_rx.clone()).await,
     };
-    let _ = server.await;
+    if result.is_ok() {
+        let _ = server.await;
+    } else {
+        server.abort();
+    }
     info!("stopped");
     result
 }
@@ -134,6 +138,7 @@ async fn lead_while_elected(
         .await
         .map_err(|e| lease_err(e.to_string()))?;
     info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "competing for the leader Lease");
+    let mut lost = false;
     loop {
         // Wait until we hold the Lease, or shutdown.
         tokio::select! {
@@ -156,6 +161,16 @@ async fn lead_while_elected(
                 warn!(identity = %lease.identity, "lost the leader Lease: stopped reconciling");
                 if r.is_err() { break }
             }
+            _ = hold_lost(client.clone(), lease.clone()) => {
+                // The hold could not be shown valid (renewals failing, or
+                // another holder): stop writing at once and exit, so that a
+                // restart competes afresh.
+                set_leader(&ctx.leader, &ctx.metrics, false);
+                ctrl.abort();
+                error!(identity = %lease.identity, "leader Lease hold not valid any more: stopped reconciling");
+                lost = true;
+                break;
+            }
             _ = &mut ctrl => {
                 // The controller ends only on shutdown.
                 set_leader(&ctx.leader, &ctx.metrics, false);
@@ -169,6 +184,11 @@ async fn lead_while_elected(
         Ok(Ok(_)) => info!("released the leader Lease"),
         Ok(Err(e)) => warn!(error = %e, "releasing the leader Lease"),
         Err(e) => warn!(error = %e, "lease task ended abnormally"),
+    }
+    if lost {
+        return Err(lease_err(
+            "this replica's hold on the Lease expired without renewal".to_string(),
+        ));
     }
     Ok(())
 }

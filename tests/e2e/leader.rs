@@ -75,3 +75,35 @@ fn one_leader_writes_and_a_standby_takes_over_after_sigkill() {
         .expect("lease exists");
     assert_eq!(lease["spec"]["holderIdentity"], standby.identity.as_str());
 }
+
+#[test]
+fn a_leader_whose_lease_is_taken_stops_at_once() {
+    let ns = Namespace::new("usurp");
+    let mut op = Operator::start(&ns.name, "replica-a", LEASE);
+    wait_for("leadership", Duration::from_secs(20), || {
+        (op.metric("sitehapair_leader") == Some(1.0)).then_some(())
+    });
+    // Someone else takes the Lease for a minute.
+    let renew = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let patch = format!(
+        r#"{{"spec":{{"holderIdentity":"intruder","leaseDurationSeconds":60,"renewTime":"{renew}"}}}}"#
+    );
+    ns.kubectl(&[
+        "patch",
+        "lease",
+        "sitehapair-operator",
+        "--type=merge",
+        "-p",
+        &patch,
+    ]);
+    let status = op
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the old leader kept running: {}", op.logs()));
+    assert!(
+        !status.success(),
+        "a leader that lost its Lease must exit non-zero"
+    );
+    assert!(op.logs().contains("stopped reconciling"), "{}", op.logs());
+}
