@@ -102,11 +102,9 @@ pub async fn hold_lost(client: Client, cfg: LeaseConfig) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the leader Lease"),
         }
-        if let Some(until) = valid_until {
-            if tokio::time::Instant::now() >= until {
-                tracing::warn!("the leader Lease was not renewed in time");
-                return;
-            }
+        if valid_until.is_some_and(|until| tokio::time::Instant::now() >= until) {
+            tracing::warn!("the leader Lease was not renewed in time");
+            return;
         }
         tokio::time::sleep(GUARD_PERIOD).await;
     }
