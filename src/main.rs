@@ -6,7 +6,7 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     let cli = sitehapair::cli::Cli::parse();
     match sitehapair::cli::main(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("sitehapair: {e:#}");
             std::process::ExitCode::from(2)

@@ -25,6 +25,18 @@ pub enum Command {
     Run(RunArgs),
     /// Print the SiteHAPair CustomResourceDefinition as YAML.
     Crd,
+    /// Check the service files of a checkout: exit 0 when valid, 1 with
+    /// file:line messages when not.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// The repository checkout (its root).
+    pub dir: std::path::PathBuf,
+    /// Folder of service files inside the checkout (spec.source.git.path).
+    #[arg(long, default_value = ".")]
+    pub path: String,
 }
 
 #[derive(Args, Debug)]
@@ -67,14 +79,30 @@ pub struct RunArgs {
     pub identity: Option<String>,
 }
 
-/// Run the parsed command line; the process exit code comes from the result.
-pub async fn main(cli: Cli) -> anyhow::Result<()> {
+/// Run the parsed command line. Ok carries the exit code of a command that
+/// finished (1 = "no" for validate); Err is a failure (exit 2).
+pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
     match cli.command {
         Command::Crd => {
             print!("{}", crate::api::crd_yaml()?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => run_operator(args).await,
+        Command::Validate(args) => Ok(validate(&args)),
+        Command::Run(args) => run_operator(args).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn validate(args: &ValidateArgs) -> std::process::ExitCode {
+    match crate::source::files::read_services(&args.dir, &args.path) {
+        Ok(set) => {
+            println!("valid: {} services under {}", set.len(), args.path);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            std::process::ExitCode::from(1)
+        }
     }
 }
 

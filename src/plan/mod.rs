@@ -1,7 +1,11 @@
 //! The functional core: pure decisions from what was observed to what to do.
 //! Nothing here performs I/O or reads the clock; time is an argument.
 
+pub mod diff;
 pub mod observe;
+pub mod prune;
 
+#[cfg(test)]
+mod diff_props;
 #[cfg(test)]
 mod observe_tests;

@@ -4,7 +4,9 @@
 
 mod support;
 
+mod cli;
 mod crd;
 mod leader;
 mod lifecycle;
+mod sites;
 mod validation;

@@ -4,6 +4,7 @@
 //! test process exits.
 
 pub mod operator;
+pub mod site;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,102 @@
+//! Sites: the `Site` trait every driver implements (the site admin contract
+//! of docs/site-api.md) and its drivers. The HTTP driver comes first.
+
+pub mod http;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+/// Whether a site takes client traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Active,
+    Passive,
+}
+
+/// What `GET /mode` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeState {
+    pub mode: Mode,
+    pub epoch: i64,
+}
+
+/// What `GET /info` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteInfo {
+    pub product: String,
+    pub version: String,
+    #[serde(default)]
+    pub token_key_fingerprint: Option<String>,
+}
+
+/// A failed call, naming the site and the call. Never carries the token.
+#[derive(Debug, Error)]
+pub enum SiteError {
+    #[error("site {site}: {call}: unreachable: {message}")]
+    Unreachable {
+        site: String,
+        call: String,
+        message: String,
+    },
+    #[error("site {site}: {call}: timed out after {timeout_ms} ms")]
+    Timeout {
+        site: String,
+        call: String,
+        timeout_ms: u128,
+    },
+    #[error("site {site}: {call}: refused the credentials (HTTP 401)")]
+    Unauthorized { site: String, call: String },
+    #[error("site {site}: {call}: fenced: {message}")]
+    Fenced {
+        site: String,
+        call: String,
+        message: String,
+    },
+    #[error("site {site}: {call}: HTTP {status}: {message}")]
+    Status {
+        site: String,
+        call: String,
+        status: u16,
+        message: String,
+    },
+    #[error("site {site}: {call}: unexpected answer: {message}")]
+    Decode {
+        site: String,
+        call: String,
+        message: String,
+    },
+    #[error("site {site}: {message}")]
+    Config { site: String, message: String },
+}
+
+impl SiteError {
+    /// Could not talk to the site at all (as opposed to a refusal).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            SiteError::Unreachable { .. } | SiteError::Timeout { .. }
+        )
+    }
+}
+
+/// The site admin contract. Every call is idempotent.
+#[allow(async_fn_in_trait)]
+pub trait Site {
+    /// The site's name in the pair.
+    fn name(&self) -> &str;
+    /// True when the site may take traffic.
+    async fn health(&self) -> Result<bool, SiteError>;
+    async fn info(&self) -> Result<SiteInfo, SiteError>;
+    async fn mode(&self) -> Result<ModeState, SiteError>;
+    /// Set the mode at an epoch; `SiteError::Fenced` when the site holds a newer epoch.
+    async fn set_mode(&self, mode: Mode, epoch: i64) -> Result<ModeState, SiteError>;
+    async fn services(&self) -> Result<BTreeMap<String, Value>, SiteError>;
+    async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError>;
+    /// Delete a service; an absent one counts as deleted.
+    async fn delete_service(&self, name: &str) -> Result<(), SiteError>;
+}

@@ -1,0 +1,254 @@
+//! Reading and validating service files: one JSON object per file under a
+//! folder (`*.yaml`, `*.yml`, `*.json`), named by its `name` field or else its
+//! file name. Any bad file rejects the whole revision, naming file and line.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::plan::diff::ServiceSet;
+
+/// Largest service file accepted.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a revision was rejected. `file` is relative to the repository root.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FileError {
+    #[error("{file}:{line}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:1: a service file must hold one object (a mapping), found {found}")]
+    NotAnObject { file: String, found: &'static str },
+    #[error("{file}:{line}: service name {name:?} is not allowed: {why}")]
+    BadName {
+        file: String,
+        line: usize,
+        name: String,
+        why: &'static str,
+    },
+    #[error("{file}:1: service {name:?} is also defined in {other}")]
+    Duplicate {
+        file: String,
+        other: String,
+        name: String,
+    },
+    #[error("{file}:1: the file is {size} bytes, more than the limit of {MAX_FILE_BYTES}")]
+    TooLarge { file: String, size: u64 },
+    #[error("{file}:1: symbolic link pointing outside the repository")]
+    SymlinkEscapes { file: String },
+    #[error("{file}: cannot read: {message}")]
+    Io { file: String, message: String },
+    #[error("path {path:?}: not a folder in the repository")]
+    NoSuchPath { path: String },
+}
+
+/// Read every service file under `repo/path`. Files are visited in sorted
+/// order, folders recursively; other file types are ignored.
+pub fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
+    let repo = repo.canonicalize().map_err(|e| FileError::Io {
+        file: ".".into(),
+        message: e.to_string(),
+    })?;
+    let sub = clean_relative(path).ok_or_else(|| FileError::NoSuchPath {
+        path: path.to_string(),
+    })?;
+    let root = repo.join(&sub);
+    let meta = std::fs::symlink_metadata(&root).map_err(|_| FileError::NoSuchPath {
+        path: path.to_string(),
+    })?;
+    if !meta.is_dir() {
+        return Err(FileError::NoSuchPath {
+            path: path.to_string(),
+        });
+    }
+    let mut files = Vec::new();
+    collect(&repo, &root, &mut files)?;
+    files.sort();
+    let mut out = ServiceSet::new();
+    let mut origin: std::collections::BTreeMap<String, String> = Default::default();
+    for file in files {
+        let rel = rel_name(&repo, &file);
+        let (name, value, line) = read_one(&file, &rel)?;
+        if let Some(other) = origin.get(&name) {
+            return Err(FileError::Duplicate {
+                file: rel,
+                other: other.clone(),
+                name,
+            });
+        }
+        check_name(&name).map_err(|why| FileError::BadName {
+            file: rel.clone(),
+            line,
+            name: name.clone(),
+            why,
+        })?;
+        origin.insert(name.clone(), rel);
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// A relative path without `..`, or None.
+fn clean_relative(path: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::CurDir => {}
+            Component::Normal(p) => out.push(p),
+            Component::RootDir | Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn rel_name(repo: &Path, file: &Path) -> String {
+    file.strip_prefix(repo)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn is_service_file(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+fn collect(repo: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
+    let io = |e: std::io::Error, p: &Path| FileError::Io {
+        file: rel_name(repo, p),
+        message: e.to_string(),
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| io(e, dir))? {
+        let entry = entry.map_err(|e| io(e, dir))?;
+        let p = entry.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        let ft = entry.file_type().map_err(|e| io(e, &p))?;
+        if ft.is_symlink() {
+            // A link is followed only when it stays inside the repository.
+            let target = p.canonicalize().map_err(|_| FileError::SymlinkEscapes {
+                file: rel_name(repo, &p),
+            })?;
+            if !target.starts_with(repo) {
+                return Err(FileError::SymlinkEscapes {
+                    file: rel_name(repo, &p),
+                });
+            }
+            if target.is_file() && is_service_file(&p) {
+                out.push(p);
+            }
+        } else if ft.is_dir() {
+            collect(repo, &p, out)?;
+        } else if ft.is_file() && is_service_file(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Parse one file: its service name, its definition and the line of the name.
+fn read_one(file: &Path, rel: &str) -> Result<(String, Value, usize), FileError> {
+    let size = std::fs::metadata(file)
+        .map_err(|e| FileError::Io {
+            file: rel.to_string(),
+            message: e.to_string(),
+        })?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(FileError::TooLarge {
+            file: rel.to_string(),
+            size,
+        });
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| FileError::Io {
+        file: rel.to_string(),
+        message: e.to_string(),
+    })?;
+    let value: Value = if file.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| FileError::Parse {
+            file: rel.to_string(),
+            line: e.line(),
+            message: e.to_string(),
+        })?
+    } else {
+        serde_yaml_ng::from_str(&text).map_err(|e| FileError::Parse {
+            file: rel.to_string(),
+            line: e.location().map(|l| l.line()).unwrap_or(1),
+            message: e.to_string(),
+        })?
+    };
+    let found = match &value {
+        Value::Object(_) => "",
+        Value::Null => "nothing",
+        Value::Array(_) => "a list",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+    };
+    if !found.is_empty() {
+        return Err(FileError::NotAnObject {
+            file: rel.to_string(),
+            found,
+        });
+    }
+    let (name, line) = match value.get("name") {
+        Some(Value::String(n)) => (n.clone(), line_of_key(&text, "name")),
+        Some(_) => {
+            return Err(FileError::BadName {
+                file: rel.to_string(),
+                line: line_of_key(&text, "name"),
+                name: String::new(),
+                why: "the name field must be a string",
+            });
+        }
+        None => (
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            1,
+        ),
+    };
+    Ok((name, value, line))
+}
+
+/// The 1-based line where `key` is first written as a key, else 1.
+fn line_of_key(text: &str, key: &str) -> usize {
+    let yaml = format!("{key}:");
+    let json = format!("\"{key}\"");
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(&yaml) || t.starts_with(&json)
+        })
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+/// A service name must be one path segment a site can use in a URL.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name.len() > 253 {
+        return Err("it is longer than 253 characters");
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Err("it contains a slash");
+    }
+    if name == "." || name.contains("..") {
+        return Err("it contains '..'");
+    }
+    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("it contains white space or control characters");
+    }
+    Ok(())
+}
