@@ -9,3 +9,4 @@ pub mod plan;
 pub mod sites;
 pub mod source;
 pub mod telemetry;
+pub mod traffic;

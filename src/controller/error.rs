@@ -21,6 +21,8 @@ pub enum Error {
     NotLeader { namespace: String, name: String },
     #[error("object has no namespace")]
     NoNamespace,
+    #[error(transparent)]
+    Traffic(#[from] crate::traffic::TrafficError),
 }
 
 impl Error {
@@ -31,6 +33,7 @@ impl Error {
             Error::Finalizer { .. } => "Finalizer",
             Error::NotLeader { .. } => "NotLeader",
             Error::NoNamespace => "NoNamespace",
+            Error::Traffic(_) => "Traffic",
         }
     }
 }

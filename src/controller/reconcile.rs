@@ -79,13 +79,33 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     for event in &plan.events {
         publish(ctx, obj, event).await;
     }
+    apply_traffic(ctx, obj, plan.status.active_site.as_deref()).await?;
     Ok(Action::requeue(plan.requeue_after))
+}
+
+/// Point the pair's traffic objects at `active` (status.activeSite): never
+/// at a site that is not the active one.
+async fn apply_traffic(ctx: &Context, obj: &SiteHAPair, active: Option<&str>) -> Result<(), Error> {
+    let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
+    let name = obj.name_any();
+    if !ctx.is_leader() {
+        return Err(Error::NotLeader { namespace, name });
+    }
+    let Some(owner) = obj.controller_owner_ref(&()) else {
+        return Ok(());
+    };
+    let site = active.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
+    let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
+    crate::traffic::apply(&ctx.client, &namespace, &name, &objs).await?;
+    Ok(())
 }
 
 /// A pair is going away: remove what the operator made in the cluster (its
 /// owned objects are also garbage-collected through owner references) and
 /// leave the sites exactly as they are.
 async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+    let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
+    crate::traffic::remove(&ctx.client, &namespace, &obj.name_any()).await?;
     publish(
         ctx,
         obj,
@@ -93,7 +113,8 @@ async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             warning: false,
             reason: "Deleted",
             action: "Cleanup",
-            note: "pair deleted; the sites were left as they are".to_string(),
+            note: "pair deleted: its traffic Service and EndpointSlices were removed; the sites were left as they are"
+                .to_string(),
         },
     )
     .await;

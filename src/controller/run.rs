@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::{Controller, watcher};
@@ -206,16 +207,22 @@ async fn run_controller(
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
 ) {
-    let api: Api<SiteHAPair> = match &namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+    let (api, services): (Api<SiteHAPair>, Api<Service>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
     };
     let mut grace_stop = stop.clone();
     let shutdown = async move {
         let mut stop = stop;
         let _ = stop.wait_for(|s| *s).await;
     };
+    // Owned traffic Services are watched too: an edit by hand is put back.
+    let owned = watcher::Config::default().labels(crate::traffic::objects::LABEL_PAIR);
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .owns(services, owned)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

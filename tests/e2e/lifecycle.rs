@@ -18,7 +18,10 @@ fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
 #[test]
 fn operator_writes_status_and_follows_spec_edits() {
     let ns = Namespace::new("status");
-    let _op = Operator::start(&ns.name, "solo", &[]);
+    let op = Operator::start(&ns.name, "solo", &[]);
+    wait_for("/readyz", Duration::from_secs(20), || {
+        op.http_get("/readyz")
+    });
     let out = ns.apply(&base_pair("pair").to_string());
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -101,6 +104,16 @@ fn operator_writes_status_and_follows_spec_edits() {
         reasons.iter().any(|r| r == "Observed").then_some(reasons)
     });
     assert!(events.iter().any(|r| r == "SpecChanged"), "{events:?}");
+
+    // Logs are JSON lines when asked (--log-format json).
+    let logs = op.logs();
+    let first = logs.lines().next().expect("a log line");
+    let line: Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("not JSON ({e}): {first}"));
+    assert!(
+        line["level"].is_string() && line["message"].is_string(),
+        "{line}"
+    );
 
     // A refresh request is echoed.
     ns.kubectl(&[

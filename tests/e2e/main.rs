@@ -9,4 +9,5 @@ mod crd;
 mod leader;
 mod lifecycle;
 mod sites;
+mod traffic;
 mod validation;
