@@ -4,21 +4,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: tools the scripts and tests call, and the C libraries
+# git2 builds against (libssl-dev, pkg-config); sshd serves git over ssh in tests.
 need_apt=()
-for tool in openssl curl git setsid python3; do
+for tool in openssl curl git setsid python3 pkg-config; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+[[ -x /usr/sbin/sshd ]] || need_apt+=(sshd)
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 if (( ${#need_apt[@]} )); then
   pkgs=()
   for t in "${need_apt[@]}"; do
     case "$t" in
       setsid) pkgs+=(util-linux) ;;
       python3) pkgs+=(python3-minimal) ;;
+      sshd) pkgs+=(openssh-server) ;;
       *) pkgs+=("$t") ;;
     esac
   done
   echo "setup: installing ${pkgs[*]}" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 for tool in go cargo; do
   command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is required (Go 1.26+, Rust 1.89+)" >&2; exit 1; }

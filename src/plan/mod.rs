@@ -4,6 +4,8 @@
 pub mod diff;
 pub mod observe;
 pub mod prune;
+pub mod sync;
+pub mod sync_status;
 
 #[cfg(test)]
 mod diff_props;

@@ -1,8 +1,12 @@
-//! Where service definitions come from: the service files of a revision,
-//! read and validated. (The git fetch and cache, and the webhook receiver,
-//! live here too as they are built.)
+//! Where service definitions come from: the git fetch (git2) and the shared
+//! cache per repository and ref, reading and validating the service files of
+//! a revision, ssh host key checks, and the webhook receiver's matching.
 
+pub mod cache;
 pub mod files;
+pub mod git;
+pub mod known_hosts;
+pub mod webhook;
 
 #[cfg(test)]
 mod files_tests;

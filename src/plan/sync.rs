@@ -1,0 +1,211 @@
+//! The sync plan, pure: for one site, what to write to make it match the
+//! revision (honouring Report mode, selfHeal, prune and the prune guards),
+//! and the gate in front of the active site: it changes only after every
+//! passive site holds the revision and answers its health check.
+
+use crate::api::{SyncMode, SyncSpec};
+use crate::plan::diff::{ServiceSet, SiteDiff, diff};
+use crate::plan::prune::{PruneBlocked, PruneInput, check_prune};
+
+/// One site as the sync sees it.
+#[derive(Debug, Clone)]
+pub struct SiteView<'a> {
+    pub name: &'a str,
+    /// Services on the site now.
+    pub live: &'a ServiceSet,
+    /// The revision last applied to the site in full (from status).
+    pub synced_revision: Option<&'a str>,
+}
+
+/// Why some or all of a site's drift is not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// spec.sync.mode is Report.
+    ReportMode,
+    /// selfHeal is off and the site already holds this revision: the drift
+    /// was made on the site, outside git.
+    SelfHealOff,
+    /// spec.sync.prune is off: deletions are left.
+    PruneOff,
+    /// A prune guard refused; nothing is written to the site.
+    Prune(PruneBlocked),
+}
+
+impl Hold {
+    pub fn message(&self) -> String {
+        match self {
+            Hold::ReportMode => "spec.sync.mode is Report: drift is reported, not applied".into(),
+            Hold::SelfHealOff => {
+                "spec.sync.selfHeal is off: changes made on the site outside git are reported, not reverted"
+                    .into()
+            }
+            Hold::PruneOff => {
+                "spec.sync.prune is off: services not in git are left on the site".into()
+            }
+            Hold::Prune(p) => p.to_string(),
+        }
+    }
+}
+
+/// What to do on one site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitePlan {
+    pub name: String,
+    /// Everything that differs from the revision.
+    pub drift: SiteDiff,
+    /// What to write now (a subset of `drift`).
+    pub apply: SiteDiff,
+    /// Why part of the drift is not written, if it is not.
+    pub hold: Option<Hold>,
+}
+
+impl SitePlan {
+    /// Will the site hold the revision once `apply` is written? (With
+    /// prune off, services left behind do not count against it.)
+    pub fn reaches_revision(&self) -> bool {
+        matches!(self.hold, None | Some(Hold::PruneOff))
+    }
+}
+
+/// Plan one site against the revision.
+pub fn plan_site(
+    site: &SiteView<'_>,
+    desired: &ServiceSet,
+    revision: &str,
+    sync: &SyncSpec,
+    approved_prune: Option<&str>,
+) -> SitePlan {
+    let drift = diff(desired, site.live);
+    let held = |hold: Hold| SitePlan {
+        name: site.name.to_string(),
+        drift: drift.clone(),
+        apply: SiteDiff::default(),
+        hold: Some(hold),
+    };
+    if drift.is_empty() {
+        return SitePlan {
+            name: site.name.to_string(),
+            drift,
+            apply: SiteDiff::default(),
+            hold: None,
+        };
+    }
+    if sync.mode == SyncMode::Report {
+        return held(Hold::ReportMode);
+    }
+    if !sync.self_heal && site.synced_revision == Some(revision) {
+        return held(Hold::SelfHealOff);
+    }
+    let mut apply = drift.clone();
+    let mut hold = None;
+    if !sync.prune {
+        apply.delete.clear();
+        if !drift.delete.is_empty() {
+            hold = Some(Hold::PruneOff);
+        }
+    }
+    let guard = PruneInput {
+        site: site.name,
+        revision,
+        live: site.live.len(),
+        desired: desired.len(),
+        deletes: apply.delete.len(),
+        allow_empty: sync.allow_empty,
+        max_prune_fraction: sync.max_prune_fraction,
+        approved_revision: approved_prune,
+    };
+    if let Err(blocked) = check_prune(&guard) {
+        return held(Hold::Prune(blocked));
+    }
+    SitePlan {
+        name: site.name.to_string(),
+        drift,
+        apply,
+        hold,
+    }
+}
+
+/// How a passive site came out of its sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveOutcome {
+    pub name: String,
+    /// Why the site could not be synced (unreachable, a write failed), if so.
+    pub error: Option<String>,
+    /// The revision the site now holds in full, if known.
+    pub synced_revision: Option<String>,
+    /// Whether its health check passed after the apply.
+    pub healthy: bool,
+    /// A prune guard or Report mode held it back.
+    pub hold: Option<String>,
+}
+
+/// Why the active site is not synced now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateClosed {
+    /// A passive could not be synced.
+    PassiveFailed { site: String, why: String },
+    /// A passive did not take the revision (held back).
+    PassiveHeld { site: String, why: String },
+    /// A passive took the revision and then failed its health check.
+    PassiveUnhealthy { site: String, revision: String },
+}
+
+impl GateClosed {
+    pub fn message(&self) -> String {
+        match self {
+            GateClosed::PassiveFailed { site, why } => {
+                format!("the active site waits: passive site {site} could not be synced: {why}")
+            }
+            GateClosed::PassiveHeld { site, why } => {
+                format!(
+                    "the active site waits: passive site {site} did not take the revision: {why}"
+                )
+            }
+            GateClosed::PassiveUnhealthy { site, revision } => format!(
+                "sync halted: passive site {site} fails its health check after applying revision {revision}; \
+                 the active site was not touched"
+            ),
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GateClosed::PassiveFailed { .. } => "PassiveSyncFailed",
+            GateClosed::PassiveHeld { .. } => "PassiveHeld",
+            GateClosed::PassiveUnhealthy { .. } => "PassiveUnhealthy",
+        }
+    }
+}
+
+/// The active site may change only when every passive holds `revision`
+/// and is healthy. Checked in the order given; the first failure is named.
+pub fn active_gate(passives: &[PassiveOutcome], revision: &str) -> Result<(), GateClosed> {
+    for p in passives {
+        if let Some(why) = &p.error {
+            return Err(GateClosed::PassiveFailed {
+                site: p.name.clone(),
+                why: why.clone(),
+            });
+        }
+        if p.synced_revision.as_deref() != Some(revision) {
+            return Err(GateClosed::PassiveHeld {
+                site: p.name.clone(),
+                why: p
+                    .hold
+                    .clone()
+                    .unwrap_or_else(|| "it does not hold the revision".into()),
+            });
+        }
+        if !p.healthy {
+            return Err(GateClosed::PassiveUnhealthy {
+                site: p.name.clone(),
+                revision: revision.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;

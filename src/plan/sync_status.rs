@@ -1,0 +1,378 @@
+//! Folding what one sync trip saw and did into the status, pure: per-site
+//! rows (mode, health, epoch, drift, synced revision), status.source, the
+//! SourceReady, InSync, Degraded and Ready conditions, the phase, and the
+//! Events worth publishing (each warning only when its condition changes).
+
+use crate::api::conditions::{self, Condition, ConditionStatus, types};
+use crate::api::{Drift, Phase, SiteHAPairStatus, SourceStatus};
+use crate::plan::diff::SiteDiff;
+use crate::plan::observe::PlannedEvent;
+use crate::plan::sync::GateClosed;
+
+/// What the source gave this trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceReport {
+    /// No source, or the sync did not run (suspended, promotion): status.source is left as is.
+    Skipped,
+    /// The repository could not be read.
+    Failed { message: String },
+    /// The revision was fetched but its files are invalid; nothing from it is applied.
+    Invalid { revision: String, message: String },
+    Fetched {
+        revision: String,
+        fetched_at: String,
+    },
+}
+
+/// One site after this trip.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SiteReport {
+    pub name: String,
+    /// Why the site could not be reached or synced.
+    pub error: Option<String>,
+    /// "Active" or "Passive".
+    pub mode: Option<String>,
+    pub epoch: Option<i64>,
+    pub healthy: Option<bool>,
+    pub version: Option<String>,
+    /// Drift left after this trip (None when not compared).
+    pub drift: Option<Drift>,
+    /// The revision the site now holds, when it does.
+    pub synced_revision: Option<String>,
+    /// What was written.
+    pub wrote: SiteDiff,
+    /// Why drift was left.
+    pub hold: Option<String>,
+    /// Whether the hold is a prune guard.
+    pub prune_blocked: bool,
+}
+
+/// Everything one trip learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub source: SourceReport,
+    pub sites: Vec<SiteReport>,
+    /// Why the active site was not synced, if it was held.
+    pub gate: Option<GateClosed>,
+}
+
+/// The first 12 characters of a commit hash, for messages.
+pub fn short(rev: &str) -> &str {
+    rev.get(..12).unwrap_or(rev)
+}
+
+/// Drift counts of a diff.
+pub fn drift_of(d: &SiteDiff) -> Drift {
+    let n = |v: &Vec<String>| i32::try_from(v.len()).unwrap_or(i32::MAX);
+    Drift {
+        added: n(&d.create),
+        changed: n(&d.replace),
+        removed: n(&d.delete),
+    }
+}
+
+fn changed(old: Option<&Condition>, status: ConditionStatus, reason: &str) -> bool {
+    !old.is_some_and(|c| c.status == status && c.reason == reason)
+}
+
+/// Put the trip's findings into `status`; returns the Events to publish.
+pub fn fold_report(
+    status: &mut SiteHAPairStatus,
+    report: &SyncReport,
+    source_url: &str,
+    generation: i64,
+    now: &str,
+) -> Vec<PlannedEvent> {
+    let mut events = Vec::new();
+    let old_conds = status.conditions.clone();
+    let old = |t: &str| conditions::find(&old_conds, t);
+    let set = |conds: &mut Vec<Condition>, t: &str, s, reason: &str, msg: String| {
+        conditions::set_condition(conds, Condition::new(t, s, reason, msg, generation, now));
+    };
+
+    fold_sites(status, report, now, &mut events);
+
+    // The source.
+    let mut degraded: Option<(&'static str, String)> = None;
+    let revision = match &report.source {
+        SourceReport::Skipped => None,
+        SourceReport::Failed { message } => {
+            let keep = status.source.clone().unwrap_or_default();
+            let msg = match &keep.revision {
+                Some(r) => format!("{message}; the sites keep revision {}", short(r)),
+                None => message.clone(),
+            };
+            status.source = Some(SourceStatus {
+                message: Some(message.clone()),
+                ..keep
+            });
+            if changed(
+                old(types::SOURCE_READY),
+                ConditionStatus::False,
+                "FetchFailed",
+            ) {
+                events.push(warning("SourceFailed", "Fetch", msg.clone()));
+            }
+            set(
+                &mut status.conditions,
+                types::SOURCE_READY,
+                ConditionStatus::False,
+                "FetchFailed",
+                msg.clone(),
+            );
+            degraded = Some(("SourceUnavailable", msg));
+            None
+        }
+        SourceReport::Invalid { revision, message } => {
+            let keep = status.source.clone().unwrap_or_default();
+            let msg = format!(
+                "revision {} is rejected and nothing from it is applied: {message}",
+                short(revision)
+            );
+            status.source = Some(SourceStatus {
+                message: Some(msg.clone()),
+                ..keep
+            });
+            if changed(
+                old(types::SOURCE_READY),
+                ConditionStatus::False,
+                "InvalidRevision",
+            ) || old(types::SOURCE_READY).is_some_and(|c| c.message != msg)
+            {
+                events.push(warning("InvalidRevision", "Validate", msg.clone()));
+            }
+            set(
+                &mut status.conditions,
+                types::SOURCE_READY,
+                ConditionStatus::False,
+                "InvalidRevision",
+                msg.clone(),
+            );
+            degraded = Some(("InvalidRevision", msg));
+            None
+        }
+        SourceReport::Fetched {
+            revision,
+            fetched_at,
+        } => {
+            status.source = Some(SourceStatus {
+                revision: Some(revision.clone()),
+                fetched_at: Some(fetched_at.clone()),
+                message: None,
+            });
+            set(
+                &mut status.conditions,
+                types::SOURCE_READY,
+                ConditionStatus::True,
+                "Fetched",
+                format!("revision {} of {source_url}", short(revision)),
+            );
+            Some(revision.clone())
+        }
+    };
+
+    // InSync, from the sites, when there is a good revision to compare with.
+    if let Some(rev) = &revision {
+        let (s, reason, msg) = in_sync(report, rev);
+        if s == ConditionStatus::False
+            && reason == "PruneBlocked"
+            && changed(old(types::IN_SYNC), s, reason)
+        {
+            events.push(warning("PruneBlocked", "Sync", msg.clone()));
+        }
+        if s == ConditionStatus::False
+            && reason == "Drift"
+            && changed(old(types::IN_SYNC), s, reason)
+        {
+            events.push(PlannedEvent {
+                warning: false,
+                reason: "DriftDetected",
+                action: "Compare",
+                note: msg.clone(),
+            });
+        }
+        set(&mut status.conditions, types::IN_SYNC, s, reason, msg);
+    }
+
+    // Degraded: a site that cannot be reached, a halted sync, a bad source.
+    if let Some(site) = report.sites.iter().find(|s| s.error.is_some()) {
+        let msg = format!(
+            "{}; the site is left as it was and is retried",
+            site.error.clone().unwrap_or_default()
+        );
+        degraded = Some(("SiteUnreachable", msg));
+    }
+    if let Some(g @ GateClosed::PassiveUnhealthy { .. }) = &report.gate {
+        degraded = Some((g.reason(), g.message()));
+    }
+    if let Some((reason, msg)) = degraded {
+        if changed(old(types::DEGRADED), ConditionStatus::True, reason) {
+            let ev_reason = if reason == "PassiveUnhealthy" {
+                "SyncHalted"
+            } else {
+                reason
+            };
+            if ev_reason != "InvalidRevision" && ev_reason != "SourceUnavailable" {
+                events.push(warning(ev_reason, "Sync", msg.clone()));
+            }
+        }
+        set(
+            &mut status.conditions,
+            types::DEGRADED,
+            ConditionStatus::True,
+            reason,
+            msg.clone(),
+        );
+        if matches!(status.phase, Some(Phase::Ready) | None) {
+            status.phase = Some(Phase::Degraded);
+            set(
+                &mut status.conditions,
+                types::READY,
+                ConditionStatus::False,
+                reason,
+                msg,
+            );
+        }
+    }
+    events
+}
+
+/// The per-site rows.
+fn fold_sites(
+    status: &mut SiteHAPairStatus,
+    report: &SyncReport,
+    now: &str,
+    events: &mut Vec<PlannedEvent>,
+) {
+    let revision = match &report.source {
+        SourceReport::Fetched { revision, .. } => Some(revision.as_str()),
+        _ => None,
+    };
+    for r in &report.sites {
+        let Some(row) = status.sites.iter_mut().find(|s| s.name == r.name) else {
+            continue;
+        };
+        row.message = r.error.clone().or_else(|| r.hold.clone());
+        if r.error.is_some() && r.healthy.is_none() {
+            row.health = Some("Unreachable".into());
+        } else if let Some(h) = r.healthy {
+            row.health = Some(if h { "Healthy" } else { "Unhealthy" }.into());
+        }
+        row.consecutive_failures = Some(match r.healthy {
+            Some(true) => 0,
+            _ => row.consecutive_failures.unwrap_or(0).saturating_add(1),
+        });
+        if r.mode.is_some() {
+            row.mode = r.mode.clone();
+            row.epoch = r.epoch;
+        }
+        if r.version.is_some() {
+            row.version = r.version.clone();
+        }
+        if r.drift.is_some() {
+            row.drift = r.drift;
+        }
+        if let Some(rev) = &r.synced_revision {
+            if row.synced_revision.as_ref() != Some(rev) {
+                row.last_sync_time = Some(now.to_string());
+            }
+            row.synced_revision = Some(rev.clone());
+        }
+        if !r.wrote.is_empty() {
+            row.last_sync_time = Some(now.to_string());
+            events.push(PlannedEvent {
+                warning: false,
+                reason: "Synced",
+                action: "Sync",
+                note: synced_note(&r.name, revision, &r.wrote),
+            });
+        }
+    }
+}
+
+/// "site east: revision abc: created a, b; replaced c; deleted d"
+fn synced_note(site: &str, revision: Option<&str>, d: &SiteDiff) -> String {
+    let mut parts = Vec::new();
+    for (verb, list) in [
+        ("created", &d.create),
+        ("replaced", &d.replace),
+        ("deleted", &d.delete),
+    ] {
+        if !list.is_empty() {
+            let mut names = list.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
+            if list.len() > 20 {
+                names.push_str(&format!(" and {} more", list.len() - 20));
+            }
+            parts.push(format!("{verb} {names}"));
+        }
+    }
+    format!(
+        "site {site}: revision {}: {}",
+        short(revision.unwrap_or("?")),
+        parts.join("; ")
+    )
+}
+
+/// InSync from the site reports: the first problem names the condition.
+fn in_sync(report: &SyncReport, rev: &str) -> (ConditionStatus, &'static str, String) {
+    if let Some(s) = report.sites.iter().find(|s| s.error.is_some()) {
+        return (
+            ConditionStatus::False,
+            "SiteUnreachable",
+            s.error.clone().unwrap_or_default(),
+        );
+    }
+    if let Some(s) = report.sites.iter().find(|s| s.prune_blocked) {
+        return (
+            ConditionStatus::False,
+            "PruneBlocked",
+            s.hold.clone().unwrap_or_default(),
+        );
+    }
+    if let Some(g) = &report.gate {
+        return (ConditionStatus::False, g.reason(), g.message());
+    }
+    let drifting: Vec<String> = report
+        .sites
+        .iter()
+        .filter_map(|s| {
+            let d = s.drift?;
+            (d.added + d.changed + d.removed > 0).then(|| {
+                let why = s
+                    .hold
+                    .clone()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                format!(
+                    "site {}: {} to add, {} changed, {} to remove{why}",
+                    s.name, d.added, d.changed, d.removed
+                )
+            })
+        })
+        .collect();
+    if !drifting.is_empty() {
+        return (ConditionStatus::False, "Drift", drifting.join("; "));
+    }
+    (
+        ConditionStatus::True,
+        "Synced",
+        format!(
+            "all {} sites hold revision {}",
+            report.sites.len(),
+            short(rev)
+        ),
+    )
+}
+
+fn warning(reason: &'static str, action: &'static str, note: String) -> PlannedEvent {
+    PlannedEvent {
+        warning: true,
+        reason,
+        action,
+        note,
+    }
+}
+
+#[cfg(test)]
+#[path = "sync_status_tests.rs"]
+mod tests;

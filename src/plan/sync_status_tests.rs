@@ -1,0 +1,129 @@
+//! Unit tests of folding a sync trip into the status.
+
+use super::*;
+use crate::api::SiteStatus;
+
+fn status() -> SiteHAPairStatus {
+    SiteHAPairStatus {
+        phase: Some(Phase::Ready),
+        sites: vec![
+            SiteStatus {
+                name: "east".into(),
+                ..SiteStatus::default()
+            },
+            SiteStatus {
+                name: "west".into(),
+                ..SiteStatus::default()
+            },
+        ],
+        ..SiteHAPairStatus::default()
+    }
+}
+
+fn site(name: &str, rev: &str, wrote: &[&str]) -> SiteReport {
+    SiteReport {
+        name: name.into(),
+        healthy: Some(true),
+        mode: Some("Passive".into()),
+        epoch: Some(1),
+        drift: Some(Drift::default()),
+        synced_revision: Some(rev.into()),
+        wrote: SiteDiff {
+            create: wrote.iter().map(|s| s.to_string()).collect(),
+            ..SiteDiff::default()
+        },
+        ..SiteReport::default()
+    }
+}
+
+fn cond<'a>(s: &'a SiteHAPairStatus, t: &str) -> &'a Condition {
+    conditions::find(&s.conditions, t).expect("condition")
+}
+
+#[test]
+fn a_clean_sync_is_in_sync_with_an_event_per_written_site() {
+    let mut s = status();
+    let report = SyncReport {
+        source: SourceReport::Fetched {
+            revision: "abcdef0123456789".into(),
+            fetched_at: "t".into(),
+        },
+        sites: vec![
+            site("east", "abcdef0123456789", &["a", "b"]),
+            site("west", "abcdef0123456789", &[]),
+        ],
+        gate: None,
+    };
+    let events = fold_report(&mut s, &report, "https://g/r.git", 3, "t1");
+    assert_eq!(cond(&s, types::IN_SYNC).status, ConditionStatus::True);
+    assert_eq!(cond(&s, types::IN_SYNC).observed_generation, 3);
+    assert_eq!(cond(&s, types::SOURCE_READY).status, ConditionStatus::True);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].note,
+        "site east: revision abcdef012345: created a, b"
+    );
+    assert_eq!(s.sites[0].last_sync_time.as_deref(), Some("t1"));
+    assert_eq!(
+        s.source.as_ref().and_then(|x| x.revision.as_deref()),
+        Some("abcdef0123456789")
+    );
+}
+
+#[test]
+fn a_failed_fetch_keeps_the_last_revision_and_warns_once() {
+    let mut s = status();
+    s.source = Some(SourceStatus {
+        revision: Some("r1".into()),
+        ..SourceStatus::default()
+    });
+    let report = SyncReport {
+        source: SourceReport::Failed {
+            message: "https://g/r.git: connection refused".into(),
+        },
+        sites: vec![],
+        gate: None,
+    };
+    let first = fold_report(&mut s, &report, "u", 1, "t1");
+    assert_eq!(first.iter().filter(|e| e.warning).count(), 1);
+    assert_eq!(
+        s.source.as_ref().and_then(|x| x.revision.as_deref()),
+        Some("r1")
+    );
+    let c = cond(&s, types::SOURCE_READY);
+    assert_eq!(c.status, ConditionStatus::False);
+    assert!(
+        c.message.contains("the sites keep revision r1"),
+        "{}",
+        c.message
+    );
+    assert_eq!(s.phase, Some(Phase::Degraded));
+    let again = fold_report(&mut s, &report, "u", 1, "t2");
+    assert!(again.iter().all(|e| !e.warning), "{again:?}");
+}
+
+#[test]
+fn an_unhealthy_passive_halts_with_degraded() {
+    let mut s = status();
+    let mut west = site("west", "r2", &["a"]);
+    west.healthy = Some(false);
+    let report = SyncReport {
+        source: SourceReport::Fetched {
+            revision: "r2".into(),
+            fetched_at: "t".into(),
+        },
+        sites: vec![west],
+        gate: Some(GateClosed::PassiveUnhealthy {
+            site: "west".into(),
+            revision: "r2".into(),
+        }),
+    };
+    let events = fold_report(&mut s, &report, "u", 1, "t");
+    let d = cond(&s, types::DEGRADED);
+    assert_eq!(d.status, ConditionStatus::True);
+    assert!(d.message.contains("west"));
+    assert!(events.iter().any(|e| e.reason == "SyncHalted" && e.warning));
+    assert_eq!(cond(&s, types::IN_SYNC).status, ConditionStatus::False);
+    assert_eq!(s.sites[1].health.as_deref(), Some("Unhealthy"));
+    assert_eq!(s.sites[1].consecutive_failures, Some(1));
+}

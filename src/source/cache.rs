@@ -1,0 +1,242 @@
+//! The shared source cache: one git checkout per (url, ref, credentials),
+//! shared by every pair that names it, so N pairs on one repository cost
+//! one remote check per interval. Blocking git work runs on the blocking
+//! pool under a timeout; the parsed services of a revision are kept per
+//! folder. A webhook marks entries stale so the next look fetches.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::files::{FileError, read_services};
+use super::git::{
+    Checkout, FetchRequest, GitCredentials, GitError, GitReference, fetch_checkout, redact_url,
+};
+use crate::plan::diff::ServiceSet;
+
+/// Which cache entry: repository, ref, and whose credentials fetched it
+/// (pairs with different Secrets never share a checkout).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub url: String,
+    pub reference: GitReference,
+    /// `namespace/secret` of the credentials, or empty.
+    pub credentials: String,
+}
+
+/// One look at the source, for one pair.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub revision: String,
+    /// The services of the pair's folder, or why the revision is rejected.
+    pub services: Arc<Result<ServiceSet, FileError>>,
+    /// When the remote was last checked (successfully).
+    pub checked_at: Instant,
+}
+
+/// Why there is no snapshot.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SourceError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("{url}: the fetch did not finish within {secs} s")]
+    Timeout { url: String, secs: u64 },
+    #[error("{url}: the fetch task failed: {message}")]
+    Task { url: String, message: String },
+}
+
+#[derive(Default)]
+struct Entry {
+    /// When the remote was last checked, with the outcome.
+    last: Option<(Instant, Result<Checkout, SourceError>)>,
+    /// A webhook said the ref moved after this instant.
+    stale_since: Option<Instant>,
+    /// Parsed services of `last`'s revision, per folder.
+    parsed: HashMap<String, Arc<Result<ServiceSet, FileError>>>,
+    /// Held by the blocking git work on this entry's folder, which may
+    /// outlive a timed-out check: the next check waits for it.
+    repo_lock: Arc<Mutex<()>>,
+}
+
+/// Counts kept for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Remote checks (ls-remote) made.
+    pub checks: u64,
+    /// Checks that downloaded objects.
+    pub downloads: u64,
+}
+
+pub struct SourceCache {
+    dir: PathBuf,
+    timeout: Duration,
+    entries: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<Entry>>>>,
+    counts: Mutex<CacheCounts>,
+}
+
+/// A forced refresh (webhook, annotation) reuses a check younger than this,
+/// so a burst of requests makes one fetch.
+pub const MIN_REFRESH: Duration = Duration::from_secs(2);
+
+impl SourceCache {
+    pub fn new(dir: PathBuf, timeout: Duration) -> Self {
+        Self {
+            dir,
+            timeout,
+            entries: Mutex::new(HashMap::new()),
+            counts: Mutex::new(CacheCounts::default()),
+        }
+    }
+
+    pub fn counts(&self) -> CacheCounts {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn entry(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<Entry>> {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.clone()).or_default().clone()
+    }
+
+    /// Mark every entry of this repository (and branch, when given) stale.
+    /// Returns how many entries were marked.
+    pub async fn mark_stale(&self, matches: impl Fn(&CacheKey) -> bool, now: Instant) -> usize {
+        let keys: Vec<(CacheKey, Arc<tokio::sync::Mutex<Entry>>)> = {
+            let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter()
+                .filter(|(k, _)| matches(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        for (_, e) in &keys {
+            e.lock().await.stale_since = Some(now);
+        }
+        keys.len()
+    }
+
+    /// The current revision of `key` and the services under `path`.
+    /// The remote is checked when the last check is older than `interval`,
+    /// or when `force` and it is older than [`MIN_REFRESH`], or when a
+    /// webhook marked the entry stale after the last check.
+    pub async fn snapshot(
+        &self,
+        key: &CacheKey,
+        credentials: GitCredentials,
+        path: &str,
+        interval: Duration,
+        force: bool,
+    ) -> Result<Snapshot, SourceError> {
+        let entry = self.entry(key);
+        let mut e = entry.lock().await;
+        let now = Instant::now();
+        let due = match &e.last {
+            None => true,
+            Some((at, _)) => {
+                let age = now.saturating_duration_since(*at);
+                age >= interval
+                    || (force && age >= MIN_REFRESH)
+                    || e.stale_since.is_some_and(|s| s >= *at)
+            }
+        };
+        if due {
+            let outcome = self
+                .check_remote(key, credentials, e.repo_lock.clone())
+                .await;
+            let checked = Instant::now();
+            {
+                let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+                c.checks += 1;
+                if matches!(&outcome, Ok(co) if co.downloaded) {
+                    c.downloads += 1;
+                }
+            }
+            let keep_parsed = matches!((&e.last, &outcome),
+                (Some((_, Ok(old))), Ok(new)) if old.revision == new.revision);
+            if !keep_parsed {
+                e.parsed.clear();
+            }
+            e.last = Some((checked, outcome));
+        }
+        let (at, last) = e.last.clone().expect("set above");
+        let checkout = last?;
+        let services = match e.parsed.get(path) {
+            Some(s) => s.clone(),
+            None => {
+                let dir = checkout.dir.clone();
+                let p = path.to_string();
+                let parsed = tokio::task::spawn_blocking(move || read_services(&dir, &p))
+                    .await
+                    .unwrap_or_else(|err| {
+                        Err(FileError::Io {
+                            file: path.to_string(),
+                            message: err.to_string(),
+                        })
+                    });
+                let parsed = Arc::new(parsed);
+                e.parsed.insert(path.to_string(), parsed.clone());
+                parsed
+            }
+        };
+        Ok(Snapshot {
+            revision: checkout.revision,
+            services,
+            checked_at: at,
+        })
+    }
+
+    async fn check_remote(
+        &self,
+        key: &CacheKey,
+        credentials: GitCredentials,
+        repo_lock: Arc<Mutex<()>>,
+    ) -> Result<Checkout, SourceError> {
+        let dir = self.dir.join(entry_dir_name(key));
+        let req = FetchRequest {
+            url: key.url.clone(),
+            reference: key.reference.clone(),
+            credentials,
+            deadline: Instant::now() + self.timeout,
+        };
+        let url = redact_url(&key.url);
+        let task = tokio::task::spawn_blocking(move || {
+            let _held = repo_lock.lock().unwrap_or_else(|p| p.into_inner());
+            fetch_checkout(&dir, &req)
+        });
+        match tokio::time::timeout(self.timeout + Duration::from_secs(1), task).await {
+            Err(_) => Err(SourceError::Timeout {
+                url,
+                secs: self.timeout.as_secs(),
+            }),
+            Ok(Err(join)) => Err(SourceError::Task {
+                url,
+                message: join.to_string(),
+            }),
+            Ok(Ok(Err(GitError::Timeout { url, .. }))) => Err(SourceError::Timeout {
+                url,
+                secs: self.timeout.as_secs(),
+            }),
+            Ok(Ok(r)) => Ok(r?),
+        }
+    }
+}
+
+/// A folder name for a cache entry: readable prefix plus a hash of the key.
+fn entry_dir_name(key: &CacheKey) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(key.url.as_bytes());
+    h.update([0]);
+    h.update(key.reference.to_string().as_bytes());
+    h.update([0]);
+    h.update(key.credentials.as_bytes());
+    let digest = hex::encode(h.finalize());
+    let tail: String = redact_url(&key.url)
+        .rsplit('/')
+        .next()
+        .unwrap_or("repo")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .take(40)
+        .collect();
+    format!("{tail}-{}", &digest[..16])
+}
