@@ -1,8 +1,11 @@
-//! The command line: `run` (the operator) and `crd` (print the CRD).
+//! The command line: `run` (the operator), `crd` (print the CRD), and the
+//! pull-request checks `validate` and `diff`.
 
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
+
+mod diff;
 
 use crate::controller::leader::LeaseConfig;
 use crate::controller::{RunConfig, run};
@@ -28,6 +31,9 @@ pub enum Command {
     /// Check the service files of a checkout: exit 0 when valid, 1 with
     /// file:line messages when not.
     Validate(ValidateArgs),
+    /// Compare a checkout with the live sites of a pair: a unified diff per
+    /// site, secrets masked; exit 0 no change, 1 changes, 2 error.
+    Diff(diff::DiffArgs),
 }
 
 #[derive(Args, Debug)]
@@ -77,6 +83,23 @@ pub struct RunArgs {
     /// This replica's identity in the Lease and in Events (default: POD_NAME, else host-pid).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Folder for the shared git checkouts (default: a sitehapair folder
+    /// under the system temporary directory).
+    #[arg(long, env = "SITEHAPAIR_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Longest one git check or fetch may take, in seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub git_timeout: u64,
+    /// Serve POST /hooks/git, checking signatures with this Secret (GitHub and
+    /// Gitea HMAC X-Hub-Signature-256, or GitLab X-Gitlab-Token).
+    #[arg(long, env = "SITEHAPAIR_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
+    /// Key of the webhook secret in that Secret.
+    #[arg(long, default_value = "token")]
+    pub webhook_secret_key: String,
+    /// Namespace of the webhook Secret (default: the Lease namespace).
+    #[arg(long, env = "SITEHAPAIR_WEBHOOK_SECRET_NAMESPACE")]
+    pub webhook_secret_namespace: Option<String>,
 }
 
 /// Run the parsed command line. Ok carries the exit code of a command that
@@ -89,6 +112,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate(args) => Ok(validate(&args)),
+        Command::Diff(args) => diff::run(args).await,
         Command::Run(args) => run_operator(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
@@ -116,13 +140,26 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    let lease = (!args.no_leader_election).then(|| LeaseConfig {
-        namespace: args
-            .lease_namespace
+    let lease_namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| args.namespace.clone())
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_string());
+    let webhook =
+        args.webhook_secret
             .clone()
-            .or_else(|| args.namespace.clone())
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".to_string()),
+            .map(|name| crate::controller::webhook::WebhookConfig {
+                secret_namespace: args
+                    .webhook_secret_namespace
+                    .clone()
+                    .unwrap_or_else(|| lease_namespace.clone()),
+                secret_name: name,
+                secret_key: args.webhook_secret_key.clone(),
+                watch_namespace: args.namespace.clone(),
+            });
+    let lease = (!args.no_leader_election).then(|| LeaseConfig {
+        namespace: lease_namespace.clone(),
         name: args.lease_name.clone(),
         identity: identity.clone(),
         duration_s: args.lease_duration,
@@ -136,6 +173,11 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             listen: args.listen,
             lease,
             identity,
+            cache_dir: args
+                .cache_dir
+                .unwrap_or_else(|| std::env::temp_dir().join("sitehapair-git")),
+            git_timeout: std::time::Duration::from_secs(args.git_timeout),
+            webhook,
         },
     )
     .await?;

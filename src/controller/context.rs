@@ -1,5 +1,5 @@
 //! What every reconcile shares: the client, the event recorder, metrics,
-//! the leader flag and per-object retry counts.
+//! the leader flag, the shared git source cache and per-object retry counts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +9,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
 
 pub struct Context {
@@ -17,6 +18,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// True only while this replica holds the Lease; checked before every write.
     pub leader: Arc<AtomicBool>,
+    /// One git checkout per (url, ref, credentials), shared by all pairs.
+    pub source: Arc<SourceCache>,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -27,6 +30,7 @@ impl Context {
         identity: &str,
         metrics: Arc<Metrics>,
         leader: Arc<AtomicBool>,
+        source: Arc<SourceCache>,
     ) -> Self {
         let reporter = Reporter {
             controller: "sitehapair-operator".to_string(),
@@ -37,6 +41,7 @@ impl Context {
             client,
             metrics,
             leader,
+            source,
             failures: Mutex::new(HashMap::new()),
         }
     }

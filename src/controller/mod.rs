@@ -8,6 +8,8 @@ pub mod reconcile;
 pub mod run;
 pub mod server;
 pub mod status_write;
+pub mod sync;
+pub mod webhook;
 
 pub use context::Context;
 pub use error::Error;

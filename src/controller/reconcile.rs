@@ -1,5 +1,6 @@
-//! One reconcile of one `SiteHAPair`: finalizer handling, then the pure plan,
-//! then the I/O it asks for (status write, events).
+//! One reconcile of one `SiteHAPair`: finalizer handling, then the pure
+//! status plan, the sync trip (observe the sites, sync them from the source,
+//! standby first), the status write, events and traffic.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +15,12 @@ use tracing::{info, warn};
 use super::status_write::apply_status;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FINALIZER, SiteHAPair};
-use crate::plan::observe::{PlannedEvent, plan_status};
+use crate::plan::observe::{PlannedEvent, plan_status, spec_problems};
+use crate::plan::sync_status::fold_report;
+use crate::source::git::redact_url;
+
+use super::sync::sync_trip;
+use std::collections::BTreeMap;
 
 /// Entry point given to the kube-runtime Controller.
 pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -65,7 +71,43 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         .get(ANNOTATION_RECONCILE_REQUESTED_AT)
         .map(String::as_str);
     let old = obj.status.as_ref();
-    let plan = plan_status(&obj.spec, generation, old, requested, &now);
+    let mut plan = plan_status(&obj.spec, generation, old, requested, &now);
+
+    // A new value of the refresh annotation asks for a fetch now.
+    let handled = old.and_then(|s| s.last_handled_reconcile_at.as_deref());
+    let refresh = requested
+        .filter(|r| Some(*r) != handled)
+        .map(|r| parse_time(r).unwrap_or_else(std::time::SystemTime::now));
+    // No sync while a promotion is pending, while suspended, or on a bad spec.
+    let status = &plan.status;
+    let sync_allowed = obj.spec.source.is_some()
+        && !obj.spec.sync.suspend
+        && status.active_site.as_deref() == Some(obj.spec.active_site.as_str())
+        && spec_problems(&obj.spec).is_empty();
+    let synced: BTreeMap<String, String> = status
+        .sites
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
+        .collect();
+    let report = sync_trip(
+        ctx,
+        obj,
+        status.active_site.as_deref(),
+        &synced,
+        sync_allowed,
+        refresh,
+    )
+    .await;
+    let url = obj
+        .spec
+        .source
+        .as_ref()
+        .map(|s| redact_url(&s.git.url))
+        .unwrap_or_default();
+    let previous = old.map(|s| s.conditions.clone()).unwrap_or_default();
+    let sync_events = fold_report(&mut plan.status, &previous, &report, &url, generation, &now);
+    plan.events.extend(sync_events);
+
     let wrote = apply_status(ctx, obj, old, &plan.status).await?;
     if wrote {
         info!(
@@ -80,7 +122,10 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         publish(ctx, obj, event).await;
     }
     apply_traffic(ctx, obj, plan.status.active_site.as_deref()).await?;
-    Ok(Action::requeue(plan.requeue_after))
+    Ok(Action::requeue(requeue_after(
+        &obj.spec,
+        plan.requeue_after,
+    )))
 }
 
 /// Point the pair's traffic objects at `active` (status.activeSite): never
@@ -137,6 +182,23 @@ async fn publish(ctx: &Context, obj: &SiteHAPair, event: &PlannedEvent) {
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         warn!(name = obj.name_any(), error = %e, reason = event.reason, "could not publish event");
     }
+}
+
+/// Come back at the sooner of the health interval and the git interval.
+fn requeue_after(
+    spec: &crate::api::SiteHAPairSpec,
+    health: std::time::Duration,
+) -> std::time::Duration {
+    spec.source
+        .as_ref()
+        .and_then(|s| crate::api::duration::parse("source.git.interval", &s.git.interval).ok())
+        .map_or(health, |git| git.min(health))
+}
+
+/// An RFC 3339 time as a SystemTime, if it is one.
+fn parse_time(s: &str) -> Option<std::time::SystemTime> {
+    let t: jiff::Timestamp = s.trim().parse().ok()?;
+    Some(std::time::SystemTime::from(t))
 }
 
 /// The current time as Kubernetes writes it: RFC 3339, whole seconds, UTC.

@@ -18,6 +18,7 @@ use super::leader::{LeaseConfig, elect, hold_lost};
 use super::reconcile::{error_policy, reconcile};
 use super::server::{ServerState, bind, router};
 use crate::api::SiteHAPair;
+use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
 
 /// Everything `run` needs besides the client.
@@ -30,6 +31,12 @@ pub struct RunConfig {
     /// Lease settings; None runs without leader election (one replica only).
     pub lease: Option<LeaseConfig>,
     pub identity: String,
+    /// Where git checkouts are cached.
+    pub cache_dir: std::path::PathBuf,
+    /// Longest one git check or fetch may take.
+    pub git_timeout: std::time::Duration,
+    /// The webhook receiver, when a secret is configured.
+    pub webhook: Option<super::webhook::WebhookConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +62,13 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
     let leader = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
+    let source = Arc::new(SourceCache::new(cfg.cache_dir.clone(), cfg.git_timeout));
     let ctx = Arc::new(Context::new(
         client.clone(),
         &cfg.identity,
         metrics.clone(),
         leader.clone(),
+        source,
     ));
 
     let listener = bind(cfg.listen).await.map_err(|source| RunError::Bind {
@@ -71,10 +80,14 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
         source,
     })?;
     info!(address = %local, "serving /healthz, /readyz and /metrics");
-    let app = router(ServerState {
+    let mut app = router(ServerState {
         metrics: metrics.clone(),
         ready: ready.clone(),
     });
+    if let Some(hook) = &cfg.webhook {
+        info!(secret = %format!("{}/{}", hook.secret_namespace, hook.secret_name), "serving POST /hooks/git");
+        app = app.merge(super::webhook::routes(client.clone(), hook.clone()));
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {

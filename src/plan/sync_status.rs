@@ -76,16 +76,18 @@ fn changed(old: Option<&Condition>, status: ConditionStatus, reason: &str) -> bo
 }
 
 /// Put the trip's findings into `status`; returns the Events to publish.
+/// `previous` are the conditions the last trip wrote: a warning Event is
+/// published only when its condition changes.
 pub fn fold_report(
     status: &mut SiteHAPairStatus,
+    previous: &[Condition],
     report: &SyncReport,
     source_url: &str,
     generation: i64,
     now: &str,
 ) -> Vec<PlannedEvent> {
     let mut events = Vec::new();
-    let old_conds = status.conditions.clone();
-    let old = |t: &str| conditions::find(&old_conds, t);
+    let old = |t: &str| conditions::find(previous, t);
     let set = |conds: &mut Vec<Condition>, t: &str, s, reason: &str, msg: String| {
         conditions::set_condition(conds, Condition::new(t, s, reason, msg, generation, now));
     };

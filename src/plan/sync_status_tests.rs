@@ -36,6 +36,10 @@ fn site(name: &str, rev: &str, wrote: &[&str]) -> SiteReport {
     }
 }
 
+fn prev() -> Vec<Condition> {
+    Vec::new()
+}
+
 fn cond<'a>(s: &'a SiteHAPairStatus, t: &str) -> &'a Condition {
     conditions::find(&s.conditions, t).expect("condition")
 }
@@ -54,7 +58,7 @@ fn a_clean_sync_is_in_sync_with_an_event_per_written_site() {
         ],
         gate: None,
     };
-    let events = fold_report(&mut s, &report, "https://g/r.git", 3, "t1");
+    let events = fold_report(&mut s, &prev(), &report, "https://g/r.git", 3, "t1");
     assert_eq!(cond(&s, types::IN_SYNC).status, ConditionStatus::True);
     assert_eq!(cond(&s, types::IN_SYNC).observed_generation, 3);
     assert_eq!(cond(&s, types::SOURCE_READY).status, ConditionStatus::True);
@@ -84,7 +88,7 @@ fn a_failed_fetch_keeps_the_last_revision_and_warns_once() {
         sites: vec![],
         gate: None,
     };
-    let first = fold_report(&mut s, &report, "u", 1, "t1");
+    let first = fold_report(&mut s, &prev(), &report, "u", 1, "t1");
     assert_eq!(first.iter().filter(|e| e.warning).count(), 1);
     assert_eq!(
         s.source.as_ref().and_then(|x| x.revision.as_deref()),
@@ -98,7 +102,8 @@ fn a_failed_fetch_keeps_the_last_revision_and_warns_once() {
         c.message
     );
     assert_eq!(s.phase, Some(Phase::Degraded));
-    let again = fold_report(&mut s, &report, "u", 1, "t2");
+    let previous = s.conditions.clone();
+    let again = fold_report(&mut s, &previous, &report, "u", 1, "t2");
     assert!(again.iter().all(|e| !e.warning), "{again:?}");
 }
 
@@ -118,7 +123,7 @@ fn an_unhealthy_passive_halts_with_degraded() {
             revision: "r2".into(),
         }),
     };
-    let events = fold_report(&mut s, &report, "u", 1, "t");
+    let events = fold_report(&mut s, &prev(), &report, "u", 1, "t");
     let d = cond(&s, types::DEGRADED);
     assert_eq!(d.status, ConditionStatus::True);
     assert!(d.message.contains("west"));

@@ -2,12 +2,13 @@
 //! shared by every pair that names it, so N pairs on one repository cost
 //! one remote check per interval. Blocking git work runs on the blocking
 //! pool under a timeout; the parsed services of a revision are kept per
-//! folder. A webhook marks entries stale so the next look fetches.
+//! folder. A refresh request (webhook, annotation) fetches once for all
+//! pairs that ask.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::files::{FileError, read_services};
 use super::git::{
@@ -48,10 +49,9 @@ pub enum SourceError {
 
 #[derive(Default)]
 struct Entry {
-    /// When the remote was last checked, with the outcome.
-    last: Option<(Instant, Result<Checkout, SourceError>)>,
-    /// A webhook said the ref moved after this instant.
-    stale_since: Option<Instant>,
+    /// When the remote was last checked (monotonic, and the wall-clock
+    /// time the check started), with the outcome.
+    last: Option<(Instant, SystemTime, Result<Checkout, SourceError>)>,
     /// Parsed services of `last`'s revision, per folder.
     parsed: HashMap<String, Arc<Result<ServiceSet, FileError>>>,
     /// Held by the blocking git work on this entry's folder, which may
@@ -75,10 +75,6 @@ pub struct SourceCache {
     counts: Mutex<CacheCounts>,
 }
 
-/// A forced refresh (webhook, annotation) reuses a check younger than this,
-/// so a burst of requests makes one fetch.
-pub const MIN_REFRESH: Duration = Duration::from_secs(2);
-
 impl SourceCache {
     pub fn new(dir: PathBuf, timeout: Duration) -> Self {
         Self {
@@ -98,66 +94,50 @@ impl SourceCache {
         map.entry(key.clone()).or_default().clone()
     }
 
-    /// Mark every entry of this repository (and branch, when given) stale.
-    /// Returns how many entries were marked.
-    pub async fn mark_stale(&self, matches: impl Fn(&CacheKey) -> bool, now: Instant) -> usize {
-        let keys: Vec<(CacheKey, Arc<tokio::sync::Mutex<Entry>>)> = {
-            let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            map.iter()
-                .filter(|(k, _)| matches(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        for (_, e) in &keys {
-            e.lock().await.stale_since = Some(now);
-        }
-        keys.len()
-    }
-
     /// The current revision of `key` and the services under `path`.
     /// The remote is checked when the last check is older than `interval`,
-    /// or when `force` and it is older than [`MIN_REFRESH`], or when a
-    /// webhook marked the entry stale after the last check.
+    /// or when a refresh was requested at `refresh_requested` and the last
+    /// check started before that: many pairs asking after one push share
+    /// one fetch.
     pub async fn snapshot(
         &self,
         key: &CacheKey,
         credentials: GitCredentials,
         path: &str,
         interval: Duration,
-        force: bool,
+        refresh_requested: Option<SystemTime>,
     ) -> Result<Snapshot, SourceError> {
         let entry = self.entry(key);
         let mut e = entry.lock().await;
         let now = Instant::now();
-        let due = match &e.last {
-            None => true,
-            Some((at, _)) => {
-                let age = now.saturating_duration_since(*at);
-                age >= interval
-                    || (force && age >= MIN_REFRESH)
-                    || e.stale_since.is_some_and(|s| s >= *at)
+        let cached = e.last.clone().filter(|(at, started, _)| {
+            now.saturating_duration_since(*at) < interval
+                && refresh_requested.is_none_or(|r| *started >= r)
+        });
+        let (at, last) = match cached {
+            Some((at, _, last)) => (at, last),
+            None => {
+                let started = SystemTime::now();
+                let outcome = self
+                    .check_remote(key, credentials, e.repo_lock.clone())
+                    .await;
+                let checked = Instant::now();
+                {
+                    let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+                    c.checks += 1;
+                    if matches!(&outcome, Ok(co) if co.downloaded) {
+                        c.downloads += 1;
+                    }
+                }
+                let keep_parsed = matches!((&e.last, &outcome),
+                    (Some((_, _, Ok(old))), Ok(new)) if old.revision == new.revision);
+                if !keep_parsed {
+                    e.parsed.clear();
+                }
+                e.last = Some((checked, started, outcome.clone()));
+                (checked, outcome)
             }
         };
-        if due {
-            let outcome = self
-                .check_remote(key, credentials, e.repo_lock.clone())
-                .await;
-            let checked = Instant::now();
-            {
-                let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-                c.checks += 1;
-                if matches!(&outcome, Ok(co) if co.downloaded) {
-                    c.downloads += 1;
-                }
-            }
-            let keep_parsed = matches!((&e.last, &outcome),
-                (Some((_, Ok(old))), Ok(new)) if old.revision == new.revision);
-            if !keep_parsed {
-                e.parsed.clear();
-            }
-            e.last = Some((checked, outcome));
-        }
-        let (at, last) = e.last.clone().expect("set above");
         let checkout = last?;
         let services = match e.parsed.get(path) {
             Some(s) => s.clone(),

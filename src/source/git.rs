@@ -215,11 +215,11 @@ fn callbacks<'a>(
             return Err(git2::Error::from_str("credentials refused"));
         }
         let c = &req.credentials;
-        if allowed.contains(CredentialType::SSH_KEY) {
-            if let Some(key) = &c.identity {
-                let user = user_from_url.or(c.username.as_deref()).unwrap_or("git");
-                return Cred::ssh_key_from_memory(user, None, key, None);
-            }
+        if allowed.contains(CredentialType::SSH_KEY)
+            && let Some(key) = &c.identity
+        {
+            let user = user_from_url.or(c.username.as_deref()).unwrap_or("git");
+            return Cred::ssh_key_from_memory(user, None, key, None);
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             if let (Some(user), Some(pass)) = (&c.username, &c.password) {

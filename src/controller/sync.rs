@@ -1,0 +1,445 @@
+//! The sync trip, the I/O half: build the site drivers from their Secrets,
+//! observe every site (health, mode, services), take the source snapshot
+//! from the shared cache, then carry out the pure plan: passive sites first,
+//! their health checked after the apply, the active site only when the gate
+//! opens. Everything it saw and did comes back as a `SyncReport`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+
+use super::Context;
+use crate::api::{
+    ANNOTATION_APPROVE_PRUNE, GitSource, SecretKeyRef, SiteHAPair, SiteSpec, duration,
+};
+use crate::plan::diff::{ServiceSet, SiteDiff};
+use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
+use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
+use crate::sites::http::{HttpSite, Token};
+use crate::sites::{Mode, Site};
+use crate::source::cache::{CacheKey, Snapshot};
+use crate::source::git::{GitCredentials, GitReference};
+
+/// Timeout of one write or list call to a site.
+const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One site as observed at the start of the trip.
+struct Observed {
+    spec_name: String,
+    driver: Result<HttpSite, String>,
+    report: SiteReport,
+    services: Option<ServiceSet>,
+}
+
+/// Read one key of a Secret in `namespace` as text.
+pub async fn secret_text(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Option<String>, String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading Secret {namespace}/{name}: {}", kube_reason(&e)))?
+        .ok_or_else(|| format!("Secret {namespace}/{name} does not exist"))?;
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.clone().into_bytes())
+        });
+    match bytes {
+        None => Ok(None),
+        Some(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| format!("Secret {namespace}/{name} key {key} is not UTF-8 text")),
+    }
+}
+
+fn kube_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+        other => other.to_string(),
+    }
+}
+
+async fn required_key(client: &Client, ns: &str, r: &SecretKeyRef) -> Result<String, String> {
+    secret_text(client, ns, &r.name, &r.key)
+        .await?
+        .ok_or_else(|| format!("Secret {ns}/{} has no key {}", r.name, r.key))
+}
+
+/// The HTTP driver of one site, with its token and CA from their Secrets.
+pub async fn site_driver(
+    client: &Client,
+    namespace: &str,
+    site: &SiteSpec,
+    timeout: Duration,
+) -> Result<HttpSite, String> {
+    let token = required_key(client, namespace, &site.credentials_secret_ref)
+        .await
+        .map_err(|e| format!("site {}: {e}", site.name))?;
+    let ca = match &site.ca_secret_ref {
+        Some(r) => Some(
+            required_key(client, namespace, r)
+                .await
+                .map_err(|e| format!("site {}: {e}", site.name))?,
+        ),
+        None => None,
+    };
+    HttpSite::new(
+        &site.name,
+        &site.admin_url,
+        Token::new(token),
+        ca.as_deref().map(str::as_bytes),
+        timeout,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Health, mode, version and (when `with_services`) services of one site.
+async fn observe(
+    client: &Client,
+    namespace: &str,
+    site: &SiteSpec,
+    health_timeout: Duration,
+    with_services: bool,
+) -> Observed {
+    let mut report = SiteReport {
+        name: site.name.clone(),
+        ..SiteReport::default()
+    };
+    let driver = site_driver(client, namespace, site, SITE_CALL_TIMEOUT).await;
+    let mut services = None;
+    match &driver {
+        Err(e) => report.error = Some(e.clone()),
+        Ok(d) => {
+            let health = tokio::time::timeout(health_timeout, d.health()).await;
+            match health {
+                Ok(Ok(h)) => report.healthy = Some(h),
+                Ok(Err(e)) if e.is_unreachable() => report.error = Some(e.to_string()),
+                Ok(Err(_)) => report.healthy = Some(false),
+                Err(_) => {
+                    report.error = Some(format!(
+                        "site {}: GET /health: no answer within {} ms",
+                        site.name,
+                        health_timeout.as_millis()
+                    ))
+                }
+            }
+            if report.error.is_none() {
+                match d.mode().await {
+                    Ok(m) => {
+                        report.mode = Some(
+                            match m.mode {
+                                Mode::Active => "Active",
+                                Mode::Passive => "Passive",
+                            }
+                            .into(),
+                        );
+                        report.epoch = Some(m.epoch);
+                    }
+                    Err(e) => report.error = Some(e.to_string()),
+                }
+            }
+            if report.error.is_none()
+                && let Ok(info) = d.info().await
+            {
+                report.version = Some(info.version);
+            }
+            if report.error.is_none() && with_services {
+                match d.services().await {
+                    Ok(s) => services = Some(s),
+                    Err(e) => report.error = Some(e.to_string()),
+                }
+            }
+        }
+    }
+    Observed {
+        spec_name: site.name.clone(),
+        driver,
+        report,
+        services,
+    }
+}
+
+/// The cache key and credentials of a pair's source.
+pub async fn source_key(
+    client: &Client,
+    namespace: &str,
+    git: &GitSource,
+) -> Result<(CacheKey, GitCredentials), String> {
+    let reference = match (
+        &git.reference.branch,
+        &git.reference.tag,
+        &git.reference.commit,
+    ) {
+        (_, _, Some(c)) => GitReference::Commit(c.clone()),
+        (_, Some(t), _) => GitReference::Tag(t.clone()),
+        (Some(b), _, _) => GitReference::Branch(b.clone()),
+        _ => GitReference::Branch("main".into()),
+    };
+    let mut creds = GitCredentials::default();
+    let mut id = String::new();
+    if let Some(s) = &git.secret_ref {
+        id = format!("{namespace}/{}", s.name);
+        let get = |k: &'static str| secret_text(client, namespace, &s.name, k);
+        creds.username = get("username").await?;
+        creds.password = get("password").await?;
+        creds.identity = get("identity").await?;
+        creds.known_hosts = get("known_hosts").await?;
+    }
+    Ok((
+        CacheKey {
+            url: git.url.clone(),
+            reference,
+            credentials: id,
+        },
+        creds,
+    ))
+}
+
+/// Observe the sites and, when `sync` is true and a source is set, sync them.
+pub async fn sync_trip(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    active: Option<&str>,
+    synced: &BTreeMap<String, String>,
+    sync: bool,
+    refresh: Option<std::time::SystemTime>,
+) -> SyncReport {
+    let namespace = obj.namespace().unwrap_or_default();
+    let spec = &obj.spec;
+    let health_timeout = duration::parse("healthCheck.timeout", &spec.health_check.timeout)
+        .unwrap_or(Duration::from_secs(2));
+    let git = spec.source.as_ref().map(|s| &s.git).filter(|_| sync);
+
+    // The source first: a bad source means no site is written.
+    let snapshot: Option<Result<Snapshot, String>> = match git {
+        None => None,
+        Some(g) => Some(fetch(ctx, &namespace, g, refresh).await),
+    };
+    let want_services = matches!(&snapshot, Some(Ok(s)) if s.services.is_ok());
+    let observed = join_all(
+        spec.sites
+            .iter()
+            .map(|s| observe(&ctx.client, &namespace, s, health_timeout, want_services)),
+    )
+    .await;
+
+    let source = match &snapshot {
+        None => SourceReport::Skipped,
+        Some(Err(message)) => SourceReport::Failed {
+            message: message.clone(),
+        },
+        Some(Ok(s)) => match s.services.as_ref() {
+            Err(e) => SourceReport::Invalid {
+                revision: s.revision.clone(),
+                message: e.to_string(),
+            },
+            Ok(_) => SourceReport::Fetched {
+                revision: s.revision.clone(),
+                fetched_at: super::reconcile::now_rfc3339(),
+            },
+        },
+    };
+    let desired = match &snapshot {
+        Some(Ok(s)) => s
+            .services
+            .as_ref()
+            .as_ref()
+            .ok()
+            .map(|d| (s.revision.clone(), d)),
+        _ => None,
+    };
+    let Some((revision, desired)) = desired else {
+        return SyncReport {
+            source,
+            sites: observed.into_iter().map(|o| o.report).collect(),
+            gate: None,
+        };
+    };
+
+    let approved = obj
+        .annotations()
+        .get(ANNOTATION_APPROVE_PRUNE)
+        .map(String::as_str);
+    let (actives, passives): (Vec<Observed>, Vec<Observed>) = observed
+        .into_iter()
+        .partition(|o| Some(o.spec_name.as_str()) == active);
+
+    // Passive sites first.
+    let mut reports = Vec::new();
+    let mut outcomes = Vec::new();
+    for mut o in passives {
+        if !ctx.is_leader() {
+            o.report.error = Some("not the leader any more: nothing written".into());
+            reports.push(o.report);
+            continue;
+        }
+        let outcome = sync_one(&mut o, &revision, desired, spec, synced, approved).await;
+        if outcome.error.is_none() && !o.report.wrote.is_empty() {
+            // The health check after the apply decides whether the active may follow.
+            if let Ok(d) = &o.driver {
+                let h = tokio::time::timeout(health_timeout, d.health()).await;
+                o.report.healthy = Some(matches!(h, Ok(Ok(true))));
+            }
+        }
+        outcomes.push(PassiveOutcome {
+            healthy: o.report.healthy == Some(true),
+            ..outcome
+        });
+        reports.push(o.report);
+    }
+
+    // Then the active, only through the gate.
+    let gate = active_gate(&outcomes, &revision).err();
+    for mut o in actives {
+        if gate.is_none() && ctx.is_leader() {
+            sync_one(&mut o, &revision, desired, spec, synced, approved).await;
+        } else if let Some(live) = &o.services {
+            let view = SiteView {
+                name: &o.spec_name,
+                live,
+                synced_revision: synced.get(&o.spec_name).map(String::as_str),
+            };
+            let p = plan_site(&view, desired, &revision, &spec.sync, approved);
+            o.report.drift = Some(drift_of(&p.drift));
+        }
+        reports.push(o.report);
+    }
+    // Keep the spec's order of sites.
+    reports.sort_by_key(|r| spec.sites.iter().position(|s| s.name == r.name));
+    SyncReport {
+        source,
+        sites: reports,
+        gate: gate.filter(|_| active.is_some()),
+    }
+}
+
+/// Snapshot through the shared cache, as a message on failure.
+async fn fetch(
+    ctx: &Context,
+    namespace: &str,
+    git: &GitSource,
+    refresh: Option<std::time::SystemTime>,
+) -> Result<Snapshot, String> {
+    let (key, creds) = source_key(&ctx.client, namespace, git).await?;
+    let interval =
+        duration::parse("source.git.interval", &git.interval).unwrap_or(Duration::from_secs(60));
+    ctx.source
+        .snapshot(&key, creds, &git.path, interval, refresh)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Plan and write one site; fills its report and says how it came out.
+async fn sync_one(
+    o: &mut Observed,
+    revision: &str,
+    desired: &ServiceSet,
+    spec: &crate::api::SiteHAPairSpec,
+    synced: &BTreeMap<String, String>,
+    approved: Option<&str>,
+) -> PassiveOutcome {
+    let name = o.spec_name.clone();
+    let mut outcome = PassiveOutcome {
+        name: name.clone(),
+        error: o.report.error.clone(),
+        synced_revision: None,
+        healthy: false,
+        hold: None,
+    };
+    let (Ok(driver), Some(live), None) = (&o.driver, &o.services, &o.report.error) else {
+        if outcome.error.is_none() {
+            outcome.error = Some(format!("site {name}: not observed"));
+        }
+        return outcome;
+    };
+    let view = SiteView {
+        name: &name,
+        live,
+        synced_revision: synced.get(&name).map(String::as_str),
+    };
+    let plan = plan_site(&view, desired, revision, &spec.sync, approved);
+    let hold = plan.hold.as_ref().map(|h| h.message());
+    o.report.hold = hold.clone();
+    o.report.prune_blocked = matches!(plan.hold, Some(crate::plan::sync::Hold::Prune(_)));
+    outcome.hold = hold;
+    let written = write(driver, &plan, desired).await;
+    let (wrote, err) = match written {
+        Ok(w) => (w, None),
+        Err((w, e)) => (w, Some(e)),
+    };
+    let left = subtract(&plan.drift, &wrote);
+    o.report.drift = Some(drift_of(&left));
+    o.report.wrote = wrote;
+    if let Some(e) = err {
+        o.report.error = Some(e.clone());
+        outcome.error = Some(e);
+        return outcome;
+    }
+    if plan.reaches_revision() {
+        o.report.synced_revision = Some(revision.to_string());
+        outcome.synced_revision = Some(revision.to_string());
+    } else {
+        outcome.synced_revision = view.synced_revision.map(str::to_string);
+    }
+    outcome
+}
+
+/// Write `plan.apply`: puts first, then deletes. Stops at the first failure,
+/// returning what was written so far.
+async fn write(
+    site: &HttpSite,
+    plan: &SitePlan,
+    desired: &ServiceSet,
+) -> Result<SiteDiff, (SiteDiff, String)> {
+    let mut done = SiteDiff::default();
+    for (names, out) in [(&plan.apply.create, 0usize), (&plan.apply.replace, 1usize)] {
+        for n in names {
+            let def = desired.get(n).cloned().unwrap_or(Value::Null);
+            if let Err(e) = site.put_service(n, &def).await {
+                return Err((done, e.to_string()));
+            }
+            if out == 0 {
+                done.create.push(n.clone());
+            } else {
+                done.replace.push(n.clone());
+            }
+        }
+    }
+    for n in &plan.apply.delete {
+        if let Err(e) = site.delete_service(n).await {
+            return Err((done, e.to_string()));
+        }
+        done.delete.push(n.clone());
+    }
+    Ok(done)
+}
+
+/// `drift` without what was written.
+fn subtract(drift: &SiteDiff, wrote: &SiteDiff) -> SiteDiff {
+    let minus = |a: &Vec<String>, b: &Vec<String>| -> Vec<String> {
+        let b: std::collections::HashSet<&String> = b.iter().collect();
+        a.iter().filter(|x| !b.contains(x)).cloned().collect()
+    };
+    SiteDiff {
+        create: minus(&drift.create, &wrote.create),
+        replace: minus(&drift.replace, &wrote.replace),
+        delete: minus(&drift.delete, &wrote.delete),
+    }
+}
