@@ -15,6 +15,8 @@ use crate::telemetry::Metrics;
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
+    /// This replica's identity (reporting instance of its Events).
+    pub identity: String,
     pub metrics: Arc<Metrics>,
     /// True only while this replica holds the Lease; checked before every write.
     pub leader: Arc<AtomicBool>,
@@ -38,6 +40,7 @@ impl Context {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            identity: identity.to_string(),
             client,
             metrics,
             leader,

@@ -167,7 +167,15 @@ async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Publish an Event; a failure to publish is logged, never fatal.
+/// The shared recorder folds repeats of one reason into a series and keeps
+/// the first note, so Events whose note is the news are created one by one.
 async fn publish(ctx: &Context, obj: &SiteHAPair, event: &PlannedEvent) {
+    if event.is_unique() {
+        if let Err(e) = create_event(ctx, obj, event).await {
+            warn!(name = obj.name_any(), error = %e, reason = event.reason, "could not publish event");
+        }
+        return;
+    }
     let ev = Event {
         type_: if event.warning {
             EventType::Warning
@@ -182,6 +190,36 @@ async fn publish(ctx: &Context, obj: &SiteHAPair, event: &PlannedEvent) {
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         warn!(name = obj.name_any(), error = %e, reason = event.reason, "could not publish event");
     }
+}
+
+/// Create one events.k8s.io Event about `obj`.
+async fn create_event(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    event: &PlannedEvent,
+) -> Result<(), kube::Error> {
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    let namespace = obj.namespace().unwrap_or_default();
+    let ev = K8sEvent {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}.", obj.name_any())),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        event_time: Some(MicroTime(jiff::Timestamp::now())),
+        action: Some(event.action.to_string()),
+        reason: Some(event.reason.to_string()),
+        note: Some(event.note.chars().take(1024).collect()),
+        type_: Some(if event.warning { "Warning" } else { "Normal" }.to_string()),
+        regarding: Some(obj.object_ref(&())),
+        reporting_controller: Some("sitehapair-operator".to_string()),
+        reporting_instance: Some(ctx.identity.clone()),
+        ..K8sEvent::default()
+    };
+    let api: Api<K8sEvent> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.create(&kube::api::PostParams::default(), &ev).await?;
+    Ok(())
 }
 
 /// Come back at the sooner of the health interval and the git interval.

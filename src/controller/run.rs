@@ -9,7 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, Predicate, WatchStreamExt, predicates, reflector, watcher};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
@@ -234,7 +234,20 @@ async fn run_controller(
     };
     // Owned traffic Services are watched too: an edit by hand is put back.
     let owned = watcher::Config::default().labels(crate::traffic::objects::LABEL_PAIR);
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    // Reconcile on spec (generation), annotation and finalizer changes, not
+    // on the operator's own status writes; timers requeue the rest.
+    let (reader, writer) = reflector::store();
+    let pairs = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(pairs, reader)
         .owns(services, owned)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -252,7 +252,7 @@ pub async fn sync_trip(
             },
             Ok(_) => SourceReport::Fetched {
                 revision: s.revision.clone(),
-                fetched_at: super::reconcile::now_rfc3339(),
+                fetched_at: rfc3339(s.checked_wall),
             },
         },
     };
@@ -305,8 +305,10 @@ pub async fn sync_trip(
         reports.push(o.report);
     }
 
-    // Then the active, only through the gate.
+    // Then the active, only through the gate. The gate is reported only
+    // when it held something back.
     let gate = active_gate(&outcomes, &revision).err();
+    let mut held_back = false;
     for mut o in actives {
         if gate.is_none() && ctx.is_leader() {
             sync_one(&mut o, &revision, desired, spec, synced, approved).await;
@@ -318,6 +320,7 @@ pub async fn sync_trip(
             };
             let p = plan_site(&view, desired, &revision, &spec.sync, approved);
             o.report.drift = Some(drift_of(&p.drift));
+            held_back |= !p.apply.is_empty();
         }
         reports.push(o.report);
     }
@@ -326,7 +329,7 @@ pub async fn sync_trip(
     SyncReport {
         source,
         sites: reports,
-        gate: gate.filter(|_| active.is_some()),
+        gate: gate.filter(|_| held_back),
     }
 }
 
@@ -442,4 +445,13 @@ fn subtract(drift: &SiteDiff, wrote: &SiteDiff) -> SiteDiff {
         replace: minus(&drift.replace, &wrote.replace),
         delete: minus(&drift.delete, &wrote.delete),
     }
+}
+
+/// A wall-clock time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .ok()
+        .and_then(|t| t.round(jiff::Unit::Second).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }

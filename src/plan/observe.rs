@@ -27,6 +27,14 @@ pub struct PlannedEvent {
     pub note: String,
 }
 
+impl PlannedEvent {
+    /// Each occurrence carries its own news (which services, which
+    /// revision): it must not be folded into an earlier Event's series.
+    pub fn is_unique(&self) -> bool {
+        matches!(self.reason, "Synced" | "Promoted")
+    }
+}
+
 /// Fallback requeue when the spec's interval cannot be read.
 const FALLBACK_REQUEUE: Duration = Duration::from_secs(30);
 

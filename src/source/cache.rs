@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub services: Arc<Result<ServiceSet, FileError>>,
     /// When the remote was last checked (successfully).
     pub checked_at: Instant,
+    /// The wall-clock time that check started.
+    pub checked_wall: SystemTime,
 }
 
 /// Why there is no snapshot.
@@ -114,8 +116,8 @@ impl SourceCache {
             now.saturating_duration_since(*at) < interval
                 && refresh_requested.is_none_or(|r| *started >= r)
         });
-        let (at, last) = match cached {
-            Some((at, _, last)) => (at, last),
+        let (at, wall, last) = match cached {
+            Some((at, wall, last)) => (at, wall, last),
             None => {
                 let started = SystemTime::now();
                 let outcome = self
@@ -135,7 +137,7 @@ impl SourceCache {
                     e.parsed.clear();
                 }
                 e.last = Some((checked, started, outcome.clone()));
-                (checked, outcome)
+                (checked, started, outcome)
             }
         };
         let checkout = last?;
@@ -161,6 +163,7 @@ impl SourceCache {
             revision: checkout.revision,
             services,
             checked_at: at,
+            checked_wall: wall,
         })
     }
 

@@ -9,5 +9,6 @@ mod crd;
 mod leader;
 mod lifecycle;
 mod sites;
+mod sync;
 mod traffic;
 mod validation;

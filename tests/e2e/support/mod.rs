@@ -3,8 +3,10 @@
 //! deadlines. Everything started here is stopped when the test ends or the
 //! test process exits.
 
+pub mod git;
 pub mod operator;
 pub mod site;
+pub mod syncbed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

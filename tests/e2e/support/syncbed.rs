@@ -1,0 +1,233 @@
+//! A whole sync setup for one test: a namespace, two reference sites (east
+//! active, west passive) with their token Secrets, a git repository of
+//! services, and an operator; plus the status lookups the tests assert on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::git::GitRepo;
+use super::operator::Operator;
+use super::site::ReferenceSite;
+use super::{Namespace, stderr, wait_for};
+
+pub struct SyncBed {
+    pub ns: Namespace,
+    pub east: ReferenceSite,
+    pub west: ReferenceSite,
+    pub repo: GitRepo,
+    pub op: Option<Operator>,
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+/// A service file body.
+pub fn service(name: &str, version: i64) -> String {
+    format!(
+        "name: {name}\ntype: MapServer\nversion: {version}\nconnection:\n  user: gis\n  password: pw-{name}-secret\n"
+    )
+}
+
+impl SyncBed {
+    /// Sites, Secrets and a repository with `services` committed on main
+    /// under `services/`. The operator is not started yet.
+    pub fn new(prefix: &str, services: &[(&str, i64)]) -> Self {
+        let ns = Namespace::new(prefix);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let east = ReferenceSite::start(dir.path(), "east", "east-token-1");
+        let west = ReferenceSite::start(dir.path(), "west", "west-token-2");
+        for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
+            ns.kubectl(&[
+                "create",
+                "secret",
+                "generic",
+                &format!("{site}-admin"),
+                &format!("--from-literal=token={token}"),
+            ]);
+        }
+        let repo = GitRepo::new(dir.path(), "services");
+        for (n, v) in services {
+            repo.write(&format!("services/{n}.yaml"), &service(n, *v));
+        }
+        repo.commit("initial services");
+        Self {
+            ns,
+            east,
+            west,
+            repo,
+            op: None,
+            dir,
+            name: "gis".into(),
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("operator-cache")
+    }
+
+    /// Start the operator for this namespace with its own cache.
+    pub fn start_operator(&mut self, extra: &[&str]) {
+        let cache = self.cache_dir();
+        let mut args = vec!["--cache-dir", cache.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra);
+        self.op = Some(Operator::start(&self.ns.name, "op", &args));
+    }
+
+    /// The pair, east active, following `url` on main under services/.
+    pub fn pair(&self, url: &str) -> Value {
+        json!({
+            "apiVersion": "sitehapair.io/v1alpha1",
+            "kind": "SiteHAPair",
+            "metadata": {"name": self.name},
+            "spec": {
+                "activeSite": "east",
+                "sites": [
+                    {"name": "east", "adminUrl": self.east.url,
+                     "credentialsSecretRef": {"name": "east-admin"}, "trafficAddresses": ["192.0.2.10"]},
+                    {"name": "west", "adminUrl": self.west.url,
+                     "credentialsSecretRef": {"name": "west-admin"}, "trafficAddresses": ["192.0.2.20"]}
+                ],
+                "source": {"git": {"url": url, "ref": {"branch": "main"}, "path": "services", "interval": "5s"}},
+                "healthCheck": {"interval": "1s", "timeout": "1s"}
+            }
+        })
+    }
+
+    pub fn apply(&self, pair: &Value) {
+        let out = self.ns.apply(&pair.to_string());
+        assert!(out.status.success(), "apply: {}", stderr(&out));
+    }
+
+    pub fn status(&self) -> Value {
+        self.ns
+            .get_json(&format!("shp/{}", self.name))
+            .map(|p| p["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    pub fn condition(&self, type_: &str) -> Value {
+        self.status()["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Wait until both sites' status rows say `revision` and InSync is True.
+    pub fn wait_in_sync(&self, revision: &str, timeout: Duration) {
+        wait_for(
+            &format!("both sites in sync at {revision}"),
+            timeout,
+            || {
+                let st = self.status();
+                let rows = st["sites"].as_array()?;
+                let all = rows.len() == 2 && rows.iter().all(|r| r["syncedRevision"] == revision);
+                let in_sync = st["conditions"]
+                    .as_array()?
+                    .iter()
+                    .any(|c| c["type"] == "InSync" && c["status"] == "True");
+                (all && in_sync).then_some(())
+            },
+        );
+    }
+
+    /// Wait until a condition has this status and reason; returns its message.
+    pub fn wait_condition(
+        &self,
+        type_: &str,
+        status: &str,
+        reason: &str,
+        timeout: Duration,
+    ) -> String {
+        wait_for(&format!("{type_}={status} ({reason})"), timeout, || {
+            let c = self.condition(type_);
+            (c["status"] == status && c["reason"] == reason)
+                .then(|| c["message"].as_str().unwrap_or_default().to_string())
+        })
+    }
+
+    /// Event notes of the pair with this reason.
+    pub fn events(&self, reason: &str) -> Vec<String> {
+        let list = self
+            .ns
+            .get_json("events.events.k8s.io")
+            .unwrap_or(Value::Null);
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["reason"] == reason)
+            .filter_map(|e| e["note"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// Services of a reference site, through its state file's HTTP API.
+pub fn site_services(site: &ReferenceSite, token: &str) -> Value {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{}/services", site.url))
+        .output()
+        .expect("curl");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["services"].clone()
+}
+
+/// Set a site's health through its test control endpoint.
+pub fn set_health(site: &ReferenceSite, token: &str, healthy: bool) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(format!("{{\"healthy\": {healthy}}}"))
+        .arg(format!("{}/_control/health", site.url))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "set health: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Write one service on a site by hand (an out-of-band edit).
+pub fn put_service(site: &ReferenceSite, token: &str, name: &str, body: &Value) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(body.to_string())
+        .arg(format!("{}/services/{name}", site.url))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "put service: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The times (seconds) of PUT or DELETE /services/... writes a site received.
+pub fn service_write_times(site: &ReferenceSite) -> Vec<f64> {
+    site.requests()
+        .iter()
+        .filter(|r| {
+            (r["method"] == "PUT" || r["method"] == "DELETE")
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/services/"))
+        })
+        .filter_map(|r| r["time"].as_str()?.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond() as f64 / 1000.0)
+        .collect()
+}
