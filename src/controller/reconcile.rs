@@ -203,7 +203,12 @@ async fn create_event(
     let namespace = obj.namespace().unwrap_or_default();
     let ev = K8sEvent {
         metadata: ObjectMeta {
-            generate_name: Some(format!("{}.", obj.name_any())),
+            // The name the Recorder also uses: object name and a nanosecond stamp.
+            name: Some(format!(
+                "{}.{:x}",
+                obj.name_any(),
+                jiff::Timestamp::now().as_nanosecond()
+            )),
             namespace: Some(namespace.clone()),
             ..ObjectMeta::default()
         },

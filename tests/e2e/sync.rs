@@ -82,7 +82,15 @@ fn a_merged_pull_request_reaches_both_sites_standby_first() {
         synced.iter().any(|n| n.starts_with("site west")
             && n.contains("created hydrants")
             && n.contains("replaced roads")),
-        "{synced:?}"
+        "{synced:?}\n{}",
+        bed.op
+            .as_ref()
+            .map(|o| o.logs())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("event"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
