@@ -6,9 +6,12 @@ mod support;
 
 mod cli;
 mod crd;
+mod diff_cli;
+mod git_auth;
 mod leader;
 mod lifecycle;
 mod sites;
+mod sources;
 mod sync;
 mod traffic;
 mod validation;

@@ -163,17 +163,18 @@ impl GitHttp {
             .count()
     }
 
-    /// Pack downloads answered 200.
+    /// Fetches that downloaded a pack: ref advertisements followed by
+    /// upload-pack POSTs (one fetch may POST more than once to negotiate).
     pub fn fetches(&self) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| {
-                r["method"] == "POST"
-                    && r["path"]
-                        .as_str()
-                        .is_some_and(|p| p.ends_with("/git-upload-pack"))
-                    && r["status"] == 200
-            })
+        let reqs = self.requests();
+        let is_post = |r: &serde_json::Value| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/git-upload-pack"))
+        };
+        reqs.windows(2)
+            .filter(|w| w[0]["method"] == "GET" && is_post(&w[1]) && w[1]["status"] == 200)
             .count()
     }
 

@@ -6,6 +6,7 @@
 pub mod git;
 pub mod operator;
 pub mod site;
+pub mod sshd;
 pub mod syncbed;
 
 use std::path::{Path, PathBuf};
