@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::operator::Operator;
+use crate::support::syncbed::live_sites;
 use crate::support::{Namespace, base_pair, stderr, wait_for};
 
 fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
@@ -22,7 +23,10 @@ fn operator_writes_status_and_follows_spec_edits() {
     wait_for("/readyz", Duration::from_secs(20), || {
         op.http_get("/readyz")
     });
-    let out = ns.apply(&base_pair("pair").to_string());
+    // Real sites: with unreachable ones the pair is rightly Degraded.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_east, _west, pair) = live_sites(&ns, dir.path(), "pair");
+    let out = ns.apply(&pair.to_string());
     assert!(out.status.success(), "{}", stderr(&out));
 
     let obj = wait_for("status of generation 1", Duration::from_secs(20), || {

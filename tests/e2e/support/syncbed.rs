@@ -29,6 +29,30 @@ pub fn service(name: &str, version: i64) -> String {
     )
 }
 
+/// Two reference sites in `dir` with their token Secrets in `ns`, and a
+/// pair (no source) pointing at them, east active.
+pub fn live_sites(
+    ns: &Namespace,
+    dir: &std::path::Path,
+    name: &str,
+) -> (ReferenceSite, ReferenceSite, Value) {
+    let east = ReferenceSite::start(dir, "east", "east-token-1");
+    let west = ReferenceSite::start(dir, "west", "west-token-2");
+    for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
+        ns.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("{site}-admin"),
+            &format!("--from-literal=token={token}"),
+        ]);
+    }
+    let mut pair = super::base_pair(name);
+    pair["spec"]["sites"][0]["adminUrl"] = json!(east.url);
+    pair["spec"]["sites"][1]["adminUrl"] = json!(west.url);
+    (east, west, pair)
+}
+
 impl SyncBed {
     /// Sites, Secrets and a repository with `services` committed on main
     /// under `services/`. The operator is not started yet.
