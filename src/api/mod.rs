@@ -24,6 +24,12 @@ pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "sitehapair.io/reconcile-req
 pub const ANNOTATION_APPROVE_PRUNE: &str = "sitehapair.io/approve-prune";
 /// Annotation acknowledging an automatic failover inside minInterval.
 pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";
+/// Set by the operator with spec.activeSite on an automatic failover:
+/// `<site>: <why>`.
+pub const ANNOTATION_AUTOMATIC_FAILOVER: &str = "sitehapair.io/automatic-failover";
+/// The field manager of the operator's automatic failover (a spec change of
+/// its own, told apart from the user's).
+pub const FAILOVER_FIELD_MANAGER: &str = "sitehapair-failover";
 
 /// The CustomResourceDefinition as YAML, exactly what `sitehapair crd` prints
 /// and what crds/sitehapair.io_sitehapairs.yaml holds.

@@ -160,6 +160,10 @@ pub struct PromotionStatus {
     /// Attempts made in the current phase.
     #[serde(default)]
     pub attempts: i32,
+    /// The old active site never answered within the contact window: the
+    /// promotion went ahead without demoting it.
+    #[serde(default)]
+    pub forced: bool,
     /// What the promotion is waiting on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error;
 pub mod leader;
+pub mod promote;
 pub mod reconcile;
 pub mod run;
 pub mod server;

@@ -19,6 +19,7 @@ use crate::plan::observe::{PlannedEvent, plan_status, spec_problems};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
 
+use super::promote::promotion_trip;
 use super::sync::sync_trip;
 use std::collections::BTreeMap;
 
@@ -83,13 +84,14 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let sync_allowed = obj.spec.source.is_some()
         && !obj.spec.sync.suspend
         && status.active_site.as_deref() == Some(obj.spec.active_site.as_str())
+        && status.promotion.is_none()
         && spec_problems(&obj.spec).is_empty();
     let synced: BTreeMap<String, String> = status
         .sites
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
         .collect();
-    let report = sync_trip(
+    let mut report = sync_trip(
         ctx,
         obj,
         status.active_site.as_deref(),
@@ -108,7 +110,24 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let sync_events = fold_report(&mut plan.status, &previous, &report, &url, generation, &now);
     plan.events.extend(sync_events);
 
-    let wrote = apply_status(ctx, obj, old, &plan.status).await?;
+    // Promotion and fencing: the phase is written before each step.
+    let mut written = old.cloned();
+    let promo_events = if spec_problems(&obj.spec).is_empty() {
+        promotion_trip(
+            ctx,
+            obj,
+            &mut plan.status,
+            &mut written,
+            &mut report.sites,
+            generation,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    plan.events.extend(promo_events);
+
+    let wrote = apply_status(ctx, obj, written.as_ref(), &plan.status).await?;
     if wrote {
         info!(
             namespace = obj.namespace().unwrap_or_default(),
@@ -122,15 +141,21 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         publish(ctx, obj, event).await;
     }
     apply_traffic(ctx, obj, plan.status.active_site.as_deref()).await?;
-    Ok(Action::requeue(requeue_after(
-        &obj.spec,
-        plan.requeue_after,
-    )))
+    let mut after = requeue_after(&obj.spec, plan.requeue_after);
+    if plan.status.promotion.is_some() {
+        // A running promotion is looked at every second.
+        after = after.min(std::time::Duration::from_secs(1));
+    }
+    Ok(Action::requeue(after))
 }
 
 /// Point the pair's traffic objects at `active` (status.activeSite): never
 /// at a site that is not the active one.
-async fn apply_traffic(ctx: &Context, obj: &SiteHAPair, active: Option<&str>) -> Result<(), Error> {
+pub(super) async fn apply_traffic(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    active: Option<&str>,
+) -> Result<(), Error> {
     let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
     let name = obj.name_any();
     if !ctx.is_leader() {

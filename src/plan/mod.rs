@@ -3,6 +3,8 @@
 
 pub mod diff;
 pub mod observe;
+pub mod promotion;
+pub mod promotion_status;
 pub mod prune;
 pub mod sync;
 pub mod sync_status;

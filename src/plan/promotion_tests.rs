@@ -1,0 +1,250 @@
+//! Unit tests of the promotion state machine: every phase, the contact
+//! window, cancellation, fencing in steady state.
+
+use super::*;
+
+fn site(name: &str, active: bool, epoch: i64) -> SiteObs {
+    SiteObs {
+        name: name.into(),
+        reachable: true,
+        healthy: true,
+        active,
+        epoch,
+        synced_revision: Some("rev".into()),
+        drifting: false,
+    }
+}
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+fn input<'a>(
+    target: &'a str,
+    current: &'a str,
+    running: Option<&'a PromotionStatus>,
+    sites: &'a [SiteObs],
+    now: &str,
+) -> PromotionInput<'a> {
+    PromotionInput {
+        target,
+        current: Some(current),
+        epoch: 1,
+        running,
+        sites,
+        source_revision: Some("rev"),
+        require_in_sync: true,
+        require_healthy: true,
+        contact_timeout: Duration::from_secs(60),
+        reason: "Manual",
+        now: t(now),
+    }
+}
+
+/// Apply a step to the observed sites, as a site would.
+fn take(sites: &mut [SiteObs], step: &Step) {
+    if let Step::SetMode {
+        site,
+        active,
+        epoch,
+    } = step
+    {
+        let s = sites.iter_mut().find(|s| &s.name == site).expect("site");
+        if *epoch >= s.epoch {
+            s.active = *active;
+            s.epoch = *epoch;
+        }
+    }
+}
+
+#[test]
+fn a_planned_promotion_demotes_before_it_promotes() {
+    let mut sites = vec![site("east", true, 1), site("west", false, 1)];
+    let mut running: Option<PromotionStatus> = None;
+    let mut current = "east".to_string();
+    let mut epoch = 1;
+    let mut phases_seen = Vec::new();
+    let mut steps = Vec::new();
+    for _ in 0..10 {
+        let mut inp = input(
+            "west",
+            &current,
+            running.as_ref(),
+            &sites,
+            "2026-01-01T00:00:00Z",
+        );
+        inp.epoch = epoch;
+        let d = plan_promotion(&inp);
+        if let Some(p) = &d.running {
+            phases_seen.push(p.phase.clone());
+        }
+        current = d.active_site.clone().expect("active");
+        epoch = d.epoch;
+        if let Some(s) = &d.step {
+            take(&mut sites, s);
+            steps.push(s.clone());
+        }
+        // Never two active at one epoch.
+        let actives: Vec<_> = sites.iter().filter(|s| s.active).collect();
+        assert!(actives.len() <= 1, "{sites:?}");
+        if let Some(rec) = d.finished {
+            assert_eq!(
+                (rec.from.as_deref(), rec.to.as_str(), rec.epoch),
+                (Some("east"), "west", 2)
+            );
+            assert!(!rec.forced);
+            break;
+        }
+        running = d.running;
+    }
+    assert_eq!(
+        steps,
+        [
+            Step::SetMode {
+                site: "east".into(),
+                active: false,
+                epoch: 2
+            },
+            Step::SetMode {
+                site: "west".into(),
+                active: true,
+                epoch: 2
+            },
+            Step::SwitchTraffic,
+        ]
+    );
+    assert_eq!(phases_seen, ["Demoting", "Promoting", "SwitchingTraffic"]);
+    assert_eq!((current.as_str(), epoch), ("west", 2));
+}
+
+#[test]
+fn preflight_names_each_failed_check_and_waits() {
+    let mut west = site("west", false, 1);
+    west.healthy = false;
+    west.synced_revision = Some("old".into());
+    let sites = vec![site("east", true, 1), west];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    assert_eq!(d.step, None);
+    assert_eq!(d.blocked.len(), 2, "{:?}", d.blocked);
+    assert!(d.blocked[0].starts_with("healthy: site west"));
+    assert!(d.blocked[1].starts_with("inSync: site west holds revision old"));
+    let p = d.running.expect("running");
+    assert_eq!(p.phase, "Preflight");
+    assert_eq!(d.active_site.as_deref(), Some("east"));
+}
+
+#[test]
+fn an_unreachable_old_active_is_waited_for_then_forced() {
+    let mut east = site("east", true, 1);
+    east.reachable = false;
+    let sites = vec![east, site("west", false, 1)];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    let p = d.running.clone().expect("running");
+    assert_eq!(p.phase, "WaitingForOldActive");
+    assert_eq!(p.deadline.as_deref(), Some("2026-01-01T00:01:00Z"));
+    assert_eq!(d.step, None);
+    assert!(d.notices.iter().any(|n| n.reason == "WaitingForOldActive"));
+
+    // Still inside the window: keep waiting, count the attempt.
+    let d2 = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:30Z",
+    ));
+    let p2 = d2.running.clone().expect("running");
+    assert_eq!((p2.phase.as_str(), p2.attempts), ("WaitingForOldActive", 2));
+
+    // At the deadline: forced, the target is promoted.
+    let d3 = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p2),
+        &sites,
+        "2026-01-01T00:01:00Z",
+    ));
+    let p3 = d3.running.clone().expect("running");
+    assert!(p3.forced);
+    assert_eq!(p3.phase, "Promoting");
+    assert_eq!(
+        d3.step,
+        Some(Step::SetMode {
+            site: "west".into(),
+            active: true,
+            epoch: 2
+        })
+    );
+}
+
+#[test]
+fn going_back_to_the_old_active_during_the_wait_cancels() {
+    let mut east = site("east", true, 1);
+    east.reachable = false;
+    let sites = vec![east, site("west", false, 1)];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    let p = d.running.expect("running");
+    let d2 = plan_promotion(&input(
+        "east",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:10Z",
+    ));
+    assert!(d2.running.is_none());
+    assert_eq!(d2.active_site.as_deref(), Some("east"));
+    assert!(d2.notices.iter().any(|n| n.reason == "PromotionCancelled"));
+    assert!(d2.finished.is_none());
+}
+
+#[test]
+fn a_returning_old_active_with_an_older_epoch_is_demoted() {
+    // After a forced promotion: west active at 2, east comes back active at 1.
+    let sites = vec![site("east", true, 1), site("west", true, 2)];
+    let mut inp = input("west", "west", None, &sites, "2026-01-01T00:00:00Z");
+    inp.epoch = 2;
+    let d = plan_promotion(&inp);
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "east".into(),
+            active: false,
+            epoch: 2
+        })
+    );
+    assert!(d.notices.iter().any(|n| n.reason == "Fenced" && n.warning));
+}
+
+#[test]
+fn first_sight_stamps_the_active_site_at_epoch_one() {
+    let sites = vec![site("east", false, 0), site("west", false, 0)];
+    let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.epoch = 0;
+    let d = plan_promotion(&inp);
+    assert_eq!(d.epoch, 1);
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "east".into(),
+            active: true,
+            epoch: 1
+        })
+    );
+}
+
+#[test]
+fn history_keeps_the_last_ten() {
+    let mut h = Vec::new();
+    for i in 0..15 {
+        push_history(
+            &mut h,
+            PromotionRecord {
+                to: format!("s{i}"),
+                ..PromotionRecord::default()
+            },
+        );
+    }
+    assert_eq!(h.len(), 10);
+    assert_eq!(h[0].to, "s5");
+    assert_eq!(h[9].to, "s14");
+}
