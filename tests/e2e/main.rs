@@ -10,6 +10,7 @@ mod diff_cli;
 mod git_auth;
 mod leader;
 mod lifecycle;
+mod promotion;
 mod sites;
 mod sources;
 mod sync;

@@ -84,6 +84,17 @@ impl ReferenceSite {
             .collect()
     }
 
+    /// Send a signal (STOP, CONT) to the site's process.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let st = Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(st.success(), "kill -{sig}");
+        }
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -94,6 +105,7 @@ impl ReferenceSite {
 
 impl Drop for ReferenceSite {
     fn drop(&mut self) {
+        self.signal("CONT");
         self.kill();
     }
 }

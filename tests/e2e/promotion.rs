@@ -1,0 +1,268 @@
+//! Promotion as a spec change, against reference sites as processes: a
+//! planned promotion with a checker polling both sites the whole time,
+//! preflight blocks, and an unplanned failover through the contact window.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sitehapair::sites::http::{HttpSite, Token};
+use sitehapair::sites::{Mode, Site};
+
+use crate::support::operator::Operator;
+use crate::support::site::ReferenceSite;
+use crate::support::syncbed::{live_sites, set_health};
+use crate::support::{Namespace, stderr, wait_for};
+
+const WAIT: Duration = Duration::from_secs(45);
+
+struct Pair {
+    ns: Namespace,
+    east: ReferenceSite,
+    west: ReferenceSite,
+    _op: Operator,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    fn start(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Self {
+        let ns = Namespace::new(prefix);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (east, west, mut pair) = live_sites(&ns, dir.path(), "gis");
+        pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
+        tweak(&mut pair);
+        let op = Operator::start(&ns.name, "op", &[]);
+        let out = ns.apply(&pair.to_string());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let p = Self {
+            ns,
+            east,
+            west,
+            _op: op,
+            _dir: dir,
+        };
+        p.wait_status("east active at epoch 1", |st| {
+            st["activeSite"] == "east"
+                && st["epoch"] == 1
+                && st["sites"][0]["mode"] == "Active"
+                && st["sites"][1]["mode"] == "Passive"
+                && st["sites"][1]["epoch"] == 1
+        });
+        p
+    }
+
+    fn status(&self) -> Value {
+        self.ns
+            .get_json("shp/gis")
+            .map(|o| o["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    fn wait_status(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        wait_for(what, WAIT, || Some(self.status()).filter(|s| ok(s)))
+    }
+
+    fn promote(&self, to: &str) {
+        self.ns.kubectl(&[
+            "patch",
+            "shp",
+            "gis",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"activeSite":"{to}"}}}}"#),
+        ]);
+    }
+
+    fn slice_addresses(&self) -> Value {
+        self.ns
+            .get_json("endpointslice/gis-ipv4")
+            .map(|s| s["endpoints"][0]["addresses"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    fn events(&self, reason: &str) -> Vec<String> {
+        let list = self
+            .ns
+            .get_json("events.events.k8s.io")
+            .unwrap_or(Value::Null);
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["reason"] == reason)
+            .filter_map(|e| e["note"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// Polls both sites' modes until stopped; returns every moment both were
+/// seen active (east before and after a west sample, at one epoch).
+struct Checker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<(usize, Vec<String>)>>,
+}
+
+impl Checker {
+    fn start(east: &ReferenceSite, west: &ReferenceSite) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let d = |s: &ReferenceSite, token: &str| {
+            HttpSite::new(
+                &s.name,
+                &s.url,
+                Token::new(token),
+                None,
+                Duration::from_secs(1),
+            )
+            .expect("driver")
+        };
+        let (e, w) = (d(east, "east-token-1"), d(west, "west-token-2"));
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let mut samples = 0;
+                let mut both = Vec::new();
+                while !flag.load(Ordering::Relaxed) {
+                    let (Ok(e1), Ok(w1), Ok(e2)) = (e.mode().await, w.mode().await, e.mode().await)
+                    else {
+                        continue;
+                    };
+                    samples += 1;
+                    let east_held = e1.mode == Mode::Active && e2 == e1;
+                    if east_held && w1.mode == Mode::Active {
+                        both.push(format!("east {e1:?} and west {w1:?}"));
+                    }
+                }
+                (samples, both)
+            })
+        });
+        Self {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.take().expect("handle").join().expect("checker")
+    }
+}
+
+#[test]
+fn a_planned_promotion_switches_modes_epochs_traffic_and_status() {
+    let p = Pair::start("promo-planned", |_| {});
+    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    let checker = Checker::start(&p.east, &p.west);
+    p.promote("west");
+    let st = p.wait_status("west active at epoch 2", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null() && st["history"][0]["to"] == "west"
+    });
+    let (samples, both) = checker.finish();
+    assert!(samples > 10, "the checker took only {samples} samples");
+    assert!(both.is_empty(), "both sites active at once: {both:?}");
+    assert_eq!(st["epoch"], 2);
+    let h = &st["history"][0];
+    assert_eq!(
+        (
+            h["from"].as_str(),
+            h["epoch"].as_i64(),
+            h["forced"].as_bool()
+        ),
+        (Some("east"), Some(2), Some(false))
+    );
+    assert_eq!(h["reason"], "Manual");
+    p.wait_status("site rows follow", |st| {
+        st["sites"][0]["mode"] == "Passive"
+            && st["sites"][0]["epoch"] == 2
+            && st["sites"][1]["mode"] == "Active"
+    });
+    wait_for("traffic on west", WAIT, || {
+        (p.slice_addresses() == json!(["192.0.2.20"])).then_some(())
+    });
+    assert!(
+        p.events("Promoted")
+            .iter()
+            .any(|n| n.starts_with("west is the active site at epoch 2"))
+    );
+    let cond = st["conditions"].as_array().expect("conditions");
+    assert!(
+        cond.iter()
+            .any(|c| c["type"] == "Promoting" && c["status"] == "False")
+    );
+}
+
+#[test]
+fn preflight_blocks_an_unhealthy_target_until_it_recovers() {
+    let p = Pair::start("promo-preflight", |_| {});
+    set_health(&p.west, "west-token-2", false);
+    p.wait_status("west seen unhealthy", |st| {
+        st["sites"][1]["health"] == "Unhealthy"
+    });
+    p.promote("west");
+    let st = p.wait_status("PromotionBlocked", |st| {
+        st["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "PromotionBlocked" && c["status"] == "True")
+        })
+    });
+    let blocked = st["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "PromotionBlocked"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        blocked["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("healthy: site west fails its health check"),
+        "{blocked}"
+    );
+    assert_eq!(st["promotion"]["phase"], "Preflight");
+    assert_eq!(st["activeSite"], "east");
+    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+
+    set_health(&p.west, "west-token-2", true);
+    p.wait_status("the promotion to complete", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+}
+
+#[test]
+fn an_unreachable_active_is_waited_for_then_forced_and_fenced_on_return() {
+    let p = Pair::start("promo-forced", |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "6s"});
+    });
+    p.east.signal("STOP");
+    p.promote("west");
+    let st = p.wait_status("WaitingForOldActive", |st| {
+        st["phase"] == "WaitingForOldActive"
+    });
+    assert_eq!(st["promotion"]["phase"], "WaitingForOldActive");
+    assert!(st["promotion"]["deadline"].is_string(), "{st}");
+    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    let st = p.wait_status("the forced promotion", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+    assert_eq!(st["history"][0]["forced"], true);
+    assert!(!p.events("PromotionForced").is_empty());
+    wait_for("traffic on west", WAIT, || {
+        (p.slice_addresses() == json!(["192.0.2.20"])).then_some(())
+    });
+
+    // The old active comes back still believing it is active at epoch 1.
+    p.east.signal("CONT");
+    p.wait_status("east demoted at epoch 2", |st| {
+        st["sites"][0]["mode"] == "Passive" && st["sites"][0]["epoch"] == 2
+    });
+    assert!(
+        p.events("Fenced")
+            .iter()
+            .any(|n| n.contains("site east reported active at epoch 1"))
+    );
+    assert_eq!(p.slice_addresses(), json!(["192.0.2.20"]));
+}
