@@ -24,6 +24,20 @@ const MAX_STEPS: usize = 8;
 /// Timeout of one mode change.
 const MODE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Fault injection for the resume tests: with
+/// `SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE=<phase>` the process exits at once
+/// (no cleanup, the Lease kept, like SIGKILL) right after writing that
+/// promotion phase and before taking its step.
+fn crash_point(status: &SiteHAPairStatus) {
+    let Some(phase) = status.promotion.as_ref().map(|p| p.phase.as_str()) else {
+        return;
+    };
+    if std::env::var("SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE").is_ok_and(|v| v == phase) {
+        warn!(phase, "failpoint: exiting before the step of this phase");
+        std::process::exit(86);
+    }
+}
+
 /// Why spec.activeSite names its site: Automatic when the operator's own
 /// failover annotation names it, else Manual.
 pub fn promotion_reason(obj: &SiteHAPair) -> &'static str {
@@ -84,6 +98,7 @@ pub async fn promotion_trip(
         if apply_status(ctx, obj, written.as_ref(), status).await? {
             *written = Some(status.clone());
         }
+        crash_point(status);
         if !ctx.is_leader() {
             return Err(Error::NotLeader {
                 namespace,

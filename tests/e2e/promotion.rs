@@ -22,25 +22,32 @@ struct Pair {
     ns: Namespace,
     east: ReferenceSite,
     west: ReferenceSite,
-    _op: Operator,
+    op: Option<Operator>,
     _dir: tempfile::TempDir,
 }
 
+/// Short leases, so that a crashed operator's successor leads quickly.
+const FAST_LEASE: [&str; 4] = ["--lease-duration", "3", "--lease-grace", "1"];
+
 impl Pair {
     fn start(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Self {
+        Self::start_with(prefix, tweak, &[])
+    }
+
+    fn start_with(prefix: &str, tweak: impl FnOnce(&mut Value), op_args: &[&str]) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
         let (east, west, mut pair) = live_sites(&ns, dir.path(), "gis");
         pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
         tweak(&mut pair);
-        let op = Operator::start(&ns.name, "op", &[]);
+        let op = Operator::start(&ns.name, "op", op_args);
         let out = ns.apply(&pair.to_string());
         assert!(out.status.success(), "{}", stderr(&out));
         let p = Self {
             ns,
             east,
             west,
-            _op: op,
+            op: Some(op),
             _dir: dir,
         };
         p.wait_status("east active at epoch 1", |st| {
@@ -265,4 +272,53 @@ fn an_unreachable_active_is_waited_for_then_forced_and_fenced_on_return() {
             .any(|n| n.contains("site east reported active at epoch 1"))
     );
     assert_eq!(p.slice_addresses(), json!(["192.0.2.20"]));
+}
+
+#[test]
+fn an_operator_killed_at_each_phase_is_resumed_by_the_next() {
+    let mut p = Pair::start_with("promo-resume", |_| {}, &FAST_LEASE);
+    let checker = Checker::start(&p.east, &p.west);
+    let plan = [
+        ("west", "Demoting", 2),
+        ("east", "Promoting", 3),
+        ("west", "SwitchingTraffic", 4),
+    ];
+    for (i, (to, phase, epoch)) in plan.into_iter().enumerate() {
+        // This operator dies right after writing `phase`, before its step.
+        p.op = None;
+        let mut doomed = Operator::start_env(
+            &p.ns.name,
+            &format!("doomed-{i}"),
+            &FAST_LEASE,
+            &[("SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE", phase)],
+        );
+        p.promote(to);
+        let exit = doomed
+            .wait_exit(WAIT)
+            .expect("the operator to exit at its failpoint");
+        assert_eq!(exit.code(), Some(86), "{}", doomed.logs());
+        let st = p.status();
+        assert_eq!(st["promotion"]["phase"], phase, "{st}");
+        // A new operator resumes from the phase in status.
+        p.op = Some(Operator::start(
+            &p.ns.name,
+            &format!("heir-{i}"),
+            &FAST_LEASE,
+        ));
+        let st = p.wait_status(&format!("{to} active at epoch {epoch}"), |st| {
+            st["activeSite"] == to && st["promotion"].is_null() && st["epoch"] == epoch
+        });
+        assert_eq!(st["history"].as_array().map(Vec::len), Some(i + 1));
+        let addr = if to == "west" {
+            "192.0.2.20"
+        } else {
+            "192.0.2.10"
+        };
+        wait_for(&format!("traffic on {to}"), WAIT, || {
+            (p.slice_addresses() == json!([addr])).then_some(())
+        });
+    }
+    let (samples, both) = checker.finish();
+    assert!(samples > 10, "the checker took only {samples} samples");
+    assert!(both.is_empty(), "both sites active at once: {both:?}");
 }

@@ -22,6 +22,16 @@ fn free_port() -> u16 {
 impl Operator {
     /// Start `sitehapair run` watching `namespace`, leading through a Lease there.
     pub fn start(namespace: &str, identity: &str, extra: &[&str]) -> Self {
+        Self::start_env(namespace, identity, extra, &[])
+    }
+
+    /// Like `start`, with extra environment variables.
+    pub fn start_env(
+        namespace: &str,
+        identity: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let tb = testbed();
         let port = free_port();
         let log = std::env::temp_dir().join(format!("sitehapair-op-{namespace}-{identity}.log"));
@@ -42,6 +52,7 @@ impl Operator {
             .args(extra)
             .env("KUBECONFIG", &tb.kubeconfig)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file))
