@@ -21,6 +21,13 @@ pub enum Error {
     NotLeader { namespace: String, name: String },
     #[error("object has no namespace")]
     NoNamespace,
+    #[error("automatic failover of {namespace}/{name}: {source}")]
+    Failover {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error(transparent)]
     Traffic(#[from] crate::traffic::TrafficError),
 }
@@ -34,6 +41,7 @@ impl Error {
             Error::NotLeader { .. } => "NotLeader",
             Error::NoNamespace => "NoNamespace",
             Error::Traffic(_) => "Traffic",
+            Error::Failover { .. } => "Failover",
         }
     }
 }

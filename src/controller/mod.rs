@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod error;
+pub mod failover;
 pub mod leader;
 pub mod promote;
 pub mod reconcile;

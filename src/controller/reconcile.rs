@@ -19,6 +19,7 @@ use crate::plan::observe::{PlannedEvent, plan_status, spec_problems};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
 
+use super::failover::failover_trip;
 use super::promote::promotion_trip;
 use super::sync::sync_trip;
 use std::collections::BTreeMap;
@@ -126,6 +127,9 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         Vec::new()
     };
     plan.events.extend(promo_events);
+    let failover_events =
+        failover_trip(ctx, obj, &mut plan.status, &previous, generation, &now).await?;
+    plan.events.extend(failover_events);
 
     let wrote = apply_status(ctx, obj, written.as_ref(), &plan.status).await?;
     if wrote {

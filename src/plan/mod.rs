@@ -2,6 +2,7 @@
 //! Nothing here performs I/O or reads the clock; time is an argument.
 
 pub mod diff;
+pub mod failover;
 pub mod observe;
 pub mod promotion;
 pub mod promotion_status;

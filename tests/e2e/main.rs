@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod crd;
 mod diff_cli;
+mod failover;
 mod git_auth;
 mod leader;
 mod lifecycle;

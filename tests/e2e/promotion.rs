@@ -16,13 +16,13 @@ use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{live_sites, set_health};
 use crate::support::{Namespace, stderr, wait_for};
 
-const WAIT: Duration = Duration::from_secs(45);
+pub const WAIT: Duration = Duration::from_secs(45);
 
-struct Pair {
-    ns: Namespace,
-    east: ReferenceSite,
-    west: ReferenceSite,
-    op: Option<Operator>,
+pub struct Pair {
+    pub ns: Namespace,
+    pub east: ReferenceSite,
+    pub west: ReferenceSite,
+    pub op: Option<Operator>,
     _dir: tempfile::TempDir,
 }
 
@@ -34,7 +34,7 @@ impl Pair {
         Self::start_with(prefix, tweak, &[])
     }
 
-    fn start_with(prefix: &str, tweak: impl FnOnce(&mut Value), op_args: &[&str]) -> Self {
+    pub fn start_with(prefix: &str, tweak: impl FnOnce(&mut Value), op_args: &[&str]) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
         let (east, west, mut pair) = live_sites(&ns, dir.path(), "gis");
@@ -60,14 +60,14 @@ impl Pair {
         p
     }
 
-    fn status(&self) -> Value {
+    pub fn status(&self) -> Value {
         self.ns
             .get_json("shp/gis")
             .map(|o| o["status"].clone())
             .unwrap_or(Value::Null)
     }
 
-    fn wait_status(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_status(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
         wait_for(what, WAIT, || Some(self.status()).filter(|s| ok(s)))
     }
 
@@ -82,14 +82,14 @@ impl Pair {
         ]);
     }
 
-    fn slice_addresses(&self) -> Value {
+    pub fn slice_addresses(&self) -> Value {
         self.ns
             .get_json("endpointslice/gis-ipv4")
             .map(|s| s["endpoints"][0]["addresses"].clone())
             .unwrap_or(Value::Null)
     }
 
-    fn events(&self, reason: &str) -> Vec<String> {
+    pub fn events(&self, reason: &str) -> Vec<String> {
         let list = self
             .ns
             .get_json("events.events.k8s.io")

@@ -1,0 +1,112 @@
+//! Automatic failover, the I/O half: when the pure check says so, change
+//! spec.activeSite under the operator's own failover field manager, with the
+//! reason in an annotation and an Event; the promotion then runs like any
+//! other. A held failover shows as PromotionBlocked with what to do.
+
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use tracing::warn;
+
+use super::{Context, Error};
+use crate::api::conditions::{self, Condition, ConditionStatus, types};
+use crate::api::{
+    ANNOTATION_ACK_FAILOVER, ANNOTATION_AUTOMATIC_FAILOVER, FAILOVER_FIELD_MANAGER, SiteHAPair,
+    SiteHAPairStatus, duration,
+};
+use crate::plan::failover::{FailoverDecision, FailoverInput, plan_failover};
+use crate::plan::observe::PlannedEvent;
+
+/// Check for an automatic failover and carry it out.
+pub async fn failover_trip(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    status: &mut SiteHAPairStatus,
+    previous: &[Condition],
+    generation: i64,
+    now: &str,
+) -> Result<Vec<PlannedEvent>, Error> {
+    let auto = &obj.spec.promotion.automatic;
+    let source_revision = obj
+        .spec
+        .source
+        .as_ref()
+        .and(status.source.as_ref())
+        .and_then(|s| s.revision.clone());
+    let decision = plan_failover(&FailoverInput {
+        enabled: auto.enabled,
+        failure_threshold: auto.failure_threshold,
+        min_interval: duration::parse("minInterval", &auto.min_interval).unwrap_or_default(),
+        active: status.active_site.as_deref(),
+        target: &obj.spec.active_site,
+        promoting: status.promotion.is_some(),
+        sites: &status.sites,
+        source_revision: source_revision.as_deref(),
+        last: status.history.last(),
+        ack: obj
+            .annotations()
+            .get(ANNOTATION_ACK_FAILOVER)
+            .map(String::as_str),
+        pair: &obj.name_any(),
+        now: jiff::Timestamp::now(),
+    });
+    let mut events = Vec::new();
+    match decision {
+        FailoverDecision::Stay => {}
+        FailoverDecision::Blocked { reason, message } => {
+            let was = conditions::find(previous, types::PROMOTION_BLOCKED);
+            if !was.is_some_and(|c| c.reason == reason && c.status == ConditionStatus::True) {
+                events.push(PlannedEvent {
+                    warning: true,
+                    reason: "FailoverBlocked",
+                    action: "Failover",
+                    note: message.clone(),
+                });
+            }
+            conditions::set_condition(
+                &mut status.conditions,
+                Condition::new(
+                    types::PROMOTION_BLOCKED,
+                    ConditionStatus::True,
+                    reason,
+                    message,
+                    generation,
+                    now,
+                ),
+            );
+        }
+        FailoverDecision::Promote { to, why } => {
+            let namespace = obj.namespace().unwrap_or_default();
+            if !ctx.is_leader() {
+                return Err(Error::NotLeader {
+                    namespace,
+                    name: obj.name_any(),
+                });
+            }
+            let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+            let patch = json!({
+                "metadata": {"annotations": {ANNOTATION_AUTOMATIC_FAILOVER: format!("{to}: {why}")}},
+                "spec": {"activeSite": to},
+            });
+            let pp = PatchParams {
+                field_manager: Some(FAILOVER_FIELD_MANAGER.to_string()),
+                ..PatchParams::default()
+            };
+            if let Err(e) = api.patch(&obj.name_any(), &pp, &Patch::Merge(&patch)).await {
+                warn!(error = %e, "automatic failover: could not change spec.activeSite");
+                return Err(Error::Failover {
+                    namespace,
+                    name: obj.name_any(),
+                    source: e,
+                });
+            }
+            events.push(PlannedEvent {
+                warning: true,
+                reason: "AutomaticFailover",
+                action: "Failover",
+                note: format!("{why}: spec.activeSite set to {to}"),
+            });
+        }
+    }
+    Ok(events)
+}
