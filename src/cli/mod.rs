@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 
 mod diff;
+mod promote;
 
 use crate::controller::leader::LeaseConfig;
 use crate::controller::{RunConfig, run};
@@ -34,6 +35,12 @@ pub enum Command {
     /// Compare a checkout with the live sites of a pair: a unified diff per
     /// site, secrets masked; exit 0 no change, 1 changes, 2 error.
     Diff(diff::DiffArgs),
+    /// Promote a site: patch spec.activeSite; --wait follows the phases,
+    /// --dry-run prints the preflight and the steps and changes nothing.
+    Promote(promote::PromoteArgs),
+    /// The sites of a pair (mode, health, epoch, synced revision, drift),
+    /// the running promotion and the last ones.
+    Status(promote::StatusArgs),
 }
 
 #[derive(Args, Debug)]
@@ -113,6 +120,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Validate(args) => Ok(validate(&args)),
         Command::Diff(args) => diff::run(args).await,
+        Command::Promote(args) => promote::promote(args).await,
+        Command::Status(args) => promote::status(args).await,
         Command::Run(args) => run_operator(args).await.map(|()| ExitCode::SUCCESS),
     }
 }

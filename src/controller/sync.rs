@@ -176,6 +176,26 @@ async fn observe(
     }
 }
 
+/// Health, mode, epoch and version of every site (no services), as the
+/// CLI's dry run and status see them.
+pub async fn observe_sites(
+    client: &Client,
+    namespace: &str,
+    spec: &crate::api::SiteHAPairSpec,
+) -> Vec<SiteReport> {
+    let timeout = duration::parse("healthCheck.timeout", &spec.health_check.timeout)
+        .unwrap_or(Duration::from_secs(2));
+    join_all(
+        spec.sites
+            .iter()
+            .map(|s| observe(client, namespace, s, timeout, false)),
+    )
+    .await
+    .into_iter()
+    .map(|o| o.report)
+    .collect()
+}
+
 /// The cache key and credentials of a pair's source.
 pub async fn source_key(
     client: &Client,

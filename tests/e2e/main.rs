@@ -11,6 +11,7 @@ mod failover;
 mod git_auth;
 mod leader;
 mod lifecycle;
+mod promote_cli;
 mod promotion;
 mod sites;
 mod sources;

@@ -1,0 +1,321 @@
+//! `sitehapair promote` and `sitehapair status` (also `kubectl sitehapair
+//! ...` when the binary is installed as `kubectl-sitehapair`): a promotion is
+//! a patch of spec.activeSite; `--wait` follows the phases in status;
+//! `--dry-run` runs the pure machine on what the sites report now.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use futures::StreamExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use crate::api::conditions::{self, ConditionStatus, types};
+use crate::api::{SiteHAPair, SiteHAPairStatus, duration};
+use crate::controller::sync::observe_sites;
+use crate::plan::promotion::{PromotionInput, Step, plan_promotion, preflight};
+use crate::plan::promotion_status::observations;
+
+/// The field manager of spec changes made by this CLI.
+const CLI_FIELD_MANAGER: &str = "sitehapair-cli";
+
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    /// The SiteHAPair.
+    pub name: String,
+    /// The site to make active.
+    #[arg(long)]
+    pub to: String,
+    /// Namespace of the pair (default: the kubeconfig's).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Print each phase until the promotion completes.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (Go duration), exit 1 with the reason.
+    #[arg(long, default_value = "10m")]
+    pub timeout: String,
+    /// Print the preflight results and the steps; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The SiteHAPair.
+    pub name: String,
+    /// Namespace of the pair (default: the kubeconfig's).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+}
+
+async fn pair_api(namespace: Option<String>) -> anyhow::Result<(Client, Api<SiteHAPair>, String)> {
+    let client = Client::try_default().await?;
+    let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+    Ok((client.clone(), Api::namespaced(client, &ns), ns))
+}
+
+/// Exit 0: done (or the dry run's preflight passes); 1: blocked or timed out.
+pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
+    let (client, api, ns) = pair_api(args.namespace.clone()).await?;
+    let pair = api.get(&args.name).await?;
+    if !pair.spec.sites.iter().any(|s| s.name == args.to) {
+        anyhow::bail!("{} has no site {}", args.name, args.to);
+    }
+    if args.dry_run {
+        return dry_run(&client, &ns, &pair, &args.to).await;
+    }
+    let pp = PatchParams {
+        field_manager: Some(CLI_FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    let patch = json!({"spec": {"activeSite": args.to}});
+    api.patch(&args.name, &pp, &Patch::Merge(&patch)).await?;
+    println!("{}: spec.activeSite set to {}", args.name, args.to);
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let timeout = duration::parse("--timeout", &args.timeout)?;
+    // A watch sees every status write, so every phase is printed.
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", args.name));
+    let mut events = std::pin::pin!(
+        watcher(api.clone(), cfg)
+            .default_backoff()
+            .applied_objects()
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::new();
+    let mut latest = pair.status.clone().unwrap_or_default();
+    loop {
+        let next = tokio::time::timeout_at(deadline, events.next()).await;
+        let Ok(item) = next else {
+            eprintln!(
+                "not complete after {}: {}",
+                args.timeout,
+                blocking_reason(&latest)
+            );
+            return Ok(ExitCode::from(1));
+        };
+        let obj = match item {
+            Some(Ok(obj)) => obj,
+            Some(Err(_)) => continue,
+            None => anyhow::bail!("the watch of {} ended", args.name),
+        };
+        latest = obj.status.clone().unwrap_or_default();
+        let line = progress(&latest);
+        if line != last {
+            println!("{line}");
+            last = line;
+        }
+        if latest.active_site.as_deref() == Some(args.to.as_str()) && latest.promotion.is_none() {
+            println!("Complete: {} is active at epoch {}", args.to, latest.epoch);
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+/// One line for the current state of a promotion.
+fn progress(st: &SiteHAPairStatus) -> String {
+    match &st.promotion {
+        Some(p) => {
+            let mut s = format!(
+                "{}: {} -> {} at epoch {}",
+                p.phase,
+                p.from.as_deref().unwrap_or("-"),
+                p.to,
+                p.epoch
+            );
+            if let Some(d) = &p.deadline {
+                s.push_str(&format!(", deadline {d}"));
+            }
+            if let Some(m) = &p.message {
+                s.push_str(&format!(" ({m})"));
+            }
+            s
+        }
+        None => format!(
+            "waiting for the operator (active: {})",
+            st.active_site.as_deref().unwrap_or("-")
+        ),
+    }
+}
+
+fn blocking_reason(st: &SiteHAPairStatus) -> String {
+    if let Some(c) = conditions::find(&st.conditions, types::PROMOTION_BLOCKED)
+        && c.status == ConditionStatus::True
+    {
+        return c.message.clone();
+    }
+    st.promotion
+        .as_ref()
+        .and_then(|p| p.message.clone())
+        .unwrap_or_else(|| "the operator has not picked up the change".into())
+}
+
+async fn dry_run(
+    client: &Client,
+    ns: &str,
+    pair: &SiteHAPair,
+    to: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut status = pair.status.clone().unwrap_or_default();
+    let reports = observe_sites(client, ns, &pair.spec).await;
+    if status.sites.is_empty() {
+        status.sites = pair
+            .spec
+            .sites
+            .iter()
+            .map(|s| crate::api::SiteStatus {
+                name: s.name.clone(),
+                ..Default::default()
+            })
+            .collect();
+    }
+    let mut sites = observations(&status, &reports);
+    let source_revision = status.source.as_ref().and_then(|s| s.revision.clone());
+    let contact = duration::parse("contactTimeout", &pair.spec.promotion.contact_timeout)?;
+    let current = status.active_site.clone();
+    let base = PromotionInput {
+        target: to,
+        current: None,
+        epoch: status.epoch,
+        running: None,
+        sites: &[],
+        source_revision: source_revision.as_deref(),
+        require_in_sync: pair.spec.promotion.require_in_sync,
+        require_healthy: pair.spec.promotion.require_healthy,
+        contact_timeout: contact,
+        reason: "Manual",
+        now: jiff::Timestamp::now(),
+    };
+    let checks = preflight(&PromotionInput {
+        sites: &sites,
+        current: current.as_deref(),
+        ..base.clone()
+    });
+    println!(
+        "dry run: promote {} of {} to {to}; nothing is changed",
+        pair.name_any(),
+        ns
+    );
+    if checks.is_empty() {
+        println!("preflight: every check passes");
+    } else {
+        println!("preflight: blocked");
+        for c in &checks {
+            println!("  - {c}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    println!("steps:");
+    let (mut running, mut epoch, mut cur) = (None, status.epoch, current);
+    for n in 1..=8 {
+        let d = plan_promotion(&PromotionInput {
+            running: running.as_ref(),
+            sites: &sites,
+            epoch,
+            current: cur.as_deref(),
+            ..base.clone()
+        });
+        let phase = d
+            .running
+            .as_ref()
+            .map(|p| p.phase.clone())
+            .unwrap_or_else(|| "Complete".into());
+        match &d.step {
+            Some(Step::SetMode {
+                site,
+                active,
+                epoch,
+            }) => {
+                let what = if *active { "active" } else { "passive" };
+                println!("  {n}. {phase}: set {site} {what} at epoch {epoch}");
+                if let Some(s) = sites.iter_mut().find(|s| &s.name == site) {
+                    s.active = *active;
+                    s.epoch = *epoch;
+                }
+            }
+            Some(Step::SwitchTraffic) => println!("  {n}. {phase}: point traffic at {to}"),
+            None => {
+                if let Some(p) = &d.running {
+                    println!("  {n}. {phase}: {}", p.message.clone().unwrap_or_default());
+                }
+                break;
+            }
+        }
+        running = d.running;
+        epoch = d.epoch;
+        cur = d.active_site;
+        if running.is_none() {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A table of the sites, then the running promotion and the last ones.
+pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let (_, api, ns) = pair_api(args.namespace).await?;
+    let pair = api.get(&args.name).await?;
+    let st = pair.status.clone().unwrap_or_default();
+    println!(
+        "{}/{}: phase {}, active {}, epoch {}, revision {}",
+        ns,
+        args.name,
+        st.phase.map(|p| p.as_str()).unwrap_or("-"),
+        st.active_site.as_deref().unwrap_or("-"),
+        st.epoch,
+        st.source
+            .as_ref()
+            .and_then(|s| s.revision.as_deref())
+            .map_or("-", |r| r.get(..12).unwrap_or(r))
+    );
+    println!(
+        "{:<12} {:<8} {:<12} {:>5}  {:<12} {}",
+        "SITE", "MODE", "HEALTH", "EPOCH", "SYNCED", "DRIFT(+/~/-)"
+    );
+    for s in &st.sites {
+        let drift = s
+            .drift
+            .map(|d| format!("{}/{}/{}", d.added, d.changed, d.removed))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<12} {:<8} {:<12} {:>5}  {:<12} {}",
+            s.name,
+            s.mode.as_deref().unwrap_or("-"),
+            s.health.as_deref().unwrap_or("-"),
+            s.epoch.map_or("-".into(), |e| e.to_string()),
+            s.synced_revision
+                .as_deref()
+                .map_or("-", |r| r.get(..12).unwrap_or(r)),
+            drift
+        );
+    }
+    match &st.promotion {
+        Some(_) => println!("promotion: {}", progress(&st)),
+        None => println!("promotion: none running"),
+    }
+    if !st.history.is_empty() {
+        println!("last promotions:");
+        for h in st.history.iter().rev() {
+            println!(
+                "  {} -> {} epoch {} {} {} .. {}{}",
+                h.from.as_deref().unwrap_or("-"),
+                h.to,
+                h.epoch,
+                h.reason,
+                h.started_at,
+                h.completed_at,
+                if h.forced { " (forced)" } else { "" }
+            );
+        }
+    }
+    for c in &st.conditions {
+        if c.type_ == types::PROMOTION_BLOCKED && c.status == ConditionStatus::True {
+            println!("blocked: {}", c.message);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
