@@ -80,12 +80,17 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let refresh = requested
         .filter(|r| Some(*r) != handled)
         .map(|r| parse_time(r).unwrap_or_else(std::time::SystemTime::now));
-    // No sync while a promotion is pending, while suspended, or on a bad spec.
+    // No sync while a promotion has taken a step (a promotion still in
+    // preflight may be waiting for exactly this sync), while suspended, or
+    // on a bad spec.
     let status = &plan.status;
+    let promotion_stepping = status
+        .promotion
+        .as_ref()
+        .is_some_and(|p| p.phase != crate::plan::promotion::phases::PREFLIGHT);
     let sync_allowed = obj.spec.source.is_some()
         && !obj.spec.sync.suspend
-        && status.active_site.as_deref() == Some(obj.spec.active_site.as_str())
-        && status.promotion.is_none()
+        && !promotion_stepping
         && spec_problems(&obj.spec).is_empty();
     let synced: BTreeMap<String, String> = status
         .sites

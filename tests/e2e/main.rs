@@ -13,6 +13,7 @@ mod leader;
 mod lifecycle;
 mod promote_cli;
 mod promotion;
+mod promotion_sync;
 mod sites;
 mod sources;
 mod sync;
