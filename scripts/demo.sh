@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The demo: builds and starts the test bed (a real control plane on loopback),
-# installs the CRD, runs the operator, applies examples/pair.yaml, waits for
-# it to be Ready and shows it. Then it stays up for you to explore until
-# Ctrl-C, which tears everything down. SITEHAPAIR_DEMO_EXIT=1 ends at once.
+# two reference sites and a local git repository of example services; installs
+# the CRD, runs the operator, applies examples/pair.yaml and waits for Ready;
+# shows `kubectl get shp` and `sitehapair status`; commits a service change and
+# shows both sites converge, standby first; promotes the passive site and
+# shows the switch. Then it stays up for you to explore until Ctrl-C, which
+# tears everything down. SITEHAPAIR_DEMO_EXIT=1 ends after the walk-through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 scripts/setup.sh
 dir="$(mktemp -d -t sitehapair-demo.XXXXXX)"
+# examples/pair.yaml names this repository and the sites' ports.
+repo_root_dir=/tmp/sitehapair-demo
 op_pid=""
+site_pids=()
 cleanup() {
   [[ -n "$op_pid" ]] && kill "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null || true
+  for p in "${site_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   tests/testbed/testbed down "$dir/cluster"
-  rm -rf "$dir"
+  rm -rf "$dir" "$repo_root_dir"
   echo "demo: torn down"
 }
 trap cleanup EXIT
@@ -31,18 +38,60 @@ step "installing the SiteHAPair CRD"
 kubectl apply --server-side -f crds/sitehapair.io_sitehapairs.yaml
 kubectl wait --for=condition=Established crd/sitehapairs.sitehapair.io --timeout=60s
 
+step "starting two reference sites: east on 127.0.0.1:18081, west on 127.0.0.1:18082"
+for spec in east:18081:east-demo-token west:18082:west-demo-token; do
+  IFS=: read -r name port token <<<"$spec"
+  "$root/target/debug/examples/reference-site" --listen "127.0.0.1:$port" --name "$name" \
+    --token "$token" --state "$dir/$name.state.json" --request-log "$dir/$name.requests.jsonl" \
+    >"$dir/$name.log" 2>&1 &
+  site_pids+=($!)
+  kubectl create secret generic "gis-$name-admin" --from-literal=token="$token"
+done
+
+step "a git repository of example services: $repo_root_dir/services.git (prod/)"
+rm -rf "$repo_root_dir"; mkdir -p "$repo_root_dir"
+git init --quiet --bare -b main "$repo_root_dir/services.git"
+git init --quiet -b main "$repo_root_dir/work"
+cp -r examples/services/prod "$repo_root_dir/work/prod"
+gitc() { git -C "$repo_root_dir/work" -c user.name=demo -c user.email=demo@example.com "$@"; }
+gitc add -A && gitc commit --quiet -m "example services" && gitc push --quiet "$repo_root_dir/services.git" main
+"$root/target/debug/sitehapair" validate "$repo_root_dir/work" --path prod
+
 step "running the operator (logs: $dir/operator.log)"
-"$root/target/debug/sitehapair" run --listen 127.0.0.1:0 >"$dir/operator.log" 2>&1 &
+"$root/target/debug/sitehapair" run --listen 127.0.0.1:0 --no-leader-election \
+  --cache-dir "$dir/git-cache" >"$dir/operator.log" 2>&1 &
 op_pid=$!
 
 step "kubectl apply -f examples/pair.yaml"
 kubectl apply -f examples/pair.yaml
-kubectl wait --for=jsonpath='{.status.phase}'=Ready shp/gis --timeout=60s
+kubectl wait --for=jsonpath='{.status.phase}'=Ready shp/gis --timeout=90s
+kubectl wait --for=condition=InSync shp/gis --timeout=90s
 
 step "kubectl get shp"
 kubectl get shp
-step "kubectl get shp gis -o yaml (status)"
-kubectl get shp gis -o jsonpath='{.status}' | python3 -m json.tool
+step "sitehapair status gis"
+"$root/target/debug/sitehapair" status gis
+
+step "a service change through git: roads v2 (then a refresh instead of waiting for the 1m interval)"
+sed -i 's/^version: 1$/version: 2/' "$repo_root_dir/work/prod/roads.yaml"
+gitc commit --quiet -am "roads v2" && gitc push --quiet "$repo_root_dir/services.git" main
+rev="$(gitc rev-parse HEAD)"
+kubectl annotate shp gis sitehapair.io/reconcile-requested-at="$(date -u +%FT%T.%NZ)" --overwrite
+for _ in $(seq 1 120); do
+  synced="$(kubectl get shp gis -o jsonpath='{.status.sites[*].syncedRevision}')"
+  [[ "$synced" == "$rev $rev" ]] && break
+  sleep 0.5
+done
+echo "both sites hold $rev"
+echo "the writes each site received (passive west first, then active east):"
+cat "$dir/west.requests.jsonl" "$dir/east.requests.jsonl" | grep '"PUT"' | grep '/services/' \
+  | python3 -c 'import json,sys; [print("  ", r["time"], r["site"], r["method"], r["path"]) for r in sorted((json.loads(l) for l in sys.stdin), key=lambda r: r["time"])]'
+
+step "promote the passive site: sitehapair promote gis --to west --wait"
+kubectl get endpointslice gis-ipv4 -o jsonpath='traffic before: {.endpoints[0].addresses}{"\n"}'
+"$root/target/debug/sitehapair" promote gis --to west --wait --timeout 2m
+kubectl get endpointslice gis-ipv4 -o jsonpath='traffic after: {.endpoints[0].addresses}{"\n"}'
+"$root/target/debug/sitehapair" status gis
 
 if [[ "${SITEHAPAIR_DEMO_EXIT:-0}" == 1 ]]; then
   exit 0
@@ -52,9 +101,12 @@ cat <<MSG
 The demo is running. In another shell:
   export KUBECONFIG=$KUBECONFIG PATH=$(tests/testbed/testbed bin):\$PATH
   kubectl get shp
+  $root/target/debug/sitehapair status gis
+  $root/target/debug/sitehapair promote gis --to east --wait
   kubectl explain shp.spec.promotion
-  kubectl describe shp gis
   kubectl get events.events.k8s.io
+  curl -s -H 'Authorization: Bearer west-demo-token' http://127.0.0.1:18082/services | python3 -m json.tool
+Services: edit $repo_root_dir/work/prod, commit and push to $repo_root_dir/services.git main.
 Press Ctrl-C to tear everything down.
 MSG
 while kill -0 "$op_pid" 2>/dev/null; do sleep 1; done

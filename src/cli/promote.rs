@@ -273,8 +273,8 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             .map_or("-", |r| r.get(..12).unwrap_or(r))
     );
     println!(
-        "{:<12} {:<8} {:<12} {:>5}  {:<12} {}",
-        "SITE", "MODE", "HEALTH", "EPOCH", "SYNCED", "DRIFT(+/~/-)"
+        "{:<12} {:<8} {:<12} {:>5}  {:<12} DRIFT(+/~/-)",
+        "SITE", "MODE", "HEALTH", "EPOCH", "SYNCED"
     );
     for s in &st.sites {
         let drift = s

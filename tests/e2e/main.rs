@@ -10,6 +10,7 @@ mod crd;
 mod diff_cli;
 mod failover;
 mod git_auth;
+mod helm;
 mod leader;
 mod lifecycle;
 mod promote_cli;

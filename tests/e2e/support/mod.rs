@@ -26,7 +26,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn script() -> PathBuf {
+pub fn script() -> PathBuf {
     repo_root().join("tests/testbed/testbed")
 }
 
@@ -146,7 +146,7 @@ pub fn kubectl_cmd(tb: &Testbed, namespace: Option<&str>) -> Command {
     cmd
 }
 
-fn kubectl_in(tb: &Testbed, namespace: Option<&str>, args: &[&str]) -> Output {
+pub fn kubectl_in(tb: &Testbed, namespace: Option<&str>, args: &[&str]) -> Output {
     kubectl_cmd(tb, namespace)
         .args(args)
         .output()

@@ -92,10 +92,15 @@ impl SyncBed {
 
     /// Start the operator for this namespace with its own cache.
     pub fn start_operator(&mut self, extra: &[&str]) {
+        self.start_operator_env(extra, &[]);
+    }
+
+    /// Like `start_operator`, with environment (KUBECONFIG, say).
+    pub fn start_operator_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         let cache = self.cache_dir();
         let mut args = vec!["--cache-dir", cache.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra);
-        self.op = Some(Operator::start(&self.ns.name, "op", &args));
+        self.op = Some(Operator::start_env(&self.ns.name, "op", &args, env));
     }
 
     /// The pair, east active, following `url` on main under services/.
