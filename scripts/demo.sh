@@ -83,7 +83,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 echo "both sites hold $rev"
-echo "the writes each site received (passive west first, then active east):"
+echo "the service writes each site received, the first sync and then roads v2 (passive west first, then active east):"
 cat "$dir/west.requests.jsonl" "$dir/east.requests.jsonl" | grep '"PUT"' | grep '/services/' \
   | python3 -c 'import json,sys; [print("  ", r["time"], r["site"], r["method"], r["path"]) for r in sorted((json.loads(l) for l in sys.stdin), key=lambda r: r["time"])]'
 

@@ -104,14 +104,14 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
             None => anyhow::bail!("the watch of {} ended", args.name),
         };
         latest = obj.status.clone().unwrap_or_default();
+        if latest.active_site.as_deref() == Some(args.to.as_str()) && latest.promotion.is_none() {
+            println!("Complete: {} is active at epoch {}", args.to, latest.epoch);
+            return Ok(ExitCode::SUCCESS);
+        }
         let line = progress(&latest);
         if line != last {
             println!("{line}");
             last = line;
-        }
-        if latest.active_site.as_deref() == Some(args.to.as_str()) && latest.promotion.is_none() {
-            println!("Complete: {} is active at epoch {}", args.to, latest.epoch);
-            return Ok(ExitCode::SUCCESS);
         }
     }
 }
