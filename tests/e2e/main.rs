@@ -7,6 +7,7 @@ mod support;
 mod bench_promotion;
 mod cli;
 mod crd;
+mod demo;
 mod diff_cli;
 mod failover;
 mod git_auth;
