@@ -1,6 +1,6 @@
 //! Folding what one sync trip saw and did into the status, pure: per-site
 //! rows (mode, health, epoch, drift, synced revision), status.source, the
-//! SourceReady, InSync, Degraded and Ready conditions, the phase, and the
+//! SourceReady, InSync, Healthy, Degraded and Ready conditions, the phase, and the
 //! Events worth publishing (each warning only when its condition changes).
 
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
@@ -93,6 +93,27 @@ pub fn fold_report(
     };
 
     fold_sites(status, report, now, &mut events);
+    if !report.sites.is_empty() {
+        let failing: Vec<String> = report
+            .sites
+            .iter()
+            .filter(|s| s.healthy != Some(true))
+            .map(|s| match &s.error {
+                Some(_) => format!("{} is unreachable", s.name),
+                None => format!("{} fails its health check", s.name),
+            })
+            .collect();
+        let (st, reason, msg) = if failing.is_empty() {
+            (
+                ConditionStatus::True,
+                "AllHealthy",
+                format!("all {} sites pass their health checks", report.sites.len()),
+            )
+        } else {
+            (ConditionStatus::False, "SiteUnhealthy", failing.join("; "))
+        };
+        set(&mut status.conditions, types::HEALTHY, st, reason, msg);
+    }
 
     // The source.
     let mut degraded: Option<(&'static str, String)> = None;

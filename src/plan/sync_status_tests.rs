@@ -130,5 +130,10 @@ fn an_unhealthy_passive_halts_with_degraded() {
     assert!(events.iter().any(|e| e.reason == "SyncHalted" && e.warning));
     assert_eq!(cond(&s, types::IN_SYNC).status, ConditionStatus::False);
     assert_eq!(s.sites[1].health.as_deref(), Some("Unhealthy"));
+    let h = cond(&s, types::HEALTHY);
+    assert_eq!(
+        (h.status, h.message.as_str()),
+        (ConditionStatus::False, "west fails its health check")
+    );
     assert_eq!(s.sites[1].consecutive_failures, Some(1));
 }
