@@ -204,6 +204,7 @@ async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 /// The shared recorder folds repeats of one reason into a series and keeps
 /// the first note, so Events whose note is the news are created one by one.
 async fn publish(ctx: &Context, obj: &SiteHAPair, event: &PlannedEvent) {
+    ctx.metrics.observe_event(event.reason);
     if event.is_unique() {
         if let Err(e) = create_event(ctx, obj, event).await {
             warn!(name = obj.name_any(), error = %e, reason = event.reason, "could not publish event");

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub leader: Gauge<i64, AtomicI64>,
+    /// Events published, by reason (Synced, Promoted, Fenced, SyncHalted, ...).
+    pub events: Family<ErrorLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -53,8 +55,15 @@ impl Default for Metrics {
             "1 when this replica holds the leader Lease and reconciles, else 0",
             leader.clone(),
         );
+        let events = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Kubernetes Events published about pairs, by reason (Synced, Promoted, Fenced, SyncHalted, PruneBlocked, ...)",
+            events.clone(),
+        );
         Self {
             registry,
+            events,
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -73,6 +82,15 @@ impl Metrics {
     /// Count one failed reconcile.
     pub fn observe_error(&self, reason: &str) {
         self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Count one published Event.
+    pub fn observe_event(&self, reason: &str) {
+        self.events
             .get_or_create(&ErrorLabels {
                 reason: reason.to_string(),
             })
@@ -98,7 +116,12 @@ mod tests {
         m.observe_reconcile(Duration::from_millis(12));
         m.observe_error("Kube");
         m.leader.set(1);
+        m.observe_event("Promoted");
         let text = m.render();
+        assert!(
+            text.contains("sitehapair_events_total{reason=\"Promoted\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("sitehapair_reconciles_total 1"), "{text}");
         assert!(
             text.contains("sitehapair_reconcile_errors_total{reason=\"Kube\"} 1"),
