@@ -45,6 +45,17 @@ pub struct SiteHAPairStatus {
     pub conditions: Vec<Condition>,
 }
 
+impl SiteHAPairStatus {
+    /// The source revision the sites should hold: the last good fetched
+    /// revision, when the spec has a source at all.
+    pub fn expected_revision(&self, has_source: bool) -> Option<&str> {
+        if !has_source {
+            return None;
+        }
+        self.source.as_ref().and_then(|s| s.revision.as_deref())
+    }
+}
+
 /// What the pair is doing, in one word.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {

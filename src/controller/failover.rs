@@ -27,12 +27,9 @@ pub async fn failover_trip(
     now: &str,
 ) -> Result<Vec<PlannedEvent>, Error> {
     let auto = &obj.spec.promotion.automatic;
-    let source_revision = obj
-        .spec
-        .source
-        .as_ref()
-        .and(status.source.as_ref())
-        .and_then(|s| s.revision.clone());
+    let source_revision = status
+        .expected_revision(obj.spec.source.is_some())
+        .map(str::to_string);
     let decision = plan_failover(&FailoverInput {
         enabled: auto.enabled,
         failure_threshold: auto.failure_threshold,

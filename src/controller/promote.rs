@@ -68,12 +68,9 @@ pub async fn promotion_trip(
     for _ in 0..MAX_STEPS {
         let now = jiff::Timestamp::now();
         let sites = observations(status, reports);
-        let source_revision = obj
-            .spec
-            .source
-            .as_ref()
-            .and(status.source.as_ref())
-            .and_then(|s| s.revision.clone());
+        let source_revision = status
+            .expected_revision(obj.spec.source.is_some())
+            .map(str::to_string);
         let running = status.promotion.clone();
         let current = status.active_site.clone();
         let decision = plan_promotion(&PromotionInput {

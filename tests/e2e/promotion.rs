@@ -90,17 +90,7 @@ impl Pair {
     }
 
     pub fn events(&self, reason: &str) -> Vec<String> {
-        let list = self
-            .ns
-            .get_json("events.events.k8s.io")
-            .unwrap_or(Value::Null);
-        list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["reason"] == reason)
-            .filter_map(|e| e["note"].as_str().map(str::to_string))
-            .collect()
+        self.ns.events(reason)
     }
 }
 

@@ -226,6 +226,20 @@ impl Namespace {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// Notes of the events.k8s.io Events in this namespace with this reason.
+    pub fn events(&self, reason: &str) -> Vec<String> {
+        let list = self
+            .get_json("events.events.k8s.io")
+            .unwrap_or(serde_json::Value::Null);
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["reason"] == reason)
+            .filter_map(|e| e["note"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Apply a manifest given as text.
     pub fn apply(&self, manifest: &str) -> Output {
         kubectl_stdin(&self.name, &["apply", "-f", "-"], manifest)

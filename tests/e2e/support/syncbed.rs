@@ -177,17 +177,7 @@ impl SyncBed {
 
     /// Event notes of the pair with this reason.
     pub fn events(&self, reason: &str) -> Vec<String> {
-        let list = self
-            .ns
-            .get_json("events.events.k8s.io")
-            .unwrap_or(Value::Null);
-        list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["reason"] == reason)
-            .filter_map(|e| e["note"].as_str().map(str::to_string))
-            .collect()
+        self.ns.events(reason)
     }
 }
 
@@ -202,8 +192,8 @@ pub fn site_services(site: &ReferenceSite, token: &str) -> Value {
     v["services"].clone()
 }
 
-/// Set a site's health through its test control endpoint.
-pub fn set_health(site: &ReferenceSite, token: &str, healthy: bool) {
+/// An authenticated `PUT <site><path>` with a JSON body; panics on failure.
+fn site_put(site: &ReferenceSite, token: &str, path: &str, body: &str) {
     let out = std::process::Command::new("curl")
         .args([
             "-sf",
@@ -212,38 +202,30 @@ pub fn set_health(site: &ReferenceSite, token: &str, healthy: bool) {
             "-H",
             &format!("Authorization: Bearer {token}"),
         ])
-        .args(["-H", "Content-Type: application/json", "-d"])
-        .arg(format!("{{\"healthy\": {healthy}}}"))
-        .arg(format!("{}/_control/health", site.url))
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("{}{path}", site.url))
         .output()
         .expect("curl");
     assert!(
         out.status.success(),
-        "set health: {}",
+        "PUT {path}: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Set a site's health through its test control endpoint.
+pub fn set_health(site: &ReferenceSite, token: &str, healthy: bool) {
+    site_put(
+        site,
+        token,
+        "/_control/health",
+        &format!("{{\"healthy\": {healthy}}}"),
     );
 }
 
 /// Write one service on a site by hand (an out-of-band edit).
 pub fn put_service(site: &ReferenceSite, token: &str, name: &str, body: &Value) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-        ])
-        .args(["-H", "Content-Type: application/json", "-d"])
-        .arg(body.to_string())
-        .arg(format!("{}/services/{name}", site.url))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "put service: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site_put(site, token, &format!("/services/{name}"), &body.to_string());
 }
 
 /// The times (seconds) of PUT or DELETE /services/... writes a site received.
