@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::support::git::GitHttp;
+use crate::support::git::{GitDaemon, GitHttp};
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{SyncBed, service, site_services};
 use crate::support::{stderr, wait_for};
@@ -202,4 +202,22 @@ fn a_hundred_pairs_on_one_repository_share_one_fetch() {
     // Free the namespace quickly: the pairs go with the operator still running.
     bed.ns
         .kubectl(&["delete", "shp", "--all", "--wait=true", "--timeout=120s"]);
+}
+
+#[test]
+fn the_git_protocol_and_an_annotated_tag_are_followed() {
+    let mut bed = SyncBed::new("src-tag", &[("roads", 1)]);
+    let daemon = GitDaemon::start(bed.dir.path());
+    bed.repo.git(&["tag", "-a", "v1", "-m", "release 1"]);
+    bed.repo.git(&["push", "--quiet", "origin", "v1"]);
+    let tagged = bed.repo.git(&["rev-parse", "v1^{commit}"]);
+    // A later commit on main is not what the tag names.
+    bed.repo.write("services/roads.yaml", &service("roads", 2));
+    bed.repo.commit("roads v2, untagged");
+    bed.start_operator(&[]);
+    let mut pair = bed.pair(&daemon.url("services"));
+    pair["spec"]["source"]["git"]["ref"] = json!({"tag": "v1"});
+    bed.apply(&pair);
+    bed.wait_in_sync(&tagged, CONVERGE);
+    assert_eq!(site_services(&bed.east, EAST)["roads"]["version"], 1);
 }

@@ -135,8 +135,14 @@ fn out_of_band_edits_are_reverted_or_reported() {
     // selfHeal off: an edit on the site is reported, not reverted.
     pair["spec"]["sync"] = json!({"mode": "Automatic", "selfHeal": false});
     bed.apply(&pair);
-    let msg = bed.wait_condition("InSync", "False", "Drift", CONVERGE);
-    assert!(msg.contains("selfHeal is off"), "{msg}");
+    // Wait for the new generation's verdict, not the Report one still shown.
+    let msg = wait_for("drift reported with selfHeal off", CONVERGE, || {
+        let c = bed.condition("InSync");
+        let m = c["message"].as_str()?.to_string();
+        (c["observedGeneration"] == 3 && c["reason"] == "Drift" && m.contains("selfHeal is off"))
+            .then_some(m)
+    });
+    assert!(msg.contains("site west: 0 to add, 1 changed"), "{msg}");
     assert_eq!(site_services(&bed.west, WEST)["roads"]["version"], 98);
     // A new revision is still applied with selfHeal off.
     bed.repo.write("services/roads.yaml", &service("roads", 3));
