@@ -3,6 +3,7 @@
 //! auth, tests/e2e/fixtures/git_http.py) run as a separate process.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -217,21 +218,27 @@ impl GitDaemon {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().expect("addr").port()
         };
-        let child = Command::new("git")
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--listen=127.0.0.1",
-            ])
+        // `git daemon` runs git-daemon as a child of its own: start the
+        // daemon itself, in a process group of its own, with no pipe of ours,
+        // so that killing the group leaves nothing behind (a leftover would
+        // hold the test run's output open).
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let daemon =
+            PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
+        let child = Command::new(daemon)
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", root.display()))
             .arg(root)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("start git daemon");
+            .expect("start git-daemon");
         super::wait_for(
             "git daemon to listen",
             std::time::Duration::from_secs(10),
@@ -255,6 +262,10 @@ impl GitDaemon {
 impl Drop for GitDaemon {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // The whole group: the daemon and any connection it forked.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
