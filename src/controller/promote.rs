@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use tracing::{info, warn};
 
 use super::status_write::apply_status;
-use super::sync::site_driver;
+use super::sync::{Drivers, site_driver};
 use super::{Context, Error};
 use crate::api::{ANNOTATION_AUTOMATIC_FAILOVER, SiteHAPair, SiteHAPairStatus, duration};
 use crate::plan::observe::PlannedEvent;
@@ -56,6 +56,7 @@ pub async fn promotion_trip(
     status: &mut SiteHAPairStatus,
     written: &mut Option<SiteHAPairStatus>,
     reports: &mut [SiteReport],
+    drivers: &Drivers,
     generation: i64,
 ) -> Result<Vec<PlannedEvent>, Error> {
     let namespace = obj.namespace().unwrap_or_default();
@@ -115,7 +116,12 @@ pub async fn promotion_trip(
                 let Some(spec) = obj.spec.sites.iter().find(|s| s.name == site) else {
                     break;
                 };
-                let result = match site_driver(&ctx.client, &namespace, spec, MODE_TIMEOUT).await {
+                // The trip's driver when it was built, else from the Secrets now.
+                let driver = match drivers.get(&site) {
+                    Some(d) => Ok(d.clone().with_timeout(MODE_TIMEOUT)),
+                    None => site_driver(&ctx.client, &namespace, spec, MODE_TIMEOUT).await,
+                };
+                let result = match driver {
                     Ok(d) => d.set_mode(mode, epoch).await.map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };

@@ -16,6 +16,7 @@ use super::status_write::apply_status;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FINALIZER, SiteHAPair};
 use crate::plan::observe::{PlannedEvent, plan_status, spec_problems};
+use crate::plan::schedule::{requeue_after, sync_allowed};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
 
@@ -80,29 +81,19 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let refresh = requested
         .filter(|r| Some(*r) != handled)
         .map(|r| parse_time(r).unwrap_or_else(std::time::SystemTime::now));
-    // No sync while a promotion has taken a step (a promotion still in
-    // preflight may be waiting for exactly this sync), while suspended, or
-    // on a bad spec.
     let status = &plan.status;
-    let promotion_stepping = status
-        .promotion
-        .as_ref()
-        .is_some_and(|p| p.phase != crate::plan::promotion::phases::PREFLIGHT);
-    let sync_allowed = obj.spec.source.is_some()
-        && !obj.spec.sync.suspend
-        && !promotion_stepping
-        && spec_problems(&obj.spec).is_empty();
+    let sync_now = sync_allowed(&obj.spec, status);
     let synced: BTreeMap<String, String> = status
         .sites
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
         .collect();
-    let mut report = sync_trip(
+    let (mut report, drivers) = sync_trip(
         ctx,
         obj,
         status.active_site.as_deref(),
         &synced,
-        sync_allowed,
+        sync_now,
         refresh,
     )
     .await;
@@ -125,6 +116,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             &mut plan.status,
             &mut written,
             &mut report.sites,
+            &drivers,
             generation,
         )
         .await?
@@ -150,11 +142,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         publish(ctx, obj, event).await;
     }
     apply_traffic(ctx, obj, plan.status.active_site.as_deref()).await?;
-    let mut after = requeue_after(&obj.spec, plan.requeue_after);
-    if plan.status.promotion.is_some() {
-        // A running promotion is looked at every second.
-        after = after.min(std::time::Duration::from_secs(1));
-    }
+    let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
     Ok(Action::requeue(after))
 }
 
@@ -260,17 +248,6 @@ async fn create_event(
     let api: Api<K8sEvent> = Api::namespaced(ctx.client.clone(), &namespace);
     api.create(&kube::api::PostParams::default(), &ev).await?;
     Ok(())
-}
-
-/// Come back at the sooner of the health interval and the git interval.
-fn requeue_after(
-    spec: &crate::api::SiteHAPairSpec,
-    health: std::time::Duration,
-) -> std::time::Duration {
-    spec.source
-        .as_ref()
-        .and_then(|s| crate::api::duration::parse("source.git.interval", &s.git.interval).ok())
-        .map_or(health, |git| git.min(health))
 }
 
 /// An RFC 3339 time as a SystemTime, if it is one.

@@ -232,6 +232,17 @@ pub async fn source_key(
     ))
 }
 
+/// The drivers built this trip, by site name, for the promotion to reuse
+/// (their Secrets were read once).
+pub type Drivers = BTreeMap<String, HttpSite>;
+
+fn drivers_of(observed: &[Observed]) -> Drivers {
+    observed
+        .iter()
+        .filter_map(|o| Some((o.spec_name.clone(), o.driver.as_ref().ok()?.clone())))
+        .collect()
+}
+
 /// Observe the sites and, when `sync` is true and a source is set, sync them.
 pub async fn sync_trip(
     ctx: &Context,
@@ -240,7 +251,7 @@ pub async fn sync_trip(
     synced: &BTreeMap<String, String>,
     sync: bool,
     refresh: Option<std::time::SystemTime>,
-) -> SyncReport {
+) -> (SyncReport, Drivers) {
     let namespace = obj.namespace().unwrap_or_default();
     let spec = &obj.spec;
     let health_timeout = duration::parse("healthCheck.timeout", &spec.health_check.timeout)
@@ -259,6 +270,7 @@ pub async fn sync_trip(
             .map(|s| observe(&ctx.client, &namespace, s, health_timeout, want_services)),
     )
     .await;
+    let drivers = drivers_of(&observed);
 
     let source = match &snapshot {
         None => SourceReport::Skipped,
@@ -286,11 +298,12 @@ pub async fn sync_trip(
         _ => None,
     };
     let Some((revision, desired)) = desired else {
-        return SyncReport {
+        let report = SyncReport {
             source,
             sites: observed.into_iter().map(|o| o.report).collect(),
             gate: None,
         };
+        return (report, drivers);
     };
 
     let approved = obj
@@ -346,11 +359,12 @@ pub async fn sync_trip(
     }
     // Keep the spec's order of sites.
     reports.sort_by_key(|r| spec.sites.iter().position(|s| s.name == r.name));
-    SyncReport {
+    let report = SyncReport {
         source,
         sites: reports,
         gate: gate.filter(|_| held_back),
-    }
+    };
+    (report, drivers)
 }
 
 /// Snapshot through the shared cache, as a message on failure.

@@ -7,6 +7,7 @@ pub mod observe;
 pub mod promotion;
 pub mod promotion_status;
 pub mod prune;
+pub mod schedule;
 pub mod sync;
 pub mod sync_status;
 

@@ -87,6 +87,12 @@ impl HttpSite {
         })
     }
 
+    /// The same site with another per-call timeout (the client is shared).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -109,6 +115,7 @@ impl HttpSite {
         let mut req = self
             .client
             .request(method, self.url(segments))
+            .timeout(self.timeout)
             .bearer_auth(&self.token.0);
         if let Some(b) = body {
             req = req.json(b);

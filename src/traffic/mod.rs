@@ -67,64 +67,41 @@ pub async fn apply(
             })?;
     }
     let wanted: Vec<String> = objs.slices.iter().map(ResourceExt::name_any).collect();
-    let lp = ListParams::default().labels(&format!("{LABEL_PAIR}={pair}"));
-    let existing = slices
-        .list_metadata(&lp)
-        .await
-        .map_err(|source| TrafficError::Remove {
-            kind: "EndpointSlice",
-            namespace: namespace.to_string(),
-            pair: pair.to_string(),
-            source,
-        })?;
-    for old in existing.items {
-        let name = old.name_any();
-        if !wanted.contains(&name) {
-            delete_ignoring_absent(&slices, &name)
-                .await
-                .map_err(|source| TrafficError::Remove {
-                    kind: "EndpointSlice",
-                    namespace: namespace.to_string(),
-                    pair: pair.to_string(),
-                    source,
-                })?;
-        }
-    }
-    Ok(())
+    delete_labelled(&slices, "EndpointSlice", namespace, pair, &wanted).await
 }
 
 /// Remove every traffic object of the pair (on deletion of the pair).
 pub async fn remove(client: &Client, namespace: &str, pair: &str) -> Result<(), TrafficError> {
-    let lp = ListParams::default().labels(&format!("{LABEL_PAIR}={pair}"));
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let err = |kind: &'static str| {
-        move |source| TrafficError::Remove {
-            kind,
-            namespace: namespace.to_string(),
-            pair: pair.to_string(),
-            source,
-        }
+    delete_labelled(&slices, "EndpointSlice", namespace, pair, &[]).await?;
+    delete_labelled(&services, "Service", namespace, pair, &[]).await
+}
+
+/// Delete the pair's objects of one kind (found by the pair label), but
+/// those named in `keep`.
+async fn delete_labelled<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    namespace: &str,
+    pair: &str,
+    keep: &[String],
+) -> Result<(), TrafficError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let err = |source| TrafficError::Remove {
+        kind,
+        namespace: namespace.to_string(),
+        pair: pair.to_string(),
+        source,
     };
-    for s in slices
-        .list_metadata(&lp)
-        .await
-        .map_err(err("EndpointSlice"))?
-        .items
-    {
-        delete_ignoring_absent(&slices, &s.name_any())
-            .await
-            .map_err(err("EndpointSlice"))?;
-    }
-    for s in services
-        .list_metadata(&lp)
-        .await
-        .map_err(err("Service"))?
-        .items
-    {
-        delete_ignoring_absent(&services, &s.name_any())
-            .await
-            .map_err(err("Service"))?;
+    let lp = ListParams::default().labels(&format!("{LABEL_PAIR}={pair}"));
+    for obj in api.list_metadata(&lp).await.map_err(err)?.items {
+        let name = obj.name_any();
+        if !keep.contains(&name) {
+            delete_ignoring_absent(api, &name).await.map_err(err)?;
+        }
     }
     Ok(())
 }

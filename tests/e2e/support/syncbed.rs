@@ -29,13 +29,8 @@ pub fn service(name: &str, version: i64) -> String {
     )
 }
 
-/// Two reference sites in `dir` with their token Secrets in `ns`, and a
-/// pair (no source) pointing at them, east active.
-pub fn live_sites(
-    ns: &Namespace,
-    dir: &std::path::Path,
-    name: &str,
-) -> (ReferenceSite, ReferenceSite, Value) {
+/// Two reference sites in `dir` (east and west) with their token Secrets in `ns`.
+pub fn start_sites(ns: &Namespace, dir: &std::path::Path) -> (ReferenceSite, ReferenceSite) {
     let east = ReferenceSite::start(dir, "east", "east-token-1");
     let west = ReferenceSite::start(dir, "west", "west-token-2");
     for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
@@ -47,9 +42,25 @@ pub fn live_sites(
             &format!("--from-literal=token={token}"),
         ]);
     }
+    (east, west)
+}
+
+/// A pair (no source) named `name` pointing at the two sites, east active.
+pub fn pair_for(name: &str, east: &ReferenceSite, west: &ReferenceSite) -> Value {
     let mut pair = super::base_pair(name);
     pair["spec"]["sites"][0]["adminUrl"] = json!(east.url);
     pair["spec"]["sites"][1]["adminUrl"] = json!(west.url);
+    pair
+}
+
+/// Two reference sites with their Secrets, and a pair pointing at them.
+pub fn live_sites(
+    ns: &Namespace,
+    dir: &std::path::Path,
+    name: &str,
+) -> (ReferenceSite, ReferenceSite, Value) {
+    let (east, west) = start_sites(ns, dir);
+    let pair = pair_for(name, &east, &west);
     (east, west, pair)
 }
 
@@ -59,17 +70,7 @@ impl SyncBed {
     pub fn new(prefix: &str, services: &[(&str, i64)]) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
-        let east = ReferenceSite::start(dir.path(), "east", "east-token-1");
-        let west = ReferenceSite::start(dir.path(), "west", "west-token-2");
-        for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
-            ns.kubectl(&[
-                "create",
-                "secret",
-                "generic",
-                &format!("{site}-admin"),
-                &format!("--from-literal=token={token}"),
-            ]);
-        }
+        let (east, west) = start_sites(&ns, dir.path());
         let repo = GitRepo::new(dir.path(), "services");
         for (n, v) in services {
             repo.write(&format!("services/{n}.yaml"), &service(n, *v));
@@ -105,22 +106,10 @@ impl SyncBed {
 
     /// The pair, east active, following `url` on main under services/.
     pub fn pair(&self, url: &str) -> Value {
-        json!({
-            "apiVersion": "sitehapair.io/v1alpha1",
-            "kind": "SiteHAPair",
-            "metadata": {"name": self.name},
-            "spec": {
-                "activeSite": "east",
-                "sites": [
-                    {"name": "east", "adminUrl": self.east.url,
-                     "credentialsSecretRef": {"name": "east-admin"}, "trafficAddresses": ["192.0.2.10"]},
-                    {"name": "west", "adminUrl": self.west.url,
-                     "credentialsSecretRef": {"name": "west-admin"}, "trafficAddresses": ["192.0.2.20"]}
-                ],
-                "source": {"git": {"url": url, "ref": {"branch": "main"}, "path": "services", "interval": "5s"}},
-                "healthCheck": {"interval": "1s", "timeout": "1s"}
-            }
-        })
+        let mut pair = pair_for(&self.name, &self.east, &self.west);
+        pair["spec"]["source"] = json!({"git": {"url": url, "ref": {"branch": "main"}, "path": "services", "interval": "5s"}});
+        pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
+        pair
     }
 
     pub fn apply(&self, pair: &Value) {
