@@ -357,6 +357,16 @@ pub struct TrafficSpec {
     #[serde(default = "defaults::traffic_ports")]
     #[schemars(length(min = 1, max = 16))]
     pub ports: Vec<TrafficPort>,
+    /// Where traffic goes while a promotion waits for an old active site
+    /// that does not answer. WaitForPromotion (default): traffic stays on
+    /// the old active until it is demoted or the contact window runs out
+    /// (no two sites take traffic, but clients reach a dead site for up to
+    /// spec.promotion.contactTimeout). Immediate: traffic moves to the
+    /// promotion target as soon as the old active is found not answering,
+    /// as a load balancer's health check would; the role change still waits
+    /// for the old active to be demoted or for the window to run out.
+    #[serde(default)]
+    pub failover: TrafficFailover,
 }
 
 impl Default for TrafficSpec {
@@ -364,8 +374,21 @@ impl Default for TrafficSpec {
         Self {
             service_name: None,
             ports: defaults::traffic_ports(),
+            failover: TrafficFailover::default(),
         }
     }
+}
+
+/// When traffic follows an unplanned failover.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum TrafficFailover {
+    /// Traffic moves only when the promotion target is active.
+    #[default]
+    WaitForPromotion,
+    /// Traffic moves to the target as soon as the old active does not answer.
+    Immediate,
 }
 
 /// One port of the traffic Service.

@@ -28,6 +28,11 @@ pub struct SiteHAPairStatus {
     /// The last revision fetched from the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceStatus>,
+    /// Where the traffic Service points now: the active site, or the
+    /// promotion target while the old active does not answer and
+    /// spec.traffic.failover is Immediate. Empty: nowhere yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_site: Option<String>,
     /// Per-site observations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteStatus>,
@@ -107,12 +112,18 @@ pub struct SourceStatus {
 pub struct SiteStatus {
     /// Site name.
     pub name: String,
-    /// Active, Passive or Unknown.
+    /// Active, Passive or Unknown (the site did not answer GET /mode this time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<SiteMode>,
     /// Healthy, Unhealthy or Unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<String>,
+    pub health: Option<SiteHealth>,
+    /// How the site answered its last call: Answered, NoAnswer (a transport
+    /// failure: only this runs down a contact window), CredentialsRefused
+    /// (401/403), Fenced (409), Failing (5xx or an answer that does not
+    /// decode) or Misconfigured (its Secret or adminUrl cannot be used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<SiteContact>,
     /// The epoch the site reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<i64>,
@@ -160,12 +171,19 @@ pub struct PromotionStatus {
     /// Manual, Automatic, Adoption or SplitBrain.
     pub reason: String,
     /// Preflight, Demoting, WaitingForOldActive, Promoting, SwitchingTraffic or Complete.
-    pub phase: String,
+    #[schemars(with = "String")]
+    pub phase: PromotionPhase,
     /// The epoch the promotion stamps on the sites.
     pub epoch: i64,
     /// When it started (RFC 3339).
     pub started_at: String,
-    /// When an unreachable old active stops being waited for (RFC 3339).
+    /// The first failed contact with the old active site in this promotion
+    /// (RFC 3339): the contact window counts from here. Cleared whenever the
+    /// site answers again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_since: Option<String>,
+    /// silentSince + spec.promotion.contactTimeout: when a silent old active
+    /// stops being waited for and the promotion is forced (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<String>,
     /// Attempts made in the current phase.
@@ -200,4 +218,129 @@ pub struct PromotionRecord {
     /// Whether the old active site was unreachable and the switch was forced.
     #[serde(default)]
     pub forced: bool,
+}
+
+/// A site's role as last reported by `GET /mode`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiteMode {
+    Active,
+    Passive,
+    /// The site did not answer `GET /mode` on the last look.
+    Unknown,
+}
+
+/// A site's health check as last seen.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiteHealth {
+    Healthy,
+    Unhealthy,
+    Unreachable,
+}
+
+/// How a site answered. Only `NoAnswer` is silence: a site that answers,
+/// even with an error, is alive and is never forced past.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SiteContact {
+    /// Every call answered as the contract says.
+    #[default]
+    Answered,
+    /// A transport failure: connection refused or reset, DNS, TLS
+    /// handshake, timeout.
+    NoAnswer,
+    /// HTTP 401 or 403: the credentials in the site's Secret are refused.
+    CredentialsRefused,
+    /// HTTP 409: the site holds a newer epoch than the one sent.
+    Fenced,
+    /// HTTP 5xx, another unexpected status, or an answer that does not decode.
+    Failing,
+    /// The operator cannot call the site: its Secret or adminUrl is unusable.
+    Misconfigured,
+}
+
+impl SiteContact {
+    /// The site said something (it is alive), whatever it said.
+    pub fn answered(self) -> bool {
+        !matches!(self, SiteContact::NoAnswer | SiteContact::Misconfigured)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteContact::Answered => "Answered",
+            SiteContact::NoAnswer => "NoAnswer",
+            SiteContact::CredentialsRefused => "CredentialsRefused",
+            SiteContact::Fenced => "Fenced",
+            SiteContact::Failing => "Failing",
+            SiteContact::Misconfigured => "Misconfigured",
+        }
+    }
+}
+
+/// The phases of a promotion. A phase this version does not know (written
+/// by a newer operator before a downgrade) is kept as `Unknown` and refused,
+/// never taken for another phase.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum PromotionPhase {
+    #[default]
+    Preflight,
+    Demoting,
+    WaitingForOldActive,
+    Promoting,
+    SwitchingTraffic,
+    Complete,
+    Unknown(String),
+}
+
+impl PromotionPhase {
+    pub fn as_str(&self) -> &str {
+        match self {
+            PromotionPhase::Preflight => "Preflight",
+            PromotionPhase::Demoting => "Demoting",
+            PromotionPhase::WaitingForOldActive => "WaitingForOldActive",
+            PromotionPhase::Promoting => "Promoting",
+            PromotionPhase::SwitchingTraffic => "SwitchingTraffic",
+            PromotionPhase::Complete => "Complete",
+            PromotionPhase::Unknown(s) => s,
+        }
+    }
+}
+
+impl From<String> for PromotionPhase {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "Preflight" => PromotionPhase::Preflight,
+            "Demoting" => PromotionPhase::Demoting,
+            "WaitingForOldActive" => PromotionPhase::WaitingForOldActive,
+            "Promoting" => PromotionPhase::Promoting,
+            "SwitchingTraffic" => PromotionPhase::SwitchingTraffic,
+            "Complete" => PromotionPhase::Complete,
+            _ => PromotionPhase::Unknown(s),
+        }
+    }
+}
+
+impl From<PromotionPhase> for String {
+    fn from(p: PromotionPhase) -> Self {
+        p.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for PromotionPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_phase_round_trips_as_unknown() {
+        let p: PromotionPhase = serde_json::from_str("\"Draining\"").expect("phase");
+        assert_eq!(p, PromotionPhase::Unknown("Draining".into()));
+        assert_eq!(serde_json::to_string(&p).expect("json"), "\"Draining\"");
+        let known: PromotionPhase = serde_json::from_str("\"Demoting\"").expect("phase");
+        assert_eq!(known, PromotionPhase::Demoting);
+    }
 }

@@ -85,8 +85,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
     pub lease_duration: u64,
     /// Seconds before expiry at which the leader renews (less than --lease-duration).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=299))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=299))]
     pub lease_grace: u64,
+    /// Seconds after its last renewal at which a leader that could not renew
+    /// stops writing: after its renewal point (duration - grace) and before
+    /// the Lease can be taken (duration). Default: two thirds of the duration.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=299))]
+    pub lease_renew_deadline: Option<u64>,
     /// This replica's identity in the Lease and in Events (default: POD_NAME, else host-pid).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
@@ -148,6 +153,18 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             args.lease_duration
         );
     }
+    let renew_deadline = args
+        .lease_renew_deadline
+        .unwrap_or(args.lease_duration * 2 / 3);
+    let renews_at = args.lease_duration - args.lease_grace;
+    if renew_deadline <= renews_at || renew_deadline >= args.lease_duration {
+        anyhow::bail!(
+            "--lease-renew-deadline ({renew_deadline}) must lie after the renewal point \
+             (--lease-duration - --lease-grace = {renews_at}) and before --lease-duration ({}): \
+             a leader must stop writing before its Lease can be taken; raise --lease-grace or set the deadline",
+            args.lease_duration
+        );
+    }
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let lease_namespace = args
         .lease_namespace
@@ -173,6 +190,7 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         identity: identity.clone(),
         duration_s: args.lease_duration,
         grace_s: args.lease_grace,
+        renew_deadline_s: renew_deadline,
     });
     let client = kube::Client::try_default().await?;
     run(

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::api::conditions::{self, ConditionStatus, types};
 use crate::api::{SiteHAPair, SiteHAPairStatus, duration};
 use crate::controller::sync::observe_sites;
-use crate::plan::promotion::{PromotionInput, Step, plan_promotion, preflight};
+use crate::plan::promotion::{ModeSeen, PromotionInput, Step, plan_promotion, preflight};
 use crate::plan::promotion_status::observations;
 
 /// The field manager of spec changes made by this CLI.
@@ -127,6 +127,9 @@ fn progress(st: &SiteHAPairStatus) -> String {
                 p.to,
                 p.epoch
             );
+            if let Some(since) = &p.silent_since {
+                s.push_str(&format!(", silent since {since}"));
+            }
             if let Some(d) = &p.deadline {
                 s.push_str(&format!(", deadline {d}"));
             }
@@ -182,11 +185,13 @@ async fn dry_run(
         current: None,
         epoch: status.epoch,
         running: None,
+        traffic: status.traffic_site.as_deref(),
         sites: &[],
         source_revision: source_revision.as_deref(),
         require_in_sync: pair.spec.promotion.require_in_sync,
         require_healthy: pair.spec.promotion.require_healthy,
         contact_timeout: contact,
+        traffic_failover: pair.spec.traffic.failover,
         reason: "Manual",
         now: jiff::Timestamp::now(),
     };
@@ -205,7 +210,7 @@ async fn dry_run(
     } else {
         println!("preflight: blocked");
         for c in &checks {
-            println!("  - {c}");
+            println!("  - {} ({})", c.message, c.reason.as_str());
         }
         return Ok(ExitCode::from(1));
     }
@@ -222,7 +227,7 @@ async fn dry_run(
         let phase = d
             .running
             .as_ref()
-            .map(|p| p.phase.clone())
+            .map(|p| p.phase.to_string())
             .unwrap_or_else(|| "Complete".into());
         match &d.step {
             Some(Step::SetMode {
@@ -233,8 +238,10 @@ async fn dry_run(
                 let what = if *active { "active" } else { "passive" };
                 println!("  {n}. {phase}: set {site} {what} at epoch {epoch}");
                 if let Some(s) = sites.iter_mut().find(|s| &s.name == site) {
-                    s.active = *active;
-                    s.epoch = *epoch;
+                    s.mode = Some(ModeSeen {
+                        active: *active,
+                        epoch: *epoch,
+                    });
                 }
             }
             Some(Step::SwitchTraffic) => println!("  {n}. {phase}: point traffic at {to}"),
@@ -273,19 +280,25 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             .map_or("-", |r| r.get(..12).unwrap_or(r))
     );
     println!(
-        "{:<12} {:<8} {:<12} {:>5}  {:<12} DRIFT(+/~/-)",
-        "SITE", "MODE", "HEALTH", "EPOCH", "SYNCED"
+        "traffic: {}",
+        st.traffic_site.as_deref().unwrap_or("nowhere")
+    );
+    println!(
+        "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} DRIFT(+/~/-)",
+        "SITE", "MODE", "HEALTH", "CONTACT", "EPOCH", "SYNCED"
     );
     for s in &st.sites {
         let drift = s
             .drift
             .map(|d| format!("{}/{}/{}", d.added, d.changed, d.removed))
             .unwrap_or_else(|| "-".into());
+        let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         println!(
-            "{:<12} {:<8} {:<12} {:>5}  {:<12} {}",
+            "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} {}",
             s.name,
-            s.mode.as_deref().unwrap_or("-"),
-            s.health.as_deref().unwrap_or("-"),
+            show(s.mode.map(|m| format!("{m:?}"))),
+            show(s.health.map(|h| format!("{h:?}"))),
+            show(s.contact.map(|c| c.as_str().to_string())),
             s.epoch.map_or("-".into(), |e| e.to_string()),
             s.synced_revision
                 .as_deref()

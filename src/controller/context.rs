@@ -9,6 +9,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use super::leader::LeaderDeadline;
 use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
 
@@ -20,6 +21,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// True only while this replica holds the Lease; checked before every write.
     pub leader: Arc<AtomicBool>,
+    /// The last renewal plus the renew deadline: no write starts after it.
+    pub leader_until: LeaderDeadline,
     /// One git checkout per (url, ref, credentials), shared by all pairs.
     pub source: Arc<SourceCache>,
     /// Failed attempts per object (namespace/name), reset on success.
@@ -44,13 +47,16 @@ impl Context {
             client,
             metrics,
             leader,
+            leader_until: LeaderDeadline::default(),
             source,
             failures: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Leads, and the renew deadline has not passed: checked before every
+    /// write to the API server or a site.
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::Acquire)
+        self.leader.load(Ordering::Acquire) && self.leader_until.open()
     }
 
     /// Record a failure of `key` and return how long to back off: 1s,

@@ -11,6 +11,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "status of {namespace}/{name} moved since it was read (resourceVersion {resource_version}); re-reading and planning again"
+    )]
+    Conflict {
+        namespace: String,
+        name: String,
+        resource_version: String,
+    },
     #[error("finalizer on {namespace}/{name}: {message}")]
     Finalizer {
         namespace: String,
@@ -37,6 +45,7 @@ impl Error {
     pub fn metric_reason(&self) -> &'static str {
         match self {
             Error::StatusWrite { .. } => "StatusWrite",
+            Error::Conflict { .. } => "Conflict",
             Error::Finalizer { .. } => "Finalizer",
             Error::NotLeader { .. } => "NotLeader",
             Error::NoNamespace => "NoNamespace",

@@ -17,15 +17,22 @@ use crate::api::{
 use crate::plan::failover::{FailoverDecision, FailoverInput, plan_failover};
 use crate::plan::observe::PlannedEvent;
 
-/// Check for an automatic failover and carry it out.
-pub async fn failover_trip(
-    ctx: &Context,
+/// A failover that is due: set spec.activeSite to `to`, because `why`.
+pub struct DueFailover {
+    pub to: String,
+    pub why: String,
+}
+
+/// Check for an automatic failover: a held one goes into `status` as
+/// PromotionBlocked; a due one is returned, to be carried out with
+/// [`carry_out`] once the status is written.
+pub fn failover_check(
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
     previous: &[Condition],
     generation: i64,
     now: &str,
-) -> Result<Vec<PlannedEvent>, Error> {
+) -> (Vec<PlannedEvent>, Option<DueFailover>) {
     let auto = &obj.spec.promotion.automatic;
     let source_revision = status
         .expected_revision(obj.spec.source.is_some())
@@ -49,7 +56,7 @@ pub async fn failover_trip(
     });
     let mut events = Vec::new();
     match decision {
-        FailoverDecision::Stay => {}
+        FailoverDecision::Stay => (events, None),
         FailoverDecision::Blocked { reason, message } => {
             let was = conditions::find(previous, types::PROMOTION_BLOCKED);
             if !was.is_some_and(|c| c.reason == reason && c.status == ConditionStatus::True) {
@@ -71,39 +78,48 @@ pub async fn failover_trip(
                     now,
                 ),
             );
+            (events, None)
         }
-        FailoverDecision::Promote { to, why } => {
-            let namespace = obj.namespace().unwrap_or_default();
-            if !ctx.is_leader() {
-                return Err(Error::NotLeader {
-                    namespace,
-                    name: obj.name_any(),
-                });
-            }
-            let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
-            let patch = json!({
-                "metadata": {"annotations": {ANNOTATION_AUTOMATIC_FAILOVER: format!("{to}: {why}")}},
-                "spec": {"activeSite": to},
-            });
-            let pp = PatchParams {
-                field_manager: Some(FAILOVER_FIELD_MANAGER.to_string()),
-                ..PatchParams::default()
-            };
-            if let Err(e) = api.patch(&obj.name_any(), &pp, &Patch::Merge(&patch)).await {
-                warn!(error = %e, "automatic failover: could not change spec.activeSite");
-                return Err(Error::Failover {
-                    namespace,
-                    name: obj.name_any(),
-                    source: e,
-                });
-            }
-            events.push(PlannedEvent {
-                warning: true,
-                reason: "AutomaticFailover",
-                action: "Failover",
-                note: format!("{why}: spec.activeSite set to {to}"),
-            });
-        }
+        FailoverDecision::Promote { to, why } => (events, Some(DueFailover { to, why })),
     }
-    Ok(events)
+}
+
+/// Change spec.activeSite under the failover field manager, with the reason
+/// in an annotation; returns the Event to publish.
+pub async fn carry_out(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    due: DueFailover,
+) -> Result<PlannedEvent, Error> {
+    let DueFailover { to, why } = due;
+    let namespace = obj.namespace().unwrap_or_default();
+    if !ctx.is_leader() {
+        return Err(Error::NotLeader {
+            namespace,
+            name: obj.name_any(),
+        });
+    }
+    let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = json!({
+        "metadata": {"annotations": {ANNOTATION_AUTOMATIC_FAILOVER: format!("{to}: {why}")}},
+        "spec": {"activeSite": to},
+    });
+    let pp = PatchParams {
+        field_manager: Some(FAILOVER_FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    if let Err(e) = api.patch(&obj.name_any(), &pp, &Patch::Merge(&patch)).await {
+        warn!(error = %e, "automatic failover: could not change spec.activeSite");
+        return Err(Error::Failover {
+            namespace,
+            name: obj.name_any(),
+            source: e,
+        });
+    }
+    Ok(PlannedEvent {
+        warning: true,
+        reason: "AutomaticFailover",
+        action: "Failover",
+        note: format!("{why}: spec.activeSite set to {to}"),
+    })
 }

@@ -17,6 +17,9 @@ pub struct LeaseConfig {
     pub duration_s: u64,
     /// Seconds before expiry at which the holder renews.
     pub grace_s: u64,
+    /// Seconds after its last renewal at which the holder stops writing,
+    /// less than `duration_s` (client-go's renew deadline).
+    pub renew_deadline_s: u64,
 }
 
 /// Start competing for the Lease. The receiver says whether this replica
@@ -42,23 +45,45 @@ pub async fn elect(
     Ok(manager.watch().await)
 }
 
+/// The instant after which this replica must not start a write, shared by
+/// the Lease guard and every reconcile. None: no deadline known (leader
+/// election off, or not leading).
+#[derive(Clone, Debug, Default)]
+pub struct LeaderDeadline(std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+
+impl LeaderDeadline {
+    pub fn set(&self, at: Option<std::time::Instant>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// True while the deadline (if any) lies ahead.
+    pub fn open(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|at| std::time::Instant::now() < at)
+    }
+}
+
 /// How often the guard reads the Lease.
 const GUARD_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How long this replica's hold on the Lease is still valid at `now`, or
-/// None when it is not (another holder, no renewal, or expired). Pure.
+/// How long this replica may still write at `now`: until its last renewal
+/// plus the renew deadline, which is shorter than the Lease duration, so a
+/// leader stops before anyone else may take the Lease. None when it may not
+/// (another holder, no renewal, or past the deadline). Pure.
 pub fn remaining_hold(
     holder: Option<&str>,
     me: &str,
     renew_time: Option<jiff::Timestamp>,
-    duration_s: Option<i32>,
+    renew_deadline_s: u64,
     now: jiff::Timestamp,
 ) -> Option<std::time::Duration> {
     if holder != Some(me) {
         return None;
     }
     let renewed = renew_time?;
-    let duration = jiff::SignedDuration::from_secs(i64::from(duration_s?));
+    let duration = jiff::SignedDuration::from_secs(i64::try_from(renew_deadline_s).ok()?);
     let expires = renewed.checked_add(duration).ok()?;
     let left = expires.duration_since(now);
     if left.is_positive() {
@@ -69,13 +94,15 @@ pub fn remaining_hold(
 }
 
 /// Watch the Lease apart from kube-lease-manager, whose channel keeps
-/// saying `true` while renewals fail. Resolves when this replica can no
-/// longer show a valid hold: another holder, or the hold expired by the
-/// local clock (also when the API server cannot be reached to renew it).
-pub async fn hold_lost(client: Client, cfg: LeaseConfig) {
+/// saying `true` while renewals fail. Keeps `until` (what
+/// `Context::is_leader` checks before every write) at the last renewal plus
+/// the renew deadline, and resolves when this replica can no longer show a
+/// valid hold: another holder, or the deadline passed by the local clock
+/// (also when the API server cannot be reached to renew it).
+pub async fn hold_lost(client: Client, cfg: LeaseConfig, until: LeaderDeadline) {
     use k8s_openapi::api::coordination::v1::Lease;
     let api: kube::Api<Lease> = kube::Api::namespaced(client, &cfg.namespace);
-    let mut valid_until: Option<tokio::time::Instant> = None;
+    let mut valid_until: Option<std::time::Instant> = None;
     loop {
         match api.get(&cfg.name).await {
             Ok(lease) => {
@@ -84,11 +111,15 @@ pub async fn hold_lost(client: Client, cfg: LeaseConfig) {
                     spec.holder_identity.as_deref(),
                     &cfg.identity,
                     spec.renew_time.map(|t| t.0),
-                    spec.lease_duration_seconds,
+                    cfg.renew_deadline_s,
                     jiff::Timestamp::now(),
                 );
                 match left {
-                    Some(left) => valid_until = Some(tokio::time::Instant::now() + left),
+                    Some(left) => {
+                        let at = std::time::Instant::now() + left;
+                        valid_until = Some(at);
+                        until.set(Some(at));
+                    }
                     // Freshly acquired leases can be read before the first
                     // renewal lands; only a different holder is final.
                     None if spec.holder_identity.as_deref() != Some(cfg.identity.as_str())
@@ -102,8 +133,8 @@ pub async fn hold_lost(client: Client, cfg: LeaseConfig) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the leader Lease"),
         }
-        if valid_until.is_some_and(|until| tokio::time::Instant::now() >= until) {
-            tracing::warn!("the leader Lease was not renewed in time");
+        if valid_until.is_some_and(|at| std::time::Instant::now() >= at) {
+            tracing::warn!("the leader Lease was not renewed before the renew deadline");
             return;
         }
         tokio::time::sleep(GUARD_PERIOD).await;
@@ -120,15 +151,15 @@ mod tests {
     }
 
     #[test]
-    fn hold_is_valid_until_renewal_plus_duration() {
+    fn hold_is_valid_until_renewal_plus_the_renew_deadline() {
         let left = remaining_hold(
             Some("a"),
             "a",
             Some(ts("2026-01-01T00:00:00Z")),
-            Some(15),
-            ts("2026-01-01T00:00:10Z"),
+            10,
+            ts("2026-01-01T00:00:07Z"),
         );
-        assert_eq!(left, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(left, Some(std::time::Duration::from_secs(3)));
     }
 
     #[test]
@@ -139,8 +170,8 @@ mod tests {
                 Some("a"),
                 "a",
                 renewed,
-                Some(15),
-                ts("2026-01-01T00:00:15Z")
+                10,
+                ts("2026-01-01T00:00:10Z")
             ),
             None
         );
@@ -149,17 +180,17 @@ mod tests {
                 Some("b"),
                 "a",
                 renewed,
-                Some(15),
+                10,
                 ts("2026-01-01T00:00:01Z")
             ),
             None
         );
         assert_eq!(
-            remaining_hold(None, "a", renewed, Some(15), ts("2026-01-01T00:00:01Z")),
+            remaining_hold(None, "a", renewed, 10, ts("2026-01-01T00:00:01Z")),
             None
         );
         assert_eq!(
-            remaining_hold(Some("a"), "a", None, Some(15), ts("2026-01-01T00:00:01Z")),
+            remaining_hold(Some("a"), "a", None, 10, ts("2026-01-01T00:00:01Z")),
             None
         );
     }

@@ -9,10 +9,12 @@ use std::time::Duration;
 use kube::ResourceExt;
 use tracing::{info, warn};
 
-use super::status_write::apply_status;
-use super::sync::{Drivers, site_driver};
+use super::status_write::Written;
+use super::sync::{Drivers, site_driver, site_mode};
 use super::{Context, Error};
-use crate::api::{ANNOTATION_AUTOMATIC_FAILOVER, SiteHAPair, SiteHAPairStatus, duration};
+use crate::api::{
+    ANNOTATION_AUTOMATIC_FAILOVER, SiteContact, SiteHAPair, SiteHAPairStatus, SiteMode, duration,
+};
 use crate::plan::observe::PlannedEvent;
 use crate::plan::promotion::{PromotionInput, Step, plan_promotion};
 use crate::plan::promotion_status::{fold_promotion, observations};
@@ -49,12 +51,15 @@ pub fn promotion_reason(obj: &SiteHAPair) -> &'static str {
 }
 
 /// Run the machine until it waits. `status` is updated in place and written
-/// before every step; `written` is the status last written.
+/// before every step; `written` is the status last written. Site answers
+/// stay typed: a failed mode change updates what the machine sees of the
+/// site (silence, refusal, 409), and a 409 re-reads the site's mode so the
+/// machine adopts the newer epoch before it plans again.
 pub async fn promotion_trip(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    written: &mut Option<SiteHAPairStatus>,
+    written: &mut Written,
     reports: &mut [SiteReport],
     drivers: &Drivers,
     generation: i64,
@@ -74,16 +79,19 @@ pub async fn promotion_trip(
             .map(str::to_string);
         let running = status.promotion.clone();
         let current = status.active_site.clone();
+        let traffic = status.traffic_site.clone();
         let decision = plan_promotion(&PromotionInput {
             target: &obj.spec.active_site,
             current: current.as_deref(),
             epoch: status.epoch,
             running: running.as_ref(),
+            traffic: traffic.as_deref(),
             sites: &sites,
             source_revision: source_revision.as_deref(),
             require_in_sync: obj.spec.promotion.require_in_sync,
             require_healthy: obj.spec.promotion.require_healthy,
             contact_timeout: contact,
+            traffic_failover: obj.spec.traffic.failover,
             reason: promotion_reason(obj),
             now,
         });
@@ -93,9 +101,7 @@ pub async fn promotion_trip(
             break;
         };
         // The phase reaches status before the step is taken.
-        if apply_status(ctx, obj, written.as_ref(), status).await? {
-            *written = Some(status.clone());
-        }
+        written.write(ctx, obj, status).await?;
         crash_point(status);
         if !ctx.is_leader() {
             return Err(Error::NotLeader {
@@ -105,63 +111,90 @@ pub async fn promotion_trip(
         }
         match step {
             Step::SwitchTraffic => {
-                super::reconcile::apply_traffic(ctx, obj, status.active_site.as_deref()).await?
+                super::reconcile::apply_traffic(ctx, obj, status.traffic_site.as_deref()).await?
             }
             Step::SetMode {
                 site,
                 active,
                 epoch,
             } => {
-                let mode = if active { Mode::Active } else { Mode::Passive };
-                let Some(spec) = obj.spec.sites.iter().find(|s| s.name == site) else {
-                    break;
-                };
-                // The trip's driver when it was built, else from the Secrets now.
-                let driver = match drivers.get(&site) {
-                    Some(d) => Ok(d.clone().with_timeout(MODE_TIMEOUT)),
-                    None => site_driver(&ctx.client, &namespace, spec, MODE_TIMEOUT).await,
-                };
-                let result = match driver {
-                    Ok(d) => d.set_mode(mode, epoch).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                };
                 let Some(report) = reports.iter_mut().find(|r| r.name == site) else {
                     break;
                 };
-                match result {
-                    Ok(state) => {
-                        info!(site = %site, mode = ?state.mode, epoch = state.epoch, "site mode set");
-                        report.mode = Some(
-                            if state.mode == Mode::Active {
-                                "Active"
-                            } else {
-                                "Passive"
-                            }
-                            .into(),
-                        );
-                        report.epoch = Some(state.epoch);
-                        if let Some(row) = status.sites.iter_mut().find(|r| r.name == site) {
-                            row.mode = report.mode.clone();
-                            row.epoch = report.epoch;
-                        }
+                let stop = set_mode(ctx, obj, drivers, report, active, epoch).await;
+                if let Some(row) = status.sites.iter_mut().find(|r| r.name == site) {
+                    row.mode = Some(report.mode.unwrap_or(SiteMode::Unknown));
+                    row.contact = Some(report.contact);
+                    if report.epoch.is_some() {
+                        row.epoch = report.epoch;
                     }
-                    Err(e) => {
-                        warn!(site = %site, error = %e, "mode change failed");
-                        // Seen as unreachable now: the machine decides what that means.
-                        report.mode = None;
-                        report.epoch = None;
-                        report.error = Some(e.clone());
-                        if let Some(p) = status.promotion.as_mut() {
-                            p.message = Some(e);
-                        }
-                        if running.is_none() && status.promotion.is_none() {
-                            // Steady-state fencing failed; try again next trip.
-                            break;
-                        }
-                    }
+                    row.message = report.error.clone();
+                }
+                if stop && running.is_none() && status.promotion.is_none() {
+                    // Steady-state fencing failed; try again next trip.
+                    break;
                 }
             }
         }
     }
     Ok(events)
+}
+
+/// `PUT /mode` on one site, folding the answer into its report. A 409
+/// re-reads the site's mode (the newer epoch it holds). True when the
+/// change did not happen.
+async fn set_mode(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    drivers: &Drivers,
+    report: &mut SiteReport,
+    active: bool,
+    epoch: i64,
+) -> bool {
+    let namespace = obj.namespace().unwrap_or_default();
+    let site = report.name.clone();
+    let mode = if active { Mode::Active } else { Mode::Passive };
+    // The trip's driver when it was built, else from the Secrets now.
+    let driver = match drivers.get(&site) {
+        Some(d) => Ok(d.clone().with_timeout(MODE_TIMEOUT)),
+        None => match obj.spec.sites.iter().find(|s| s.name == site) {
+            Some(spec) => site_driver(&ctx.client, &namespace, spec, MODE_TIMEOUT).await,
+            None => Err(format!("site {site} is not in spec.sites")),
+        },
+    };
+    let driver = match driver {
+        Ok(d) => d,
+        Err(e) => {
+            report.contact = SiteContact::Misconfigured;
+            report.mode = None;
+            report.error = Some(e);
+            return true;
+        }
+    };
+    match driver.set_mode(mode, epoch).await {
+        Ok(state) => {
+            info!(site = %site, mode = ?state.mode, epoch = state.epoch, "site mode set");
+            report.contact = SiteContact::Answered;
+            report.mode = Some(site_mode(state.mode));
+            report.epoch = Some(state.epoch);
+            report.error = None;
+            false
+        }
+        Err(e) => {
+            warn!(site = %site, error = %e, "mode change failed");
+            report.contact = e.contact();
+            report.mode = None;
+            report.error = Some(e.to_string());
+            if e.contact() == SiteContact::Fenced
+                && let Ok(m) = driver.mode().await
+            {
+                // Fenced at a newer epoch: what it holds now is news the
+                // machine plans with.
+                report.contact = SiteContact::Answered;
+                report.mode = Some(site_mode(m.mode));
+                report.epoch = Some(m.epoch);
+            }
+            true
+        }
+    }
 }

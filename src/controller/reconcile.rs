@@ -12,7 +12,7 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::status_write::apply_status;
+use super::status_write::Written;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FINALIZER, SiteHAPair};
 use crate::plan::observe::{PlannedEvent, plan_status, spec_problems};
@@ -20,7 +20,7 @@ use crate::plan::schedule::{requeue_after, sync_allowed};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
 
-use super::failover::failover_trip;
+use super::failover::{carry_out, failover_check};
 use super::promote::promotion_trip;
 use super::sync::sync_trip;
 use std::collections::BTreeMap;
@@ -66,7 +66,33 @@ pub fn error_policy(obj: Arc<SiteHAPair>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
+/// How often one reconcile re-reads and plans again after a status write
+/// lost to a newer resourceVersion.
+const CONFLICT_RETRIES: usize = 2;
+
+/// One trip, again on a fresh read when the status moved under it.
 async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+    let mut fresh: Option<SiteHAPair> = None;
+    let mut attempt = 0;
+    loop {
+        let current = fresh.as_ref().unwrap_or(obj);
+        match apply_once(current, ctx).await {
+            Err(Error::Conflict { namespace, name, .. }) if attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                info!(namespace = %namespace, name = %name, attempt, "status moved since it was read: planning again on a fresh read");
+                let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+                fresh = Some(api.get(&name).await.map_err(|source| Error::StatusWrite {
+                    namespace,
+                    name,
+                    source,
+                })?);
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let now = now_rfc3339();
     let generation = obj.metadata.generation.unwrap_or(0);
     let requested = obj
@@ -108,7 +134,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     plan.events.extend(sync_events);
 
     // Promotion and fencing: the phase is written before each step.
-    let mut written = old.cloned();
+    let mut written = Written::read(obj);
     let promo_events = if spec_problems(&obj.spec).is_empty() {
         promotion_trip(
             ctx,
@@ -124,11 +150,11 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         Vec::new()
     };
     plan.events.extend(promo_events);
-    let failover_events =
-        failover_trip(ctx, obj, &mut plan.status, &previous, generation, &now).await?;
+    let (failover_events, due) =
+        failover_check(obj, &mut plan.status, &previous, generation, &now);
     plan.events.extend(failover_events);
 
-    let wrote = apply_status(ctx, obj, written.as_ref(), &plan.status).await?;
+    let wrote = written.write(ctx, obj, &plan.status).await?;
     if wrote {
         info!(
             namespace = obj.namespace().unwrap_or_default(),
@@ -138,20 +164,25 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             "status written"
         );
     }
+    // The spec change of a failover comes after the status it was decided on.
+    if let Some(due) = due {
+        plan.events.push(carry_out(ctx, obj, due).await?);
+    }
     for event in &plan.events {
         publish(ctx, obj, event).await;
     }
-    apply_traffic(ctx, obj, plan.status.active_site.as_deref()).await?;
+    apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
     let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
     Ok(Action::requeue(after))
 }
 
-/// Point the pair's traffic objects at `active` (status.activeSite): never
-/// at a site that is not the active one.
+/// Point the pair's traffic objects at `site` (status.trafficSite, which
+/// the promotion machine decides: the active site, or the promotion target
+/// under spec.traffic.failover Immediate).
 pub(super) async fn apply_traffic(
     ctx: &Context,
     obj: &SiteHAPair,
-    active: Option<&str>,
+    site: Option<&str>,
 ) -> Result<(), Error> {
     let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
     let name = obj.name_any();
@@ -161,7 +192,7 @@ pub(super) async fn apply_traffic(
     let Some(owner) = obj.controller_owner_ref(&()) else {
         return Ok(());
     };
-    let site = active.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
+    let site = site.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
     let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
     crate::traffic::apply(&ctx.client, &namespace, &name, &objs).await?;
     Ok(())

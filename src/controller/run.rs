@@ -159,6 +159,11 @@ async fn lead_while_elected(
             r = holder.wait_for(|h| *h) => if r.is_err() { break },
             _ = stop.wait_for(|s| *s) => break,
         }
+        // Just acquired means just renewed: writes may start until the
+        // renew deadline, which the guard moves on at every renewal.
+        ctx.leader_until.set(Some(
+            std::time::Instant::now() + std::time::Duration::from_secs(lease.renew_deadline_s),
+        ));
         set_leader(&ctx.leader, &ctx.metrics, true);
         info!(identity = %lease.identity, "acquired the leader Lease: reconciling");
         let mut ctrl = tokio::spawn(run_controller(
@@ -168,14 +173,16 @@ async fn lead_while_elected(
             stop.clone(),
         ));
         tokio::select! {
-            r = holder.wait_for(|h| !*h) => {
-                // Lost the Lease: stop writing at once.
+            _ = holder.wait_for(|h| !*h) => {
+                // Lost the Lease: stop writing at once and exit, so that a
+                // restart competes afresh with nothing left of this term.
                 set_leader(&ctx.leader, &ctx.metrics, false);
                 ctrl.abort();
-                warn!(identity = %lease.identity, "lost the leader Lease: stopped reconciling");
-                if r.is_err() { break }
+                error!(identity = %lease.identity, "lost the leader Lease: stopped reconciling");
+                lost = true;
+                break;
             }
-            _ = hold_lost(client.clone(), lease.clone()) => {
+            _ = hold_lost(client.clone(), lease.clone(), ctx.leader_until.clone()) => {
                 // The hold could not be shown valid (renewals failing, or
                 // another holder): stop writing at once and exit, so that a
                 // restart competes afresh.

@@ -1,5 +1,9 @@
 //! Status writes: server-side apply on the status subresource with the one
-//! field manager, only while this replica leads, only when something changed.
+//! field manager, only while this replica leads, only when something
+//! changed, and always guarded by the resourceVersion the status was
+//! computed from, so that status.epoch, status.activeSite and the promotion
+//! phase never go backwards: a write planned on a stale read fails with a
+//! conflict, and the reconcile re-reads and plans again.
 
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -7,38 +11,75 @@ use serde_json::json;
 use super::{Context, Error};
 use crate::api::{FIELD_MANAGER, SiteHAPair, SiteHAPairStatus};
 
-/// Apply `status` to the object unless it equals `old`. Returns whether a
-/// write happened.
-pub async fn apply_status(
-    ctx: &Context,
-    obj: &SiteHAPair,
-    old: Option<&SiteHAPairStatus>,
-    status: &SiteHAPairStatus,
-) -> Result<bool, Error> {
-    let namespace = obj.metadata.namespace.clone().ok_or(Error::NoNamespace)?;
-    let name = obj.metadata.name.clone().unwrap_or_default();
-    if old == Some(status) {
-        return Ok(false);
+/// What this reconcile last wrote (or read) and at which resourceVersion.
+#[derive(Debug, Clone)]
+pub struct Written {
+    status: Option<SiteHAPairStatus>,
+    resource_version: Option<String>,
+}
+
+impl Written {
+    /// Start from the object as read.
+    pub fn read(obj: &SiteHAPair) -> Self {
+        Self {
+            status: obj.status.clone(),
+            resource_version: obj.metadata.resource_version.clone(),
+        }
     }
-    if !ctx.is_leader() {
-        return Err(Error::NotLeader { namespace, name });
+
+    /// The status last written or read.
+    pub fn status(&self) -> Option<&SiteHAPairStatus> {
+        self.status.as_ref()
     }
-    let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({
-        "apiVersion": "sitehapair.io/v1alpha1",
-        "kind": "SiteHAPair",
-        "status": status,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::StatusWrite {
-        namespace,
-        name,
-        source,
-    })?;
-    Ok(true)
+
+    /// Apply `status` unless it equals the last one, with the
+    /// resourceVersion as a precondition. Returns whether a write happened.
+    pub async fn write(
+        &mut self,
+        ctx: &Context,
+        obj: &SiteHAPair,
+        status: &SiteHAPairStatus,
+    ) -> Result<bool, Error> {
+        let namespace = obj.metadata.namespace.clone().ok_or(Error::NoNamespace)?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        if self.status.as_ref() == Some(status) {
+            return Ok(false);
+        }
+        if !ctx.is_leader() {
+            return Err(Error::NotLeader { namespace, name });
+        }
+        let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+        let mut patch = json!({
+            "apiVersion": "sitehapair.io/v1alpha1",
+            "kind": "SiteHAPair",
+            "status": status,
+        });
+        if let Some(rv) = &self.resource_version {
+            patch["metadata"] = json!({ "resourceVersion": rv });
+        }
+        let result = api
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await;
+        match result {
+            Ok(updated) => {
+                self.resource_version = updated.metadata.resource_version;
+                self.status = Some(status.clone());
+                Ok(true)
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::Conflict {
+                namespace,
+                name,
+                resource_version: self.resource_version.clone().unwrap_or_default(),
+            }),
+            Err(source) => Err(Error::StatusWrite {
+                namespace,
+                name,
+                source,
+            }),
+        }
+    }
 }

@@ -21,7 +21,8 @@ use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::http::{HttpSite, Token};
-use crate::sites::{Mode, Site};
+use crate::api::{SiteContact, SiteMode};
+use crate::sites::{Mode, Site, SiteError};
 use crate::source::cache::{CacheKey, Snapshot};
 use crate::source::git::{GitCredentials, GitReference};
 
@@ -110,6 +111,14 @@ pub async fn site_driver(
     .map_err(|e| e.to_string())
 }
 
+/// The status form of a site's mode.
+pub fn site_mode(mode: Mode) -> SiteMode {
+    match mode {
+        Mode::Active => SiteMode::Active,
+        Mode::Passive => SiteMode::Passive,
+    }
+}
+
 /// Health, mode, version and (when `with_services`) services of one site.
 async fn observe(
     client: &Client,
@@ -124,35 +133,36 @@ async fn observe(
     };
     let driver = site_driver(client, namespace, site, SITE_CALL_TIMEOUT).await;
     let mut services = None;
+    // The first failed call says how the site answered; later calls are skipped.
+    let fail = |report: &mut SiteReport, e: SiteError| {
+        report.contact = e.contact();
+        report.error = Some(e.to_string());
+    };
     match &driver {
-        Err(e) => report.error = Some(e.clone()),
+        Err(e) => {
+            report.contact = SiteContact::Misconfigured;
+            report.error = Some(e.clone());
+        }
         Ok(d) => {
-            let health = tokio::time::timeout(health_timeout, d.health()).await;
-            match health {
+            match tokio::time::timeout(health_timeout, d.health()).await {
                 Ok(Ok(h)) => report.healthy = Some(h),
-                Ok(Err(e)) if e.is_unreachable() => report.error = Some(e.to_string()),
-                Ok(Err(_)) => report.healthy = Some(false),
-                Err(_) => {
-                    report.error = Some(format!(
-                        "site {}: GET /health: no answer within {} ms",
-                        site.name,
-                        health_timeout.as_millis()
-                    ))
-                }
+                Ok(Err(e)) => fail(&mut report, e),
+                Err(_) => fail(
+                    &mut report,
+                    SiteError::Timeout {
+                        site: site.name.clone(),
+                        call: "GET /health".into(),
+                        timeout_ms: health_timeout.as_millis(),
+                    },
+                ),
             }
             if report.error.is_none() {
                 match d.mode().await {
                     Ok(m) => {
-                        report.mode = Some(
-                            match m.mode {
-                                Mode::Active => "Active",
-                                Mode::Passive => "Passive",
-                            }
-                            .into(),
-                        );
+                        report.mode = Some(site_mode(m.mode));
                         report.epoch = Some(m.epoch);
                     }
-                    Err(e) => report.error = Some(e.to_string()),
+                    Err(e) => fail(&mut report, e),
                 }
             }
             if report.error.is_none()
@@ -163,7 +173,7 @@ async fn observe(
             if report.error.is_none() && with_services {
                 match d.services().await {
                     Ok(s) => services = Some(s),
-                    Err(e) => report.error = Some(e.to_string()),
+                    Err(e) => fail(&mut report, e),
                 }
             }
         }
@@ -425,8 +435,9 @@ async fn sync_one(
     o.report.drift = Some(drift_of(&left));
     o.report.wrote = wrote;
     if let Some(e) = err {
-        o.report.error = Some(e.clone());
-        outcome.error = Some(e);
+        o.report.contact = e.contact();
+        o.report.error = Some(e.to_string());
+        outcome.error = Some(e.to_string());
         return outcome;
     }
     if plan.reaches_revision() {
@@ -444,13 +455,13 @@ async fn write(
     site: &HttpSite,
     plan: &SitePlan,
     desired: &ServiceSet,
-) -> Result<SiteDiff, (SiteDiff, String)> {
+) -> Result<SiteDiff, (SiteDiff, SiteError)> {
     let mut done = SiteDiff::default();
     for (names, out) in [(&plan.apply.create, 0usize), (&plan.apply.replace, 1usize)] {
         for n in names {
             let def = desired.get(n).cloned().unwrap_or(Value::Null);
             if let Err(e) = site.put_service(n, &def).await {
-                return Err((done, e.to_string()));
+                return Err((done, e));
             }
             if out == 0 {
                 done.create.push(n.clone());
@@ -461,7 +472,7 @@ async fn write(
     }
     for n in &plan.apply.delete {
         if let Err(e) = site.delete_service(n).await {
-            return Err((done, e.to_string()));
+            return Err((done, e));
         }
         done.delete.push(n.clone());
     }

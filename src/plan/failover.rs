@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::api::{ANNOTATION_ACK_FAILOVER, PromotionRecord, SiteStatus};
+use crate::api::{ANNOTATION_ACK_FAILOVER, PromotionRecord, SiteHealth, SiteStatus};
 
 /// What the failover check needs.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
     let Some(to) = i
         .sites
         .iter()
-        .find(|s| s.name != active && s.health.as_deref() == Some("Healthy") && in_sync(s))
+        .find(|s| s.name != active && s.health == Some(SiteHealth::Healthy) && in_sync(s))
     else {
         return FailoverDecision::Blocked {
             reason: "NoFailoverCandidate",
@@ -105,10 +105,10 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
 mod tests {
     use super::*;
 
-    fn row(name: &str, health: &str, failures: i32) -> SiteStatus {
+    fn row(name: &str, health: SiteHealth, failures: i32) -> SiteStatus {
         SiteStatus {
             name: name.into(),
-            health: Some(health.into()),
+            health: Some(health),
             consecutive_failures: Some(failures),
             synced_revision: Some("r".into()),
             ..SiteStatus::default()
@@ -138,12 +138,12 @@ mod tests {
 
     #[test]
     fn fails_over_after_the_threshold_to_a_healthy_synced_passive() {
-        let sites = [row("east", "Unhealthy", 2), row("west", "Healthy", 0)];
+        let sites = [row("east", SiteHealth::Unhealthy, 2), row("west", SiteHealth::Healthy, 0)];
         assert_eq!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Stay
         );
-        let sites = [row("east", "Unhealthy", 3), row("west", "Healthy", 0)];
+        let sites = [row("east", SiteHealth::Unhealthy, 3), row("west", SiteHealth::Healthy, 0)];
         assert!(matches!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Promote { to, .. } if to == "west"
@@ -155,9 +155,9 @@ mod tests {
 
     #[test]
     fn no_candidate_is_said() {
-        let mut west = row("west", "Healthy", 0);
+        let mut west = row("west", SiteHealth::Healthy, 0);
         west.synced_revision = Some("old".into());
-        let sites = [row("east", "Unreachable", 5), west];
+        let sites = [row("east", SiteHealth::Unreachable, 5), west];
         assert!(matches!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Blocked {
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn anti_flap_holds_until_acknowledged() {
-        let sites = [row("east", "Unhealthy", 3), row("west", "Healthy", 0)];
+        let sites = [row("east", SiteHealth::Unhealthy, 3), row("west", SiteHealth::Healthy, 0)];
         let last = PromotionRecord {
             completed_at: "2026-01-01T00:30:00Z".into(),
             ..PromotionRecord::default()

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod failover;
 pub mod observe;
 pub mod promotion;
+mod promotion_phases;
 pub mod promotion_status;
 pub mod prune;
 pub mod schedule;
@@ -15,3 +16,7 @@ pub mod sync_status;
 mod diff_props;
 #[cfg(test)]
 mod observe_tests;
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod model_world;

@@ -54,7 +54,8 @@ pub fn plan_status(
     let spec_changed = status.observed_generation != Some(generation);
 
     if first_sight {
-        status.active_site = Some(spec.active_site.clone());
+        // status.activeSite stays empty: the promotion machine decides who is
+        // active once the sites have told their modes.
         events.push(PlannedEvent {
             warning: false,
             reason: "Observed",
@@ -114,7 +115,11 @@ pub fn plan_status(
         );
         let active = status.active_site.clone().unwrap_or_default();
         if active != spec.active_site {
-            let msg = format!("promotion from {active} to {} is pending", spec.active_site);
+            let msg = if active.is_empty() {
+                format!("no site is active yet; {} is to be activated", spec.active_site)
+            } else {
+                format!("promotion from {active} to {} is pending", spec.active_site)
+            };
             conditions::set_condition(
                 conds,
                 Condition::new(

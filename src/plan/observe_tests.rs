@@ -18,14 +18,15 @@ fn spec() -> SiteHAPairSpec {
 }
 
 #[test]
-fn first_sight_adopts_spec_active_and_is_ready() {
+fn first_sight_leaves_activation_to_the_promotion_machine() {
     let plan = plan_status(&spec(), 1, None, None, "2026-01-01T00:00:00Z");
     let st = &plan.status;
-    assert_eq!(st.active_site.as_deref(), Some("east"));
+    assert_eq!(st.active_site, None, "activated before any site was heard");
     assert_eq!(st.observed_generation, Some(1));
-    assert_eq!(st.phase, Some(Phase::Ready));
+    assert_eq!(st.phase, Some(Phase::Promoting));
     let ready = find(&st.conditions, types::READY).expect("Ready condition");
-    assert_eq!(ready.status, ConditionStatus::True);
+    assert_eq!(ready.status, ConditionStatus::False);
+    assert!(ready.message.contains("no site is active yet"), "{}", ready.message);
     assert_eq!(ready.observed_generation, 1);
     assert!(st.conditions.iter().all(|c| c.observed_generation == 1));
     assert_eq!(st.sites.len(), 2);
@@ -73,7 +74,8 @@ fn spec_edit_moves_observed_generation_on_every_condition() {
 
 #[test]
 fn changed_active_site_is_a_pending_promotion() {
-    let first = plan_status(&spec(), 1, None, None, "t0");
+    let mut first = plan_status(&spec(), 1, None, None, "t0");
+    first.status.active_site = Some("east".into());
     let mut s = spec();
     s.active_site = "west".into();
     let second = plan_status(&s, 2, Some(&first.status), None, "t1");
@@ -87,7 +89,11 @@ fn changed_active_site_is_a_pending_promotion() {
 fn suspended_sync_shows_in_phase() {
     let mut s = spec();
     s.sync.suspend = true;
-    let plan = plan_status(&s, 1, None, None, "t0");
+    let old = SiteHAPairStatus {
+        active_site: Some("east".into()),
+        ..SiteHAPairStatus::default()
+    };
+    let plan = plan_status(&s, 1, Some(&old), None, "t0");
     assert_eq!(plan.status.phase, Some(Phase::Suspended));
 }
 

@@ -1,43 +1,67 @@
 //! The promotion state machine, pure. From the spec's wish, the status the
-//! last trip left, what the sites report and the time, decide the next
-//! promotion state (written to status before anything is done) and the one
-//! external step to take. Phases: Preflight → Demoting → (WaitingForOldActive)
-//! → Promoting → SwitchingTraffic → Complete. In steady state it enforces
-//! fencing: only status.activeSite may be active, at status.epoch.
+//! last trip left, what the sites answered and the time, decide the next
+//! promotion state (written to status before anything is done), the one
+//! external step to take, and where traffic points. No I/O, no clock.
+//!
+//! Outside a promotion it keeps the pair fenced: only status.activeSite may
+//! be active, at status.epoch, and a pair with no recorded epoch activates
+//! nobody until every site has answered or the contact window has run out.
+//! The phases themselves live in `promotion_phases`.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::api::{PromotionRecord, PromotionStatus};
+use crate::api::{
+    PromotionPhase, PromotionRecord, PromotionStatus, SiteContact, TrafficFailover,
+};
 
-/// Promotion phases as written in status.promotion.phase.
-pub mod phases {
-    pub const PREFLIGHT: &str = "Preflight";
-    pub const DEMOTING: &str = "Demoting";
-    pub const WAITING: &str = "WaitingForOldActive";
-    pub const PROMOTING: &str = "Promoting";
-    pub const SWITCHING: &str = "SwitchingTraffic";
-    pub const COMPLETE: &str = "Complete";
-}
+pub use super::promotion_phases::preflight;
 
 /// How many finished promotions status.history keeps.
 pub const HISTORY: usize = 10;
+
+/// Why status.promotion was opened without a spec change: the pair has no
+/// recorded epoch and waits for its sites before activating one.
+pub const REASON_INITIAL: &str = "Initial";
 
 /// One site as observed this trip.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SiteObs {
     pub name: String,
-    /// Answered its admin API this trip.
-    pub reachable: bool,
+    /// How the site answered; only `NoAnswer` is silence.
+    pub contact: SiteContact,
+    /// What `GET /mode` said (None: it was not answered this trip).
+    pub mode: Option<ModeSeen>,
     pub healthy: bool,
-    /// Reports active.
-    pub active: bool,
-    pub epoch: i64,
     /// The revision it holds in full (status.sites[].syncedRevision).
     pub synced_revision: Option<String>,
     /// Services differ from the revision.
     pub drifting: bool,
+    /// What went wrong talking to it, already trimmed (for status text).
+    pub message: Option<String>,
+}
+
+/// A site's answer to `GET /mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeSeen {
+    pub active: bool,
+    pub epoch: i64,
+}
+
+impl SiteObs {
+    /// The site told its mode this trip.
+    pub fn knows_mode(&self) -> bool {
+        self.mode.is_some()
+    }
+    /// Reports active this trip.
+    pub fn reports_active(&self) -> bool {
+        self.mode.is_some_and(|m| m.active)
+    }
+    /// The epoch it reported this trip (0 when it did not answer).
+    pub fn epoch(&self) -> i64 {
+        self.mode.map_or(0, |m| m.epoch)
+    }
 }
 
 /// What the machine needs to decide.
@@ -51,12 +75,15 @@ pub struct PromotionInput<'a> {
     pub epoch: i64,
     /// status.promotion.
     pub running: Option<&'a PromotionStatus>,
+    /// status.trafficSite: where traffic points now.
+    pub traffic: Option<&'a str>,
     pub sites: &'a [SiteObs],
     /// The source revision the sites should hold (None: no source).
     pub source_revision: Option<&'a str>,
     pub require_in_sync: bool,
     pub require_healthy: bool,
     pub contact_timeout: Duration,
+    pub traffic_failover: TrafficFailover,
     /// Manual or Automatic: why spec.activeSite changed.
     pub reason: &'a str,
     pub now: Timestamp,
@@ -71,7 +98,7 @@ pub enum Step {
         active: bool,
         epoch: i64,
     },
-    /// Point traffic at status.activeSite (the shell applies it from status).
+    /// Point traffic at the decision's traffic site.
     SwitchTraffic,
 }
 
@@ -81,6 +108,51 @@ pub struct Notice {
     pub warning: bool,
     pub reason: &'static str,
     pub note: String,
+}
+
+/// Why a promotion (or the first activation) cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockReason {
+    /// A preflight check on the target failed.
+    PreflightFailed,
+    /// A site refused the operator's credentials (401/403).
+    CredentialsRefused,
+    /// A site answers with errors (5xx, undecodable answers).
+    SiteFailing,
+    /// A site's Secret or adminUrl cannot be used.
+    SiteMisconfigured,
+    /// status.promotion.phase is not one this version knows.
+    UnknownPhase,
+}
+
+impl BlockReason {
+    /// The PromotionBlocked condition's reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::PreflightFailed => "PreflightFailed",
+            BlockReason::CredentialsRefused => "CredentialsRefused",
+            BlockReason::SiteFailing => "SiteFailing",
+            BlockReason::SiteMisconfigured => "SiteMisconfigured",
+            BlockReason::UnknownPhase => "UnknownPhase",
+        }
+    }
+
+    /// The block a site that answered with an error puts on the machine.
+    pub fn of_contact(contact: SiteContact) -> Option<Self> {
+        match contact {
+            SiteContact::CredentialsRefused => Some(BlockReason::CredentialsRefused),
+            SiteContact::Failing | SiteContact::Fenced => Some(BlockReason::SiteFailing),
+            SiteContact::Misconfigured => Some(BlockReason::SiteMisconfigured),
+            SiteContact::Answered | SiteContact::NoAnswer => None,
+        }
+    }
+}
+
+/// One named reason the machine waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub reason: BlockReason,
+    pub message: String,
 }
 
 /// The decision of one trip.
@@ -94,14 +166,21 @@ pub struct PromotionDecision {
     pub running: Option<PromotionStatus>,
     /// A finished promotion to append to status.history.
     pub finished: Option<PromotionRecord>,
-    /// The checks that block the promotion, named (empty: not blocked).
-    pub blocked: Vec<String>,
+    /// Why the machine waits, each named (empty: not blocked).
+    pub blocked: Vec<Block>,
+    /// status.trafficSite after this decision.
+    pub traffic_site: Option<String>,
     pub step: Option<Step>,
     pub notices: Vec<Notice>,
 }
 
-fn find<'a>(sites: &'a [SiteObs], name: &str) -> Option<&'a SiteObs> {
+pub(super) fn find<'a>(sites: &'a [SiteObs], name: &str) -> Option<&'a SiteObs> {
     sites.iter().find(|s| s.name == name)
+}
+
+/// The highest epoch any site reported this trip.
+pub(super) fn max_seen(sites: &[SiteObs]) -> i64 {
+    sites.iter().map(SiteObs::epoch).max().unwrap_or(0)
 }
 
 /// RFC 3339, whole seconds.
@@ -109,54 +188,11 @@ pub fn stamp(t: Timestamp) -> String {
     t.round(jiff::Unit::Second).unwrap_or(t).to_string()
 }
 
-/// The preflight checks on the target; each failure names the check and why.
-pub fn preflight(inp: &PromotionInput<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(t) = find(inp.sites, inp.target) else {
-        return vec![format!(
-            "target: site {} is not one of spec.sites",
-            inp.target
-        )];
-    };
-    if !t.reachable {
-        out.push(format!(
-            "reachable: site {} does not answer its admin API",
-            t.name
-        ));
-        return out;
-    }
-    if inp.require_healthy && !t.healthy {
-        out.push(format!(
-            "healthy: site {} fails its health check (spec.promotion.requireHealthy)",
-            t.name
-        ));
-    }
-    if inp.require_in_sync
-        && let Some(rev) = inp.source_revision
-    {
-        if t.synced_revision.as_deref() != Some(rev) {
-            out.push(format!(
-                "inSync: site {} holds revision {}, not the source revision {} (spec.promotion.requireInSync)",
-                t.name,
-                t.synced_revision.as_deref().map_or("none", short),
-                short(rev)
-            ));
-        } else if t.drifting {
-            out.push(format!(
-                "inSync: site {} has drift from revision {} (spec.promotion.requireInSync)",
-                t.name,
-                short(rev)
-            ));
-        }
-    }
-    out
-}
-
-fn short(rev: &str) -> &str {
+pub(super) fn short(rev: &str) -> &str {
     rev.get(..12).unwrap_or(rev)
 }
 
-/// Decide the next promotion state and step.
+/// Decide the next promotion state, step and traffic.
 pub fn plan_promotion(inp: &PromotionInput<'_>) -> PromotionDecision {
     let mut d = PromotionDecision {
         active_site: inp.current.map(str::to_string),
@@ -164,56 +200,114 @@ pub fn plan_promotion(inp: &PromotionInput<'_>) -> PromotionDecision {
         running: inp.running.cloned(),
         finished: None,
         blocked: Vec::new(),
+        traffic_site: None,
         step: None,
         notices: Vec::new(),
     };
     match inp.running {
-        None if inp.current == Some(inp.target) || inp.current.is_none() => {
-            steady(inp, &mut d);
-        }
+        Some(p) if matches!(p.phase, PromotionPhase::Unknown(_)) => refuse_unknown(p, &mut d),
+        Some(p) => super::promotion_phases::advance(inp, p.clone(), &mut d),
+        None if inp.current.is_none() => first_sight(inp, &mut d),
+        None if inp.current == Some(inp.target) => steady(inp, &mut d),
         None => start(inp, &mut d),
-        Some(p) => advance(inp, p.clone(), &mut d),
     }
+    d.traffic_site = traffic_choice(inp, &d);
     d
 }
 
-/// No promotion: the active site is active at the epoch, every other site passive.
-fn steady(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
-    let current = inp.current.unwrap_or(inp.target);
-    d.active_site = Some(current.to_string());
-    // Never stand below an epoch a site already holds.
-    let max_seen = inp
-        .sites
-        .iter()
-        .filter(|s| s.reachable)
-        .map(|s| s.epoch)
-        .max()
-        .unwrap_or(0);
-    if d.epoch < max_seen || d.epoch == 0 {
-        let cur_ok = find(inp.sites, current)
-            .is_some_and(|s| s.reachable && s.active && s.epoch == max_seen && max_seen > 0);
+/// A phase written by another version: touch nothing, say so.
+fn refuse_unknown(p: &PromotionStatus, d: &mut PromotionDecision) {
+    d.blocked.push(Block {
+        reason: BlockReason::UnknownPhase,
+        message: format!(
+            "status.promotion.phase {:?} is not a phase this operator knows (written by a newer version?); \
+             nothing is done until an operator that knows it runs, or status.promotion is removed by hand",
+            p.phase.as_str()
+        ),
+    });
+}
+
+/// No epoch is recorded (a new or re-created pair, or lost status). Nobody
+/// is made active until every site has told its mode; a site already
+/// active is adopted. Sites that do not answer are waited for through a
+/// promotion opened for the purpose, with its contact window.
+pub(super) fn first_sight(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
+    let unknown: Vec<&SiteObs> = inp.sites.iter().filter(|s| !s.knows_mode()).collect();
+    let actives: Vec<&SiteObs> = inp.sites.iter().filter(|s| s.reports_active()).collect();
+    if unknown.is_empty() || !actives.is_empty() {
+        // Keep the active with the highest epoch, spec.activeSite on a tie.
+        let keep = actives
+            .iter()
+            .max_by_key(|s| (s.epoch(), s.name == inp.target))
+            .map_or(inp.target, |s| s.name.as_str());
+        if actives.len() > 1 {
+            let names: Vec<&str> = actives.iter().map(|s| s.name.as_str()).collect();
+            d.notices.push(Notice {
+                warning: true,
+                reason: "SplitBrain",
+                note: format!(
+                    "sites {} all report active; keeping {keep} (highest epoch) and demoting the others",
+                    names.join(", ")
+                ),
+            });
+        } else if !actives.is_empty() {
+            d.notices.push(Notice {
+                warning: false,
+                reason: "Adopted",
+                note: format!(
+                    "{keep} reports active at epoch {}: adopted as the active site",
+                    actives[0].epoch()
+                ),
+            });
+        }
+        d.active_site = Some(keep.to_string());
+        steady(inp, d);
+        return;
+    }
+    let p = PromotionStatus {
+        from: None,
+        to: inp.target.to_string(),
+        reason: REASON_INITIAL.to_string(),
+        phase: PromotionPhase::WaitingForOldActive,
+        epoch: inp.epoch.max(max_seen(inp.sites)) + 1,
+        started_at: stamp(inp.now),
+        ..PromotionStatus::default()
+    };
+    super::promotion_phases::advance(inp, p, d);
+}
+
+/// No promotion: the active site is active at the epoch, every other site
+/// passive. The epoch never stands below one a site already holds.
+pub(super) fn steady(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
+    let current = d
+        .active_site
+        .clone()
+        .unwrap_or_else(|| inp.target.to_string());
+    d.active_site = Some(current.clone());
+    let seen = max_seen(inp.sites);
+    if d.epoch < seen || d.epoch == 0 {
+        let cur_ok = find(inp.sites, &current)
+            .is_some_and(|s| s.reports_active() && s.epoch() == seen && seen > 0);
         let stray = inp
             .sites
             .iter()
-            .any(|s| s.reachable && s.active && s.name != current && s.epoch >= max_seen);
-        d.epoch = if cur_ok && !stray {
-            max_seen
-        } else {
-            max_seen + 1
-        };
+            .any(|s| s.reports_active() && s.name != current && s.epoch() >= seen);
+        d.epoch = if cur_ok && !stray { seen } else { seen + 1 };
     }
     // A stray active site is demoted first (fencing).
     if let Some(s) = inp
         .sites
         .iter()
-        .find(|s| s.reachable && s.active && s.name != current)
+        .find(|s| s.reports_active() && s.name != current)
     {
         d.notices.push(Notice {
             warning: true,
             reason: "Fenced",
             note: format!(
                 "site {} reported active at epoch {} while {current} is the active site at epoch {}; demoting it",
-                s.name, s.epoch, d.epoch
+                s.name,
+                s.epoch(),
+                d.epoch
             ),
         });
         d.step = Some(Step::SetMode {
@@ -224,9 +318,9 @@ fn steady(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
         return;
     }
     // Then the active site is (re)stamped active at the epoch.
-    if let Some(s) = find(inp.sites, current)
-        && s.reachable
-        && (!s.active || s.epoch != d.epoch)
+    if let Some(s) = find(inp.sites, &current)
+        && let Some(m) = s.mode
+        && (!m.active || m.epoch != d.epoch)
     {
         d.step = Some(Step::SetMode {
             site: s.name.clone(),
@@ -239,7 +333,7 @@ fn steady(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
     if let Some(s) = inp
         .sites
         .iter()
-        .find(|s| s.reachable && !s.active && s.name != current && s.epoch < d.epoch)
+        .find(|s| s.mode.is_some_and(|m| !m.active && m.epoch < d.epoch) && s.name != current)
     {
         d.step = Some(Step::SetMode {
             site: s.name.clone(),
@@ -255,13 +349,10 @@ fn start(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
         from: inp.current.map(str::to_string),
         to: inp.target.to_string(),
         reason: inp.reason.to_string(),
-        phase: phases::PREFLIGHT.to_string(),
-        epoch: inp.epoch.max(max_epoch(inp)) + 1,
+        phase: PromotionPhase::Preflight,
+        epoch: inp.epoch.max(max_seen(inp.sites)) + 1,
         started_at: stamp(inp.now),
-        deadline: None,
-        attempts: 0,
-        forced: false,
-        message: None,
+        ..PromotionStatus::default()
     };
     d.notices.push(Notice {
         warning: false,
@@ -273,187 +364,28 @@ fn start(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
             p.from.as_deref().unwrap_or("no active site")
         ),
     });
-    advance(inp, p, d);
+    super::promotion_phases::advance(inp, p, d);
 }
 
-fn max_epoch(inp: &PromotionInput<'_>) -> i64 {
-    inp.sites.iter().map(|s| s.epoch).max().unwrap_or(0)
-}
-
-/// Carry a running promotion one phase further, or say what it waits on.
-fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut PromotionDecision) {
-    // The wish changed while the promotion runs.
-    if inp.target != p.to {
-        let before_any_step = p.phase == phases::PREFLIGHT || p.phase == phases::WAITING;
-        if before_any_step && p.from.as_deref() == Some(inp.target) {
-            d.notices.push(Notice {
-                warning: false,
-                reason: "PromotionCancelled",
-                note: format!(
-                    "promotion of {} cancelled: spec.activeSite is {} again",
-                    p.to, inp.target
-                ),
-            });
-            d.running = None;
-            d.active_site = p.from.clone();
-            steady(inp, d);
-            return;
-        }
-        if before_any_step {
-            // Retarget: start over towards the new wish.
-            p.to = inp.target.to_string();
-            p.phase = phases::PREFLIGHT.to_string();
-            p.attempts = 0;
-            p.deadline = None;
-        }
-        // Past Demoting the old active already stepped down: finish first.
-    }
-    loop {
-        match p.phase.as_str() {
-            phases::PREFLIGHT => {
-                let failed = preflight(&PromotionInput {
-                    target: &p.to,
-                    ..inp.clone()
-                });
-                if !failed.is_empty() {
-                    p.message = Some(format!("blocked: {}", failed.join("; ")));
-                    d.blocked = failed;
-                    d.running = Some(p);
-                    return;
-                }
-                p.phase = phases::DEMOTING.to_string();
-                p.attempts = 0;
-                p.message = None;
-            }
-            phases::DEMOTING | phases::WAITING => {
-                let Some(from) = p.from.clone().filter(|f| *f != p.to) else {
-                    p.phase = phases::PROMOTING.to_string();
-                    continue;
-                };
-                match find(inp.sites, &from) {
-                    Some(s) if s.reachable => {
-                        if !s.active && s.epoch >= p.epoch {
-                            p.phase = phases::PROMOTING.to_string();
-                            p.attempts = 0;
-                            continue;
-                        }
-                        p.phase = phases::DEMOTING.to_string();
-                        p.attempts += 1;
-                        p.message =
-                            Some(format!("demoting {from} to passive at epoch {}", p.epoch));
-                        d.step = Some(Step::SetMode {
-                            site: from,
-                            active: false,
-                            epoch: p.epoch,
-                        });
-                        d.running = Some(p);
-                        return;
-                    }
-                    _ => {
-                        let started: Timestamp = p.started_at.parse().unwrap_or(inp.now);
-                        let deadline = started.checked_add(inp.contact_timeout).unwrap_or(started);
-                        if inp.now >= deadline {
-                            d.notices.push(Notice {
-                                warning: true,
-                                reason: "PromotionForced",
-                                note: format!(
-                                    "old active site {from} did not answer within the contact window ({}); promoting {} without demoting it",
-                                    stamp(deadline), p.to
-                                ),
-                            });
-                            p.message =
-                                Some(format!("forced: {from} was unreachable until the deadline"));
-                            p.phase = phases::PROMOTING.to_string();
-                            p.deadline = Some(stamp(deadline));
-                            p.forced = true;
-                            continue;
-                        }
-                        if p.phase != phases::WAITING {
-                            d.notices.push(Notice {
-                                warning: true,
-                                reason: "WaitingForOldActive",
-                                note: format!(
-                                    "old active site {from} does not answer; retrying until {} before forcing",
-                                    stamp(deadline)
-                                ),
-                            });
-                        }
-                        p.phase = phases::WAITING.to_string();
-                        p.deadline = Some(stamp(deadline));
-                        p.attempts += 1;
-                        p.message = Some(format!(
-                            "{from} does not answer; the promotion is forced at {}",
-                            stamp(deadline)
-                        ));
-                        d.running = Some(p);
-                        return;
-                    }
-                }
-            }
-            phases::PROMOTING => {
-                match find(inp.sites, &p.to) {
-                    Some(s) if s.reachable && s.active && s.epoch == p.epoch => {
-                        p.phase = phases::SWITCHING.to_string();
-                        continue;
-                    }
-                    Some(s) if s.reachable => {
-                        p.message =
-                            Some(format!("promoting {} to active at epoch {}", p.to, p.epoch));
-                        d.step = Some(Step::SetMode {
-                            site: p.to.clone(),
-                            active: true,
-                            epoch: p.epoch,
-                        });
-                    }
-                    _ => {
-                        p.message = Some(format!("{} does not answer; retrying", p.to));
-                    }
-                }
-                d.running = Some(p);
-                return;
-            }
-            phases::SWITCHING => {
-                if d.active_site.as_deref() != Some(p.to.as_str()) {
-                    d.active_site = Some(p.to.clone());
-                    d.epoch = p.epoch;
-                    p.message = Some(format!("switching traffic to {}", p.to));
-                    d.step = Some(Step::SwitchTraffic);
-                    d.running = Some(p);
-                    return;
-                }
-                p.phase = phases::COMPLETE.to_string();
-            }
-            _ => {
-                // Complete (or unknown): record it and finish.
-                let forced = p.forced;
-                d.notices.push(Notice {
-                    warning: forced,
-                    reason: "Promoted",
-                    note: format!(
-                        "{} is the active site at epoch {} (from {}, {}{})",
-                        p.to,
-                        p.epoch,
-                        p.from.as_deref().unwrap_or("none"),
-                        p.reason,
-                        if forced { ", forced" } else { "" }
-                    ),
-                });
-                d.finished = Some(PromotionRecord {
-                    from: p.from.clone(),
-                    to: p.to.clone(),
-                    reason: p.reason.clone(),
-                    epoch: p.epoch,
-                    started_at: p.started_at.clone(),
-                    completed_at: stamp(inp.now),
-                    forced,
-                });
-                d.active_site = Some(p.to.clone());
-                d.epoch = p.epoch;
-                d.running = None;
-                return;
-            }
+/// Where traffic points after this decision: the active site; with
+/// spec.traffic.failover Immediate, the promotion target once the old
+/// active has been found silent (and from then on, for that promotion).
+fn traffic_choice(inp: &PromotionInput<'_>, d: &PromotionDecision) -> Option<String> {
+    if inp.traffic_failover == TrafficFailover::Immediate
+        && let Some(p) = &d.running
+        && let Some(from) = &p.from
+        && *from != p.to
+    {
+        let silent = find(inp.sites, from).is_some_and(|s| s.contact == SiteContact::NoAnswer);
+        let waiting = p.phase == PromotionPhase::WaitingForOldActive;
+        // Once moved for this promotion, traffic does not go back to the
+        // old active while it is being demoted.
+        let moved = inp.traffic == Some(p.to.as_str()) && p.phase != PromotionPhase::Preflight;
+        if (waiting && silent) || p.forced || moved {
+            return Some(p.to.clone());
         }
     }
+    d.active_site.clone()
 }
 
 /// Append a finished promotion, keeping the last [`HISTORY`].

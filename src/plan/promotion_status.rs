@@ -4,9 +4,9 @@
 //! Also the bridge from site status rows to the machine's observations.
 
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
-use crate::api::{Phase, SiteHAPairStatus};
+use crate::api::{Phase, PromotionPhase, SiteHAPairStatus, SiteMode};
 use crate::plan::observe::PlannedEvent;
-use crate::plan::promotion::{PromotionDecision, SiteObs, phases, push_history};
+use crate::plan::promotion::{ModeSeen, PromotionDecision, SiteObs, push_history};
 use crate::plan::sync_status::SiteReport;
 
 /// What the machine sees of each site: this trip's report joined with the
@@ -17,17 +17,27 @@ pub fn observations(status: &SiteHAPairStatus, reports: &[SiteReport]) -> Vec<Si
         .iter()
         .map(|row| {
             let r = reports.iter().find(|r| r.name == row.name);
-            let reachable = r.is_some_and(|r| r.mode.is_some() && r.epoch.is_some());
+            let mode = r.and_then(|r| match (r.mode, r.epoch) {
+                (Some(SiteMode::Active), Some(epoch)) => Some(ModeSeen {
+                    active: true,
+                    epoch,
+                }),
+                (Some(SiteMode::Passive), Some(epoch)) => Some(ModeSeen {
+                    active: false,
+                    epoch,
+                }),
+                _ => None,
+            });
             SiteObs {
                 name: row.name.clone(),
-                reachable,
+                contact: r.map(|r| r.contact).unwrap_or_default(),
+                mode,
                 healthy: r.and_then(|r| r.healthy).unwrap_or(false),
-                active: r.and_then(|r| r.mode.as_deref()) == Some("Active"),
-                epoch: r.and_then(|r| r.epoch).unwrap_or(0),
                 synced_revision: row.synced_revision.clone(),
                 drifting: row
                     .drift
                     .is_some_and(|d| d.added + d.changed + d.removed > 0),
+                message: r.and_then(|r| r.error.clone()),
             }
         })
         .collect()
@@ -42,6 +52,7 @@ pub fn fold_promotion(
 ) -> Vec<PlannedEvent> {
     status.active_site = d.active_site.clone();
     status.epoch = d.epoch;
+    status.traffic_site = d.traffic_site.clone();
     status.promotion = d.running.clone();
     if let Some(rec) = &d.finished {
         push_history(&mut status.history, rec.clone());
@@ -49,26 +60,25 @@ pub fn fold_promotion(
     let set = |conds: &mut Vec<Condition>, t: &str, s, reason: &str, msg: String| {
         conditions::set_condition(conds, Condition::new(t, s, reason, msg, generation, now));
     };
-    if d.blocked.is_empty() {
-        set(
+    match d.blocked.first() {
+        None => set(
             &mut status.conditions,
             types::PROMOTION_BLOCKED,
             ConditionStatus::False,
             "NotBlocked",
             "no promotion is blocked".into(),
-        );
-    } else {
-        let to = d.running.as_ref().map(|p| p.to.as_str()).unwrap_or("?");
-        set(
-            &mut status.conditions,
-            types::PROMOTION_BLOCKED,
-            ConditionStatus::True,
-            "PreflightFailed",
-            format!(
-                "promotion of {to} waits on preflight: {}",
-                d.blocked.join("; ")
-            ),
-        );
+        ),
+        Some(first) => {
+            let to = d.running.as_ref().map_or("?", |p| p.to.as_str());
+            let list: Vec<&str> = d.blocked.iter().map(|b| b.message.as_str()).collect();
+            set(
+                &mut status.conditions,
+                types::PROMOTION_BLOCKED,
+                ConditionStatus::True,
+                first.reason.as_str(),
+                format!("promotion of {to} waits: {}", list.join("; ")),
+            );
+        }
     }
     match &d.running {
         Some(p) => {
@@ -80,10 +90,13 @@ pub fn fold_promotion(
                 &mut status.conditions,
                 types::PROMOTING,
                 ConditionStatus::True,
-                &p.phase,
+                match p.phase {
+                    PromotionPhase::Unknown(_) => "UnknownPhase",
+                    _ => p.phase.as_str(),
+                },
                 msg.clone(),
             );
-            status.phase = Some(if p.phase == phases::WAITING {
+            status.phase = Some(if p.phase == PromotionPhase::WaitingForOldActive {
                 Phase::WaitingForOldActive
             } else {
                 Phase::Promoting

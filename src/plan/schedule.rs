@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::api::{SiteHAPairSpec, SiteHAPairStatus, duration};
 use crate::plan::observe::spec_problems;
-use crate::plan::promotion::phases;
+use crate::api::PromotionPhase;
 
 /// How soon a running promotion is looked at again.
 pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
@@ -16,7 +16,7 @@ pub fn sync_allowed(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
     let promotion_stepping = status
         .promotion
         .as_ref()
-        .is_some_and(|p| p.phase != phases::PREFLIGHT);
+        .is_some_and(|p| p.phase != PromotionPhase::Preflight);
     spec.source.is_some()
         && !spec.sync.suspend
         && !promotion_stepping
@@ -70,10 +70,10 @@ mod tests {
         s
     }
 
-    fn promoting(phase: &str) -> SiteHAPairStatus {
+    fn promoting(phase: PromotionPhase) -> SiteHAPairStatus {
         SiteHAPairStatus {
             promotion: Some(PromotionStatus {
-                phase: phase.into(),
+                phase,
                 ..PromotionStatus::default()
             }),
             ..SiteHAPairStatus::default()
@@ -88,8 +88,8 @@ mod tests {
         let mut suspended = spec(true);
         suspended.sync.suspend = true;
         assert!(!sync_allowed(&suspended, &idle));
-        assert!(sync_allowed(&spec(true), &promoting(phases::PREFLIGHT)));
-        assert!(!sync_allowed(&spec(true), &promoting(phases::DEMOTING)));
+        assert!(sync_allowed(&spec(true), &promoting(PromotionPhase::Preflight)));
+        assert!(!sync_allowed(&spec(true), &promoting(PromotionPhase::Demoting)));
     }
 
     #[test]
@@ -102,7 +102,7 @@ mod tests {
             Duration::from_secs(5)
         );
         assert_eq!(
-            requeue_after(&spec(true), &promoting(phases::PROMOTING), ten),
+            requeue_after(&spec(true), &promoting(PromotionPhase::Promoting), ten),
             PROMOTION_REQUEUE
         );
     }

@@ -4,7 +4,9 @@
 //! Events worth publishing (each warning only when its condition changes).
 
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
-use crate::api::{Drift, Phase, SiteHAPairStatus, SourceStatus};
+use crate::api::{
+    Drift, Phase, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SourceStatus,
+};
 use crate::plan::diff::SiteDiff;
 use crate::plan::observe::PlannedEvent;
 use crate::plan::sync::GateClosed;
@@ -28,10 +30,12 @@ pub enum SourceReport {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SiteReport {
     pub name: String,
-    /// Why the site could not be reached or synced.
+    /// Why the site could not be reached or synced (trimmed, no secrets).
     pub error: Option<String>,
-    /// "Active" or "Passive".
-    pub mode: Option<String>,
+    /// How the site answered this trip (the first failed call decides).
+    pub contact: SiteContact,
+    /// What `GET /mode` said: Active or Passive (None: not answered).
+    pub mode: Option<SiteMode>,
     pub epoch: Option<i64>,
     pub healthy: Option<bool>,
     pub version: Option<String>,
@@ -98,9 +102,14 @@ pub fn fold_report(
             .sites
             .iter()
             .filter(|s| s.healthy != Some(true))
-            .map(|s| match &s.error {
-                Some(_) => format!("{} is unreachable", s.name),
-                None => format!("{} fails its health check", s.name),
+            .map(|s| match (&s.error, s.contact) {
+                (Some(_), SiteContact::NoAnswer) => format!("{} does not answer", s.name),
+                (Some(_), SiteContact::CredentialsRefused) => {
+                    format!("{} refuses the credentials", s.name)
+                }
+                (Some(_), SiteContact::Misconfigured) => format!("{} cannot be called", s.name),
+                (Some(_), _) => format!("{} answers with errors", s.name),
+                (None, _) => format!("{} fails its health check", s.name),
             })
             .collect();
         let (st, reason, msg) = if failing.is_empty() {
@@ -223,7 +232,13 @@ pub fn fold_report(
             "{}; the site is left as it was and is retried",
             site.error.clone().unwrap_or_default()
         );
-        degraded = Some(("SiteUnreachable", msg));
+        let reason = match site.contact {
+            SiteContact::NoAnswer => "SiteUnreachable",
+            SiteContact::CredentialsRefused => "CredentialsRefused",
+            SiteContact::Misconfigured => "SiteMisconfigured",
+            _ => "SiteFailing",
+        };
+        degraded = Some((reason, msg));
     }
     if let Some(g @ GateClosed::PassiveUnhealthy { .. }) = &report.gate {
         degraded = Some((g.reason(), g.message()));
@@ -276,17 +291,21 @@ fn fold_sites(
             continue;
         };
         row.message = r.error.clone().or_else(|| r.hold.clone());
-        if r.error.is_some() && r.healthy.is_none() {
-            row.health = Some("Unreachable".into());
-        } else if let Some(h) = r.healthy {
-            row.health = Some(if h { "Healthy" } else { "Unhealthy" }.into());
-        }
+        row.contact = Some(r.contact);
+        // The site's last word decides: one that stopped answering during
+        // the trip (after a good health check) is unreachable now.
+        row.health = Some(match (r.contact.answered(), r.healthy) {
+            (false, _) => SiteHealth::Unreachable,
+            (true, Some(true)) => SiteHealth::Healthy,
+            (true, _) => SiteHealth::Unhealthy,
+        });
         row.consecutive_failures = Some(match r.healthy {
             Some(true) => 0,
             _ => row.consecutive_failures.unwrap_or(0).saturating_add(1),
         });
+        // What the site did not tell this time is not shown as known.
+        row.mode = Some(r.mode.unwrap_or(SiteMode::Unknown));
         if r.mode.is_some() {
-            row.mode = r.mode.clone();
             row.epoch = r.epoch;
         }
         if r.version.is_some() {

@@ -24,7 +24,7 @@ fn site(name: &str, rev: &str, wrote: &[&str]) -> SiteReport {
     SiteReport {
         name: name.into(),
         healthy: Some(true),
-        mode: Some("Passive".into()),
+        mode: Some(crate::api::SiteMode::Passive),
         epoch: Some(1),
         drift: Some(Drift::default()),
         synced_revision: Some(rev.into()),
@@ -129,7 +129,7 @@ fn an_unhealthy_passive_halts_with_degraded() {
     assert!(d.message.contains("west"));
     assert!(events.iter().any(|e| e.reason == "SyncHalted" && e.warning));
     assert_eq!(cond(&s, types::IN_SYNC).status, ConditionStatus::False);
-    assert_eq!(s.sites[1].health.as_deref(), Some("Unhealthy"));
+    assert_eq!(s.sites[1].health, Some(crate::api::SiteHealth::Unhealthy));
     let h = cond(&s, types::HEALTHY);
     assert_eq!(
         (h.status, h.message.as_str()),

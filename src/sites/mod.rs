@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::api::SiteContact;
+
 /// Whether a site takes client traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,10 +79,20 @@ pub enum SiteError {
 impl SiteError {
     /// Could not talk to the site at all (as opposed to a refusal).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            SiteError::Unreachable { .. } | SiteError::Timeout { .. }
-        )
+        self.contact() == SiteContact::NoAnswer
+    }
+
+    /// What this error says about the site: only a transport failure is
+    /// silence; any HTTP answer, even an error, means the site is alive.
+    pub fn contact(&self) -> SiteContact {
+        match self {
+            SiteError::Unreachable { .. } | SiteError::Timeout { .. } => SiteContact::NoAnswer,
+            SiteError::Unauthorized { .. } => SiteContact::CredentialsRefused,
+            SiteError::Status { status: 403, .. } => SiteContact::CredentialsRefused,
+            SiteError::Fenced { .. } => SiteContact::Fenced,
+            SiteError::Status { .. } | SiteError::Decode { .. } => SiteContact::Failing,
+            SiteError::Config { .. } => SiteContact::Misconfigured,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::support::operator::Operator;
 use crate::support::{Namespace, base_pair, stderr, wait_for};
 
-const LEASE: &[&str] = &["--lease-duration", "4", "--lease-grace", "1"];
+const LEASE: &[&str] = &["--lease-duration", "4", "--lease-grace", "3"];
 
 #[test]
 fn one_leader_writes_and_a_standby_takes_over_after_sigkill() {

@@ -164,7 +164,7 @@ fn sigterm_stops_cleanly_and_releases_the_lease() {
     let mut op = Operator::start(
         &ns.name,
         "one",
-        &["--lease-duration", "30", "--lease-grace", "5"],
+        &["--lease-duration", "30", "--lease-grace", "15"],
     );
     wait_for("leadership", Duration::from_secs(20), || {
         (op.metric("sitehapair_leader") == Some(1.0)).then_some(())

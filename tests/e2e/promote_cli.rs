@@ -131,7 +131,7 @@ fn promote_and_status_as_a_kubectl_plugin() {
     assert!(t.contains("promotion: Preflight: west -> east"), "{t}");
     assert!(t.contains("east -> west epoch 2 Manual"), "{t}");
     assert!(
-        t.contains("blocked: promotion of east waits on preflight"),
+        t.contains("blocked: promotion of east waits: healthy: site east"),
         "{t}"
     );
 }

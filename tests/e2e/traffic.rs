@@ -1,18 +1,21 @@
-//! The traffic Service and EndpointSlice follow status.activeSite, are owned
-//! by the pair, and go away with it.
+//! The traffic Service and EndpointSlice follow status.trafficSite (the
+//! active site), are owned by the pair, and go away with it. Real reference
+//! sites: nothing is activated, and no traffic placed, before they answer.
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::operator::Operator;
-use crate::support::{Namespace, base_pair, stderr, wait_for};
+use crate::support::syncbed::live_sites;
+use crate::support::{Namespace, stderr, wait_for};
 
 #[test]
 fn traffic_points_at_the_active_site_and_goes_with_the_pair() {
     let ns = Namespace::new("traffic");
     let _op = Operator::start(&ns.name, "solo", &[]);
-    let mut pair = base_pair("gis");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_east, _west, mut pair) = live_sites(&ns, dir.path(), "gis");
     pair["spec"]["traffic"] =
         json!({"ports": [{"name": "https", "port": 443, "targetPort": 6443}]});
     let out = ns.apply(&pair.to_string());
@@ -21,7 +24,10 @@ fn traffic_points_at_the_active_site_and_goes_with_the_pair() {
     let slice = wait_for(
         "the EndpointSlice of the active site",
         Duration::from_secs(20),
-        || ns.get_json("endpointslice/gis-ipv4"),
+        || {
+            ns.get_json("endpointslice/gis-ipv4")
+                .filter(|s| !s["endpoints"].is_null())
+        },
     );
     assert_eq!(
         slice["endpoints"][0]["addresses"],
@@ -78,7 +84,8 @@ fn traffic_points_at_the_active_site_and_goes_with_the_pair() {
 fn a_traffic_hostname_makes_an_external_name_service() {
     let ns = Namespace::new("extname");
     let _op = Operator::start(&ns.name, "solo", &[]);
-    let mut pair = base_pair("portal");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_east, _west, mut pair) = live_sites(&ns, dir.path(), "portal");
     pair["spec"]["traffic"] = json!({"serviceName": "portal-traffic"});
     let east = pair["spec"]["sites"][0].as_object_mut().expect("site");
     east.remove("trafficAddresses");
@@ -87,6 +94,7 @@ fn a_traffic_hostname_makes_an_external_name_service() {
     assert!(out.status.success(), "{}", stderr(&out));
     let svc = wait_for("the ExternalName Service", Duration::from_secs(20), || {
         ns.get_json("service/portal-traffic")
+            .filter(|s| s["spec"]["type"] == "ExternalName")
     });
     assert_eq!(svc["spec"]["type"], "ExternalName");
     assert_eq!(svc["spec"]["externalName"], "east.gis.example.com");

@@ -1,0 +1,308 @@
+//! The simulated world of the model-based failover test: sites that
+//! misbehave on command, an API server that keeps every status version and
+//! refuses writes planned on a stale one, a traffic pointer, a clock, and
+//! one operator trip that drives the real plan code (plan_status,
+//! observations, plan_promotion, fold_promotion) the way the shell does.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::api::{SiteContact, SiteHAPairSpec, SiteHAPairStatus, SiteMode, TrafficFailover};
+use crate::plan::observe::plan_status;
+use crate::plan::promotion::{PromotionInput, Step, plan_promotion};
+use crate::plan::promotion_status::{fold_promotion, observations};
+use crate::plan::sync_status::SiteReport;
+
+/// How a site behaves during one step of the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Up,
+    /// Connection refused: nothing reaches it.
+    NoAnswer,
+    /// 401 on every call.
+    Refused,
+    /// Someone fenced it at a newer epoch (it is passive there); it
+    /// answers normally, with 409 to older epochs.
+    FencedElsewhere,
+    /// 500 on every call.
+    Failing,
+    /// Calls take effect but the answer is lost (a timeout to the operator).
+    Slow,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimSite {
+    pub name: String,
+    pub active: bool,
+    pub epoch: i64,
+    pub fault: Fault,
+}
+
+/// Where in a trip the operator process dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    Never,
+    /// After the n-th status write of the trip, before its step.
+    BeforeStep(u8),
+    /// After the n-th step, before anything else.
+    AfterStep(u8),
+}
+
+/// How a trip ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TripEnd {
+    Completed,
+    Crashed,
+    /// Lost every write to a newer status (re-reads exhausted).
+    Conflicted,
+}
+
+pub struct World {
+    pub sites: Vec<SimSite>,
+    pub target: String,
+    pub generation: i64,
+    pub policy: TrafficFailover,
+    pub contact_timeout: Duration,
+    pub now: Timestamp,
+    /// Every status the API server held, oldest first (index = version).
+    pub versions: Vec<SiteHAPairStatus>,
+    /// When each version was written.
+    pub written_at: Vec<Timestamp>,
+    /// Where the traffic objects point.
+    pub traffic: Option<String>,
+    /// When each site last gave the operator an answer that a surviving
+    /// trip could act on: (site, time).
+    pub answers: Vec<(String, Timestamp)>,
+    /// The operator process has read fresh since it started.
+    pub fresh_since_start: bool,
+}
+
+impl World {
+    pub fn new(n: usize, policy: TrafficFailover) -> Self {
+        let sites = (0..n)
+            .map(|i| SimSite {
+                name: format!("s{i}"),
+                active: false,
+                epoch: 0,
+                fault: Fault::Up,
+            })
+            .collect();
+        Self {
+            sites,
+            target: "s0".into(),
+            generation: 1,
+            policy,
+            contact_timeout: Duration::from_secs(60),
+            now: "2026-01-01T00:00:00Z".parse().expect("time"),
+            versions: vec![SiteHAPairStatus::default()],
+            written_at: vec!["2026-01-01T00:00:00Z".parse().expect("time")],
+            traffic: None,
+            answers: Vec::new(),
+            fresh_since_start: false,
+        }
+    }
+
+    pub fn latest(&self) -> &SiteHAPairStatus {
+        self.versions.last().expect("a version")
+    }
+
+    pub fn spec(&self) -> SiteHAPairSpec {
+        let sites: Vec<serde_json::Value> = self
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                serde_json::json!({
+                    "name": s.name,
+                    "adminUrl": format!("https://{}.example", s.name),
+                    "credentialsSecretRef": {"name": s.name},
+                    "trafficAddresses": [format!("192.0.2.{}", i + 1)],
+                })
+            })
+            .collect();
+        let mut spec: SiteHAPairSpec = serde_json::from_value(serde_json::json!({
+            "activeSite": self.target,
+            "sites": sites,
+            "promotion": {"contactTimeout": format!("{}s", self.contact_timeout.as_secs())},
+        }))
+        .expect("spec");
+        spec.traffic.failover = self.policy;
+        spec
+    }
+
+    /// Give a site its fault for the coming step; a fence elsewhere moves
+    /// its epoch up and makes it passive, as another fencer would.
+    pub fn set_fault(&mut self, i: usize, fault: Fault, bump: i64) {
+        let s = &mut self.sites[i];
+        if fault == Fault::FencedElsewhere && s.fault != Fault::FencedElsewhere {
+            s.epoch += bump.max(1);
+            s.active = false;
+        }
+        s.fault = fault;
+    }
+
+    /// What `GET /health` + `GET /mode` show the operator.
+    fn observe(&self, s: &SimSite) -> SiteReport {
+        let mut r = SiteReport {
+            name: s.name.clone(),
+            ..SiteReport::default()
+        };
+        let contact = match s.fault {
+            Fault::Up | Fault::FencedElsewhere => SiteContact::Answered,
+            Fault::NoAnswer | Fault::Slow => SiteContact::NoAnswer,
+            Fault::Refused => SiteContact::CredentialsRefused,
+            Fault::Failing => SiteContact::Failing,
+        };
+        r.contact = contact;
+        if contact == SiteContact::Answered {
+            r.healthy = Some(true);
+            r.mode = Some(if s.active {
+                SiteMode::Active
+            } else {
+                SiteMode::Passive
+            });
+            r.epoch = Some(s.epoch);
+        } else {
+            r.error = Some(format!("site {}: {}", s.name, contact.as_str()));
+        }
+        r
+    }
+
+    /// `PUT /mode` as the site does it; the report as the shell folds it.
+    fn set_mode(&mut self, site: &str, active: bool, epoch: i64, report: &mut SiteReport) {
+        let Some(s) = self.sites.iter_mut().find(|s| s.name == site) else {
+            return;
+        };
+        let applies = matches!(s.fault, Fault::Up | Fault::FencedElsewhere | Fault::Slow);
+        if applies && epoch >= s.epoch {
+            s.active = active;
+            s.epoch = epoch;
+        }
+        let s = s.clone();
+        *report = self.observe(&s);
+        // A 409 is followed by a GET /mode: observe() shows the newer epoch.
+    }
+
+    /// Write `status` if the API server still holds `version`.
+    fn write(&mut self, version: usize, status: &SiteHAPairStatus) -> Option<usize> {
+        if version + 1 != self.versions.len() {
+            return None;
+        }
+        self.versions.push(status.clone());
+        self.written_at.push(self.now);
+        Some(self.versions.len() - 1)
+    }
+
+    /// One reconcile by the leader. `stale` reads a status that many
+    /// versions old (the shell's watch cache lagging), except on the first
+    /// trip of a process, which reads fresh as the shell does.
+    pub fn trip(&mut self, stale: usize, crash: Crash) -> TripEnd {
+        let mut read = if self.fresh_since_start {
+            self.versions.len().saturating_sub(1 + stale)
+        } else {
+            self.versions.len() - 1
+        };
+        let mut fresh = !self.fresh_since_start || stale == 0;
+        self.fresh_since_start = true;
+        let reports: Vec<SiteReport> = self.sites.iter().map(|s| self.observe(s)).collect();
+        let heard: Vec<String> = reports
+            .iter()
+            .filter(|r| r.contact.answered())
+            .map(|r| r.name.clone())
+            .collect();
+        // A conflict re-reads fresh and plans again with the same observations.
+        for _ in 0..3 {
+            match self.plan_and_act(read, fresh, reports.clone(), crash, &heard) {
+                Err(()) => {
+                    read = self.versions.len() - 1;
+                    fresh = true;
+                }
+                Ok(end) => return end,
+            }
+        }
+        TripEnd::Conflicted
+    }
+
+    fn commit_answers(&mut self, heard: &[String]) {
+        for h in heard {
+            self.answers.push((h.clone(), self.now));
+        }
+    }
+
+    /// Err on a write conflict.
+    fn plan_and_act(
+        &mut self,
+        read: usize,
+        fresh: bool,
+        mut reports: Vec<SiteReport>,
+        crash: Crash,
+        heard: &[String],
+    ) -> Result<TripEnd, ()> {
+        let spec = self.spec();
+        let old = self.versions[read].clone();
+        let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
+        let mut status = plan_status(&spec, self.generation, old_ref, None, "t").status;
+        let mut version = read;
+        let mut wrote = false;
+        let (mut writes, mut steps) = (0u8, 0u8);
+        for _ in 0..8 {
+            let sites = observations(&status, &reports);
+            let running = status.promotion.clone();
+            let current = status.active_site.clone();
+            let traffic = status.traffic_site.clone();
+            let d = plan_promotion(&PromotionInput {
+                target: &spec.active_site,
+                current: current.as_deref(),
+                epoch: status.epoch,
+                running: running.as_ref(),
+                traffic: traffic.as_deref(),
+                sites: &sites,
+                source_revision: None,
+                require_in_sync: true,
+                require_healthy: true,
+                contact_timeout: self.contact_timeout,
+                traffic_failover: self.policy,
+                reason: "Manual",
+                now: self.now,
+            });
+            fold_promotion(&mut status, &d, self.generation, "t");
+            let Some(step) = d.step else { break };
+            if status != self.versions[version] {
+                version = self.write(version, &status).ok_or(())?;
+                wrote = true;
+                self.commit_answers(heard);
+            }
+            writes += 1;
+            if crash == Crash::BeforeStep(writes) {
+                return Ok(TripEnd::Crashed);
+            }
+            match step {
+                Step::SwitchTraffic => self.traffic = status.traffic_site.clone(),
+                Step::SetMode {
+                    site,
+                    active,
+                    epoch,
+                } => {
+                    if let Some(r) = reports.iter_mut().find(|r| r.name == site) {
+                        self.set_mode(&site, active, epoch, r);
+                    }
+                }
+            }
+            steps += 1;
+            if crash == Crash::AfterStep(steps) {
+                return Ok(TripEnd::Crashed);
+            }
+        }
+        if status != self.versions[version] {
+            self.write(version, &status).ok_or(())?;
+            wrote = true;
+        }
+        self.commit_answers(heard);
+        // Traffic follows a status known to be current: written now, or read fresh.
+        if wrote || fresh {
+            self.traffic = status.traffic_site.clone();
+        }
+        Ok(TripEnd::Completed)
+    }
+}
