@@ -10,6 +10,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::leader::LeaderDeadline;
+use crate::api::SiteHAPairStatus;
 use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
 
@@ -27,6 +28,12 @@ pub struct Context {
     pub source: Arc<SourceCache>,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
+    /// Objects read fresh from the API server in this leadership term.
+    term_seen: Mutex<std::collections::HashSet<String>>,
+    /// A hash of the status this replica last wrote or read fresh, per
+    /// object, in this term: a cached object whose status hashes the same
+    /// is not behind it.
+    known_status: Mutex<HashMap<String, u64>>,
 }
 
 impl Context {
@@ -50,6 +57,8 @@ impl Context {
             leader_until: LeaderDeadline::default(),
             source,
             failures: Mutex::new(HashMap::new()),
+            term_seen: Mutex::new(std::collections::HashSet::new()),
+            known_status: Mutex::new(HashMap::new()),
         }
     }
 
@@ -57,6 +66,56 @@ impl Context {
     /// write to the API server or a site.
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Acquire) && self.leader_until.open()
+    }
+
+    /// A new leadership term: every object is read fresh once again.
+    pub fn new_term(&self) {
+        self.term_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.known_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Remember the status of `key` as current (just written or read fresh).
+    pub fn remember_status(&self, key: &str, status: Option<&SiteHAPairStatus>) {
+        self.known_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), status_hash(status));
+    }
+
+    /// Whether `status` is the one last remembered for `key`.
+    pub fn is_known_status(&self, key: &str, status: Option<&SiteHAPairStatus>) -> bool {
+        self.known_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .is_some_and(|h| *h == status_hash(status))
+    }
+
+    /// True the first time `key` is asked for in this term.
+    pub fn first_in_term(&self, key: &str) -> bool {
+        self.term_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string())
+    }
+
+    /// Forget an object that went away.
+    pub fn forget(&self, key: &str) {
+        self.term_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.known_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.reset_backoff(key);
     }
 
     /// Record a failure of `key` and return how long to back off: 1s,
@@ -73,6 +132,17 @@ impl Context {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
     }
+}
+
+/// A hash of a status (its JSON form), to tell one status from another
+/// without keeping a copy.
+fn status_hash(status: Option<&SiteHAPairStatus>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&status)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
 }
 
 /// Back-off after `attempts` failures in a row: 1s, 2s, 4s, ... at most 5 minutes.

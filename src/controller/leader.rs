@@ -166,23 +166,11 @@ mod tests {
     fn expired_or_foreign_hold_is_not_valid() {
         let renewed = Some(ts("2026-01-01T00:00:00Z"));
         assert_eq!(
-            remaining_hold(
-                Some("a"),
-                "a",
-                renewed,
-                10,
-                ts("2026-01-01T00:00:10Z")
-            ),
+            remaining_hold(Some("a"), "a", renewed, 10, ts("2026-01-01T00:00:10Z")),
             None
         );
         assert_eq!(
-            remaining_hold(
-                Some("b"),
-                "a",
-                renewed,
-                10,
-                ts("2026-01-01T00:00:01Z")
-            ),
+            remaining_hold(Some("b"), "a", renewed, 10, ts("2026-01-01T00:00:01Z")),
             None
         );
         assert_eq!(

@@ -70,29 +70,40 @@ pub fn error_policy(obj: Arc<SiteHAPair>, error: &Error, ctx: Arc<Context>) -> A
 /// lost to a newer resourceVersion.
 const CONFLICT_RETRIES: usize = 2;
 
-/// One trip, again on a fresh read when the status moved under it.
+/// One trip, again on a fresh read when the status moved under it. The
+/// first trip of an object in a leadership term reads it fresh from the
+/// API server (the watch cache may lag behind what the last leader wrote).
 async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+    let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
+    let name = obj.name_any();
+    let get_fresh = || async {
+        let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+        api.get(&name).await.map_err(|source| Error::StatusWrite {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })
+    };
     let mut fresh: Option<SiteHAPair> = None;
+    if ctx.first_in_term(&format!("{namespace}/{name}")) {
+        fresh = Some(get_fresh().await?);
+    }
     let mut attempt = 0;
     loop {
         let current = fresh.as_ref().unwrap_or(obj);
-        match apply_once(current, ctx).await {
-            Err(Error::Conflict { namespace, name, .. }) if attempt < CONFLICT_RETRIES => {
+        match apply_once(current, ctx, fresh.is_some()).await {
+            Err(Error::Conflict { .. }) if attempt < CONFLICT_RETRIES => {
                 attempt += 1;
-                info!(namespace = %namespace, name = %name, attempt, "status moved since it was read: planning again on a fresh read");
-                let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
-                fresh = Some(api.get(&name).await.map_err(|source| Error::StatusWrite {
-                    namespace,
-                    name,
-                    source,
-                })?);
+                info!(namespace = %namespace, name = %name, attempt, "status may have moved since it was read: planning again on a fresh read");
+                fresh = Some(get_fresh().await?);
             }
             other => return other,
         }
     }
 }
 
-async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+/// `fresh`: `obj` was read from the API server just now, not from the cache.
+async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Action, Error> {
     let now = now_rfc3339();
     let generation = obj.metadata.generation.unwrap_or(0);
     let requested = obj
@@ -150,8 +161,7 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         Vec::new()
     };
     plan.events.extend(promo_events);
-    let (failover_events, due) =
-        failover_check(obj, &mut plan.status, &previous, generation, &now);
+    let (failover_events, due) = failover_check(obj, &mut plan.status, &previous, generation, &now);
     plan.events.extend(failover_events);
 
     let wrote = written.write(ctx, obj, &plan.status).await?;
@@ -164,6 +174,26 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             "status written"
         );
     }
+    // Act further only on a status known to be current: written by this
+    // trip (guarded by its resourceVersion), read fresh, or the one this
+    // replica last wrote; never on a cached one that may lag behind.
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let current = written.wrote_any() || fresh || ctx.is_known_status(&key, obj.status.as_ref());
+    if written.wrote_any() || fresh {
+        ctx.remember_status(&key, written.status());
+    }
+    // A trip that wrote nothing on a status that may lag behind, while a
+    // promotion runs or a failover is due, plans again on a fresh read:
+    // what it saw (an answer of the old active, say) must not be lost to a
+    // stale cache, and no spec change is made from one.
+    let promoting = plan.status.promotion.is_some() || old.is_some_and(|s| s.promotion.is_some());
+    if !current && (promoting || due.is_some()) {
+        return Err(Error::Conflict {
+            namespace: obj.namespace().unwrap_or_default(),
+            name: obj.name_any(),
+            resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+        });
+    }
     // The spec change of a failover comes after the status it was decided on.
     if let Some(due) = due {
         plan.events.push(carry_out(ctx, obj, due).await?);
@@ -171,7 +201,9 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     for event in &plan.events {
         publish(ctx, obj, event).await;
     }
-    apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
+    if current {
+        apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
+    }
     let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
     Ok(Action::requeue(after))
 }
@@ -204,6 +236,7 @@ pub(super) async fn apply_traffic(
 async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
     crate::traffic::remove(&ctx.client, &namespace, &obj.name_any()).await?;
+    ctx.forget(&format!("{namespace}/{}", obj.name_any()));
     publish(
         ctx,
         obj,

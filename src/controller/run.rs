@@ -164,6 +164,7 @@ async fn lead_while_elected(
         ctx.leader_until.set(Some(
             std::time::Instant::now() + std::time::Duration::from_secs(lease.renew_deadline_s),
         ));
+        ctx.new_term();
         set_leader(&ctx.leader, &ctx.metrics, true);
         info!(identity = %lease.identity, "acquired the leader Lease: reconciling");
         let mut ctrl = tokio::spawn(run_controller(

@@ -16,6 +16,7 @@ use crate::api::{FIELD_MANAGER, SiteHAPair, SiteHAPairStatus};
 pub struct Written {
     status: Option<SiteHAPairStatus>,
     resource_version: Option<String>,
+    wrote: bool,
 }
 
 impl Written {
@@ -24,7 +25,13 @@ impl Written {
         Self {
             status: obj.status.clone(),
             resource_version: obj.metadata.resource_version.clone(),
+            wrote: false,
         }
+    }
+
+    /// Whether this reconcile wrote status (so it is known current).
+    pub fn wrote_any(&self) -> bool {
+        self.wrote
     }
 
     /// The status last written or read.
@@ -68,6 +75,7 @@ impl Written {
             Ok(updated) => {
                 self.resource_version = updated.metadata.resource_version;
                 self.status = Some(status.clone());
+                self.wrote = true;
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::Conflict {

@@ -17,11 +17,11 @@ use super::Context;
 use crate::api::{
     ANNOTATION_APPROVE_PRUNE, GitSource, SecretKeyRef, SiteHAPair, SiteSpec, duration,
 };
+use crate::api::{SiteContact, SiteMode};
 use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::http::{HttpSite, Token};
-use crate::api::{SiteContact, SiteMode};
 use crate::sites::{Mode, Site, SiteError};
 use crate::source::cache::{CacheKey, Snapshot};
 use crate::source::git::{GitCredentials, GitReference};

@@ -138,12 +138,18 @@ mod tests {
 
     #[test]
     fn fails_over_after_the_threshold_to_a_healthy_synced_passive() {
-        let sites = [row("east", SiteHealth::Unhealthy, 2), row("west", SiteHealth::Healthy, 0)];
+        let sites = [
+            row("east", SiteHealth::Unhealthy, 2),
+            row("west", SiteHealth::Healthy, 0),
+        ];
         assert_eq!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Stay
         );
-        let sites = [row("east", SiteHealth::Unhealthy, 3), row("west", SiteHealth::Healthy, 0)];
+        let sites = [
+            row("east", SiteHealth::Unhealthy, 3),
+            row("west", SiteHealth::Healthy, 0),
+        ];
         assert!(matches!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Promote { to, .. } if to == "west"
@@ -169,7 +175,10 @@ mod tests {
 
     #[test]
     fn anti_flap_holds_until_acknowledged() {
-        let sites = [row("east", SiteHealth::Unhealthy, 3), row("west", SiteHealth::Healthy, 0)];
+        let sites = [
+            row("east", SiteHealth::Unhealthy, 3),
+            row("west", SiteHealth::Healthy, 0),
+        ];
         let last = PromotionRecord {
             completed_at: "2026-01-01T00:30:00Z".into(),
             ..PromotionRecord::default()

@@ -15,8 +15,8 @@ pub mod sync_status;
 #[cfg(test)]
 mod diff_props;
 #[cfg(test)]
-mod observe_tests;
-#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod model_world;
+#[cfg(test)]
+mod observe_tests;

@@ -75,7 +75,10 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
     for (i, a) in w.sites.iter().enumerate() {
         for b in &w.sites[i + 1..] {
             if a.active && b.active && a.epoch == b.epoch {
-                return Err(format!("{} and {} both active at epoch {}", a.name, b.name, a.epoch));
+                return Err(format!(
+                    "{} and {} both active at epoch {}",
+                    a.name, b.name, a.epoch
+                ));
             }
         }
     }
@@ -85,7 +88,10 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
     }
     for (i, s) in w.sites.iter().enumerate() {
         if s.epoch < seen.site_epochs[i] {
-            return Err(format!("{} went from epoch {} to {}", s.name, seen.site_epochs[i], s.epoch));
+            return Err(format!(
+                "{} went from epoch {} to {}",
+                s.name, seen.site_epochs[i], s.epoch
+            ));
         }
         seen.site_epochs[i] = s.epoch;
     }
@@ -93,7 +99,10 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
     for v in seen.checked_versions.max(1)..w.versions.len() {
         let (before, after) = (&w.versions[v - 1], &w.versions[v]);
         if after.epoch < before.epoch {
-            return Err(format!("status.epoch went from {} to {}", before.epoch, after.epoch));
+            return Err(format!(
+                "status.epoch went from {} to {}",
+                before.epoch, after.epoch
+            ));
         }
         check_forcing(w, w.written_at[v], before, after)?;
     }
@@ -145,7 +154,10 @@ fn check_forcing(
 fn check_traffic(w: &World) -> Result<(), String> {
     let st = w.latest();
     if w.traffic != st.traffic_site {
-        return Err(format!("traffic on {:?}, status says {:?}", w.traffic, st.traffic_site));
+        return Err(format!(
+            "traffic on {:?}, status says {:?}",
+            w.traffic, st.traffic_site
+        ));
     }
     let allowed = match (&st.promotion, w.policy) {
         (Some(p), TrafficFailover::Immediate) if p.phase != PromotionPhase::Preflight => {
@@ -179,7 +191,10 @@ fn settle(w: &mut World, seen: &mut Seen) -> Result<(), String> {
         w.set_fault(i, Fault::Up, 0);
     }
     for _ in 0..30 {
-        w.now = w.now.checked_add(jiff::SignedDuration::from_secs(10)).expect("time");
+        w.now = w
+            .now
+            .checked_add(jiff::SignedDuration::from_secs(10))
+            .expect("time");
         w.trip(0, Crash::Never);
         check_world(w, seen)?;
     }
@@ -256,7 +271,12 @@ proptest! {
 /// A quiet step: faults per site (see [`fault`]), an optional new target.
 fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
     Event {
-        faults: faults.iter().map(|f| (*f, 1)).chain([(0, 1); 4]).take(4).collect(),
+        faults: faults
+            .iter()
+            .map(|f| (*f, 1))
+            .chain([(0, 1); 4])
+            .take(4)
+            .collect(),
         retarget,
         crash: Crash::Never,
         stale: 0,

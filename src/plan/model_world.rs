@@ -203,7 +203,9 @@ impl World {
         } else {
             self.versions.len() - 1
         };
-        let mut fresh = !self.fresh_since_start || stale == 0;
+        // As the shell: a read is current when it is fresh or its status is
+        // the one last written.
+        let mut fresh = !self.fresh_since_start || self.versions[read] == *self.latest();
         self.fresh_since_start = true;
         let reports: Vec<SiteReport> = self.sites.iter().map(|s| self.observe(s)).collect();
         let heard: Vec<String> = reports
@@ -298,9 +300,16 @@ impl World {
             self.write(version, &status).ok_or(())?;
             wrote = true;
         }
-        self.commit_answers(heard);
-        // Traffic follows a status known to be current: written now, or read fresh.
+        // As the shell: a trip that wrote nothing on a status not known to
+        // be current, while a promotion runs, reads again and plans again
+        // (what it saw, such as an answer of the old active, must count).
+        let promoting = status.promotion.is_some() || self.versions[read].promotion.is_some();
+        if !wrote && !fresh && promoting {
+            return Err(());
+        }
         if wrote || fresh {
+            self.commit_answers(heard);
+            // Traffic follows a status known to be current.
             self.traffic = status.traffic_site.clone();
         }
         Ok(TripEnd::Completed)

@@ -116,7 +116,10 @@ pub fn plan_status(
         let active = status.active_site.clone().unwrap_or_default();
         if active != spec.active_site {
             let msg = if active.is_empty() {
-                format!("no site is active yet; {} is to be activated", spec.active_site)
+                format!(
+                    "no site is active yet; {} is to be activated",
+                    spec.active_site
+                )
             } else {
                 format!("promotion from {active} to {} is pending", spec.active_site)
             };

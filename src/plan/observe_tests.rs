@@ -26,7 +26,11 @@ fn first_sight_leaves_activation_to_the_promotion_machine() {
     assert_eq!(st.phase, Some(Phase::Promoting));
     let ready = find(&st.conditions, types::READY).expect("Ready condition");
     assert_eq!(ready.status, ConditionStatus::False);
-    assert!(ready.message.contains("no site is active yet"), "{}", ready.message);
+    assert!(
+        ready.message.contains("no site is active yet"),
+        "{}",
+        ready.message
+    );
     assert_eq!(ready.observed_generation, 1);
     assert!(st.conditions.iter().all(|c| c.observed_generation == 1));
     assert_eq!(st.sites.len(), 2);

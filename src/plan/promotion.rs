@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::api::{
-    PromotionPhase, PromotionRecord, PromotionStatus, SiteContact, TrafficFailover,
-};
+use crate::api::{PromotionPhase, PromotionRecord, PromotionStatus, SiteContact, TrafficFailover};
 
 pub use super::promotion_phases::preflight;
 

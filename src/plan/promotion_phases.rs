@@ -40,7 +40,10 @@ pub fn preflight(inp: &PromotionInput<'_>) -> Vec<Block> {
         let why = t.message.as_deref().unwrap_or("no answer");
         return vec![Block {
             reason,
-            message: format!("reachable: site {} does not answer its admin API: {why}", t.name),
+            message: format!(
+                "reachable: site {} does not answer its admin API: {why}",
+                t.name
+            ),
         }];
     }
     let mut out = Vec::new();
@@ -81,14 +84,16 @@ pub(super) fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut 
     for _ in 0..8 {
         let next = match p.phase {
             PromotionPhase::Preflight => preflight_phase(inp, &mut p, d),
-            PromotionPhase::Demoting | PromotionPhase::WaitingForOldActive => match p.from.clone() {
-                None => initial_wait(inp, &mut p, d),
-                Some(from) if from == p.to => {
-                    p.phase = PromotionPhase::Promoting;
-                    Next::Go
+            PromotionPhase::Demoting | PromotionPhase::WaitingForOldActive => {
+                match p.from.clone() {
+                    None => initial_wait(inp, &mut p, d),
+                    Some(from) if from == p.to => {
+                        p.phase = PromotionPhase::Promoting;
+                        Next::Go
+                    }
+                    Some(from) => demote_phase(inp, &from, &mut p, d),
                 }
-                Some(from) => demote_phase(inp, &from, &mut p, d),
-            },
+            }
             PromotionPhase::Promoting => promote_phase(inp, &mut p, d),
             PromotionPhase::SwitchingTraffic => switch_phase(&mut p, d),
             PromotionPhase::Complete => {
@@ -358,7 +363,11 @@ fn contact_window(
 
 /// No epoch is recorded: wait until every site has told its mode (then
 /// decide as on first sight), or until the silent ones ran out the window.
-fn initial_wait(inp: &PromotionInput<'_>, p: &mut PromotionStatus, d: &mut PromotionDecision) -> Next {
+fn initial_wait(
+    inp: &PromotionInput<'_>,
+    p: &mut PromotionStatus,
+    d: &mut PromotionDecision,
+) -> Next {
     let unknown: Vec<&SiteObs> = inp.sites.iter().filter(|s| !s.knows_mode()).collect();
     if unknown.is_empty() || inp.sites.iter().any(SiteObs::reports_active) {
         d.running = None;

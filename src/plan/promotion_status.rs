@@ -60,6 +60,10 @@ pub fn fold_promotion(
     let set = |conds: &mut Vec<Condition>, t: &str, s, reason: &str, msg: String| {
         conditions::set_condition(conds, Condition::new(t, s, reason, msg, generation, now));
     };
+    let was = conditions::find(&status.conditions, types::PROMOTION_BLOCKED)
+        .filter(|c| c.status == ConditionStatus::True)
+        .map(|c| c.reason.clone());
+    let mut events = Vec::new();
     match d.blocked.first() {
         None => set(
             &mut status.conditions,
@@ -71,12 +75,22 @@ pub fn fold_promotion(
         Some(first) => {
             let to = d.running.as_ref().map_or("?", |p| p.to.as_str());
             let list: Vec<&str> = d.blocked.iter().map(|b| b.message.as_str()).collect();
+            let msg = format!("promotion of {to} waits: {}", list.join("; "));
+            // An Event when the promotion becomes blocked, or for a new reason.
+            if was.as_deref() != Some(first.reason.as_str()) {
+                events.push(PlannedEvent {
+                    warning: true,
+                    reason: "PromotionBlocked",
+                    action: "Promote",
+                    note: msg.clone(),
+                });
+            }
             set(
                 &mut status.conditions,
                 types::PROMOTION_BLOCKED,
                 ConditionStatus::True,
                 first.reason.as_str(),
-                format!("promotion of {to} waits: {}", list.join("; ")),
+                msg,
             );
         }
     }
@@ -139,13 +153,11 @@ pub fn fold_promotion(
             }
         }
     }
-    d.notices
-        .iter()
-        .map(|n| PlannedEvent {
-            warning: n.warning,
-            reason: n.reason,
-            action: "Promote",
-            note: n.note.clone(),
-        })
-        .collect()
+    events.extend(d.notices.iter().map(|n| PlannedEvent {
+        warning: n.warning,
+        reason: n.reason,
+        action: "Promote",
+        note: n.note.clone(),
+    }));
+    events
 }

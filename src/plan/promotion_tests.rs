@@ -130,7 +130,10 @@ fn a_planned_promotion_demotes_before_it_promotes() {
             Step::SwitchTraffic,
         ]
     );
-    assert_eq!(phases_seen, [Ph::Demoting, Ph::Promoting, Ph::SwitchingTraffic]);
+    assert_eq!(
+        phases_seen,
+        [Ph::Demoting, Ph::Promoting, Ph::SwitchingTraffic]
+    );
     assert_eq!((current.as_str(), epoch), ("west", 2));
 }
 
@@ -157,7 +160,10 @@ fn preflight_names_each_failed_check_and_waits() {
 
 #[test]
 fn an_unreachable_old_active_is_waited_for_then_forced() {
-    let sites = vec![silent("east", SiteContact::NoAnswer), site("west", false, 1)];
+    let sites = vec![
+        silent("east", SiteContact::NoAnswer),
+        site("west", false, 1),
+    ];
     let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
     let p = d.running.clone().expect("running");
     assert_eq!(p.phase, Ph::WaitingForOldActive);
@@ -175,7 +181,10 @@ fn an_unreachable_old_active_is_waited_for_then_forced() {
         "2026-01-01T00:00:30Z",
     ));
     let p2 = d2.running.clone().expect("running");
-    assert_eq!((p2.phase.clone(), p2.attempts), (Ph::WaitingForOldActive, 2));
+    assert_eq!(
+        (p2.phase.clone(), p2.attempts),
+        (Ph::WaitingForOldActive, 2)
+    );
 
     // At the deadline: forced, the target is promoted.
     let d3 = plan_promotion(&input(
@@ -200,7 +209,10 @@ fn an_unreachable_old_active_is_waited_for_then_forced() {
 
 #[test]
 fn going_back_to_the_old_active_during_the_wait_cancels() {
-    let sites = vec![silent("east", SiteContact::NoAnswer), site("west", false, 1)];
+    let sites = vec![
+        silent("east", SiteContact::NoAnswer),
+        site("west", false, 1),
+    ];
     let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
     let p = d.running.expect("running");
     let d2 = plan_promotion(&input(
@@ -316,7 +328,11 @@ fn an_old_active_that_refuses_the_credentials_blocks_and_is_never_forced() {
         assert_eq!(running.deadline, None);
         assert_eq!(d.step, None);
         assert_eq!(d.blocked[0].reason, BlockReason::CredentialsRefused);
-        assert!(d.blocked[0].message.contains("never forced"), "{:?}", d.blocked);
+        assert!(
+            d.blocked[0].message.contains("never forced"),
+            "{:?}",
+            d.blocked
+        );
         assert_eq!(d.traffic_site.as_deref(), Some("east"));
         p = Some(running);
     }
@@ -324,11 +340,21 @@ fn an_old_active_that_refuses_the_credentials_blocks_and_is_never_forced() {
 
 #[test]
 fn an_old_active_that_answers_with_errors_is_retried_and_never_forced() {
-    for contact in [SiteContact::Failing, SiteContact::Misconfigured, SiteContact::Fenced] {
+    for contact in [
+        SiteContact::Failing,
+        SiteContact::Misconfigured,
+        SiteContact::Fenced,
+    ] {
         let sites = vec![silent("east", contact), site("west", false, 1)];
         let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
         let p = d.running.clone().expect("running");
-        let d = plan_promotion(&input("west", "east", Some(&p), &sites, "2026-01-02T00:00:00Z"));
+        let d = plan_promotion(&input(
+            "west",
+            "east",
+            Some(&p),
+            &sites,
+            "2026-01-02T00:00:00Z",
+        ));
         let p = d.running.expect("running");
         assert!(!p.forced, "{contact:?}");
         assert!(d.step.is_none(), "{contact:?}");
@@ -346,8 +372,17 @@ fn the_contact_window_counts_from_the_first_failed_contact_not_the_start() {
     let p = d.running.expect("running");
     assert_eq!(p.phase, Ph::Preflight);
     // An hour later the target is synced and the old active goes silent.
-    let sites = vec![silent("east", SiteContact::NoAnswer), site("west", false, 1)];
-    let d = plan_promotion(&input("west", "east", Some(&p), &sites, "2026-01-01T01:00:00Z"));
+    let sites = vec![
+        silent("east", SiteContact::NoAnswer),
+        site("west", false, 1),
+    ];
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T01:00:00Z",
+    ));
     let p = d.running.expect("running");
     assert_eq!(p.phase, Ph::WaitingForOldActive);
     assert!(!p.forced);
@@ -355,10 +390,22 @@ fn the_contact_window_counts_from_the_first_failed_contact_not_the_start() {
     assert_eq!(p.deadline.as_deref(), Some("2026-01-01T01:01:00Z"));
     // An answer in between (even an error) restarts the window.
     let errs = vec![silent("east", SiteContact::Failing), site("west", false, 1)];
-    let d = plan_promotion(&input("west", "east", Some(&p), &errs, "2026-01-01T01:00:50Z"));
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &errs,
+        "2026-01-01T01:00:50Z",
+    ));
     let p = d.running.expect("running");
     assert_eq!(p.silent_since, None);
-    let d = plan_promotion(&input("west", "east", Some(&p), &sites, "2026-01-01T01:01:10Z"));
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T01:01:10Z",
+    ));
     let p = d.running.expect("running");
     assert!(!p.forced, "forced although east answered 20 s ago");
     assert_eq!(p.deadline.as_deref(), Some("2026-01-01T01:02:10Z"));
@@ -368,12 +415,25 @@ fn the_contact_window_counts_from_the_first_failed_contact_not_the_start() {
 fn a_fenced_answer_makes_the_promotion_adopt_the_newer_epoch() {
     // east was fenced by someone at epoch 7 while the promotion planned 2.
     let mut sites = vec![site("east", false, 7), site("west", false, 1)];
-    let d = run_until_wait("west", Some("east"), 1, None, &mut sites, "2026-01-01T00:00:00Z");
+    let d = run_until_wait(
+        "west",
+        Some("east"),
+        1,
+        None,
+        &mut sites,
+        "2026-01-01T00:00:00Z",
+    );
     assert_eq!(d.running, None);
     let rec = d.finished.expect("finished");
     assert_eq!(rec.epoch, 8);
     assert_eq!(d.epoch, 8);
-    assert_eq!(sites[1].mode, Some(ModeSeen { active: true, epoch: 8 }));
+    assert_eq!(
+        sites[1].mode,
+        Some(ModeSeen {
+            active: true,
+            epoch: 8
+        })
+    );
     assert!(d.notices.iter().any(|n| n.reason == "EpochAdopted") || rec.epoch == 8);
 }
 
@@ -387,7 +447,13 @@ fn an_unknown_phase_is_refused_and_nothing_is_done() {
         epoch: 2,
         ..PromotionStatus::default()
     };
-    let d = plan_promotion(&input("west", "east", Some(&p), &sites, "2026-01-01T00:00:00Z"));
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:00Z",
+    ));
     assert_eq!(d.step, None);
     assert_eq!(d.finished, None);
     assert_eq!(d.running, Some(p));
@@ -397,7 +463,10 @@ fn an_unknown_phase_is_refused_and_nothing_is_done() {
 
 #[test]
 fn with_no_recorded_epoch_nobody_is_activated_until_every_site_answers() {
-    let sites = vec![site("east", false, 3), silent("west", SiteContact::NoAnswer)];
+    let sites = vec![
+        site("east", false, 3),
+        silent("west", SiteContact::NoAnswer),
+    ];
     let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
     inp.current = None;
     inp.epoch = 0;
@@ -406,7 +475,10 @@ fn with_no_recorded_epoch_nobody_is_activated_until_every_site_answers() {
     assert_eq!(d.active_site, None);
     let p = d.running.clone().expect("waiting");
     assert_eq!(p.phase, Ph::WaitingForOldActive);
-    assert!(p.message.as_deref().is_some_and(|m| m.contains("west")), "{p:?}");
+    assert!(
+        p.message.as_deref().is_some_and(|m| m.contains("west")),
+        "{p:?}"
+    );
     // west answers, passive at epoch 5: east is activated above it.
     let sites = vec![site("east", false, 3), site("west", false, 5)];
     let mut inp = input("east", "east", Some(&p), &sites, "2026-01-01T00:00:10Z");
@@ -427,7 +499,10 @@ fn with_no_recorded_epoch_nobody_is_activated_until_every_site_answers() {
 
 #[test]
 fn with_no_recorded_epoch_a_silent_site_is_forced_past_only_after_the_window() {
-    let mut sites = vec![site("east", false, 0), silent("west", SiteContact::NoAnswer)];
+    let mut sites = vec![
+        site("east", false, 0),
+        silent("west", SiteContact::NoAnswer),
+    ];
     let snapshot = sites.clone();
     let mut inp = input("east", "east", None, &snapshot, "2026-01-01T00:00:00Z");
     inp.current = None;
@@ -437,11 +512,27 @@ fn with_no_recorded_epoch_a_silent_site_is_forced_past_only_after_the_window() {
     inp.now = t("2026-01-01T00:00:59Z");
     let p2 = plan_promotion(&inp).running.expect("still waiting");
     assert!(!p2.forced);
-    let d = run_until_wait("east", None, 0, Some(p2), &mut sites, "2026-01-01T00:01:00Z");
+    let d = run_until_wait(
+        "east",
+        None,
+        0,
+        Some(p2),
+        &mut sites,
+        "2026-01-01T00:01:00Z",
+    );
     let rec = d.finished.expect("activated");
     assert!(rec.forced);
-    assert_eq!((rec.to.as_str(), rec.reason.as_str()), ("east", REASON_INITIAL));
-    assert_eq!(sites[0].mode, Some(ModeSeen { active: true, epoch: 1 }));
+    assert_eq!(
+        (rec.to.as_str(), rec.reason.as_str()),
+        ("east", REASON_INITIAL)
+    );
+    assert_eq!(
+        sites[0].mode,
+        Some(ModeSeen {
+            active: true,
+            epoch: 1
+        })
+    );
 }
 
 #[test]
@@ -458,16 +549,27 @@ fn with_no_recorded_epoch_the_one_active_site_is_adopted_at_once() {
 
 #[test]
 fn immediate_traffic_moves_to_the_target_while_the_old_active_is_silent() {
-    let sites = vec![silent("east", SiteContact::NoAnswer), site("west", false, 1)];
+    let sites = vec![
+        silent("east", SiteContact::NoAnswer),
+        site("west", false, 1),
+    ];
     let mut inp = input("west", "east", None, &sites, "2026-01-01T00:00:00Z");
     let d = plan_promotion(&inp);
-    assert_eq!(d.traffic_site.as_deref(), Some("east"), "WaitForPromotion moved traffic");
+    assert_eq!(
+        d.traffic_site.as_deref(),
+        Some("east"),
+        "WaitForPromotion moved traffic"
+    );
     inp.traffic_failover = TrafficFailover::Immediate;
     let d = plan_promotion(&inp);
     let p = d.running.clone().expect("waiting");
     assert_eq!(p.phase, Ph::WaitingForOldActive);
     assert_eq!(d.traffic_site.as_deref(), Some("west"));
-    assert_eq!(d.active_site.as_deref(), Some("east"), "the role moved early");
+    assert_eq!(
+        d.active_site.as_deref(),
+        Some("east"),
+        "the role moved early"
+    );
     // east answers again during the window: traffic stays on west while
     // east is demoted and west promoted.
     let back = vec![site("east", true, 1), site("west", false, 1)];
@@ -476,7 +578,9 @@ fn immediate_traffic_moves_to_the_target_while_the_old_active_is_silent() {
     inp2.traffic = Some("west");
     let d = plan_promotion(&inp2);
     assert_eq!(d.traffic_site.as_deref(), Some("west"));
-    assert!(matches!(d.step, Some(Step::SetMode { ref site, active: false, .. }) if site == "east"));
+    assert!(
+        matches!(d.step, Some(Step::SetMode { ref site, active: false, .. }) if site == "east")
+    );
 }
 
 #[test]
@@ -492,7 +596,13 @@ fn a_stray_active_site_is_demoted_before_the_target_is_promoted() {
         ..PromotionStatus::default()
     };
     let sites = vec![site("east", true, 1), site("west", false, 1)];
-    let d = plan_promotion(&input("west", "east", Some(&p), &sites, "2026-01-01T00:00:00Z"));
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:00Z",
+    ));
     assert_eq!(
         d.step,
         Some(Step::SetMode {

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::api::PromotionPhase;
 use crate::api::{SiteHAPairSpec, SiteHAPairStatus, duration};
 use crate::plan::observe::spec_problems;
-use crate::api::PromotionPhase;
 
 /// How soon a running promotion is looked at again.
 pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
@@ -88,8 +88,14 @@ mod tests {
         let mut suspended = spec(true);
         suspended.sync.suspend = true;
         assert!(!sync_allowed(&suspended, &idle));
-        assert!(sync_allowed(&spec(true), &promoting(PromotionPhase::Preflight)));
-        assert!(!sync_allowed(&spec(true), &promoting(PromotionPhase::Demoting)));
+        assert!(sync_allowed(
+            &spec(true),
+            &promoting(PromotionPhase::Preflight)
+        ));
+        assert!(!sync_allowed(
+            &spec(true),
+            &promoting(PromotionPhase::Demoting)
+        ));
     }
 
     #[test]

@@ -4,9 +4,7 @@
 //! Events worth publishing (each warning only when its condition changes).
 
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
-use crate::api::{
-    Drift, Phase, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SourceStatus,
-};
+use crate::api::{Drift, Phase, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SourceStatus};
 use crate::plan::diff::SiteDiff;
 use crate::plan::observe::PlannedEvent;
 use crate::plan::sync::GateClosed;

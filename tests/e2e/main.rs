@@ -10,6 +10,7 @@ mod crd;
 mod demo;
 mod diff_cli;
 mod failover;
+mod failover_safety;
 mod git_auth;
 mod helm;
 mod leader;

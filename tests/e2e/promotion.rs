@@ -30,7 +30,7 @@ pub struct Pair {
 const FAST_LEASE: [&str; 4] = ["--lease-duration", "3", "--lease-grace", "2"];
 
 impl Pair {
-    fn start(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Self {
+    pub fn start(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Self {
         Self::start_with(prefix, tweak, &[])
     }
 
@@ -71,7 +71,7 @@ impl Pair {
         wait_for(what, WAIT, || Some(self.status()).filter(|s| ok(s)))
     }
 
-    fn promote(&self, to: &str) {
+    pub fn promote(&self, to: &str) {
         self.ns.kubectl(&[
             "patch",
             "shp",

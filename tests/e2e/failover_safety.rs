@@ -1,0 +1,290 @@
+//! The one-active promise on the real control plane: a site that answers,
+//! even with 401, is never forced past; the contact window counts from the
+//! first failed contact, not from the start of the promotion; a pair
+//! re-created while a site is silent activates nobody until the window has
+//! run out; and traffic during the wait follows spec.traffic.failover.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sitehapair::sites::http::{HttpSite, Token};
+use sitehapair::sites::{Mode, Site};
+
+use crate::promotion::{Pair, WAIT};
+use crate::support::operator::Operator;
+use crate::support::site::ReferenceSite;
+use crate::support::syncbed::{live_sites, set_health};
+use crate::support::{Namespace, stderr, wait_for};
+
+/// What a site says of its mode right now (None: no answer).
+fn mode_of(site: &ReferenceSite, token: &str) -> Option<(Mode, i64)> {
+    let d = HttpSite::new(
+        &site.name,
+        &site.url,
+        Token::new(token),
+        None,
+        Duration::from_secs(2),
+    )
+    .expect("driver");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(d.mode()).ok().map(|m| (m.mode, m.epoch))
+}
+
+fn condition(st: &Value, type_: &str) -> Value {
+    st["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn set_token(ns: &Namespace, site: &str, token: &str) {
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("{site}-admin")},
+        "stringData": {"token": token},
+    });
+    let out = ns.apply(&secret.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn ts(v: &Value) -> jiff::Timestamp {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+#[test]
+fn a_site_that_refuses_the_credentials_is_never_forced_past() {
+    let p = Pair::start("cred-rotation", |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "3s"});
+    });
+    // A token rotation done in the wrong order: east is alive, healthy,
+    // active, and answers every call with 401.
+    set_token(&p.ns, "east", "rotated-too-early");
+    p.promote("west");
+    let st = p.wait_status("the promotion blocked on east's credentials", |st| {
+        condition(st, "PromotionBlocked")["reason"] == "CredentialsRefused"
+    });
+    let blocked = condition(&st, "PromotionBlocked");
+    let msg = blocked["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("site east") && msg.contains("never forced"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("rotated-too-early"),
+        "the token leaked: {msg}"
+    );
+    // Three windows later: still blocked, never forced, east still the one active.
+    let until = Instant::now() + Duration::from_secs(9);
+    while Instant::now() < until {
+        let st = p.status();
+        assert_ne!(
+            st["promotion"]["forced"], true,
+            "forced past a live site: {st}"
+        );
+        assert_eq!(st["activeSite"], "east", "{st}");
+        assert_eq!(
+            mode_of(&p.west, "west-token-2").map(|m| m.0),
+            Some(Mode::Passive)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(mode_of(&p.east, "east-token-1"), Some((Mode::Active, 1)));
+    assert!(
+        p.events("PromotionBlocked")
+            .iter()
+            .any(|n| n.contains("refuses the credentials")),
+        "{:?}",
+        p.events("PromotionBlocked")
+    );
+    assert!(p.events("PromotionForced").is_empty());
+    // The Secret is fixed: the promotion completes, planned, not forced.
+    set_token(&p.ns, "east", "east-token-1");
+    let st = p.wait_status("west active", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+    assert_eq!(st["history"][0]["forced"], false, "{st}");
+    assert_eq!(mode_of(&p.east, "east-token-1"), Some((Mode::Passive, 2)));
+    assert_eq!(mode_of(&p.west, "west-token-2"), Some((Mode::Active, 2)));
+}
+
+#[test]
+fn the_window_counts_from_the_first_failed_contact_after_a_preflight_wait() {
+    let p = Pair::start("window-start", |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "4s"});
+    });
+    set_health(&p.west, "west-token-2", false);
+    p.wait_status("west unhealthy", |st| {
+        st["sites"][1]["health"] == "Unhealthy"
+    });
+    p.promote("west");
+    let st = p.wait_status("Preflight", |st| st["promotion"]["phase"] == "Preflight");
+    let started = ts(&st["promotion"]["startedAt"]);
+    // Longer in preflight than the whole window.
+    wait_for("a preflight wait longer than the window", WAIT, || {
+        (jiff::Timestamp::now().duration_since(started).as_secs() >= 6).then_some(())
+    });
+    p.east.signal("STOP");
+    set_health(&p.west, "west-token-2", true);
+    let st = p.wait_status("WaitingForOldActive", |st| {
+        st["promotion"]["phase"] == "WaitingForOldActive"
+    });
+    let since = ts(&st["promotion"]["silentSince"]);
+    let deadline = ts(&st["promotion"]["deadline"]);
+    assert!(since.duration_since(started).as_secs() >= 6, "{st}");
+    assert_eq!(deadline.duration_since(since).as_secs(), 4, "{st}");
+    assert_ne!(st["promotion"]["forced"], true);
+    let msg = st["promotion"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("east does not answer"), "{msg}");
+    // status, the Event and `sitehapair status` tell the same deadline.
+    let stamp = st["promotion"]["deadline"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        p.events("WaitingForOldActive")
+            .iter()
+            .any(|n| n.contains(&stamp)),
+        "{:?}",
+        p.events("WaitingForOldActive")
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args(["status", "gis", "-n", &p.ns.name])
+        .env("KUBECONFIG", &crate::support::testbed().kubeconfig)
+        .output()
+        .expect("sitehapair status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("deadline {stamp}")) && text.contains("east does not answer"),
+        "{text}"
+    );
+    let st = p.wait_status("the forced promotion", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+    let h = &st["history"][0];
+    assert_eq!(h["forced"], true);
+    assert!(ts(&h["completedAt"]) >= deadline, "{st}");
+    p.east.signal("CONT");
+}
+
+#[test]
+fn a_recreated_pair_activates_nobody_while_a_site_is_silent() {
+    let ns = Namespace::new("recreate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut east, west, mut pair) = live_sites(&ns, dir.path(), "gis");
+    pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
+    pair["spec"]["promotion"] = json!({"contactTimeout": "8s"});
+    let _op = Operator::start(&ns.name, "op", &[]);
+    let out = ns.apply(&pair.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = |ns: &Namespace| {
+        ns.get_json("shp/gis")
+            .map(|o| o["status"].clone())
+            .unwrap_or(Value::Null)
+    };
+    wait_for("east active at epoch 1", WAIT, || {
+        (mode_of(&east, "east-token-1") == Some((Mode::Active, 1))
+            && status(&ns)["promotion"].is_null()
+            && status(&ns)["sites"][1]["epoch"] == 1)
+            .then_some(())
+    });
+    // The pair goes away (the sites stay as they are), east goes silent,
+    // and the pair comes back wishing for west.
+    ns.kubectl(&["delete", "shp", "gis", "--wait=true", "--timeout=30s"]);
+    let east_addr = east.addr().to_string();
+    east.kill();
+    pair["spec"]["activeSite"] = json!("west");
+    let out = ns.apply(&pair.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let st = wait_for("the wait for east", WAIT, || {
+        Some(status(&ns)).filter(|st| st["promotion"]["phase"] == "WaitingForOldActive")
+    });
+    let since = ts(&st["promotion"]["silentSince"]);
+    let msg = st["promotion"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("no epoch is recorded") && msg.contains("east"),
+        "{msg}"
+    );
+    assert!(st["activeSite"].is_null(), "{st}");
+    // Nothing is made active inside the window.
+    while jiff::Timestamp::now().duration_since(since).as_secs() < 7 {
+        assert_eq!(
+            mode_of(&west, "west-token-2").map(|m| m.0),
+            Some(Mode::Passive)
+        );
+        assert!(status(&ns)["activeSite"].is_null());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let st = wait_for("west activated after the window", WAIT, || {
+        Some(status(&ns)).filter(|st| st["activeSite"] == "west" && st["promotion"].is_null())
+    });
+    let h = &st["history"][0];
+    assert_eq!(
+        (h["reason"].as_str(), h["forced"].as_bool()),
+        (Some("Initial"), Some(true))
+    );
+    assert_eq!(mode_of(&west, "west-token-2"), Some((Mode::Active, 2)));
+    // east comes back believing it is active at epoch 1: it is fenced.
+    east = ReferenceSite::start_on(dir.path(), "east", "east-token-1", &east_addr);
+    wait_for("east demoted", WAIT, || {
+        (mode_of(&east, "east-token-1") == Some((Mode::Passive, 2))).then_some(())
+    });
+}
+
+/// Kill east during a promotion to west and return the traffic addresses
+/// seen while the promotion waits, and the status then.
+fn traffic_while_waiting(policy: &str) -> (Value, Value) {
+    let p = Pair::start(&format!("traffic-{}", policy.to_lowercase()), |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "30s"});
+        pair["spec"]["traffic"] = json!({"failover": policy});
+    });
+    p.east.signal("STOP");
+    p.promote("west");
+    let st = p.wait_status("WaitingForOldActive", |st| {
+        st["promotion"]["phase"] == "WaitingForOldActive"
+    });
+    let expected = st["trafficSite"].clone();
+    let addr = wait_for("the slice to follow status.trafficSite", WAIT, || {
+        let a = p.slice_addresses();
+        let want = if expected == "west" {
+            "192.0.2.20"
+        } else {
+            "192.0.2.10"
+        };
+        (a == json!([want])).then_some(a)
+    });
+    let st = p.status();
+    p.east.signal("CONT");
+    (addr, st)
+}
+
+#[test]
+fn immediate_traffic_moves_to_the_target_while_the_role_change_waits() {
+    let (addr, st) = traffic_while_waiting("Immediate");
+    assert_eq!(addr, json!(["192.0.2.20"]));
+    assert_eq!(st["trafficSite"], "west");
+    assert_eq!(
+        st["activeSite"], "east",
+        "the role moved before fencing: {st}"
+    );
+    assert_eq!(st["promotion"]["phase"], "WaitingForOldActive");
+}
+
+#[test]
+fn by_default_traffic_stays_on_the_old_active_while_the_promotion_waits() {
+    let (addr, st) = traffic_while_waiting("WaitForPromotion");
+    assert_eq!(addr, json!(["192.0.2.10"]));
+    assert_eq!(st["trafficSite"], "east");
+    assert_eq!(st["promotion"]["phase"], "WaitingForOldActive");
+}
