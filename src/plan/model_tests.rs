@@ -330,3 +330,22 @@ fn regression_immediate_traffic_and_a_returning_old_active() {
     ];
     run(2, true, &events).expect("invariants hold");
 }
+
+/// Shrunk from a run where the old active answered to a trip that read a
+/// stale status, planned nothing to write, and so lost the answer: the
+/// promotion was forced 37 s later although s0 answered at 00:00:23. A
+/// trip that wrote nothing on a status not known current now reads again.
+#[test]
+fn regression_an_answer_seen_on_a_stale_read_restarts_the_window() {
+    let mut events = vec![
+        step(&[0, 0], None, 0),
+        step(&[0, 10], Some(1), 0),
+        step(&[0, 10], None, 0),
+        step(&[10, 0], None, 0),
+        step(&[10, 0], None, 0),
+        step(&[0, 10], None, 23),
+        step(&[10, 0], None, 37),
+    ];
+    events[5].stale = 2;
+    run(2, false, &events).expect("invariants hold");
+}
