@@ -307,8 +307,9 @@ impl World {
         if !wrote && !fresh && promoting {
             return Err(());
         }
+        // The trip survived to act on what it heard.
+        self.commit_answers(heard);
         if wrote || fresh {
-            self.commit_answers(heard);
             // Traffic follows a status known to be current.
             self.traffic = status.traffic_site.clone();
         }
