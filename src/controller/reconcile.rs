@@ -66,6 +66,9 @@ pub fn error_policy(obj: Arc<SiteHAPair>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
+/// The soonest a pair is looked at again after a trip.
+const MIN_REQUEUE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How often one reconcile re-reads and plans again after a status write
 /// lost to a newer resourceVersion.
 const CONFLICT_RETRIES: usize = 2;
@@ -104,6 +107,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 
 /// `fresh`: `obj` was read from the API server just now, not from the cache.
 async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Action, Error> {
+    let started = Instant::now();
     let now = now_rfc3339();
     let generation = obj.metadata.generation.unwrap_or(0);
     let requested = obj
@@ -204,8 +208,12 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Acti
     if current {
         apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
     }
+    // The interval runs from the start of this trip, not its end: a slow
+    // or silent site does not stretch the health-check period.
     let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
-    Ok(Action::requeue(after))
+    Ok(Action::requeue(
+        after.saturating_sub(started.elapsed()).max(MIN_REQUEUE),
+    ))
 }
 
 /// Point the pair's traffic objects at `site` (status.trafficSite, which

@@ -316,7 +316,7 @@ fn regression_a_stale_read_never_lowers_the_epoch() {
 /// the trip that finds it silent, and the old active, back before the
 /// deadline, is demoted rather than forced past.
 #[test]
-fn regression_immediate_traffic_and_a_returning_old_active() {
+fn scenario_immediate_traffic_and_a_returning_old_active() {
     let events = [
         step(&[0, 0], None, 0),
         step(&[10, 0], Some(1), 5),

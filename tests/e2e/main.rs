@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bench_failover;
 mod bench_promotion;
 mod cli;
 mod crd;
