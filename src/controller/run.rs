@@ -153,12 +153,13 @@ async fn lead_while_elected(
         .map_err(|e| lease_err(e.to_string()))?;
     info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "competing for the leader Lease");
     let mut lost = false;
-    loop {
-        // Wait until we hold the Lease, or shutdown.
-        tokio::select! {
-            r = holder.wait_for(|h| *h) => if r.is_err() { break },
-            _ = stop.wait_for(|s| *s) => break,
-        }
+    // Wait until we hold the Lease, or shutdown. One term per process: a
+    // replica that stops leading exits and competes afresh when restarted.
+    let acquired = tokio::select! {
+        r = holder.wait_for(|h| *h) => r.is_ok(),
+        _ = stop.wait_for(|s| *s) => false,
+    };
+    if acquired {
         // Just acquired means just renewed: writes may start until the
         // renew deadline, which the guard moves on at every renewal.
         ctx.leader_until.set(Some(
@@ -175,28 +176,23 @@ async fn lead_while_elected(
         ));
         tokio::select! {
             _ = holder.wait_for(|h| !*h) => {
-                // Lost the Lease: stop writing at once and exit, so that a
-                // restart competes afresh with nothing left of this term.
+                // Lost the Lease: stop writing at once and exit.
                 set_leader(&ctx.leader, &ctx.metrics, false);
                 ctrl.abort();
                 error!(identity = %lease.identity, "lost the leader Lease: stopped reconciling");
                 lost = true;
-                break;
             }
             _ = hold_lost(client.clone(), lease.clone(), ctx.leader_until.clone()) => {
-                // The hold could not be shown valid (renewals failing, or
-                // another holder): stop writing at once and exit, so that a
-                // restart competes afresh.
+                // The hold could not be shown valid (renewals failing past
+                // the renew deadline, or another holder): stop and exit.
                 set_leader(&ctx.leader, &ctx.metrics, false);
                 ctrl.abort();
                 error!(identity = %lease.identity, "leader Lease hold not valid any more: stopped reconciling");
                 lost = true;
-                break;
             }
             _ = &mut ctrl => {
                 // The controller ends only on shutdown.
                 set_leader(&ctx.leader, &ctx.metrics, false);
-                break;
             }
         }
     }

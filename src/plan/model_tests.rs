@@ -110,8 +110,8 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
     Ok(())
 }
 
-/// 2. A promotion turned forced only after a whole window of silence of
-/// the site it forces past.
+/// Invariant 2: a promotion turned forced only after a whole window of
+/// silence of the site it forces past.
 fn check_forcing(
     w: &World,
     at: jiff::Timestamp,
