@@ -9,7 +9,8 @@ use crate::plan::observe::spec_problems;
 /// How soon a running promotion is looked at again.
 pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
 
-/// May this trip sync the sites? Not without a source, not while suspended,
+/// May this trip sync the sites? Not without a source, not before an active
+/// site is known, not while suspended,
 /// not on a bad spec, and not once a promotion has taken a step (one still
 /// in Preflight may be waiting for exactly this sync).
 pub fn sync_allowed(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
@@ -17,7 +18,10 @@ pub fn sync_allowed(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
         .promotion
         .as_ref()
         .is_some_and(|p| p.phase != PromotionPhase::Preflight);
+    // With no active site known (first sight) the standby-first order has
+    // no standby to start from: the sync waits for the activation.
     spec.source.is_some()
+        && status.active_site.is_some()
         && !spec.sync.suspend
         && !promotion_stepping
         && spec_problems(spec).is_empty()
@@ -72,6 +76,7 @@ mod tests {
 
     fn promoting(phase: PromotionPhase) -> SiteHAPairStatus {
         SiteHAPairStatus {
+            active_site: Some("east".into()),
             promotion: Some(PromotionStatus {
                 phase,
                 ..PromotionStatus::default()
@@ -81,10 +86,15 @@ mod tests {
     }
 
     #[test]
-    fn sync_waits_for_a_source_no_suspend_and_no_promotion_step() {
-        let idle = SiteHAPairStatus::default();
+    fn sync_waits_for_a_source_an_active_site_no_suspend_and_no_promotion_step() {
+        let idle = SiteHAPairStatus {
+            active_site: Some("east".into()),
+            ..SiteHAPairStatus::default()
+        };
         assert!(!sync_allowed(&spec(false), &idle));
         assert!(sync_allowed(&spec(true), &idle));
+        // First sight: no active site known, so no standby to start from.
+        assert!(!sync_allowed(&spec(true), &SiteHAPairStatus::default()));
         let mut suspended = spec(true);
         suspended.sync.suspend = true;
         assert!(!sync_allowed(&suspended, &idle));

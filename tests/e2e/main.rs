@@ -6,6 +6,7 @@ mod support;
 
 mod bench_failover;
 mod bench_promotion;
+mod chaos;
 mod cli;
 mod crd;
 mod demo;

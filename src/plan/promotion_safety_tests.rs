@@ -1,0 +1,338 @@
+//! Unit tests of what the machine does with answers that are not plain
+//! success: refusals and errors are never forced past, the window counts
+//! from the first failed contact, newer epochs are adopted, an unknown
+//! phase is refused, first sight waits for every site, traffic policy.
+
+use super::*;
+
+/// Run the machine to where it waits, applying each step to `sites` as a
+/// site would; returns the last decision.
+fn run_until_wait(
+    target: &str,
+    current: Option<&str>,
+    epoch: i64,
+    running: Option<PromotionStatus>,
+    sites: &mut [SiteObs],
+    now: &str,
+) -> PromotionDecision {
+    let mut running = running;
+    let mut current = current.map(str::to_string);
+    let mut epoch = epoch;
+    for _ in 0..12 {
+        let snapshot = sites.to_vec();
+        let mut inp = input(target, "-", running.as_ref(), &snapshot, now);
+        inp.current = current.as_deref();
+        inp.traffic = current.as_deref();
+        inp.epoch = epoch;
+        let d = plan_promotion(&inp);
+        match &d.step {
+            Some(s) => take(sites, s),
+            None => return d,
+        }
+        running = d.running.clone();
+        current = d.active_site.clone();
+        epoch = d.epoch;
+    }
+    panic!("the machine did not settle");
+}
+
+#[test]
+fn an_old_active_that_refuses_the_credentials_blocks_and_is_never_forced() {
+    let sites = vec![
+        silent("east", SiteContact::CredentialsRefused),
+        site("west", false, 1),
+    ];
+    let mut p = None;
+    // Long past any window: still waiting, never forced.
+    for now in ["2026-01-01T00:00:00Z", "2026-01-01T05:00:00Z"] {
+        let d = plan_promotion(&input("west", "east", p.as_ref(), &sites, now));
+        let running = d.running.clone().expect("running");
+        assert!(!running.forced);
+        assert_eq!(running.phase, Ph::Demoting);
+        assert_eq!(running.deadline, None);
+        assert_eq!(d.step, None);
+        assert_eq!(d.blocked[0].reason, BlockReason::CredentialsRefused);
+        assert!(
+            d.blocked[0].message.contains("never forced"),
+            "{:?}",
+            d.blocked
+        );
+        assert_eq!(d.traffic_site.as_deref(), Some("east"));
+        p = Some(running);
+    }
+}
+
+#[test]
+fn an_old_active_that_answers_with_errors_is_retried_and_never_forced() {
+    for contact in [
+        SiteContact::Failing,
+        SiteContact::Misconfigured,
+        SiteContact::Fenced,
+    ] {
+        let sites = vec![silent("east", contact), site("west", false, 1)];
+        let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+        let p = d.running.clone().expect("running");
+        let d = plan_promotion(&input(
+            "west",
+            "east",
+            Some(&p),
+            &sites,
+            "2026-01-02T00:00:00Z",
+        ));
+        let p = d.running.expect("running");
+        assert!(!p.forced, "{contact:?}");
+        assert!(d.step.is_none(), "{contact:?}");
+        assert!(!d.blocked.is_empty(), "{contact:?}");
+    }
+}
+
+#[test]
+fn the_contact_window_counts_from_the_first_failed_contact_not_the_start() {
+    // The promotion waited in preflight for an hour (target behind).
+    let mut west = site("west", false, 1);
+    west.synced_revision = Some("old".into());
+    let sites = vec![site("east", true, 1), west];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    let p = d.running.expect("running");
+    assert_eq!(p.phase, Ph::Preflight);
+    // An hour later the target is synced and the old active goes silent.
+    let sites = vec![
+        silent("east", SiteContact::NoAnswer),
+        site("west", false, 1),
+    ];
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T01:00:00Z",
+    ));
+    let p = d.running.expect("running");
+    assert_eq!(p.phase, Ph::WaitingForOldActive);
+    assert!(!p.forced);
+    assert_eq!(p.silent_since.as_deref(), Some("2026-01-01T01:00:00Z"));
+    assert_eq!(p.deadline.as_deref(), Some("2026-01-01T01:01:00Z"));
+    // An answer in between (even an error) restarts the window.
+    let errs = vec![silent("east", SiteContact::Failing), site("west", false, 1)];
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &errs,
+        "2026-01-01T01:00:50Z",
+    ));
+    let p = d.running.expect("running");
+    assert_eq!(p.silent_since, None);
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T01:01:10Z",
+    ));
+    let p = d.running.expect("running");
+    assert!(!p.forced, "forced although east answered 20 s ago");
+    assert_eq!(p.deadline.as_deref(), Some("2026-01-01T01:02:10Z"));
+}
+
+#[test]
+fn a_fenced_answer_makes_the_promotion_adopt_the_newer_epoch() {
+    // east was fenced by someone at epoch 7 while the promotion planned 2.
+    let mut sites = vec![site("east", false, 7), site("west", false, 1)];
+    let d = run_until_wait(
+        "west",
+        Some("east"),
+        1,
+        None,
+        &mut sites,
+        "2026-01-01T00:00:00Z",
+    );
+    assert_eq!(d.running, None);
+    let rec = d.finished.expect("finished");
+    assert_eq!(rec.epoch, 8);
+    assert_eq!(d.epoch, 8);
+    assert_eq!(
+        sites[1].mode,
+        Some(ModeSeen {
+            active: true,
+            epoch: 8
+        })
+    );
+    assert!(d.notices.iter().any(|n| n.reason == "EpochAdopted") || rec.epoch == 8);
+}
+
+#[test]
+fn an_unknown_phase_is_refused_and_nothing_is_done() {
+    let sites = vec![site("east", true, 1), site("west", false, 1)];
+    let p = PromotionStatus {
+        from: Some("east".into()),
+        to: "west".into(),
+        phase: Ph::Unknown("Draining".into()),
+        epoch: 2,
+        ..PromotionStatus::default()
+    };
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:00Z",
+    ));
+    assert_eq!(d.step, None);
+    assert_eq!(d.finished, None);
+    assert_eq!(d.running, Some(p));
+    assert_eq!(d.blocked[0].reason, BlockReason::UnknownPhase);
+    assert!(d.blocked[0].message.contains("\"Draining\""));
+}
+
+#[test]
+fn with_no_recorded_epoch_nobody_is_activated_until_every_site_answers() {
+    let sites = vec![
+        site("east", false, 3),
+        silent("west", SiteContact::NoAnswer),
+    ];
+    let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.current = None;
+    inp.epoch = 0;
+    let d = plan_promotion(&inp);
+    assert_eq!(d.step, None, "activated with west unheard");
+    assert_eq!(d.active_site, None);
+    let p = d.running.clone().expect("waiting");
+    assert_eq!(p.phase, Ph::WaitingForOldActive);
+    assert!(
+        p.message.as_deref().is_some_and(|m| m.contains("west")),
+        "{p:?}"
+    );
+    // west answers, passive at epoch 5: east is activated above it.
+    let sites = vec![site("east", false, 3), site("west", false, 5)];
+    let mut inp = input("east", "east", Some(&p), &sites, "2026-01-01T00:00:10Z");
+    inp.current = None;
+    inp.epoch = 0;
+    let d = plan_promotion(&inp);
+    assert_eq!(d.running, None);
+    assert_eq!(d.active_site.as_deref(), Some("east"));
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "east".into(),
+            active: true,
+            epoch: 6
+        })
+    );
+}
+
+#[test]
+fn with_no_recorded_epoch_a_silent_site_is_forced_past_only_after_the_window() {
+    let mut sites = vec![
+        site("east", false, 0),
+        silent("west", SiteContact::NoAnswer),
+    ];
+    let snapshot = sites.clone();
+    let mut inp = input("east", "east", None, &snapshot, "2026-01-01T00:00:00Z");
+    inp.current = None;
+    inp.epoch = 0;
+    let p = plan_promotion(&inp).running.expect("waiting");
+    inp.running = Some(&p);
+    inp.now = t("2026-01-01T00:00:59Z");
+    let p2 = plan_promotion(&inp).running.expect("still waiting");
+    assert!(!p2.forced);
+    let d = run_until_wait(
+        "east",
+        None,
+        0,
+        Some(p2),
+        &mut sites,
+        "2026-01-01T00:01:00Z",
+    );
+    let rec = d.finished.expect("activated");
+    assert!(rec.forced);
+    assert_eq!(
+        (rec.to.as_str(), rec.reason.as_str()),
+        ("east", REASON_INITIAL)
+    );
+    assert_eq!(
+        sites[0].mode,
+        Some(ModeSeen {
+            active: true,
+            epoch: 1
+        })
+    );
+}
+
+#[test]
+fn with_no_recorded_epoch_the_one_active_site_is_adopted_at_once() {
+    let sites = vec![site("east", true, 4), silent("west", SiteContact::NoAnswer)];
+    let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.current = None;
+    inp.epoch = 0;
+    let d = plan_promotion(&inp);
+    assert_eq!((d.active_site.as_deref(), d.epoch), (Some("east"), 4));
+    assert_eq!(d.running, None);
+    assert_eq!(d.step, None);
+}
+
+#[test]
+fn immediate_traffic_moves_to_the_target_while_the_old_active_is_silent() {
+    let sites = vec![
+        silent("east", SiteContact::NoAnswer),
+        site("west", false, 1),
+    ];
+    let mut inp = input("west", "east", None, &sites, "2026-01-01T00:00:00Z");
+    let d = plan_promotion(&inp);
+    assert_eq!(
+        d.traffic_site.as_deref(),
+        Some("east"),
+        "WaitForPromotion moved traffic"
+    );
+    inp.traffic_failover = TrafficFailover::Immediate;
+    let d = plan_promotion(&inp);
+    let p = d.running.clone().expect("waiting");
+    assert_eq!(p.phase, Ph::WaitingForOldActive);
+    assert_eq!(d.traffic_site.as_deref(), Some("west"));
+    assert_eq!(
+        d.active_site.as_deref(),
+        Some("east"),
+        "the role moved early"
+    );
+    // east answers again during the window: traffic stays on west while
+    // east is demoted and west promoted.
+    let back = vec![site("east", true, 1), site("west", false, 1)];
+    let mut inp2 = input("west", "east", Some(&p), &back, "2026-01-01T00:00:10Z");
+    inp2.traffic_failover = TrafficFailover::Immediate;
+    inp2.traffic = Some("west");
+    let d = plan_promotion(&inp2);
+    assert_eq!(d.traffic_site.as_deref(), Some("west"));
+    assert!(
+        matches!(d.step, Some(Step::SetMode { ref site, active: false, .. }) if site == "east")
+    );
+}
+
+#[test]
+fn a_stray_active_site_is_demoted_before_the_target_is_promoted() {
+    // Forced past east, which comes back active at its old epoch while the
+    // target is being promoted.
+    let p = PromotionStatus {
+        from: Some("east".into()),
+        to: "west".into(),
+        phase: Ph::Promoting,
+        epoch: 2,
+        forced: true,
+        ..PromotionStatus::default()
+    };
+    let sites = vec![site("east", true, 1), site("west", false, 1)];
+    let d = plan_promotion(&input(
+        "west",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:00Z",
+    ));
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "east".into(),
+            active: false,
+            epoch: 2
+        })
+    );
+}
