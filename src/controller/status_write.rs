@@ -56,24 +56,10 @@ impl Written {
             return Err(Error::NotLeader { namespace, name });
         }
         let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
-        let mut patch = json!({
-            "apiVersion": "sitehapair.io/v1alpha1",
-            "kind": "SiteHAPair",
-            "status": status,
-        });
-        if let Some(rv) = &self.resource_version {
-            patch["metadata"] = json!({ "resourceVersion": rv });
-        }
-        let result = api
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await;
+        let result = apply_status_at(&api, &name, status, self.resource_version.as_deref()).await;
         match result {
-            Ok(updated) => {
-                self.resource_version = updated.metadata.resource_version;
+            Ok(resource_version) => {
+                self.resource_version = resource_version;
                 self.status = Some(status.clone());
                 self.wrote = true;
                 Ok(true)
@@ -90,4 +76,31 @@ impl Written {
             }),
         }
     }
+}
+
+/// Server-side apply of `status` with the one field manager, refused by the
+/// API server (409) unless the object is still at `resource_version`.
+/// Returns the new resourceVersion.
+pub async fn apply_status_at(
+    api: &Api<SiteHAPair>,
+    name: &str,
+    status: &SiteHAPairStatus,
+    resource_version: Option<&str>,
+) -> Result<Option<String>, kube::Error> {
+    let mut patch = json!({
+        "apiVersion": "sitehapair.io/v1alpha1",
+        "kind": "SiteHAPair",
+        "status": status,
+    });
+    if let Some(rv) = resource_version {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    let updated = api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(updated.metadata.resource_version)
 }

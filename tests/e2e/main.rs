@@ -22,6 +22,7 @@ mod promotion;
 mod promotion_sync;
 mod sites;
 mod sources;
+mod status_guard;
 mod sync;
 mod traffic;
 mod validation;
