@@ -5,6 +5,7 @@
 pub mod conditions;
 pub mod defaults;
 pub mod duration;
+pub mod redact;
 pub mod spec;
 pub mod status;
 

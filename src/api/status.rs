@@ -182,6 +182,10 @@ pub struct PromotionStatus {
     /// site answers again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silent_since: Option<String>,
+    /// The sites the contact window waits for (silent since silentSince);
+    /// a site that falls silent later starts the window again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silent_sites: Vec<String>,
     /// silentSince + spec.promotion.contactTimeout: when a silent old active
     /// stops being waited for and the promotion is forced (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -146,6 +146,7 @@ fn validate(args: &ValidateArgs) -> std::process::ExitCode {
 
 async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
     logging::init(args.log_format);
+    crate::source::git::bound_server_time(std::time::Duration::from_secs(args.git_timeout))?;
     if args.lease_grace >= args.lease_duration {
         anyhow::bail!(
             "--lease-grace ({}) must be less than --lease-duration ({})",

@@ -130,8 +130,10 @@ pub async fn promotion_trip(
                     }
                     row.message = report.error.clone();
                 }
-                if stop && running.is_none() && status.promotion.is_none() {
-                    // Steady-state fencing failed; try again next trip.
+                if stop == ModeChange::Failed {
+                    // What the site holds now is not known: a site that was
+                    // just seen active must not be taken for silent within
+                    // this trip. The next trip looks again.
                     break;
                 }
             }
@@ -140,9 +142,18 @@ pub async fn promotion_trip(
     Ok(events)
 }
 
+/// How a mode change came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModeChange {
+    Done,
+    /// Refused with 409; the site's mode was read again.
+    Fenced,
+    /// Failed; what the site holds now is unknown.
+    Failed,
+}
+
 /// `PUT /mode` on one site, folding the answer into its report. A 409
-/// re-reads the site's mode (the newer epoch it holds). True when the
-/// change did not happen.
+/// re-reads the site's mode (the newer epoch it holds).
 async fn set_mode(
     ctx: &Context,
     obj: &SiteHAPair,
@@ -150,7 +161,7 @@ async fn set_mode(
     report: &mut SiteReport,
     active: bool,
     epoch: i64,
-) -> bool {
+) -> ModeChange {
     let namespace = obj.namespace().unwrap_or_default();
     let site = report.name.clone();
     let mode = if active { Mode::Active } else { Mode::Passive };
@@ -168,7 +179,7 @@ async fn set_mode(
             report.contact = SiteContact::Misconfigured;
             report.mode = None;
             report.error = Some(e);
-            return true;
+            return ModeChange::Failed;
         }
     };
     match driver.set_mode(mode, epoch).await {
@@ -178,7 +189,7 @@ async fn set_mode(
             report.mode = Some(site_mode(state.mode));
             report.epoch = Some(state.epoch);
             report.error = None;
-            false
+            ModeChange::Done
         }
         Err(e) => {
             warn!(site = %site, error = %e, "mode change failed");
@@ -193,8 +204,9 @@ async fn set_mode(
                 report.contact = SiteContact::Answered;
                 report.mode = Some(site_mode(m.mode));
                 report.epoch = Some(m.epoch);
+                return ModeChange::Fenced;
             }
-            true
+            ModeChange::Failed
         }
     }
 }

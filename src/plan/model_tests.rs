@@ -5,7 +5,8 @@
 //! back stale, the spec changes at any time and the clock moves. The real
 //! plan code drives the world (see `model_world`). After every step:
 //!
-//! 1. never two sites active at one epoch;
+//! 1. never two sites active at one epoch, and never a site made active
+//!    while another site that answers is active (demote before promote);
 //! 2. never a forced promotion while the old active answered within its
 //!    window (answers seen by a trip that survived to act on them);
 //! 3. no epoch goes down, at any site or in status;
@@ -38,13 +39,15 @@ fn fault(n: u8) -> Fault {
         12 => Fault::Refused,
         13 => Fault::FencedElsewhere,
         14 => Fault::Failing,
-        _ => Fault::Slow,
+        15 => Fault::Slow,
+        16 => Fault::PutFailing,
+        _ => Fault::PutLost,
     }
 }
 
 fn event() -> impl Strategy<Value = Event> {
     (
-        prop::collection::vec((0u8..16, 1u8..3), 4),
+        prop::collection::vec((0u8..18, 1u8..3), 4),
         prop::option::weighted(0.15, 0u8..4),
         prop_oneof![
             6 => Just(Crash::Never),
@@ -71,6 +74,9 @@ struct Seen {
 }
 
 fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
+    if let Some(v) = w.violations.first() {
+        return Err(v.clone());
+    }
     // 1. At most one active site per epoch.
     for (i, a) in w.sites.iter().enumerate() {
         for b in &w.sites[i + 1..] {
@@ -104,7 +110,7 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
                 before.epoch, after.epoch
             ));
         }
-        check_forcing(w, w.written_at[v], before, after)?;
+        check_forcing(w, v, before, after)?;
     }
     seen.checked_versions = w.versions.len();
     Ok(())
@@ -114,10 +120,11 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
 /// silence of the site it forces past.
 fn check_forcing(
     w: &World,
-    at: jiff::Timestamp,
+    v: usize,
     before: &SiteHAPairStatus,
     after: &SiteHAPairStatus,
 ) -> Result<(), String> {
+    let at = w.written_at[v];
     let was_forced = before.promotion.as_ref().is_some_and(|p| p.forced);
     if was_forced {
         return Ok(());
@@ -132,20 +139,25 @@ fn check_forcing(
         (None, None) => return Ok(()),
     };
     let window = w.contact_timeout;
-    let Some(from) = past else {
-        return Ok(()); // first activation: checked by the silent sites below
+    // Forced past the old active, or (first activation) past every site
+    // silent to the trip that forced.
+    let silent: Vec<String> = match past {
+        Some(from) => vec![from],
+        None => w.silent_at[v].clone(),
     };
     let since = at.checked_sub(window).unwrap_or(at);
-    if let Some((_, answered)) = w
-        .answers
-        .iter()
-        .rev()
-        .find(|(s, t)| *s == from && *t > since && *t <= at)
-    {
-        return Err(format!(
-            "forced past {from} at {at}, which answered at {answered}, within the {}s window",
-            window.as_secs()
-        ));
+    for site in &silent {
+        if let Some((_, answered)) = w
+            .answers
+            .iter()
+            .rev()
+            .find(|(s, t)| s == site && *t > since && *t <= at)
+        {
+            return Err(format!(
+                "forced past {site} at {at}, which answered at {answered}, within the {}s window",
+                window.as_secs()
+            ));
+        }
     }
     Ok(())
 }
@@ -172,7 +184,12 @@ fn check_traffic(w: &World) -> Result<(), String> {
         ));
     }
     // Never on a site the operator saw active at an older epoch than another.
-    let reported = |s: &SimSite| matches!(s.fault, Fault::Up | Fault::FencedElsewhere) && s.active;
+    let reported = |s: &SimSite| {
+        matches!(
+            s.fault,
+            Fault::Up | Fault::FencedElsewhere | Fault::PutFailing | Fault::PutLost
+        ) && s.active
+    };
     if let Some(t) = w.sites.iter().find(|s| Some(&s.name) == w.traffic.as_ref())
         && reported(t)
         && let Some(other) = w.sites.iter().find(|s| reported(s) && s.epoch > t.epoch)
@@ -342,5 +359,36 @@ fn regression_an_answer_seen_on_a_stale_read_restarts_the_window() {
         step(&[10, 0], None, 37),
     ];
     events[5].stale = 2;
+    run(2, false, &events).expect("invariants hold");
+}
+
+/// Found in review, then written as a model scenario: after a forced
+/// promotion stalled before the target was made active, the old active
+/// came back answering "active", and its demotion failed (500). Planning
+/// on in the same trip took it for silent and made the target active
+/// beside it. A failed mode change now ends the trip's steps.
+#[test]
+fn regression_a_failed_demotion_is_not_taken_for_silence() {
+    let events = [
+        step(&[0, 0], None, 0),
+        step(&[10, 0], Some(1), 0),
+        step(&[10, 16], None, 60),
+        step(&[16, 0], None, 5),
+    ];
+    run(2, false, &events).expect("invariants hold");
+}
+
+/// Found in review, then written as a model scenario: with no recorded
+/// epoch, s0 was silent while s1 answered; then s0 answered and s1 fell
+/// silent, and the first activation was forced past s1 on s0's window, 35 s
+/// after s1 had answered. Each silent site now needs a whole window.
+#[test]
+fn regression_a_site_that_falls_silent_later_gets_a_whole_window() {
+    let events = [
+        step(&[10, 0], None, 0),
+        step(&[10, 0], None, 30),
+        step(&[0, 10], None, 10),
+        step(&[0, 10], None, 25),
+    ];
     run(2, false, &events).expect("invariants hold");
 }

@@ -29,6 +29,10 @@ pub enum Fault {
     Failing,
     /// Calls take effect but the answer is lost (a timeout to the operator).
     Slow,
+    /// Answers `GET`s, but a `PUT /mode` fails with 500 and changes nothing.
+    PutFailing,
+    /// Answers `GET`s; a `PUT /mode` takes effect but its answer is lost.
+    PutLost,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +73,8 @@ pub struct World {
     pub versions: Vec<SiteHAPairStatus>,
     /// When each version was written.
     pub written_at: Vec<Timestamp>,
+    /// The sites silent to the trip that wrote each version.
+    pub silent_at: Vec<Vec<String>>,
     /// Where the traffic objects point.
     pub traffic: Option<String>,
     /// When each site last gave the operator an answer that a surviving
@@ -76,6 +82,8 @@ pub struct World {
     pub answers: Vec<(String, Timestamp)>,
     /// The operator process has read fresh since it started.
     pub fresh_since_start: bool,
+    /// Broken promises seen while acting (checked after every step).
+    pub violations: Vec<String>,
 }
 
 impl World {
@@ -97,9 +105,11 @@ impl World {
             now: "2026-01-01T00:00:00Z".parse().expect("time"),
             versions: vec![SiteHAPairStatus::default()],
             written_at: vec!["2026-01-01T00:00:00Z".parse().expect("time")],
+            silent_at: vec![Vec::new()],
             traffic: None,
             answers: Vec::new(),
             fresh_since_start: false,
+            violations: Vec::new(),
         }
     }
 
@@ -149,7 +159,9 @@ impl World {
             ..SiteReport::default()
         };
         let contact = match s.fault {
-            Fault::Up | Fault::FencedElsewhere => SiteContact::Answered,
+            Fault::Up | Fault::FencedElsewhere | Fault::PutFailing | Fault::PutLost => {
+                SiteContact::Answered
+            }
             Fault::NoAnswer | Fault::Slow => SiteContact::NoAnswer,
             Fault::Refused => SiteContact::CredentialsRefused,
             Fault::Failing => SiteContact::Failing,
@@ -170,18 +182,62 @@ impl World {
     }
 
     /// `PUT /mode` as the site does it; the report as the shell folds it.
-    fn set_mode(&mut self, site: &str, active: bool, epoch: i64, report: &mut SiteReport) {
+    /// False when the change failed and what the site holds is unknown.
+    fn set_mode(&mut self, site: &str, active: bool, epoch: i64, report: &mut SiteReport) -> bool {
         let Some(s) = self.sites.iter_mut().find(|s| s.name == site) else {
-            return;
+            return false;
         };
-        let applies = matches!(s.fault, Fault::Up | Fault::FencedElsewhere | Fault::Slow);
-        if applies && epoch >= s.epoch {
+        let applies = matches!(
+            s.fault,
+            Fault::Up | Fault::FencedElsewhere | Fault::Slow | Fault::PutLost
+        );
+        let fenced = epoch < s.epoch;
+        let activates = applies && !fenced && active && !s.active;
+        if applies && !fenced {
             s.active = active;
             s.epoch = epoch;
         }
         let s = s.clone();
+        // Demote before promote: never make a site active while another
+        // site that answers this trip is active.
+        if activates
+            && let Some(other) = self.sites.iter().find(|o| {
+                o.name != site
+                    && o.active
+                    && matches!(
+                        o.fault,
+                        Fault::Up | Fault::FencedElsewhere | Fault::PutFailing | Fault::PutLost
+                    )
+            })
+        {
+            self.violations.push(format!(
+                "{site} made active at {epoch} while {} (answering) is active at {}",
+                other.name, other.epoch
+            ));
+        }
+        let failed = match s.fault {
+            // A 409 is followed by a GET /mode: the newer epoch is seen.
+            Fault::Up | Fault::FencedElsewhere => false,
+            Fault::PutFailing => {
+                if fenced {
+                    false
+                } else {
+                    report.contact = SiteContact::Failing;
+                    report.mode = None;
+                    report.error = Some(format!("site {}: PUT /mode: HTTP 500", s.name));
+                    return false;
+                }
+            }
+            Fault::PutLost => {
+                report.contact = SiteContact::NoAnswer;
+                report.mode = None;
+                report.error = Some(format!("site {}: PUT /mode: timed out", s.name));
+                return false;
+            }
+            _ => true,
+        };
         *report = self.observe(&s);
-        // A 409 is followed by a GET /mode: observe() shows the newer epoch.
+        !failed
     }
 
     /// Write `status` if the API server still holds `version`.
@@ -191,6 +247,13 @@ impl World {
         }
         self.versions.push(status.clone());
         self.written_at.push(self.now);
+        let silent = self
+            .sites
+            .iter()
+            .filter(|s| matches!(s.fault, Fault::NoAnswer | Fault::Slow))
+            .map(|s| s.name.clone())
+            .collect();
+        self.silent_at.push(silent);
         Some(self.versions.len() - 1)
     }
 
@@ -286,8 +349,17 @@ impl World {
                     active,
                     epoch,
                 } => {
-                    if let Some(r) = reports.iter_mut().find(|r| r.name == site) {
-                        self.set_mode(&site, active, epoch, r);
+                    let done = match reports.iter_mut().find(|r| r.name == site) {
+                        Some(r) => self.set_mode(&site, active, epoch, r),
+                        None => false,
+                    };
+                    if !done {
+                        // As the shell: a failed change ends the steps of this trip.
+                        steps += 1;
+                        if crash == Crash::AfterStep(steps) {
+                            return Ok(TripEnd::Crashed);
+                        }
+                        break;
                     }
                 }
             }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
+use crate::api::redact::redact_url;
 use crate::api::{Phase, SiteHAPairSpec, SiteHAPairStatus, SiteStatus, duration};
 
 /// What one trip decided.
@@ -178,13 +179,13 @@ pub fn plan_status(
                 format!(
                     "revision {} of {}",
                     s.revision.clone().unwrap_or_default(),
-                    src.git.url
+                    redact_url(&src.git.url)
                 ),
             ),
             _ => (
                 ConditionStatus::Unknown,
                 "NotFetched",
-                format!("{} has not been fetched yet", src.git.url),
+                format!("{} has not been fetched yet", redact_url(&src.git.url)),
             ),
         },
     };

@@ -136,3 +136,29 @@ fn defaults_fill_every_optional_field() {
     assert_eq!(s.traffic.ports[0].port, 443);
     assert_eq!(s.sites[0].credentials_secret_ref.key, "token");
 }
+
+#[test]
+fn source_ready_never_shows_credentials_in_the_url() {
+    let mut s = spec();
+    s.source = Some(SourceSpec {
+        git: GitSource {
+            url: "https://bob:hunter2@git.example.com/gis.git".into(),
+            reference: Default::default(),
+            path: ".".into(),
+            secret_ref: None,
+            interval: "1m".into(),
+        },
+    });
+    let plan = plan_status(&s, 1, None, None, "t0");
+    let ready = find(&plan.status.conditions, types::SOURCE_READY).expect("SourceReady");
+    assert!(!ready.message.contains("hunter2"), "{}", ready.message);
+    assert!(ready.message.contains("https://git.example.com/gis.git"), "{}", ready.message);
+    let mut fetched = plan.status.clone();
+    fetched.source = Some(SourceStatus {
+        revision: Some("abc".into()),
+        ..SourceStatus::default()
+    });
+    let plan = plan_status(&s, 1, Some(&fetched), None, "t1");
+    let ready = find(&plan.status.conditions, types::SOURCE_READY).expect("SourceReady");
+    assert!(!ready.message.contains("hunter2"), "{}", ready.message);
+}

@@ -153,6 +153,7 @@ fn follow_the_wish(
     p.phase = PromotionPhase::Preflight;
     p.attempts = 0;
     p.silent_since = None;
+    p.silent_sites.clear();
     p.deadline = None;
     false
 }
@@ -222,6 +223,7 @@ fn demote_phase(
     };
     if let Some(m) = s.mode {
         p.silent_since = None;
+        p.silent_sites.clear();
         p.deadline = None;
         if !m.active && m.epoch >= p.epoch {
             p.phase = PromotionPhase::Promoting;
@@ -253,11 +255,11 @@ fn answered_with_error(
     d: &mut PromotionDecision,
 ) -> Next {
     p.silent_since = None;
+    p.silent_sites.clear();
     p.deadline = None;
     if p.phase == PromotionPhase::WaitingForOldActive {
         p.phase = PromotionPhase::Demoting;
     }
-    p.attempts += 1;
     let what = s.message.as_deref().unwrap_or("an error");
     let msg = match reason {
         BlockReason::CredentialsRefused => format!(
@@ -290,8 +292,16 @@ fn contact_window(
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Next {
-    let names: Vec<&str> = silent.iter().map(|s| s.name.as_str()).collect();
-    let names = names.join(", ");
+    let mut silent_names: Vec<String> = silent.iter().map(|s| s.name.clone()).collect();
+    silent_names.sort();
+    let names = silent_names.join(", ");
+    // Each silent site must have been silent for the whole window: one that
+    // was not silent before starts it again.
+    let newcomer = silent_names.iter().any(|n| !p.silent_sites.contains(n));
+    if newcomer {
+        p.silent_since = None;
+    }
+    p.silent_sites = silent_names;
     let first = p.silent_since.is_none();
     let since = p
         .silent_since
@@ -355,8 +365,8 @@ fn contact_window(
             note: msg.clone(),
         });
     }
+    // No attempt count here: a wait that learns nothing new writes nothing.
     p.phase = PromotionPhase::WaitingForOldActive;
-    p.attempts += 1;
     p.message = Some(msg);
     Next::Wait
 }

@@ -57,7 +57,7 @@ pub fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
         path: path.to_string(),
     })?;
     let root = repo.join(&sub);
-    let meta = std::fs::symlink_metadata(&root).map_err(|_| FileError::NoSuchPath {
+    let meta = std::fs::metadata(&root).map_err(|_| FileError::NoSuchPath {
         path: path.to_string(),
     })?;
     if !meta.is_dir() {
@@ -65,8 +65,18 @@ pub fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
             path: path.to_string(),
         });
     }
+    // Every component is resolved, not only the last: a committed symlink
+    // to a folder anywhere along the path must stay inside the repository.
+    let real = root.canonicalize().map_err(|_| FileError::NoSuchPath {
+        path: path.to_string(),
+    })?;
+    if !real.starts_with(&repo) {
+        return Err(FileError::SymlinkEscapes {
+            file: sub.to_string_lossy().into_owned(),
+        });
+    }
     let mut files = Vec::new();
-    collect(&repo, &root, &mut files)?;
+    collect(&repo, &real, &mut files)?;
     files.sort();
     let mut out = ServiceSet::new();
     let mut origin: std::collections::BTreeMap<String, String> = Default::default();

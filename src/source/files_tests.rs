@@ -136,6 +136,29 @@ fn symlink_out_of_the_repository_is_rejected() {
 }
 
 #[test]
+fn a_folder_path_through_a_symlinked_directory_out_of_the_repository_is_rejected() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    write(outside.path(), "inner/stolen.yaml", "name: stolen\n");
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "prod/a.yaml", "name: a\n");
+    std::os::unix::fs::symlink(outside.path(), d.path().join("top")).expect("symlink");
+    let e = read_services(d.path(), "top/inner").unwrap_err();
+    assert_eq!(
+        e,
+        FileError::SymlinkEscapes {
+            file: "top/inner".into()
+        }
+    );
+    // A symlinked folder that stays inside the repository is followed.
+    std::os::unix::fs::symlink(d.path().join("prod"), d.path().join("alias")).expect("symlink");
+    assert!(
+        read_services(d.path(), "alias")
+            .expect("valid")
+            .contains_key("a")
+    );
+}
+
+#[test]
 fn oversized_and_non_object_files_are_rejected() {
     let d = tempfile::tempdir().expect("tempdir");
     let big = format!("name: big\nblob: \"{}\"\n", "x".repeat(1024 * 1024));

@@ -100,19 +100,21 @@ pub struct FetchRequest {
     pub deadline: Instant,
 }
 
-/// The URL with any `user:password@` removed, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_string(),
+pub use crate::api::redact::redact_url;
+
+/// Bound libgit2's connect and per-read server time, process-wide: without
+/// it a server that accepts a connection and never answers holds a check
+/// (and its cache lock) forever, since only the transfer is bounded by the
+/// callbacks. Call once at start-up, before any git work.
+pub fn bound_server_time(limit: std::time::Duration) -> Result<(), git2::Error> {
+    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: libgit2 options are process-wide globals; this runs at
+    // start-up, before any thread does git work, as libgit2 requires.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(ms)?;
+        git2::opts::set_server_timeout_in_milliseconds(ms)?;
     }
+    Ok(())
 }
 
 /// Host and port of an ssh URL (`ssh://[user@]host[:port]/path`).

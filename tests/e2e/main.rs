@@ -15,6 +15,7 @@ mod failover;
 mod failover_safety;
 mod git_auth;
 mod helm;
+mod hostile_sources;
 mod leader;
 mod lifecycle;
 mod promote_cli;
