@@ -97,12 +97,20 @@ impl Context {
             .is_some_and(|h| *h == status_hash(status))
     }
 
-    /// True the first time `key` is asked for in this term.
-    pub fn first_in_term(&self, key: &str) -> bool {
+    /// Whether `key` was read fresh in this term.
+    pub fn seen_in_term(&self, key: &str) -> bool {
         self.term_seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string())
+            .contains(key)
+    }
+
+    /// `key` was read fresh in this term.
+    pub fn mark_seen(&self, key: &str) {
+        self.term_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string());
     }
 
     /// Forget an object that went away.

@@ -108,7 +108,18 @@ pub async fn carry_out(
         field_manager: Some(FAILOVER_FIELD_MANAGER.to_string()),
         ..PatchParams::default()
     };
-    if let Err(e) = api.patch(&obj.name_any(), &pp, &Patch::Merge(&patch)).await {
+    // A spec change must not land after this replica's renew deadline.
+    let name = obj.name_any();
+    let merge = Patch::Merge(&patch);
+    let call = api.patch(&name, &pp, &merge);
+    let result = match ctx.leader_until.remaining() {
+        None => call.await,
+        Some(left) => match tokio::time::timeout(left, call).await {
+            Ok(r) => r,
+            Err(_) => return Err(Error::NotLeader { namespace, name }),
+        },
+    };
+    if let Err(e) = result {
         warn!(error = %e, "automatic failover: could not change spec.activeSite");
         return Err(Error::Failover {
             namespace,

@@ -56,6 +56,12 @@ impl LeaderDeadline {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
+    /// Time left before the deadline (None: no deadline).
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        let at = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        at.map(|at| at.saturating_duration_since(std::time::Instant::now()))
+    }
+
     /// True while the deadline (if any) lies ahead.
     pub fn open(&self) -> bool {
         self.0
@@ -102,7 +108,9 @@ pub fn remaining_hold(
 pub async fn hold_lost(client: Client, cfg: LeaseConfig, until: LeaderDeadline) {
     use k8s_openapi::api::coordination::v1::Lease;
     let api: kube::Api<Lease> = kube::Api::namespaced(client, &cfg.namespace);
-    let mut valid_until: Option<std::time::Instant> = None;
+    // Acquired just now means renewed just now.
+    let mut valid_until =
+        Some(std::time::Instant::now() + std::time::Duration::from_secs(cfg.renew_deadline_s));
     loop {
         match api.get(&cfg.name).await {
             Ok(lease) => {

@@ -87,9 +87,17 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             source,
         })
     };
+    // Read fresh when this replica cannot vouch for the cached copy: the
+    // first trip of the term, or a status other than the one it last wrote
+    // or read (the cache lags behind a write). At rest the copy is known
+    // and nothing is read.
+    let key = format!("{namespace}/{name}");
     let mut fresh: Option<SiteHAPair> = None;
-    if ctx.first_in_term(&format!("{namespace}/{name}")) {
-        fresh = Some(get_fresh().await?);
+    if !ctx.seen_in_term(&key) || !ctx.is_known_status(&key, obj.status.as_ref()) {
+        let obj = get_fresh().await?;
+        ctx.mark_seen(&key);
+        ctx.remember_status(&key, obj.status.as_ref());
+        fresh = Some(obj);
     }
     let mut attempt = 0;
     loop {
@@ -98,7 +106,9 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             Err(Error::Conflict { .. }) if attempt < CONFLICT_RETRIES => {
                 attempt += 1;
                 info!(namespace = %namespace, name = %name, attempt, "status may have moved since it was read: planning again on a fresh read");
-                fresh = Some(get_fresh().await?);
+                let obj = get_fresh().await?;
+                ctx.remember_status(&key, obj.status.as_ref());
+                fresh = Some(obj);
             }
             other => return other,
         }
@@ -183,9 +193,6 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Acti
     // replica last wrote; never on a cached one that may lag behind.
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let current = written.wrote_any() || fresh || ctx.is_known_status(&key, obj.status.as_ref());
-    if written.wrote_any() || fresh {
-        ctx.remember_status(&key, written.status());
-    }
     // A trip that wrote nothing on a status that may lag behind, while a
     // promotion runs or a failover is due, plans again on a fresh read:
     // what it saw (an answer of the old active, say) must not be lost to a
@@ -234,7 +241,18 @@ pub(super) async fn apply_traffic(
     };
     let site = site.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
     let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
-    crate::traffic::apply(&ctx.client, &namespace, &name, &objs).await?;
+    // Traffic writes carry no resourceVersion: one must not land after
+    // this replica's renew deadline, when a new leader may have moved it.
+    let apply = crate::traffic::apply(&ctx.client, &namespace, &name, &objs);
+    match ctx.leader_until.remaining() {
+        None => apply.await?,
+        Some(left) => tokio::time::timeout(left, apply)
+            .await
+            .map_err(|_| Error::NotLeader {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            })??,
+    }
     Ok(())
 }
 

@@ -62,6 +62,8 @@ impl Written {
                 self.resource_version = resource_version;
                 self.status = Some(status.clone());
                 self.wrote = true;
+                // What this replica wrote is what it can vouch for.
+                ctx.remember_status(&format!("{namespace}/{name}"), Some(status));
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::Conflict {

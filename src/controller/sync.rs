@@ -135,7 +135,12 @@ async fn observe(
     let mut services = None;
     // The first failed call says how the site answered; later calls are skipped.
     let fail = |report: &mut SiteReport, e: SiteError| {
-        report.contact = e.contact();
+        // A site whose health check answered is alive: a later call that
+        // times out makes it failing, not silent.
+        report.contact = match e.contact() {
+            SiteContact::NoAnswer if report.healthy.is_some() => SiteContact::Failing,
+            c => c,
+        };
         report.error = Some(e.to_string());
     };
     match &driver {

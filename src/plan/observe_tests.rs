@@ -152,7 +152,11 @@ fn source_ready_never_shows_credentials_in_the_url() {
     let plan = plan_status(&s, 1, None, None, "t0");
     let ready = find(&plan.status.conditions, types::SOURCE_READY).expect("SourceReady");
     assert!(!ready.message.contains("hunter2"), "{}", ready.message);
-    assert!(ready.message.contains("https://git.example.com/gis.git"), "{}", ready.message);
+    assert!(
+        ready.message.contains("https://git.example.com/gis.git"),
+        "{}",
+        ready.message
+    );
     let mut fetched = plan.status.clone();
     fetched.source = Some(SourceStatus {
         revision: Some("abc".into()),

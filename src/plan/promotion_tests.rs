@@ -181,7 +181,10 @@ fn an_unreachable_old_active_is_waited_for_then_forced() {
         "2026-01-01T00:00:30Z",
     ));
     let p2 = d2.running.clone().expect("running");
-    assert_eq!(p2, p, "a wait that learns nothing new must not change status");
+    assert_eq!(
+        p2, p,
+        "a wait that learns nothing new must not change status"
+    );
 
     // At the deadline: forced, the target is promoted.
     let d3 = plan_promotion(&input(

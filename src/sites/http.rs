@@ -12,6 +12,22 @@ use serde_json::{Value, json};
 
 use super::{Mode, ModeState, Site, SiteError, SiteInfo};
 
+/// Largest answer read from `GET /services` (thousands of services).
+pub const MAX_SERVICES_BODY: usize = 64 * 1024 * 1024;
+/// Largest answer read from any other call.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Longest site-provided text kept in an error (it reaches status and Events).
+pub const MAX_MESSAGE: usize = 200;
+
+/// At most `max` characters of `s`, marked when cut.
+pub fn trim(s: &str, max: usize) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
 /// A bearer token; its Debug and Display never show the value.
 #[derive(Clone)]
 pub struct Token(String);
@@ -120,16 +136,33 @@ impl HttpSite {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
+        let mut resp = req
             .send()
             .await
             .map_err(|e| self.transport_error(&call, &e))?;
         let status = resp.status();
-        let text = resp
-            .text()
+        // Read in chunks up to a cap: a site's answer is never read whole.
+        let limit = if segments == ["services"] {
+            MAX_SERVICES_BODY
+        } else {
+            MAX_BODY
+        };
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(&call, &e))?;
-        Ok((status, text))
+            .map_err(|e| self.transport_error(&call, &e))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(SiteError::Decode {
+                    site: self.name.clone(),
+                    call,
+                    message: format!("the answer is larger than {limit} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
     fn transport_error(&self, call: &str, e: &reqwest::Error) -> SiteError {
@@ -155,7 +188,7 @@ impl HttpSite {
         SiteError::Unreachable {
             site: self.name.clone(),
             call: call.to_string(),
-            message,
+            message: trim(&message, MAX_MESSAGE),
         }
     }
 
@@ -163,7 +196,8 @@ impl HttpSite {
         let message = serde_json::from_str::<Value>(body)
             .ok()
             .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
-            .unwrap_or_else(|| body.chars().take(200).collect());
+            .unwrap_or_else(|| body.to_string());
+        let message = trim(&message, MAX_MESSAGE);
         match status {
             StatusCode::UNAUTHORIZED => SiteError::Unauthorized {
                 site: self.name.clone(),
@@ -187,7 +221,7 @@ impl HttpSite {
         serde_json::from_str(body).map_err(|e| SiteError::Decode {
             site: self.name.clone(),
             call: call.to_string(),
-            message: e.to_string(),
+            message: trim(&e.to_string(), MAX_MESSAGE),
         })
     }
 
@@ -296,6 +330,25 @@ mod tests {
             site.url(&["mode"]).as_str(),
             "https://h:6443/site-admin/mode"
         );
+    }
+
+    #[test]
+    fn site_text_is_trimmed() {
+        let long = "x".repeat(5000);
+        let site = HttpSite::new(
+            "east",
+            "http://127.0.0.1:1/admin",
+            Token::new("t"),
+            None,
+            Duration::from_secs(1),
+        )
+        .expect("site");
+        let e = site.status_error("GET /mode", StatusCode::INTERNAL_SERVER_ERROR, &long);
+        assert!(e.to_string().len() < 300, "{e}");
+        let echo = format!("{{\"error\": \"{long}\"}}");
+        let e = site.status_error("PUT /services/a", StatusCode::BAD_REQUEST, &echo);
+        assert!(e.to_string().len() < 300, "{e}");
+        assert_eq!(trim("  short  ", 10), "short");
     }
 
     #[test]

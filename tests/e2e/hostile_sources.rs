@@ -103,7 +103,12 @@ fn a_git_server_that_never_answers_is_bounded_and_shown() {
         let service_writes = log
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["method"] != "GET" && r["path"].as_str().is_some_and(|p| p.starts_with("/services")))
+            .filter(|r| {
+                r["method"] != "GET"
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("/services"))
+            })
             .count();
         assert_eq!(service_writes, 0, "{}: {log}", s.name);
     }
@@ -122,7 +127,11 @@ fn validate_refuses_a_folder_path_through_a_symlink_out_of_the_repository() {
         .args(["--path", "top/inner"])
         .output()
         .expect("sitehapair validate");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("top/inner") && text.contains("outside the repository"), "{text}");
+    assert!(
+        text.contains("top/inner") && text.contains("outside the repository"),
+        "{text}"
+    );
 }
