@@ -111,9 +111,11 @@ pub(super) fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut 
     d.running = Some(p);
 }
 
-/// spec.activeSite changed while the promotion runs. Going back to the old
-/// active before any step cancels; another target before any step starts
-/// over; past Demoting the old active already stepped down: finish first.
+/// spec.activeSite changed while the promotion runs. Until the target may
+/// have been made active (Preflight, Demoting, WaitingForOldActive), going
+/// back to the old active cancels (it is stamped active again, above any
+/// epoch a demotion left) and another target starts over; from Promoting
+/// on, the promotion finishes first, unless its target left spec.sites.
 /// True when the promotion is over.
 fn follow_the_wish(
     inp: &PromotionInput<'_>,
@@ -123,11 +125,12 @@ fn follow_the_wish(
     if inp.target == p.to {
         return false;
     }
-    let before_any_step = matches!(
+    let target_gone = find(inp.sites, &p.to).is_none();
+    let target_untouched = matches!(
         p.phase,
-        PromotionPhase::Preflight | PromotionPhase::WaitingForOldActive
+        PromotionPhase::Preflight | PromotionPhase::Demoting | PromotionPhase::WaitingForOldActive
     );
-    if !before_any_step {
+    if !target_untouched && !target_gone {
         return false;
     }
     if p.from.is_none() {
