@@ -145,7 +145,12 @@ pub async fn hold_lost(client: Client, cfg: LeaseConfig, until: LeaderDeadline) 
             tracing::warn!("the leader Lease was not renewed before the renew deadline");
             return;
         }
-        tokio::time::sleep(GUARD_PERIOD).await;
+        // At least four looks per renew deadline, so that one slow read
+        // does not end a healthy term.
+        let period = GUARD_PERIOD
+            .min(std::time::Duration::from_millis(cfg.renew_deadline_s * 250))
+            .max(std::time::Duration::from_millis(250));
+        tokio::time::sleep(period).await;
     }
 }
 

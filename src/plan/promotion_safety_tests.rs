@@ -346,7 +346,13 @@ fn a_promotion_blocked_on_a_refusing_old_active_can_be_cancelled() {
     let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
     let p = d.running.expect("running");
     assert_eq!(p.phase, Ph::Demoting);
-    let d = plan_promotion(&input("east", "east", Some(&p), &sites, "2026-01-01T00:00:10Z"));
+    let d = plan_promotion(&input(
+        "east",
+        "east",
+        Some(&p),
+        &sites,
+        "2026-01-01T00:00:10Z",
+    ));
     assert_eq!(d.running, None);
     assert_eq!(d.active_site.as_deref(), Some("east"));
     assert!(d.notices.iter().any(|n| n.reason == "PromotionCancelled"));
@@ -363,8 +369,21 @@ fn cancelling_after_the_old_active_was_demoted_stamps_it_active_above_that_epoch
         ..PromotionStatus::default()
     };
     let mut sites = vec![site("east", false, 2), site("west", false, 1)];
-    let d = run_until_wait("east", Some("east"), 1, Some(p), &mut sites, "2026-01-01T00:00:00Z");
+    let d = run_until_wait(
+        "east",
+        Some("east"),
+        1,
+        Some(p),
+        &mut sites,
+        "2026-01-01T00:00:00Z",
+    );
     assert_eq!(d.running, None);
     assert_eq!(d.epoch, 3);
-    assert_eq!(sites[0].mode, Some(ModeSeen { active: true, epoch: 3 }));
+    assert_eq!(
+        sites[0].mode,
+        Some(ModeSeen {
+            active: true,
+            epoch: 3
+        })
+    );
 }

@@ -27,7 +27,7 @@ pub struct Pair {
 }
 
 /// Short leases, so that a crashed operator's successor leads quickly.
-pub const FAST_LEASE: [&str; 4] = ["--lease-duration", "3", "--lease-grace", "2"];
+pub const FAST_LEASE: [&str; 4] = ["--lease-duration", "5", "--lease-grace", "4"];
 
 impl Pair {
     pub fn start(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Self {
