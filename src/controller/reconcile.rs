@@ -73,9 +73,9 @@ const MIN_REQUEUE: std::time::Duration = std::time::Duration::from_millis(200);
 /// lost to a newer resourceVersion.
 const CONFLICT_RETRIES: usize = 2;
 
-/// One trip, again on a fresh read when the status moved under it. The
-/// first trip of an object in a leadership term reads it fresh from the
-/// API server (the watch cache may lag behind what the last leader wrote).
+/// One trip, always planned from a current status: the cached copy when
+/// this replica can vouch for it, else a fresh read; again on a fresh read
+/// when a guarded status write finds the object moved.
 async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
     let name = obj.name_any();
@@ -102,7 +102,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let mut attempt = 0;
     loop {
         let current = fresh.as_ref().unwrap_or(obj);
-        match apply_once(current, ctx, fresh.is_some()).await {
+        match apply_once(current, ctx).await {
             Err(Error::Conflict { .. }) if attempt < CONFLICT_RETRIES => {
                 attempt += 1;
                 info!(namespace = %namespace, name = %name, attempt, "status may have moved since it was read: planning again on a fresh read");
@@ -115,8 +115,8 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     }
 }
 
-/// `fresh`: `obj` was read from the API server just now, not from the cache.
-async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Action, Error> {
+/// One trip on `obj`, whose status is current (see `apply`).
+async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let started = Instant::now();
     let now = now_rfc3339();
     let generation = obj.metadata.generation.unwrap_or(0);
@@ -188,23 +188,6 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Acti
             "status written"
         );
     }
-    // Act further only on a status known to be current: written by this
-    // trip (guarded by its resourceVersion), read fresh, or the one this
-    // replica last wrote; never on a cached one that may lag behind.
-    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    let current = written.wrote_any() || fresh || ctx.is_known_status(&key, obj.status.as_ref());
-    // A trip that wrote nothing on a status that may lag behind, while a
-    // promotion runs or a failover is due, plans again on a fresh read:
-    // what it saw (an answer of the old active, say) must not be lost to a
-    // stale cache, and no spec change is made from one.
-    let promoting = plan.status.promotion.is_some() || old.is_some_and(|s| s.promotion.is_some());
-    if !current && (promoting || due.is_some()) {
-        return Err(Error::Conflict {
-            namespace: obj.namespace().unwrap_or_default(),
-            name: obj.name_any(),
-            resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
-        });
-    }
     // The spec change of a failover comes after the status it was decided on.
     if let Some(due) = due {
         plan.events.push(carry_out(ctx, obj, due).await?);
@@ -212,9 +195,8 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context, fresh: bool) -> Result<Acti
     for event in &plan.events {
         publish(ctx, obj, event).await;
     }
-    if current {
-        apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
-    }
+    // `apply` planned this trip from a current status, so traffic may follow it.
+    apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
     // The interval runs from the start of this trip, not its end: a slow
     // or silent site does not stretch the health-check period.
     let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);

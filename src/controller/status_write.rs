@@ -16,7 +16,6 @@ use crate::api::{FIELD_MANAGER, SiteHAPair, SiteHAPairStatus};
 pub struct Written {
     status: Option<SiteHAPairStatus>,
     resource_version: Option<String>,
-    wrote: bool,
 }
 
 impl Written {
@@ -25,18 +24,7 @@ impl Written {
         Self {
             status: obj.status.clone(),
             resource_version: obj.metadata.resource_version.clone(),
-            wrote: false,
         }
-    }
-
-    /// Whether this reconcile wrote status (so it is known current).
-    pub fn wrote_any(&self) -> bool {
-        self.wrote
-    }
-
-    /// The status last written or read.
-    pub fn status(&self) -> Option<&SiteHAPairStatus> {
-        self.status.as_ref()
     }
 
     /// Apply `status` unless it equals the last one, with the
@@ -61,7 +49,6 @@ impl Written {
             Ok(resource_version) => {
                 self.resource_version = resource_version;
                 self.status = Some(status.clone());
-                self.wrote = true;
                 // What this replica wrote is what it can vouch for.
                 ctx.remember_status(&format!("{namespace}/{name}"), Some(status));
                 Ok(true)

@@ -80,8 +80,9 @@ pub struct World {
     /// When each site last gave the operator an answer that a surviving
     /// trip could act on: (site, time).
     pub answers: Vec<(String, Timestamp)>,
-    /// The operator process has read fresh since it started.
-    pub fresh_since_start: bool,
+    /// The status the operator process last wrote or read fresh (None: a
+    /// new process, which can vouch for nothing).
+    pub known: Option<SiteHAPairStatus>,
     /// Broken promises seen while acting (checked after every step).
     pub violations: Vec<String>,
 }
@@ -108,7 +109,7 @@ impl World {
             silent_at: vec![Vec::new()],
             traffic: None,
             answers: Vec::new(),
-            fresh_since_start: false,
+            known: None,
             violations: Vec::new(),
         }
     }
@@ -246,6 +247,7 @@ impl World {
             return None;
         }
         self.versions.push(status.clone());
+        self.known = Some(status.clone());
         self.written_at.push(self.now);
         let silent = self
             .sites
@@ -257,19 +259,16 @@ impl World {
         Some(self.versions.len() - 1)
     }
 
-    /// One reconcile by the leader. `stale` reads a status that many
-    /// versions old (the shell's watch cache lagging), except on the first
-    /// trip of a process, which reads fresh as the shell does.
+    /// One reconcile by the leader. The cache gives a status `stale`
+    /// versions old (the shell's watch cache lagging); as the shell does, a
+    /// copy the process cannot vouch for (not the status it last wrote or
+    /// read fresh) is read again fresh before anything is planned.
     pub fn trip(&mut self, stale: usize, crash: Crash) -> TripEnd {
-        let mut read = if self.fresh_since_start {
-            self.versions.len().saturating_sub(1 + stale)
-        } else {
-            self.versions.len() - 1
-        };
-        // As the shell: a read is current when it is fresh or its status is
-        // the one last written.
-        let mut fresh = !self.fresh_since_start || self.versions[read] == *self.latest();
-        self.fresh_since_start = true;
+        let mut read = self.versions.len().saturating_sub(1 + stale);
+        if self.known.as_ref() != Some(&self.versions[read]) {
+            read = self.versions.len() - 1;
+            self.known = Some(self.versions[read].clone());
+        }
         let reports: Vec<SiteReport> = self.sites.iter().map(|s| self.observe(s)).collect();
         let heard: Vec<String> = reports
             .iter()
@@ -278,10 +277,10 @@ impl World {
             .collect();
         // A conflict re-reads fresh and plans again with the same observations.
         for _ in 0..3 {
-            match self.plan_and_act(read, fresh, reports.clone(), crash, &heard) {
+            match self.plan_and_act(read, reports.clone(), crash, &heard) {
                 Err(()) => {
                     read = self.versions.len() - 1;
-                    fresh = true;
+                    self.known = Some(self.versions[read].clone());
                 }
                 Ok(end) => return end,
             }
@@ -299,7 +298,6 @@ impl World {
     fn plan_and_act(
         &mut self,
         read: usize,
-        fresh: bool,
         mut reports: Vec<SiteReport>,
         crash: Crash,
         heard: &[String],
@@ -309,7 +307,6 @@ impl World {
         let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
         let mut status = plan_status(&spec, self.generation, old_ref, None, "t").status;
         let mut version = read;
-        let mut wrote = false;
         let (mut writes, mut steps) = (0u8, 0u8);
         for _ in 0..8 {
             let sites = observations(&status, &reports);
@@ -335,7 +332,6 @@ impl World {
             let Some(step) = d.step else { break };
             if status != self.versions[version] {
                 version = self.write(version, &status).ok_or(())?;
-                wrote = true;
                 self.commit_answers(heard);
             }
             writes += 1;
@@ -370,21 +366,11 @@ impl World {
         }
         if status != self.versions[version] {
             self.write(version, &status).ok_or(())?;
-            wrote = true;
         }
-        // As the shell: a trip that wrote nothing on a status not known to
-        // be current, while a promotion runs, reads again and plans again
-        // (what it saw, such as an answer of the old active, must count).
-        let promoting = status.promotion.is_some() || self.versions[read].promotion.is_some();
-        if !wrote && !fresh && promoting {
-            return Err(());
-        }
-        // The trip survived to act on what it heard.
+        // The trip survived to act on what it heard; traffic follows the
+        // status it planned from a current copy.
         self.commit_answers(heard);
-        if wrote || fresh {
-            // Traffic follows a status known to be current.
-            self.traffic = status.traffic_site.clone();
-        }
+        self.traffic = status.traffic_site.clone();
         Ok(TripEnd::Completed)
     }
 }

@@ -10,15 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::promotion::{Pair, WAIT};
-use crate::support::wait_for;
+use crate::support::{percentile, wait_for};
 
 const THRESHOLD: u64 = 3;
 const INTERVAL_S: u64 = 1;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 #[test]
 #[ignore = "a benchmark: run with scripts/bench-failover.sh"]

@@ -11,12 +11,7 @@ use serde_json::json;
 use sitehapair::api::SiteHAPair;
 
 use crate::promotion::Pair;
-use crate::support::testbed;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use crate::support::{kube_client, percentile};
 
 #[test]
 #[ignore = "a benchmark: run with scripts/bench-promotion.sh"]
@@ -28,13 +23,7 @@ fn bench_planned_promotion_latency() {
     let p = Pair::start_with("bench-promo", |_| {}, &[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (promotions, round_trips) = rt.block_on(async {
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&testbed().kubeconfig).expect("kubeconfig"),
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .expect("config");
-        let client = kube::Client::try_from(config).expect("client");
+        let client = kube_client().await;
         let pairs: Api<SiteHAPair> = Api::namespaced(client.clone(), &p.ns.name);
         let slices: Api<EndpointSlice> = Api::namespaced(client, &p.ns.name);
         let pp = PatchParams::default();

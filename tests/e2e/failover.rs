@@ -6,14 +6,7 @@ use serde_json::{Value, json};
 
 use crate::promotion::{Pair, WAIT};
 use crate::support::syncbed::set_health;
-use crate::support::wait_for;
-
-fn condition(st: &Value, t: &str) -> Value {
-    st["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
-        .unwrap_or(Value::Null)
-}
+use crate::support::{condition, wait_for};
 
 #[test]
 fn automatic_failover_runs_then_anti_flap_holds_until_acknowledged() {

@@ -14,7 +14,7 @@ use crate::promotion::{Pair, WAIT};
 use crate::support::operator::Operator;
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{live_sites, set_health};
-use crate::support::{Namespace, stderr, wait_for};
+use crate::support::{Namespace, condition, stderr, wait_for};
 
 /// What a site says of its mode right now (None: no answer).
 fn mode_of(site: &ReferenceSite, token: &str) -> Option<(Mode, i64)> {
@@ -31,14 +31,6 @@ fn mode_of(site: &ReferenceSite, token: &str) -> Option<(Mode, i64)> {
         .build()
         .expect("runtime");
     rt.block_on(d.mode()).ok().map(|m| (m.mode, m.epoch))
-}
-
-fn condition(st: &Value, type_: &str) -> Value {
-    st["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 fn set_token(ns: &Namespace, site: &str, token: &str) {

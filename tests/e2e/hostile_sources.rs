@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::promotion::WAIT;
 use crate::support::operator::Operator;
 use crate::support::syncbed::live_sites;
-use crate::support::{Namespace, stderr, wait_for};
+use crate::support::{Namespace, condition, stderr, wait_for};
 
 /// Accepts connections and never answers, until dropped.
 struct SilentServer {
@@ -59,13 +59,6 @@ impl Drop for SilentServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
-}
-
-fn condition(st: &Value, t: &str) -> Value {
-    st["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
-        .unwrap_or(Value::Null)
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde_json::json;
 use sitehapair::api::{SiteHAPair, SiteHAPairStatus};
 use sitehapair::controller::status_write::apply_status_at;
 
-use crate::support::{Namespace, base_pair, stderr, testbed};
+use crate::support::{Namespace, base_pair, kube_client, stderr};
 
 #[test]
 fn a_status_write_planned_on_a_stale_read_is_refused() {
@@ -17,13 +17,7 @@ fn a_status_write_planned_on_a_stale_read_is_refused() {
     assert!(out.status.success(), "{}", stderr(&out));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&testbed().kubeconfig).expect("kubeconfig"),
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .expect("config");
-        let client = kube::Client::try_from(config).expect("client");
+        let client = kube_client().await;
         let api: Api<SiteHAPair> = Api::namespaced(client, &ns.name);
         let read = api.get("gis").await.expect("pair");
         let stale_rv = read.metadata.resource_version.clone();
