@@ -4,12 +4,14 @@
 //! It keeps mode, epoch and service definitions in a state file written
 //! atomically (temporary file, fsync, rename), so a restart loses nothing;
 //! answers `PUT /mode` with 409 for an older epoch (fencing); can be told to
-//! answer unhealthy (`PUT /_control/health`, or `--unhealthy`); and writes a
-//! request log of JSON lines saying which calls it received and when.
+//! answer unhealthy (`PUT /_control/health`, or `--unhealthy`); writes a
+//! request log of JSON lines saying which calls it received and when; and
+//! serves HTTPS instead of HTTP with `--tls-cert` and `--tls-key` (PEM).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,7 +23,12 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::server::TlsStream;
 
 /// A reference site server implementing the sitehapair site admin contract.
 #[derive(Parser, Debug)]
@@ -52,6 +59,13 @@ struct Args {
     /// Append one JSON line per request here: time, method, path, status.
     #[arg(long)]
     request_log: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM, the site's own
+    /// certificate first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// What the state file holds.
@@ -358,9 +372,19 @@ async fn main() -> std::process::ExitCode {
         .route("/services/{name}", put(put_service).delete(delete_service))
         .route("/_control/health", put(control_health))
         .layer(middleware::from_fn_with_state(site.clone(), auth))
-        .layer(middleware::from_fn_with_state(site.clone(), request_log))
-        .with_state(site);
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+        .layer(middleware::from_fn_with_state(site.clone(), request_log));
+    let tls = match (&site.args.tls_cert, &site.args.tls_key) {
+        (Some(cert), Some(key)) => match tls_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("reference-site: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let app = app.with_state(site);
+    let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("reference-site: cannot listen on {listen}: {e}");
@@ -371,6 +395,24 @@ async fn main() -> std::process::ExitCode {
         Ok(addr) => println!("listening on {addr}"),
         Err(e) => eprintln!("reference-site: {e}"),
     }
+    match tls {
+        None => serve(listener, app).await,
+        Some(config) => match TlsListener::new(listener, config) {
+            Ok(l) => serve(l, app).await,
+            Err(e) => {
+                eprintln!("reference-site: {e}");
+                std::process::ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Serve until Ctrl-C (SIGINT).
+async fn serve<L>(listener: L, app: Router) -> std::process::ExitCode
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -382,4 +424,87 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(1);
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// The server side of TLS from a PEM certificate chain and key (ring,
+/// TLS 1.2 and 1.3, HTTP/1.1).
+fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no PEM certificate", cert.display()));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| format!("TLS certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Longest a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTPS for `axum::serve`: TCP connections are accepted by a task of their
+/// own, each handshake runs in its own task (so one slow or failing client
+/// holds up nobody), and finished TLS streams are handed over here.
+struct TlsListener {
+    local: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+}
+
+impl TlsListener {
+    fn new(tcp: TcpListener, config: rustls::ServerConfig) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (tx, ready) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("reference-site: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => eprintln!("reference-site: TLS handshake with {peer}: {e}"),
+                        Err(_) => eprintln!("reference-site: TLS handshake with {peer} timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { local, ready })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(c) => c,
+            // The accepting task is gone: nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
 }

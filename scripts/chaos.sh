@@ -18,5 +18,5 @@ trap 'tests/testbed/testbed down "$dir"' EXIT
 trap 'exit 130' INT TERM
 kubeconfig="$(tests/testbed/testbed up "$dir" | tail -n 1)"
 CHAOS_ROUNDS="$rounds" SITEHAPAIR_TEST_KUBECONFIG="$kubeconfig" \
-  cargo test --locked --test e2e -- --exact \
+  cargo test --locked --features failpoints --test e2e -- --exact \
   chaos::chaos_leader_kills_and_site_stops_never_make_two_actives --nocapture

@@ -59,7 +59,7 @@ gitc add -A && gitc commit --quiet -m "example services" && gitc push --quiet "$
 
 step "running the operator (logs: $dir/operator.log)"
 "$root/target/debug/sitehapair" run --listen 127.0.0.1:0 --no-leader-election \
-  --cache-dir "$dir/git-cache" >"$dir/operator.log" 2>&1 &
+  --allow-file-sources --cache-dir "$dir/git-cache" >"$dir/operator.log" 2>&1 &
 op_pid=$!
 
 step "kubectl apply -f examples/pair.yaml"

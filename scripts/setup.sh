@@ -33,4 +33,4 @@ for tool in go cargo; do
 done
 
 tests/testbed/testbed build
-cargo build --locked --all-targets
+cargo build --locked --features failpoints --all-targets

@@ -12,7 +12,7 @@ trap 'exit 130' INT TERM
 kubeconfig="$(tests/testbed/testbed up "$dir" | tail -n 1)"
 log="$dir/cargo-test.log"
 set +e
-SITEHAPAIR_TEST_KUBECONFIG="$kubeconfig" cargo test --locked --lib --bins --tests -- --test-threads=4 2>&1 | tee "$log"
+SITEHAPAIR_TEST_KUBECONFIG="$kubeconfig" cargo test --locked --features failpoints --lib --bins --tests -- --test-threads=4 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run.

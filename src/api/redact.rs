@@ -1,5 +1,6 @@
-//! Git URLs as they may be shown: without the user info (credentials
-//! belong in the Secret, and never reach status, Events or logs).
+//! What may be shown: git URLs without the user info (credentials belong in
+//! the Secret, and never reach status, Events or logs), and which keys hold
+//! secrets (their values are masked in diffs and in site error text).
 
 /// The URL with any `user:password@` removed, for messages.
 pub fn redact_url(url: &str) -> String {
@@ -14,6 +15,23 @@ pub fn redact_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// Words that mark a key as holding a secret.
+pub const SECRET_WORDS: [&str; 7] = [
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "key",
+    "credential",
+    "apikey",
+];
+
+/// Does a key name look like it holds a secret?
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|s| k.contains(s))
 }
 
 #[cfg(test)]

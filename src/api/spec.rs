@@ -146,7 +146,8 @@ pub struct SourceSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GitSource {
-    /// Repository URL: https://, http://, ssh://, git:// or file://.
+    /// Repository URL: https://, http://, ssh:// or git://; file:// only when
+    /// the operator runs with --allow-file-sources (demo and tests).
     #[schemars(
         length(min = 1, max = 2048),
         regex(pattern = r"^(https?|ssh|git|file)://\S+$")
@@ -160,7 +161,7 @@ pub struct GitSource {
     /// Folder in the repository holding the service files. Default: the root.
     #[serde(default = "defaults::git_path")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("!self.split('/').exists(p, p == '..')").message("path must stay inside the repository: remove '..'"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.split('/').exists(p, p == '..')").message("path must stay inside the repository: a folder relative to its root such as services/prod, with no '..' and no leading '/'"))]
     pub path: String,
 
     /// Secret with credentials: `username` and `password` (or a token as

@@ -11,7 +11,8 @@ use clap::Args;
 use kube::ResourceExt;
 
 use crate::api::SiteHAPair;
-use crate::controller::sync::site_driver;
+use crate::controller::secrets::{SecretStore, TripSecrets};
+use crate::controller::site_drivers::{SiteClients, site_driver};
 use crate::plan::diff::{diff, render_site_diff};
 use crate::sites::Site;
 use crate::source::files::read_services;
@@ -52,8 +53,11 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| pair.namespace())
         .unwrap_or_else(|| client.default_namespace().to_string());
     let mut changes = false;
+    let store = SecretStore::unwatched(client.clone());
+    let secrets = TripSecrets::new(&store, &namespace);
+    let clients = SiteClients::default();
     for site in &pair.spec.sites {
-        let driver = site_driver(&client, &namespace, site, Duration::from_secs(args.timeout))
+        let driver = site_driver(&secrets, &clients, site, Duration::from_secs(args.timeout))
             .await
             .map_err(|e| anyhow::anyhow!(e))?;
         let live = driver.services().await?;

@@ -112,6 +112,20 @@ pub struct RunArgs {
     /// Namespace of the webhook Secret (default: the Lease namespace).
     #[arg(long, env = "SITEHAPAIR_WEBHOOK_SECRET_NAMESPACE")]
     pub webhook_secret_namespace: Option<String>,
+    /// Read `file://` repositories. Off by default and in the chart: a
+    /// file:// source reads the operator's own disk, including other pairs'
+    /// cached checkouts. For the demo and tests on one machine only.
+    #[arg(long, env = "SITEHAPAIR_ALLOW_FILE_SOURCES")]
+    pub allow_file_sources: bool,
+    /// Reconcile only pairs whose labels match this selector (such as
+    /// `shard=a` or `team in (gis,roads)`): several operators, each with its
+    /// own selector and Lease, can share one cluster.
+    #[arg(long)]
+    pub pair_selector: Option<String>,
+    /// At most this many pairs are reconciled at once; the rest wait their
+    /// turn (each reconcile mostly waits on sites and git).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrent_reconciles: u16,
 }
 
 /// Run the parsed command line. Ok carries the exit code of a command that
@@ -193,7 +207,7 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         grace_s: args.lease_grace,
         renew_deadline_s: renew_deadline,
     });
-    let client = kube::Client::try_default().await?;
+    let client = operator_client(&identity).await?;
     run(
         client,
         RunConfig {
@@ -206,10 +220,25 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| std::env::temp_dir().join("sitehapair-git")),
             git_timeout: std::time::Duration::from_secs(args.git_timeout),
             webhook,
+            allow_file_sources: args.allow_file_sources,
+            pair_selector: args.pair_selector,
+            max_concurrent_reconciles: args.max_concurrent_reconciles,
         },
     )
     .await?;
     Ok(())
+}
+
+/// The operator's API client: in-cluster or kubeconfig, with a User-Agent
+/// naming the operator and this replica, so that the API server's audit log
+/// and its request metrics tell the operator's calls from everyone else's.
+async fn operator_client(identity: &str) -> anyhow::Result<kube::Client> {
+    let mut config = kube::Config::infer().await?;
+    let agent = format!("sitehapair/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    let value = axum::http::HeaderValue::from_str(&agent)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("sitehapair"));
+    config.headers.push((axum::http::header::USER_AGENT, value));
+    Ok(kube::Client::try_from(config)?)
 }
 
 fn default_identity() -> String {

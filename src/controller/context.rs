@@ -1,5 +1,6 @@
 //! What every reconcile shares: the client, the event recorder, metrics,
-//! the leader flag, the shared git source cache and per-object retry counts.
+//! the leader flag, the shared git source cache, Secrets and site clients,
+//! and per-object retry counts and status hashes (pruned with `prune`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,8 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::leader::LeaderDeadline;
+use super::secrets::SecretStore;
+use super::site_drivers::SiteClients;
 use crate::api::SiteHAPairStatus;
 use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
@@ -26,6 +29,12 @@ pub struct Context {
     pub leader_until: LeaderDeadline,
     /// One git checkout per (url, ref, credentials), shared by all pairs.
     pub source: Arc<SourceCache>,
+    /// Secrets, served from a metadata watch and read once per change.
+    pub secrets: Arc<SecretStore>,
+    /// One HTTP client per site and credentials, reused.
+    pub site_clients: SiteClients,
+    /// Whether `file://` repositories may be read (`--allow-file-sources`).
+    pub allow_file_sources: bool,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
     /// Objects read fresh from the API server in this leadership term.
@@ -43,6 +52,8 @@ impl Context {
         metrics: Arc<Metrics>,
         leader: Arc<AtomicBool>,
         source: Arc<SourceCache>,
+        secrets: Arc<SecretStore>,
+        allow_file_sources: bool,
     ) -> Self {
         let reporter = Reporter {
             controller: "sitehapair-operator".to_string(),
@@ -56,6 +67,9 @@ impl Context {
             leader,
             leader_until: LeaderDeadline::default(),
             source,
+            secrets,
+            site_clients: SiteClients::default(),
+            allow_file_sources,
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
@@ -124,6 +138,70 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.reset_backoff(key);
+    }
+
+    /// Forget per-object state of every object `exists` says is gone, and
+    /// Secrets, site clients and source entries unused for a while: the
+    /// maps hold only what live pairs use.
+    pub fn prune(&self, exists: impl Fn(&str) -> bool, now: std::time::Instant) {
+        let gone = |k: &String| !exists(k);
+        let mut keys: Vec<String> = Vec::new();
+        keys.extend(
+            self.failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .filter(|k| gone(k))
+                .cloned(),
+        );
+        keys.extend(
+            self.known_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .filter(|k| gone(k))
+                .cloned(),
+        );
+        keys.extend(
+            self.term_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|k| gone(k))
+                .cloned(),
+        );
+        for k in keys {
+            self.forget(&k);
+        }
+        self.secrets.prune(now);
+        self.site_clients.prune(now);
+        self.source.prune(now);
+    }
+
+    /// How many objects have per-object state (for tests and metrics).
+    pub fn tracked_objects(&self) -> usize {
+        let mut keys: std::collections::HashSet<String> = self
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        keys.extend(
+            self.known_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .cloned(),
+        );
+        keys.extend(
+            self.term_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        keys.len()
     }
 
     /// Record a failure of `key` and return how long to back off: 1s,

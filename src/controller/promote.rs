@@ -9,8 +9,10 @@ use std::time::Duration;
 use kube::ResourceExt;
 use tracing::{info, warn};
 
+use super::secrets::TripSecrets;
+use super::site_drivers::site_driver;
 use super::status_write::Written;
-use super::sync::{Drivers, site_driver, site_mode};
+use super::sync::{Drivers, site_mode};
 use super::{Context, Error};
 use crate::api::{
     ANNOTATION_AUTOMATIC_FAILOVER, SiteContact, SiteHAPair, SiteHAPairStatus, SiteMode, duration,
@@ -26,10 +28,12 @@ const MAX_STEPS: usize = 8;
 /// Timeout of one mode change.
 const MODE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Fault injection for the resume tests: with
+/// Fault injection for the resume tests, compiled only with the
+/// `failpoints` feature (the test command's builds): with
 /// `SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE=<phase>` the process exits at once
 /// (no cleanup, the Lease kept, like SIGKILL) right after writing that
 /// promotion phase and before taking its step.
+#[cfg(feature = "failpoints")]
 fn crash_point(status: &SiteHAPairStatus) {
     let Some(phase) = status.promotion.as_ref().map(|p| p.phase.as_str()) else {
         return;
@@ -39,6 +43,10 @@ fn crash_point(status: &SiteHAPairStatus) {
         std::process::exit(86);
     }
 }
+
+/// Without the `failpoints` feature there is no crash switch at all.
+#[cfg(not(feature = "failpoints"))]
+fn crash_point(_status: &SiteHAPairStatus) {}
 
 /// Why spec.activeSite names its site: Automatic when the operator's own
 /// failover annotation names it, else Manual.
@@ -169,7 +177,10 @@ async fn set_mode(
     let driver = match drivers.get(&site) {
         Some(d) => Ok(d.clone().with_timeout(MODE_TIMEOUT)),
         None => match obj.spec.sites.iter().find(|s| s.name == site) {
-            Some(spec) => site_driver(&ctx.client, &namespace, spec, MODE_TIMEOUT).await,
+            Some(spec) => {
+                let secrets = TripSecrets::new(&ctx.secrets, &namespace);
+                site_driver(&secrets, &ctx.site_clients, spec, MODE_TIMEOUT).await
+            }
             None => Err(format!("site {site} is not in spec.sites")),
         },
     };

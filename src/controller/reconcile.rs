@@ -22,6 +22,7 @@ use crate::source::git::redact_url;
 
 use super::failover::{carry_out, failover_check};
 use super::promote::promotion_trip;
+use super::secrets::TripSecrets;
 use super::sync::sync_trip;
 use std::collections::BTreeMap;
 
@@ -139,8 +140,10 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
         .collect();
+    let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
     let (mut report, drivers) = sync_trip(
         ctx,
+        &secrets,
         obj,
         status.active_site.as_deref(),
         &synced,

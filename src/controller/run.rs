@@ -9,13 +9,16 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::{Controller, Predicate, WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::{
+    Controller, Predicate, WatchStreamExt, controller, predicates, reflector, watcher,
+};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::Context;
 use super::leader::{LeaseConfig, elect, hold_lost};
 use super::reconcile::{error_policy, reconcile};
+use super::secrets::SecretStore;
 use super::server::{ServerState, bind, router};
 use crate::api::SiteHAPair;
 use crate::source::cache::SourceCache;
@@ -37,6 +40,12 @@ pub struct RunConfig {
     pub git_timeout: std::time::Duration,
     /// The webhook receiver, when a secret is configured.
     pub webhook: Option<super::webhook::WebhookConfig>,
+    /// Read `file://` repositories (demo and tests only).
+    pub allow_file_sources: bool,
+    /// Reconcile only pairs matching this label selector.
+    pub pair_selector: Option<String>,
+    /// At most this many pairs are reconciled at once.
+    pub max_concurrent_reconciles: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +72,24 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     let leader = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     let source = Arc::new(SourceCache::new(cfg.cache_dir.clone(), cfg.git_timeout));
+    // Secrets are watched (metadata only) on every replica: the webhook
+    // needs its Secret whether or not this replica leads.
+    let secrets = SecretStore::watched(
+        client.clone(),
+        cfg.namespace.as_deref(),
+        cfg.webhook
+            .as_ref()
+            .map(|w| (w.secret_namespace.as_str(), w.secret_name.as_str())),
+        metrics.secret_reads.clone(),
+    );
     let ctx = Arc::new(Context::new(
         client.clone(),
         &cfg.identity,
         metrics.clone(),
         leader.clone(),
         source,
+        secrets.clone(),
+        cfg.allow_file_sources,
     ));
 
     let listener = bind(cfg.listen).await.map_err(|source| RunError::Bind {
@@ -86,7 +107,11 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     });
     if let Some(hook) = &cfg.webhook {
         info!(secret = %format!("{}/{}", hook.secret_namespace, hook.secret_name), "serving POST /hooks/git");
-        app = app.merge(super::webhook::routes(client.clone(), hook.clone()));
+        app = app.merge(super::webhook::routes(
+            client.clone(),
+            hook.clone(),
+            secrets.clone(),
+        ));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
@@ -116,6 +141,8 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             run_controller(
                 client.clone(),
                 cfg.namespace.clone(),
+                cfg.pair_selector.clone(),
+                cfg.max_concurrent_reconciles,
                 ctx.clone(),
                 stop_rx.clone(),
             )
@@ -171,6 +198,8 @@ async fn lead_while_elected(
         let mut ctrl = tokio::spawn(run_controller(
             client.clone(),
             cfg.namespace.clone(),
+            cfg.pair_selector.clone(),
+            cfg.max_concurrent_reconciles,
             ctx.clone(),
             stop.clone(),
         ));
@@ -221,6 +250,8 @@ fn set_leader(flag: &AtomicBool, metrics: &Metrics, leads: bool) {
 async fn run_controller(
     client: Client,
     namespace: Option<String>,
+    selector: Option<String>,
+    concurrency: u16,
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
 ) {
@@ -232,6 +263,7 @@ async fn run_controller(
         None => (Api::all(client.clone()), Api::all(client)),
     };
     let mut grace_stop = stop.clone();
+    let prune_stop = stop.clone();
     let shutdown = async move {
         let mut stop = stop;
         let _ = stop.wait_for(|s| *s).await;
@@ -241,7 +273,11 @@ async fn run_controller(
     // Reconcile on spec (generation), annotation and finalizer changes, not
     // on the operator's own status writes; timers requeue the rest.
     let (reader, writer) = reflector::store();
-    let pairs = watcher(api, watcher::Config::default().any_semantic())
+    let mut pair_config = watcher::Config::default().any_semantic();
+    if let Some(sel) = &selector {
+        pair_config = pair_config.labels(sel);
+    }
+    let pairs = watcher(api, pair_config)
         .default_backoff()
         .reflect(writer)
         .applied_objects()
@@ -251,7 +287,10 @@ async fn run_controller(
                 .combine(predicates::finalizers),
             Default::default(),
         );
+    tokio::spawn(prune_forgotten(ctx.clone(), reader.clone(), prune_stop));
+    let config = controller::Config::default().concurrency(concurrency);
     let controller = Controller::for_stream(pairs, reader)
+        .with_config(config)
         .owns(services, owned)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -273,6 +312,42 @@ async fn run_controller(
         _ = grace => warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "controller did not stop within the grace period; stopped it"),
     }
 }
+
+/// Every PRUNE_EVERY, forget the state of pairs that are gone (however
+/// they went: deleted while another replica led, or moved out of scope)
+/// and drop cached Secrets, site clients and source entries no pair used.
+async fn prune_forgotten(
+    ctx: Arc<Context>,
+    pairs: reflector::Store<SiteHAPair>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if pairs.wait_until_ready().await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let exists = |key: &str| {
+            key.split_once('/').is_some_and(|(ns, name)| {
+                pairs
+                    .get(&reflector::ObjectRef::new(name).within(ns))
+                    .is_some()
+            })
+        };
+        ctx.prune(exists, std::time::Instant::now());
+        debug!(
+            objects = ctx.tracked_objects(),
+            secrets = ctx.secrets.held(),
+            site_clients = ctx.site_clients.len(),
+            sources = ctx.source.len(),
+            "pruned per-object state and caches"
+        );
+    }
+}
+
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long reconciles in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

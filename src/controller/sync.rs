@@ -8,23 +8,21 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
 use super::Context;
-use crate::api::{
-    ANNOTATION_APPROVE_PRUNE, GitSource, SecretKeyRef, SiteHAPair, SiteSpec, duration,
-};
+use super::secrets::{SecretStore, TripSecrets};
+use super::site_drivers::{SiteClients, check_source_url, site_driver, source_key};
+use crate::api::{ANNOTATION_APPROVE_PRUNE, GitSource, SiteHAPair, SiteSpec, duration};
 use crate::api::{SiteContact, SiteMode};
 use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
-use crate::sites::http::{HttpSite, Token};
+use crate::sites::http::HttpSite;
 use crate::sites::{Mode, Site, SiteError};
-use crate::source::cache::{CacheKey, Snapshot};
-use crate::source::git::{GitCredentials, GitReference};
+use crate::source::cache::{Snapshot, SourceError};
+use crate::source::git::GitError;
 
 /// Timeout of one write or list call to a site.
 const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -37,80 +35,6 @@ struct Observed {
     services: Option<ServiceSet>,
 }
 
-/// Read one key of a Secret in `namespace` as text.
-pub async fn secret_text(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    key: &str,
-) -> Result<Option<String>, String> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = api
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("reading Secret {namespace}/{name}: {}", kube_reason(&e)))?
-        .ok_or_else(|| format!("Secret {namespace}/{name} does not exist"))?;
-    let bytes = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .map(|b| b.0.clone())
-        .or_else(|| {
-            secret
-                .string_data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .map(|s| s.clone().into_bytes())
-        });
-    match bytes {
-        None => Ok(None),
-        Some(b) => String::from_utf8(b)
-            .map(Some)
-            .map_err(|_| format!("Secret {namespace}/{name} key {key} is not UTF-8 text")),
-    }
-}
-
-fn kube_reason(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
-        other => other.to_string(),
-    }
-}
-
-async fn required_key(client: &Client, ns: &str, r: &SecretKeyRef) -> Result<String, String> {
-    secret_text(client, ns, &r.name, &r.key)
-        .await?
-        .ok_or_else(|| format!("Secret {ns}/{} has no key {}", r.name, r.key))
-}
-
-/// The HTTP driver of one site, with its token and CA from their Secrets.
-pub async fn site_driver(
-    client: &Client,
-    namespace: &str,
-    site: &SiteSpec,
-    timeout: Duration,
-) -> Result<HttpSite, String> {
-    let token = required_key(client, namespace, &site.credentials_secret_ref)
-        .await
-        .map_err(|e| format!("site {}: {e}", site.name))?;
-    let ca = match &site.ca_secret_ref {
-        Some(r) => Some(
-            required_key(client, namespace, r)
-                .await
-                .map_err(|e| format!("site {}: {e}", site.name))?,
-        ),
-        None => None,
-    };
-    HttpSite::new(
-        &site.name,
-        &site.admin_url,
-        Token::new(token),
-        ca.as_deref().map(str::as_bytes),
-        timeout,
-    )
-    .map_err(|e| e.to_string())
-}
-
 /// The status form of a site's mode.
 pub fn site_mode(mode: Mode) -> SiteMode {
     match mode {
@@ -121,8 +45,8 @@ pub fn site_mode(mode: Mode) -> SiteMode {
 
 /// Health, mode, version and (when `with_services`) services of one site.
 async fn observe(
-    client: &Client,
-    namespace: &str,
+    secrets: &TripSecrets<'_>,
+    clients: &SiteClients,
     site: &SiteSpec,
     health_timeout: Duration,
     with_services: bool,
@@ -131,7 +55,7 @@ async fn observe(
         name: site.name.clone(),
         ..SiteReport::default()
     };
-    let driver = site_driver(client, namespace, site, SITE_CALL_TIMEOUT).await;
+    let driver = site_driver(secrets, clients, site, SITE_CALL_TIMEOUT).await;
     let mut services = None;
     // The first failed call says how the site answered; later calls are skipped.
     let fail = |report: &mut SiteReport, e: SiteError| {
@@ -200,51 +124,18 @@ pub async fn observe_sites(
 ) -> Vec<SiteReport> {
     let timeout = duration::parse("healthCheck.timeout", &spec.health_check.timeout)
         .unwrap_or(Duration::from_secs(2));
+    let store = SecretStore::unwatched(client.clone());
+    let secrets = TripSecrets::new(&store, namespace);
+    let clients = SiteClients::default();
     join_all(
         spec.sites
             .iter()
-            .map(|s| observe(client, namespace, s, timeout, false)),
+            .map(|s| observe(&secrets, &clients, s, timeout, false)),
     )
     .await
     .into_iter()
     .map(|o| o.report)
     .collect()
-}
-
-/// The cache key and credentials of a pair's source.
-pub async fn source_key(
-    client: &Client,
-    namespace: &str,
-    git: &GitSource,
-) -> Result<(CacheKey, GitCredentials), String> {
-    let reference = match (
-        &git.reference.branch,
-        &git.reference.tag,
-        &git.reference.commit,
-    ) {
-        (_, _, Some(c)) => GitReference::Commit(c.clone()),
-        (_, Some(t), _) => GitReference::Tag(t.clone()),
-        (Some(b), _, _) => GitReference::Branch(b.clone()),
-        _ => GitReference::Branch("main".into()),
-    };
-    let mut creds = GitCredentials::default();
-    let mut id = String::new();
-    if let Some(s) = &git.secret_ref {
-        id = format!("{namespace}/{}", s.name);
-        let get = |k: &'static str| secret_text(client, namespace, &s.name, k);
-        creds.username = get("username").await?;
-        creds.password = get("password").await?;
-        creds.identity = get("identity").await?;
-        creds.known_hosts = get("known_hosts").await?;
-    }
-    Ok((
-        CacheKey {
-            url: git.url.clone(),
-            reference,
-            credentials: id,
-        },
-        creds,
-    ))
 }
 
 /// The drivers built this trip, by site name, for the promotion to reuse
@@ -261,35 +152,39 @@ fn drivers_of(observed: &[Observed]) -> Drivers {
 /// Observe the sites and, when `sync` is true and a source is set, sync them.
 pub async fn sync_trip(
     ctx: &Context,
+    secrets: &TripSecrets<'_>,
     obj: &SiteHAPair,
     active: Option<&str>,
     synced: &BTreeMap<String, String>,
     sync: bool,
     refresh: Option<std::time::SystemTime>,
 ) -> (SyncReport, Drivers) {
-    let namespace = obj.namespace().unwrap_or_default();
     let spec = &obj.spec;
     let health_timeout = duration::parse("healthCheck.timeout", &spec.health_check.timeout)
         .unwrap_or(Duration::from_secs(2));
     let git = spec.source.as_ref().map(|s| &s.git).filter(|_| sync);
 
     // The source first: a bad source means no site is written.
-    let snapshot: Option<Result<Snapshot, String>> = match git {
+    let snapshot: Option<Result<Snapshot, Unread>> = match git {
         None => None,
-        Some(g) => Some(fetch(ctx, &namespace, g, refresh).await),
+        Some(g) => Some(fetch(ctx, secrets, g, refresh).await),
     };
     let want_services = matches!(&snapshot, Some(Ok(s)) if s.services.is_ok());
     let observed = join_all(
         spec.sites
             .iter()
-            .map(|s| observe(&ctx.client, &namespace, s, health_timeout, want_services)),
+            .map(|s| observe(secrets, &ctx.site_clients, s, health_timeout, want_services)),
     )
     .await;
+    forget_refused_credentials(secrets, spec, &observed);
     let drivers = drivers_of(&observed);
 
     let source = match &snapshot {
         None => SourceReport::Skipped,
-        Some(Err(message)) => SourceReport::Failed {
+        Some(Err(Unread::Failed(message))) => SourceReport::Failed {
+            message: message.clone(),
+        },
+        Some(Err(Unread::Refused(message))) => SourceReport::Refused {
             message: message.clone(),
         },
         Some(Ok(s)) => match s.services.as_ref() {
@@ -382,20 +277,60 @@ pub async fn sync_trip(
     (report, drivers)
 }
 
-/// Snapshot through the shared cache, as a message on failure.
+/// Why the source gave no snapshot.
+enum Unread {
+    /// The operator does not read this source at all.
+    Refused(String),
+    /// Reading it failed.
+    Failed(String),
+}
+
+/// Snapshot through the shared cache, as a message on failure. A URL the
+/// operator does not read is refused before any Secret or repository is
+/// touched.
 async fn fetch(
     ctx: &Context,
-    namespace: &str,
+    secrets: &TripSecrets<'_>,
     git: &GitSource,
     refresh: Option<std::time::SystemTime>,
-) -> Result<Snapshot, String> {
-    let (key, creds) = source_key(&ctx.client, namespace, git).await?;
+) -> Result<Snapshot, Unread> {
+    check_source_url(&git.url, ctx.allow_file_sources)
+        .map_err(|e| Unread::Refused(e.to_string()))?;
+    let (key, creds) = source_key(secrets, git).await.map_err(Unread::Failed)?;
     let interval =
         duration::parse("source.git.interval", &git.interval).unwrap_or(Duration::from_secs(60));
-    ctx.source
+    let snapshot = ctx
+        .source
         .snapshot(&key, creds, &git.path, interval, refresh)
-        .await
-        .map_err(|e| e.to_string())
+        .await;
+    if let (Err(SourceError::Git(GitError::Auth { .. } | GitError::HostKey { .. })), Some(s)) =
+        (&snapshot, &git.secret_ref)
+    {
+        // Refused credentials: read the Secret afresh next time.
+        secrets.store().invalidate(secrets.namespace(), &s.name);
+    }
+    snapshot.map_err(|e| Unread::Failed(e.to_string()))
+}
+
+/// A site that refused its credentials gets them read afresh next time
+/// (the watch may be behind a rotation).
+fn forget_refused_credentials(
+    secrets: &TripSecrets<'_>,
+    spec: &crate::api::SiteHAPairSpec,
+    observed: &[Observed],
+) {
+    for o in observed {
+        if o.report.contact != SiteContact::CredentialsRefused {
+            continue;
+        }
+        if let Some(site) = spec.sites.iter().find(|s| s.name == o.spec_name) {
+            let store = secrets.store();
+            store.invalidate(secrets.namespace(), &site.credentials_secret_ref.name);
+            if let Some(ca) = &site.ca_secret_ref {
+                store.invalidate(secrets.namespace(), &ca.name);
+            }
+        }
+    }
 }
 
 /// Plan and write one site; fills its report and says how it came out.

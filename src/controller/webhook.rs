@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::sync::secret_text;
+use super::secrets::{SecretStore, text_of};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FIELD_MANAGER, SiteHAPair};
 use crate::source::webhook::{MAX_BODY_BYTES, Push, normalize_repo_url, parse_push, verify};
 
@@ -35,7 +35,7 @@ pub struct WebhookConfig {
 
 #[derive(Clone)]
 pub struct WebhookState {
-    client: Client,
+    secrets: Arc<SecretStore>,
     cfg: Arc<WebhookConfig>,
     pushes: mpsc::Sender<Push>,
 }
@@ -46,11 +46,13 @@ const QUIET: Duration = Duration::from_millis(500);
 const MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// The `/hooks/git` route and its debouncing task.
-pub fn routes(client: Client, cfg: WebhookConfig) -> Router {
+/// The Secret comes from `secrets` (a watch), so requests, signed or not,
+/// cost the API server nothing.
+pub fn routes(client: Client, cfg: WebhookConfig, secrets: Arc<SecretStore>) -> Router {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(refresher(client.clone(), cfg.watch_namespace.clone(), rx));
+    tokio::spawn(refresher(client, cfg.watch_namespace.clone(), rx));
     let state = WebhookState {
-        client,
+        secrets,
         cfg: Arc::new(cfg),
         pushes: tx,
     };
@@ -66,13 +68,11 @@ async fn receive(
     body: Bytes,
 ) -> (StatusCode, String) {
     let cfg = &state.cfg;
-    let secret = match secret_text(
-        &state.client,
-        &cfg.secret_namespace,
-        &cfg.secret_name,
-        &cfg.secret_key,
-    )
-    .await
+    let secret = match state
+        .secrets
+        .get(&cfg.secret_namespace, &cfg.secret_name)
+        .await
+        .and_then(|d| text_of(&d, &cfg.secret_namespace, &cfg.secret_name, &cfg.secret_key))
     {
         Ok(Some(s)) => s,
         Ok(None) => {

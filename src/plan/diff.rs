@@ -65,21 +65,7 @@ pub fn diff(desired: &ServiceSet, live: &ServiceSet) -> SiteDiff {
 /// Placeholder written in place of secret values.
 pub const MASK: &str = "*** (masked)";
 
-/// Does a key name look like it holds a secret?
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "token",
-        "secret",
-        "key",
-        "credential",
-        "apikey",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
-}
+pub use crate::api::redact::is_secret_key;
 
 /// A copy of `v` with every value under a secret-looking key masked.
 pub fn mask_secrets(v: &Value) -> Value {

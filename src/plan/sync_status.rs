@@ -16,6 +16,9 @@ pub enum SourceReport {
     Skipped,
     /// The repository could not be read.
     Failed { message: String },
+    /// The operator does not read this source at all (a `file://` URL
+    /// without `--allow-file-sources`); nothing was fetched.
+    Refused { message: String },
     /// The revision was fetched but its files are invalid; nothing from it is applied.
     Invalid { revision: String, message: String },
     Fetched {
@@ -126,7 +129,11 @@ pub fn fold_report(
     let mut degraded: Option<(&'static str, String)> = None;
     let revision = match &report.source {
         SourceReport::Skipped => None,
-        SourceReport::Failed { message } => {
+        SourceReport::Failed { message } | SourceReport::Refused { message } => {
+            let (reason, event) = match &report.source {
+                SourceReport::Refused { .. } => ("SourceRefused", "SourceRefused"),
+                _ => ("FetchFailed", "SourceFailed"),
+            };
             let keep = status.source.clone().unwrap_or_default();
             let msg = match &keep.revision {
                 Some(r) => format!("{message}; the sites keep revision {}", short(r)),
@@ -136,18 +143,14 @@ pub fn fold_report(
                 message: Some(message.clone()),
                 ..keep
             });
-            if changed(
-                old(types::SOURCE_READY),
-                ConditionStatus::False,
-                "FetchFailed",
-            ) {
-                events.push(warning("SourceFailed", "Fetch", msg.clone()));
+            if changed(old(types::SOURCE_READY), ConditionStatus::False, reason) {
+                events.push(warning(event, "Fetch", msg.clone()));
             }
             set(
                 &mut status.conditions,
                 types::SOURCE_READY,
                 ConditionStatus::False,
-                "FetchFailed",
+                reason,
                 msg.clone(),
             );
             degraded = Some(("SourceUnavailable", msg));

@@ -1,6 +1,9 @@
 //! The HTTP driver of the site admin contract: reqwest with rustls, TLS
-//! verified (against the site's CA when given), a timeout on every call, the
-//! bearer token kept out of every Debug, log and error.
+//! verified (against the site's CA when given), a timeout on every call,
+//! redirects never followed (they are errors naming where the site pointed),
+//! the bearer token kept out of every Debug, log and error, and the text a
+//! site answers with masked (secret-looking JSON values) and trimmed before
+//! it reaches an error.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +21,8 @@ pub const MAX_SERVICES_BODY: usize = 64 * 1024 * 1024;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Longest site-provided text kept in an error (it reaches status and Events).
 pub const MAX_MESSAGE: usize = 200;
+/// Longest redirect target shown in an error.
+const MAX_LOCATION: usize = 120;
 
 /// At most `max` characters of `s`, marked when cut.
 pub fn trim(s: &str, max: usize) -> String {
@@ -26,6 +31,59 @@ pub fn trim(s: &str, max: usize) -> String {
         None => s.to_string(),
         Some((i, _)) => format!("{}…", &s[..i]),
     }
+}
+
+/// `text` with the string value of every secret-looking JSON key replaced
+/// by `***`, in plain (`"password": "x"`) and escaped (`\"password\":
+/// \"x\"`) form: a site that echoes a service definition in an error does
+/// not carry its passwords into status, Events or logs. A value that does
+/// not end is masked to the end of the text.
+pub fn mask_secret_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(c) = text[i..].find(':') {
+        let colon = i + c;
+        match secret_value_after(text, colon) {
+            Some((start, end)) => {
+                out.push_str(&text[copied..start]);
+                out.push_str("***");
+                copied = end;
+                i = end;
+            }
+            None => i = colon + 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The byte range of the string value after the colon at `colon`, when the
+/// quoted key before the colon looks secret.
+fn secret_value_after(text: &str, colon: usize) -> Option<(usize, usize)> {
+    let before = text[..colon].trim_end();
+    let before = before.strip_suffix('"')?;
+    let before = before.strip_suffix('\\').unwrap_or(before);
+    let open = before.rfind('"')?;
+    let key = before[open + 1..].to_ascii_lowercase();
+    if key.len() > 64 || !crate::api::redact::is_secret_key(&key) {
+        return None;
+    }
+    let after = &text[colon + 1..];
+    let value = after.trim_start();
+    let offset = colon + 1 + (after.len() - value.len());
+    if let Some(v) = value.strip_prefix("\\\"") {
+        let start = offset + 2;
+        let end = v.find("\\\"").map_or(text.len(), |e| start + e);
+        return Some((start, end));
+    }
+    let v = value.strip_prefix('"')?;
+    let start = offset + 1;
+    let bytes = v.as_bytes();
+    let end = (0..bytes.len())
+        .find(|&j| bytes[j] == b'"' && (j == 0 || bytes[j - 1] != b'\\'))
+        .map_or(text.len(), |e| start + e);
+    Some((start, end))
 }
 
 /// A bearer token; its Debug and Display never show the value.
@@ -141,6 +199,15 @@ impl HttpSite {
             .await
             .map_err(|e| self.transport_error(&call, &e))?;
         let status = resp.status();
+        // A redirect is never followed: the bearer token would go wherever
+        // the site points. Say where it pointed.
+        if status.is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            return Err(self.redirect_error(&call, status, resp.url(), location));
+        }
         // Read in chunks up to a cap: a site's answer is never read whole.
         let limit = if segments == ["services"] {
             MAX_SERVICES_BODY
@@ -192,12 +259,47 @@ impl HttpSite {
         }
     }
 
+    /// A 3xx answer, naming the target without user info or query (they
+    /// may carry someone's credentials).
+    fn redirect_error(
+        &self,
+        call: &str,
+        status: StatusCode,
+        from: &Url,
+        location: Option<&str>,
+    ) -> SiteError {
+        let target = location.map(|l| match from.join(l) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.set_query(None);
+                u.set_fragment(None);
+                trim(u.as_str(), MAX_LOCATION)
+            }
+            Err(_) => "a Location that is not a URL".to_string(),
+        });
+        let message = match target {
+            Some(t) => format!(
+                "the site answers with a redirect to {t}, which is not followed: set adminUrl to the address that answers"
+            ),
+            None => {
+                "the site answers with a redirect (no Location), which is not followed".to_string()
+            }
+        };
+        SiteError::Status {
+            site: self.name.clone(),
+            call: call.to_string(),
+            status: status.as_u16(),
+            message,
+        }
+    }
+
     fn status_error(&self, call: &str, status: StatusCode, body: &str) -> SiteError {
         let message = serde_json::from_str::<Value>(body)
             .ok()
             .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
             .unwrap_or_else(|| body.to_string());
-        let message = trim(&message, MAX_MESSAGE);
+        let message = trim(&mask_secret_values(&message), MAX_MESSAGE);
         match status {
             StatusCode::UNAUTHORIZED => SiteError::Unauthorized {
                 site: self.name.clone(),
@@ -362,5 +464,114 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("site west:"), "{e}");
+    }
+
+    /// Serve one connection on a loopback port with `answer`; returns the base URL.
+    async fn one_answer(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            if let Ok((mut c, _)) = l.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf).await;
+                let _ = c.write_all(answer.as_bytes()).await;
+                let _ = c.shutdown().await;
+            }
+        });
+        format!("http://{addr}/admin")
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_and_names_its_target_without_credentials() {
+        let base = one_answer(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://bob:pw@127.0.0.1:9/elsewhere/mode?token=abc\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let site = HttpSite::new("west", &base, Token::new("t"), None, Duration::from_secs(5))
+            .expect("site");
+        let e = site.mode().await.unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, SiteError::Status { status: 307, .. }), "{text}");
+        assert_eq!(e.contact(), crate::api::SiteContact::Failing, "{text}");
+        assert!(
+            text.contains("redirect to http://127.0.0.1:9/elsewhere/mode, which is not followed"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("bob") && !text.contains("pw@") && !text.contains("abc"),
+            "{text}"
+        );
+
+        // A relative Location is shown resolved against the call's URL.
+        let base = one_answer(
+            "HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let site = HttpSite::new("west", &base, Token::new("t"), None, Duration::from_secs(5))
+            .expect("site");
+        let text = site.health().await.unwrap_err().to_string();
+        let host = base.trim_end_matches("/admin");
+        assert!(
+            text.contains(&format!(
+                "GET /health: HTTP 302: the site answers with a redirect to {host}/login,"
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn secret_looking_values_in_site_text_are_masked() {
+        let plain = r#"cannot apply {"name": "roads", "connection": {"user": "gis", "password" : "hunter2"}, "apiToken":"abc"}"#;
+        assert_eq!(
+            mask_secret_values(plain),
+            r#"cannot apply {"name": "roads", "connection": {"user": "gis", "password" : "***"}, "apiToken":"***"}"#
+        );
+        let escaped = r#"{"error": "bad {\"secretKey\":\"s3\",\"url\":\"http://x\"}"}"#;
+        assert_eq!(
+            mask_secret_values(escaped),
+            r#"{"error": "bad {\"secretKey\":\"***\",\"url\":\"http://x\"}"}"#
+        );
+        // An escaped quote inside the value, a value cut short, text that only looks alike.
+        assert_eq!(
+            mask_secret_values(r#""password": "a\"b", "x": "y""#),
+            r#""password": "***", "x": "y""#
+        );
+        assert_eq!(
+            mask_secret_values(r#"é "token": "never ends"#),
+            r#"é "token": "***"#
+        );
+        let untouched =
+            r#"the password is wrong: "user": "gis", token: plain, "url": "http://h:1""#;
+        assert_eq!(mask_secret_values(untouched), untouched);
+    }
+
+    #[test]
+    fn an_echoed_definition_reaches_the_error_masked_and_trimmed() {
+        let site = HttpSite::new(
+            "east",
+            "http://127.0.0.1:1/admin",
+            Token::new("t"),
+            None,
+            Duration::from_secs(1),
+        )
+        .expect("site");
+        let echo = json!({"error": format!(
+            "cannot store {}{}",
+            json!({"name": "roads", "connection": {"password": "hunter2-s3cr3t"}}),
+            "x".repeat(10_000)
+        )})
+        .to_string();
+        let e = site.status_error(
+            "PUT /services/roads",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &echo,
+        );
+        let text = e.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains(r#""password":"***""#), "{text}");
+        assert!(text.chars().count() < 300 && text.ends_with('…'), "{text}");
     }
 }

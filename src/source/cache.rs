@@ -49,6 +49,11 @@ pub enum SourceError {
     Task { url: String, message: String },
 }
 
+type SharedEntry = Arc<tokio::sync::Mutex<Entry>>;
+
+/// An entry no pair asked for in this long is forgotten.
+const UNUSED_FOR: Duration = Duration::from_secs(3600);
+
 #[derive(Default)]
 struct Entry {
     /// When the remote was last checked (monotonic, and the wall-clock
@@ -73,7 +78,8 @@ pub struct CacheCounts {
 pub struct SourceCache {
     dir: PathBuf,
     timeout: Duration,
-    entries: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<Entry>>>>,
+    /// Entries with when they were last asked for.
+    entries: Mutex<HashMap<CacheKey, (SharedEntry, Instant)>>,
     counts: Mutex<CacheCounts>,
 }
 
@@ -91,9 +97,34 @@ impl SourceCache {
         *self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn entry(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<Entry>> {
+    fn entry(&self, key: &CacheKey) -> SharedEntry {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.clone()).or_default().clone()
+        let (entry, used) = map
+            .entry(key.clone())
+            .or_insert_with(|| (Arc::default(), Instant::now()));
+        *used = Instant::now();
+        entry.clone()
+    }
+
+    /// Forget entries no pair asked for in `UNUSED_FOR` (a pair deleted or
+    /// moved to another source), unless a check holds them. Their checkout
+    /// folders stay on disk for a pair that comes back.
+    pub fn prune(&self, now: Instant) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (entry, used)| {
+                Arc::strong_count(entry) > 1 || now.saturating_duration_since(*used) < UNUSED_FOR
+            });
+    }
+
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The current revision of `key` and the services under `path`.

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub leader: Gauge<i64, AtomicI64>,
     /// Events published, by reason (Synced, Promoted, Fenced, SyncHalted, ...).
     pub events: Family<ErrorLabels, Counter>,
+    /// Secrets read from the API server (GET); the rest came from the cache.
+    pub secret_reads: Counter,
 }
 
 impl Default for Metrics {
@@ -61,8 +63,15 @@ impl Default for Metrics {
             "Kubernetes Events published about pairs, by reason (Synced, Promoted, Fenced, SyncHalted, PruneBlocked, ...)",
             events.clone(),
         );
+        let secret_reads = Counter::default();
+        registry.register(
+            "secret_reads",
+            "Secrets read from the API server; at rest this stays flat (the data of a watched Secret is read once per change)",
+            secret_reads.clone(),
+        );
         Self {
             registry,
+            secret_reads,
             events,
             reconciles,
             reconcile_errors,

@@ -14,7 +14,7 @@ use crate::support::{kubectl_stdin, stdout};
 const CONVERGE: Duration = Duration::from_secs(45);
 
 /// Create or replace a Secret with these string keys.
-fn put_secret(bed: &SyncBed, name: &str, data: &[(&str, &str)]) {
+pub fn put_secret(bed: &SyncBed, name: &str, data: &[(&str, &str)]) {
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name},

@@ -204,13 +204,13 @@ fn the_operator_syncs_and_promotes_under_the_charts_rbac() {
             &kcs,
             "auth",
             "can-i",
-            "list",
+            "update",
             "secrets",
             "-A",
         ])
         .output()
         .expect("kubectl");
-    assert_eq!(stdout(&o).trim(), "no");
+    assert_eq!(stdout(&o).trim(), "no", "the operator never writes Secrets");
 
     bed.start_operator_env(
         &["--lease-namespace", &release_ns, "--lease-name", &full],

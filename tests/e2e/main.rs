@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bench_api_calls;
 mod bench_failover;
 mod bench_promotion;
 mod chaos;
@@ -15,15 +16,18 @@ mod failover;
 mod failover_safety;
 mod git_auth;
 mod helm;
+mod hostile_sites;
 mod hostile_sources;
 mod leader;
 mod lifecycle;
 mod promote_cli;
 mod promotion;
 mod promotion_sync;
+mod secret_reads;
 mod sites;
 mod sources;
 mod status_guard;
 mod sync;
+mod tenants;
 mod traffic;
 mod validation;

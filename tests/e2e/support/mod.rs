@@ -4,6 +4,7 @@
 //! test process exits.
 
 pub mod git;
+pub mod hostile_site;
 pub mod operator;
 pub mod site;
 pub mod sshd;

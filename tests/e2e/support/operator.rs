@@ -32,26 +32,47 @@ impl Operator {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(Some(namespace), identity, namespace, extra, env)
+    }
+
+    /// `sitehapair run` over all namespaces (scope it with
+    /// `--pair-selector`), its Lease in `lease_namespace`.
+    pub fn start_cluster_wide(
+        lease_namespace: &str,
+        identity: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut args = vec!["--lease-namespace", lease_namespace];
+        args.extend_from_slice(extra);
+        Self::spawn(None, identity, lease_namespace, &args, env)
+    }
+
+    fn spawn(
+        namespace: Option<&str>,
+        identity: &str,
+        log_name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let tb = testbed();
         let port = free_port();
-        let log = std::env::temp_dir().join(format!("sitehapair-op-{namespace}-{identity}.log"));
+        let log = std::env::temp_dir().join(format!("sitehapair-op-{log_name}-{identity}.log"));
         let log_file = std::fs::File::create(&log).expect("create operator log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sitehapair"));
         die_with_parent(&mut cmd);
+        cmd.args(["run", "--identity", identity, "--log-format", "json"]);
+        if let Some(ns) = namespace {
+            cmd.args(["--namespace", ns]);
+        }
         let child = cmd
-            .args([
-                "run",
-                "--namespace",
-                namespace,
-                "--identity",
-                identity,
-                "--log-format",
-                "json",
-            ])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env("KUBECONFIG", &tb.kubeconfig)
             .env("RUST_LOG", "info")
+            // The tests serve most repositories from the local disk; a test
+            // of the refusal sets this to false.
+            .env("SITEHAPAIR_ALLOW_FILE_SOURCES", "true")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -99,6 +120,11 @@ impl Operator {
             l.strip_prefix(&format!("{name} "))
                 .and_then(|v| v.trim().parse().ok())
         })
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL: the process dies without releasing anything.

@@ -1,5 +1,6 @@
 //! A reference site (examples/reference-site.rs) run as a separate process
-//! for one test, on a free loopback port; killed when dropped.
+//! for one test, on a free loopback port, over HTTP or HTTPS; killed when
+//! dropped.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,24 @@ pub fn reference_site_bin() -> PathBuf {
         cmd.args(["build", "--quiet", "--example", "reference-site"]);
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
+        }
+        // Cargo gives a running test its package's variables; build scripts
+        // watch some of them (ring: CARGO_MANIFEST_DIR, CARGO_PKG_*), so
+        // passing them on would rebuild, here and again in the next
+        // `cargo test`, the dependencies the outer build just built.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                ]
+                .contains(&k.as_ref())
+            {
+                cmd.env_remove(&key);
+            }
         }
         let status = cmd
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -46,9 +65,36 @@ impl ReferenceSite {
 
     /// Start on a given address (to restart a site on the port it had).
     pub fn start_on(dir: &Path, name: &str, token: &str, listen: &str) -> Self {
+        Self::spawn(dir, name, token, listen, None)
+    }
+
+    /// Start serving HTTPS with a PEM certificate chain and key; the URL
+    /// names `host` (which the certificate must hold) and the port.
+    pub fn start_tls(
+        dir: &Path,
+        name: &str,
+        token: &str,
+        cert: &Path,
+        key: &Path,
+        host: &str,
+    ) -> Self {
+        Self::spawn(dir, name, token, "127.0.0.1:0", Some((cert, key, host)))
+    }
+
+    fn spawn(
+        dir: &Path,
+        name: &str,
+        token: &str,
+        listen: &str,
+        tls: Option<(&Path, &Path, &str)>,
+    ) -> Self {
         let state = dir.join(format!("{name}.state.json"));
         let request_log = dir.join(format!("{name}.requests.jsonl"));
-        let mut child = Command::new(reference_site_bin())
+        let mut cmd = Command::new(reference_site_bin());
+        if let Some((cert, key, _)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        let mut child = cmd
             .args(["--listen", listen, "--name", name, "--token", token])
             .arg("--state")
             .arg(&state)
@@ -69,14 +115,22 @@ impl ReferenceSite {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from reference-site: {first:?}"))
             .to_string();
+        let url = match tls {
+            None => format!("http://{addr}"),
+            Some((_, _, host)) => {
+                let port = addr.rsplit_once(':').map_or("", |(_, p)| p);
+                format!("https://{host}:{port}")
+            }
+        };
         Self {
             child: Some(child),
             name: name.to_string(),
-            url: format!("http://{addr}"),
+            url,
             request_log,
         }
     }
 
+    /// host:port of a site started over HTTP.
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")
     }
