@@ -239,8 +239,45 @@ pub fn backoff_delay(attempts: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_delay;
-    use std::time::Duration;
+    use super::*;
+    use std::time::Instant;
+
+    /// A context whose client points nowhere (nothing here calls it).
+    fn offline_context(cache: &std::path::Path) -> Context {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = Client::try_from(config).expect("client");
+        Context::new(
+            client.clone(),
+            "test",
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(SourceCache::new(
+                cache.to_path_buf(),
+                Duration::from_secs(5),
+            )),
+            Arc::new(SecretStore::unwatched(client)),
+            false,
+        )
+    }
+
+    #[tokio::test]
+    async fn prune_forgets_the_state_of_pairs_that_are_gone_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = offline_context(dir.path());
+        for key in ["ns/kept", "ns/deleted", "other/moved"] {
+            ctx.backoff(key);
+            ctx.mark_seen(key);
+            ctx.remember_status(key, None);
+        }
+        assert_eq!(ctx.tracked_objects(), 3);
+        ctx.prune(|k| k == "ns/kept", Instant::now());
+        assert_eq!(ctx.tracked_objects(), 1);
+        assert!(ctx.seen_in_term("ns/kept"));
+        assert!(!ctx.seen_in_term("ns/deleted"));
+        // The kept pair's failure count went on; the others start afresh.
+        assert_eq!(ctx.backoff("ns/kept"), Duration::from_secs(2));
+        assert_eq!(ctx.backoff("ns/deleted"), Duration::from_secs(1));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

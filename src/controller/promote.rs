@@ -221,3 +221,31 @@ async fn set_mode(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The crash switch ships in no build a user runs: not a default
+    /// feature, not in the image's build.
+    #[test]
+    fn the_crash_switch_is_in_no_default_or_image_build() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).expect("Cargo.toml");
+        let features = manifest
+            .split("[features]")
+            .nth(1)
+            .and_then(|f| f.split("\n[").next())
+            .expect("a [features] table");
+        assert!(
+            !features
+                .lines()
+                .any(|l| l.trim_start().starts_with("default") && l.contains("failpoints")),
+            "failpoints is a default feature"
+        );
+        let dockerfile = std::fs::read_to_string(format!("{root}/Dockerfile")).expect("Dockerfile");
+        assert!(dockerfile.contains("cargo build --release"));
+        assert!(
+            !dockerfile.contains("failpoints"),
+            "the image turns failpoints on"
+        );
+    }
+}

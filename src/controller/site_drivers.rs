@@ -177,6 +177,32 @@ pub async fn source_key(
 mod tests {
     use super::*;
 
+    fn site(url: &str) -> SiteSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "east",
+            "adminUrl": url,
+            "credentialsSecretRef": {"name": "east-admin"},
+            "trafficAddresses": ["192.0.2.10"],
+        }))
+        .expect("a site spec")
+    }
+
+    #[test]
+    fn a_site_client_is_built_once_per_credentials_and_dropped_when_unused() {
+        let clients = SiteClients::default();
+        let east = site("https://east.example:6443/admin");
+        let t = Duration::from_secs(5);
+        clients.driver(&east, "token-1", None, t).expect("driver");
+        clients.driver(&east, "token-1 ", None, t).expect("driver");
+        assert_eq!(clients.len(), 1, "the same credentials reuse the client");
+        clients.driver(&east, "token-2", None, t).expect("driver");
+        assert_eq!(clients.len(), 2, "a rotated token gets its own client");
+        clients.prune(Instant::now());
+        assert_eq!(clients.len(), 2);
+        clients.prune(Instant::now() + UNUSED_FOR + Duration::from_secs(1));
+        assert!(clients.is_empty());
+    }
+
     #[test]
     fn file_sources_are_refused_unless_allowed() {
         let e = check_source_url("file:///var/cache/sitehapair/x.git", false).unwrap_err();

@@ -254,3 +254,39 @@ fn entry_dir_name(key: &CacheKey) -> String {
         .collect();
     format!("{tail}-{}", &digest[..16])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(url: &str) -> CacheKey {
+        CacheKey {
+            url: url.to_string(),
+            reference: GitReference::Branch("main".into()),
+            credentials: String::new(),
+        }
+    }
+
+    #[test]
+    fn entries_no_pair_asks_for_are_pruned_and_held_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = SourceCache::new(dir.path().to_path_buf(), Duration::from_secs(5));
+        let _held = cache.entry(&key("https://git.example/held.git"));
+        cache.entry(&key("https://git.example/idle.git"));
+        cache.entry(&key("https://git.example/recent.git"));
+        assert_eq!(cache.len(), 3);
+        cache.prune(Instant::now());
+        assert_eq!(cache.len(), 3, "nothing is old yet");
+        let later = Instant::now() + UNUSED_FOR + Duration::from_secs(1);
+        cache.prune(later);
+        // The idle and recent entries are old by then; the held one is in use.
+        assert_eq!(cache.len(), 1);
+        assert!(
+            cache
+                .entries
+                .lock()
+                .expect("lock")
+                .contains_key(&key("https://git.example/held.git"))
+        );
+    }
+}

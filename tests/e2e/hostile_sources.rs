@@ -1,8 +1,9 @@
 //! Hostile or broken git servers and repositories: a server that accepts
 //! the connection and never answers is bounded by --git-timeout (shown in
-//! SourceReady, the repository's other checks not stuck behind it), and a
-//! folder path through a symlink out of the repository is refused by
-//! `validate` with the path named.
+//! SourceReady, the repository's other checks not stuck behind it); a
+//! folder path through a committed symlink out of the repository is refused
+//! by `validate` and by the operator, with the path named and no site
+//! written; credentials in a repository URL are never shown.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -14,9 +15,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::promotion::WAIT;
+use crate::support::git::GitHttp;
 use crate::support::operator::Operator;
-use crate::support::syncbed::live_sites;
-use crate::support::{Namespace, condition, stderr, wait_for};
+use crate::support::syncbed::{SyncBed, live_sites};
+use crate::support::{Namespace, condition, stderr, stdout, wait_for};
 
 /// Accepts connections and never answers, until dropped.
 struct SilentServer {
@@ -127,4 +129,76 @@ fn validate_refuses_a_folder_path_through_a_symlink_out_of_the_repository() {
         text.contains("top/inner") && text.contains("outside the repository"),
         "{text}"
     );
+}
+
+/// Writes (PUT, POST, DELETE) a reference site received for services.
+fn service_writes(site: &crate::support::site::ReferenceSite) -> usize {
+    site.requests()
+        .iter()
+        .filter(|r| {
+            r["method"] != "GET"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/services"))
+        })
+        .count()
+}
+
+#[test]
+fn a_committed_symlink_out_of_the_repository_rejects_the_revision_and_writes_nothing() {
+    let mut bed = SyncBed::new("git-symlink", &[("roads", 1)]);
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(outside.path().join("inner")).expect("mkdir");
+    std::fs::write(
+        outside.path().join("inner/stolen.yaml"),
+        "name: stolen\ntype: MapServer\n",
+    )
+    .expect("write");
+    std::os::unix::fs::symlink(outside.path(), bed.repo.work.join("top")).expect("symlink");
+    let rev = bed
+        .repo
+        .commit("a folder that points out of the repository");
+    bed.start_operator(&[]);
+    let mut pair = bed.pair(&bed.repo.file_url());
+    pair["spec"]["source"]["git"]["path"] = json!("top/inner");
+    bed.apply(&pair);
+    let msg = bed.wait_condition("SourceReady", "False", "InvalidRevision", WAIT);
+    assert!(
+        msg.contains(&rev[..12])
+            && msg.contains("top/inner")
+            && msg.contains("outside the repository"),
+        "{msg}"
+    );
+    for site in [&bed.east, &bed.west] {
+        assert_eq!(service_writes(site), 0, "site {} was written", site.name);
+    }
+}
+
+#[test]
+fn credentials_in_the_repository_url_never_reach_status_or_events() {
+    let mut bed = SyncBed::new("git-url-creds", &[("roads", 1)]);
+    let git = GitHttp::start(bed.dir.path(), "deploy", "url-pass-39");
+    bed.start_operator(&[]);
+    let url = git
+        .url("services")
+        .replace("http://", "http://deploy:url-pass-39@");
+    let pair = bed.pair(&url);
+    bed.apply(&pair);
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.wait_in_sync(&rev, WAIT);
+    let ready = bed.condition("SourceReady");
+    let msg = ready["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&git.url("services")), "{msg}");
+    let events = stdout(&bed.ns.kubectl_raw(&["get", "events", "-o", "json"]));
+    let logs = bed.op.as_ref().map(|o| o.logs()).unwrap_or_default();
+    for (what, text) in [
+        ("status", bed.status().to_string()),
+        ("events", events),
+        ("logs", logs),
+    ] {
+        assert!(
+            !text.contains("url-pass-39"),
+            "the password is in the {what}"
+        );
+    }
 }
