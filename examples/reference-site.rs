@@ -56,6 +56,10 @@ struct Args {
     /// Start answering GET /health with 503.
     #[arg(long)]
     unhealthy: bool,
+    /// Where the open health check is served (a GIS server's load-balancer
+    /// check lives at its own path, such as /arcgis/rest/info/healthCheck).
+    #[arg(long, default_value = "/health")]
+    health_path: String,
     /// Append one JSON line per request here: time, method, path, status.
     #[arg(long)]
     request_log: Option<PathBuf>,
@@ -277,14 +281,14 @@ async fn control_health(State(site): State<Shared>, Json(req): Json<HealthContro
     Json(json!({"healthy": req.healthy})).into_response()
 }
 
-/// Every call but GET /health needs the bearer token; compared in constant time.
+/// Every call but the health check needs the bearer token; compared in constant time.
 async fn auth(
     State(site): State<Shared>,
     headers: HeaderMap,
     req: Request,
     next: Next,
 ) -> Response {
-    if req.uri().path() == "/health" {
+    if req.uri().path() == site.args.health_path {
         return next.run(req).await;
     }
     let given = headers
@@ -358,6 +362,7 @@ async fn main() -> std::process::ExitCode {
     };
     let healthy = !args.unhealthy;
     let listen = args.listen;
+    let health_path = args.health_path.clone();
     let site: Shared = Arc::new(Site {
         args,
         state: Mutex::new(state),
@@ -365,7 +370,7 @@ async fn main() -> std::process::ExitCode {
         log: Mutex::new(log),
     });
     let app = Router::new()
-        .route("/health", get(health))
+        .route(&health_path, get(health))
         .route("/info", get(info))
         .route("/mode", get(get_mode).put(put_mode))
         .route("/services", get(list_services))

@@ -87,6 +87,15 @@ pub struct SiteSpec {
     #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https')").message("adminUrl must be an http:// or https:// URL, such as https://site-east.internal:6443/site-admin"))]
     pub admin_url: String,
 
+    /// The full URL of this site's health check, when it is not
+    /// `healthCheck.path` under `adminUrl` (a load balancer's check on
+    /// another port or host). Called without credentials, like a load
+    /// balancer calls it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https')").message("healthCheckUrl must be an http:// or https:// URL, such as https://gis-east.internal/arcgis/rest/info/healthCheck"))]
+    pub health_check_url: Option<String>,
+
     /// Secret key holding the bearer token for the admin API.
     pub credentials_secret_ref: SecretKeyRef,
 
@@ -310,14 +319,17 @@ impl Default for AutomaticFailoverSpec {
     }
 }
 
-/// The health check each site answers (`GET <adminUrl><path>`, 200 = healthy).
+/// The health check each site answers (`GET <adminUrl><path>`, or the
+/// site's `healthCheckUrl`; 2xx = healthy, 503 = unhealthy), called without
+/// credentials as a load balancer calls it.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("duration(self.timeout) <= duration(self.interval)").message("healthCheck.timeout must not be longer than healthCheck.interval")
 )]
 pub struct HealthCheckSpec {
-    /// Path relative to the admin URL.
+    /// Path relative to the admin URL, with an optional query (a GIS
+    /// server's check is /arcgis/rest/info/healthCheck?f=json).
     #[serde(default = "defaults::health_path")]
     #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/"))]
     pub path: String,

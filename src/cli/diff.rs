@@ -57,9 +57,16 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let secrets = TripSecrets::new(&store, &namespace);
     let clients = SiteClients::default();
     for site in &pair.spec.sites {
-        let driver = site_driver(&secrets, &clients, site, Duration::from_secs(args.timeout))
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let health = &pair.spec.health_check.path;
+        let driver = site_driver(
+            &secrets,
+            &clients,
+            site,
+            health,
+            Duration::from_secs(args.timeout),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
         let live = driver.services().await?;
         let d = diff(&desired, &live);
         println!(

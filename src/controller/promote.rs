@@ -179,7 +179,8 @@ async fn set_mode(
         None => match obj.spec.sites.iter().find(|s| s.name == site) {
             Some(spec) => {
                 let secrets = TripSecrets::new(&ctx.secrets, &namespace);
-                site_driver(&secrets, &ctx.site_clients, spec, MODE_TIMEOUT).await
+                let health = &obj.spec.health_check.path;
+                site_driver(&secrets, &ctx.site_clients, spec, health, MODE_TIMEOUT).await
             }
             None => Err(format!("site {site} is not in spec.sites")),
         },

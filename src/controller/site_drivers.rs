@@ -86,11 +86,13 @@ fn fingerprint(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The HTTP driver of one site, with its token and CA from their Secrets.
+/// The HTTP driver of one site, with its token and CA from their Secrets,
+/// and its health check at `health_path` (the pair's) or the site's own URL.
 pub async fn site_driver(
     secrets: &TripSecrets<'_>,
     clients: &SiteClients,
     site: &SiteSpec,
+    health_path: &str,
     timeout: Duration,
 ) -> Result<HttpSite, String> {
     let at_site = |e: super::secrets::SecretError| format!("site {}: {e}", site.name);
@@ -105,7 +107,10 @@ pub async fn site_driver(
         Some(r) => Some(secrets.required(&r.name, &r.key).await.map_err(at_site)?),
         None => None,
     };
-    clients.driver(site, &token, ca.as_deref(), timeout)
+    clients
+        .driver(site, &token, ca.as_deref(), timeout)?
+        .with_health_check(health_path, site.health_check_url.as_deref())
+        .map_err(|e| e.to_string())
 }
 
 /// Why a source URL is not read.

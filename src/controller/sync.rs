@@ -48,6 +48,7 @@ async fn observe(
     secrets: &TripSecrets<'_>,
     clients: &SiteClients,
     site: &SiteSpec,
+    health_path: &str,
     health_timeout: Duration,
     with_services: bool,
 ) -> Observed {
@@ -55,7 +56,7 @@ async fn observe(
         name: site.name.clone(),
         ..SiteReport::default()
     };
-    let driver = site_driver(secrets, clients, site, SITE_CALL_TIMEOUT).await;
+    let driver = site_driver(secrets, clients, site, health_path, SITE_CALL_TIMEOUT).await;
     let mut services = None;
     // The first failed call says how the site answered; later calls are skipped.
     let fail = |report: &mut SiteReport, e: SiteError| {
@@ -80,7 +81,7 @@ async fn observe(
                     &mut report,
                     SiteError::Timeout {
                         site: site.name.clone(),
-                        call: "GET /health".into(),
+                        call: d.health_call().to_string(),
                         timeout_ms: health_timeout.as_millis(),
                     },
                 ),
@@ -127,11 +128,16 @@ pub async fn observe_sites(
     let store = SecretStore::unwatched(client.clone());
     let secrets = TripSecrets::new(&store, namespace);
     let clients = SiteClients::default();
-    join_all(
-        spec.sites
-            .iter()
-            .map(|s| observe(&secrets, &clients, s, timeout, false)),
-    )
+    join_all(spec.sites.iter().map(|s| {
+        observe(
+            &secrets,
+            &clients,
+            s,
+            &spec.health_check.path,
+            timeout,
+            false,
+        )
+    }))
     .await
     .into_iter()
     .map(|o| o.report)
@@ -170,11 +176,16 @@ pub async fn sync_trip(
         Some(g) => Some(fetch(ctx, secrets, g, refresh).await),
     };
     let want_services = matches!(&snapshot, Some(Ok(s)) if s.services.is_ok());
-    let observed = join_all(
-        spec.sites
-            .iter()
-            .map(|s| observe(secrets, &ctx.site_clients, s, health_timeout, want_services)),
-    )
+    let observed = join_all(spec.sites.iter().map(|s| {
+        observe(
+            secrets,
+            &ctx.site_clients,
+            s,
+            &spec.health_check.path,
+            health_timeout,
+            want_services,
+        )
+    }))
     .await;
     forget_refused_credentials(secrets, spec, &observed);
     let drivers = drivers_of(&observed);

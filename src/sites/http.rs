@@ -110,6 +110,10 @@ pub struct HttpSite {
     token: Token,
     client: reqwest::Client,
     timeout: Duration,
+    /// Where the health check is called (no credentials), and how calls
+    /// to it are named in errors.
+    health: Url,
+    health_call: String,
 }
 
 impl HttpSite {
@@ -152,13 +156,63 @@ impl HttpSite {
         let client = builder
             .build()
             .map_err(|e| config(format!("HTTP client: {e}")))?;
-        Ok(Self {
+        let mut site = Self {
             name: name.to_string(),
+            health: base.clone(),
+            health_call: "GET /health".to_string(),
             base,
             token,
             client,
             timeout,
-        })
+        };
+        site.health = site.url(&["health"]);
+        Ok(site)
+    }
+
+    /// How a health check call is named in errors (`GET /health`).
+    pub fn health_call(&self) -> &str {
+        &self.health_call
+    }
+
+    /// The same site with its health check at `path` (and query) under the
+    /// admin URL, or at `full_url` when given.
+    pub fn with_health_check(
+        mut self,
+        path: &str,
+        full_url: Option<&str>,
+    ) -> Result<Self, SiteError> {
+        let config = |message: String| SiteError::Config {
+            site: self.name.clone(),
+            message,
+        };
+        let url = match full_url {
+            Some(u) => {
+                let url =
+                    Url::parse(u).map_err(|e| config(format!("healthCheckUrl {u:?}: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(config(format!(
+                        "healthCheckUrl {u:?} must be an http(s) URL"
+                    )));
+                }
+                url
+            }
+            None => {
+                let (p, query) = match path.split_once('?') {
+                    Some((p, q)) => (p, Some(q)),
+                    None => (path, None),
+                };
+                let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+                let mut url = self.url(&segments);
+                url.set_query(query);
+                url
+            }
+        };
+        self.health_call = match full_url {
+            Some(_) => format!("GET {}", trim(url.as_str(), MAX_MESSAGE)),
+            None => format!("GET {path}"),
+        };
+        self.health = url;
+        Ok(self)
     }
 
     /// The same site with another per-call timeout (the client is shared).
@@ -178,7 +232,8 @@ impl HttpSite {
         url
     }
 
-    /// One call: send, map transport failures and error statuses to SiteError.
+    /// One call with the bearer token: send, map transport failures to
+    /// SiteError, read the answer under its cap.
     async fn call(
         &self,
         method: Method,
@@ -186,11 +241,30 @@ impl HttpSite {
         body: Option<&Value>,
     ) -> Result<(StatusCode, String), SiteError> {
         let call = format!("{method} /{}", segments.join("/"));
-        let mut req = self
-            .client
-            .request(method, self.url(segments))
-            .timeout(self.timeout)
-            .bearer_auth(&self.token.0);
+        // The cap: generous for the service listing, small for the rest.
+        let limit = if segments == ["services"] {
+            MAX_SERVICES_BODY
+        } else {
+            MAX_BODY
+        };
+        self.send(&call, method, self.url(segments), body, true, limit)
+            .await
+    }
+
+    async fn send(
+        &self,
+        call: &str,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        bearer: bool,
+        limit: usize,
+    ) -> Result<(StatusCode, String), SiteError> {
+        let call = call.to_string();
+        let mut req = self.client.request(method, url).timeout(self.timeout);
+        if bearer {
+            req = req.bearer_auth(&self.token.0);
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -208,12 +282,7 @@ impl HttpSite {
                 .and_then(|l| l.to_str().ok());
             return Err(self.redirect_error(&call, status, resp.url(), location));
         }
-        // Read in chunks up to a cap: a site's answer is never read whole.
-        let limit = if segments == ["services"] {
-            MAX_SERVICES_BODY
-        } else {
-            MAX_BODY
-        };
+        // Read in chunks up to the cap: a site's answer is never read whole.
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -347,12 +416,24 @@ impl Site for HttpSite {
         &self.name
     }
 
+    /// The health check, called without credentials (it is open, as a load
+    /// balancer calls it; a `healthCheckUrl` may be another host).
     async fn health(&self) -> Result<bool, SiteError> {
-        let (status, body) = self.call(Method::GET, &["health"], None).await?;
+        let call = &self.health_call;
+        let (status, body) = self
+            .send(
+                call,
+                Method::GET,
+                self.health.clone(),
+                None,
+                false,
+                MAX_BODY,
+            )
+            .await?;
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::SERVICE_UNAVAILABLE => Ok(false),
-            s => Err(self.status_error("GET /health", s, &body)),
+            s => Err(self.status_error(call, s, &body)),
         }
     }
 
@@ -399,6 +480,39 @@ impl Site for HttpSite {
 
 #[cfg(test)]
 mod tests {
+
+    fn site_at(admin: &str) -> HttpSite {
+        HttpSite::new("east", admin, Token::new("t"), None, Duration::from_secs(1)).expect("site")
+    }
+
+    #[test]
+    fn the_health_check_path_is_under_the_admin_url_with_its_query() {
+        let s = site_at("https://gis.example:6443/site-admin/");
+        assert_eq!(
+            s.health.as_str(),
+            "https://gis.example:6443/site-admin/health"
+        );
+        let s = s
+            .with_health_check("/arcgis/rest/info/healthCheck?f=json", None)
+            .expect("path");
+        assert_eq!(
+            s.health.as_str(),
+            "https://gis.example:6443/site-admin/arcgis/rest/info/healthCheck?f=json"
+        );
+        assert_eq!(s.health_call(), "GET /arcgis/rest/info/healthCheck?f=json");
+    }
+
+    #[test]
+    fn a_health_check_url_replaces_the_path_and_must_be_http() {
+        let s = site_at("https://gis.example/admin")
+            .with_health_check("/health", Some("http://lb.example:8080/check"))
+            .expect("url");
+        assert_eq!(s.health.as_str(), "http://lb.example:8080/check");
+        let e = site_at("https://gis.example/admin")
+            .with_health_check("/health", Some("ftp://lb.example/check"))
+            .unwrap_err();
+        assert!(e.to_string().contains("must be an http(s) URL"), "{e}");
+    }
     use super::*;
 
     #[test]

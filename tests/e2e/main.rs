@@ -15,6 +15,7 @@ mod diff_cli;
 mod failover;
 mod failover_safety;
 mod git_auth;
+mod health_check;
 mod helm;
 mod hostile_sites;
 mod hostile_sources;

@@ -81,12 +81,28 @@ impl ReferenceSite {
         Self::spawn(dir, name, token, "127.0.0.1:0", Some((cert, key, host)))
     }
 
+    /// Start with extra reference-site flags (`--health-path P`, say).
+    pub fn start_with(dir: &Path, name: &str, token: &str, extra: &[&str]) -> Self {
+        Self::spawn_with(dir, name, token, "127.0.0.1:0", None, extra)
+    }
+
     fn spawn(
         dir: &Path,
         name: &str,
         token: &str,
         listen: &str,
         tls: Option<(&Path, &Path, &str)>,
+    ) -> Self {
+        Self::spawn_with(dir, name, token, listen, tls, &[])
+    }
+
+    fn spawn_with(
+        dir: &Path,
+        name: &str,
+        token: &str,
+        listen: &str,
+        tls: Option<(&Path, &Path, &str)>,
+        extra: &[&str],
     ) -> Self {
         let state = dir.join(format!("{name}.state.json"));
         let request_log = dir.join(format!("{name}.requests.jsonl"));
@@ -95,6 +111,7 @@ impl ReferenceSite {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
         let mut child = cmd
+            .args(extra)
             .args(["--listen", listen, "--name", name, "--token", token])
             .arg("--state")
             .arg(&state)
