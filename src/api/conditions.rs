@@ -15,6 +15,7 @@ pub mod types {
     pub const PROMOTING: &str = "Promoting";
     pub const PROMOTION_BLOCKED: &str = "PromotionBlocked";
     pub const DEGRADED: &str = "Degraded";
+    pub const PARITY: &str = "Parity";
 }
 
 /// One aspect of the pair's state.

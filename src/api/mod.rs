@@ -23,6 +23,9 @@ pub const FINALIZER: &str = "sitehapair.io/cleanup";
 pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "sitehapair.io/reconcile-requested-at";
 /// Annotation approving a large prune for one revision.
 pub const ANNOTATION_APPROVE_PRUNE: &str = "sitehapair.io/approve-prune";
+/// Promote to this site although its version or token key differs from
+/// the active's (an explicit, audited override of the parity check).
+pub const ANNOTATION_ALLOW_PARITY_MISMATCH: &str = "sitehapair.io/allow-parity-mismatch";
 /// Annotation acknowledging an automatic failover inside minInterval.
 pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";
 /// Set by the operator with spec.activeSite on an automatic failover:

@@ -130,6 +130,10 @@ pub struct SiteStatus {
     /// Product version the site reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Fingerprint of the site's token key, as it reports it (never the
+    /// key); absent when the site does not report one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_key_fingerprint: Option<String>,
     /// The source revision last applied to the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_revision: Option<String>,

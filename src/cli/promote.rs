@@ -193,6 +193,10 @@ async fn dry_run(
         contact_timeout: contact,
         traffic_failover: pair.spec.traffic.failover,
         reason: "Manual",
+        allow_parity_mismatch: pair
+            .annotations()
+            .get(crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH)
+            .map(String::as_str),
         now: jiff::Timestamp::now(),
     };
     let checks = preflight(&PromotionInput {
@@ -283,9 +287,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         "traffic: {}",
         st.traffic_site.as_deref().unwrap_or("nowhere")
     );
+    if let Some(c) = conditions::find(&st.conditions, types::PARITY) {
+        println!("parity: {:?} ({}): {}", c.status, c.reason, c.message);
+    }
     println!(
-        "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} DRIFT(+/~/-)",
-        "SITE", "MODE", "HEALTH", "CONTACT", "EPOCH", "SYNCED"
+        "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} {:<12} {:<12} DRIFT(+/~/-)",
+        "SITE", "MODE", "HEALTH", "CONTACT", "EPOCH", "SYNCED", "VERSION", "TOKEN KEY"
     );
     for s in &st.sites {
         let drift = s
@@ -293,8 +300,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             .map(|d| format!("{}/{}/{}", d.added, d.changed, d.removed))
             .unwrap_or_else(|| "-".into());
         let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        // A site that reports no fingerprint is unknown, not equal.
+        let key = s
+            .token_key_fingerprint
+            .as_deref()
+            .map_or("unknown".to_string(), |k| k.chars().take(12).collect());
         println!(
-            "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} {}",
+            "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} {:<12} {:<12} {}",
             s.name,
             show(s.mode.map(|m| format!("{m:?}"))),
             show(s.health.map(|h| format!("{h:?}"))),
@@ -303,6 +315,8 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             s.synced_revision
                 .as_deref()
                 .map_or("-", |r| r.get(..12).unwrap_or(r)),
+            s.version.as_deref().unwrap_or("unknown"),
+            key,
             drift
         );
     }

@@ -101,6 +101,10 @@ pub async fn promotion_trip(
             contact_timeout: contact,
             traffic_failover: obj.spec.traffic.failover,
             reason: promotion_reason(obj),
+            allow_parity_mismatch: obj
+                .annotations()
+                .get(crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH)
+                .map(String::as_str),
             now,
         });
         let stamp = crate::plan::promotion::stamp(now);

@@ -99,6 +99,9 @@ async fn observe(
                 && let Ok(info) = d.info().await
             {
                 report.version = Some(info.version);
+                report.token_key_fingerprint = info
+                    .token_key_fingerprint
+                    .map(|f| crate::sites::http::trim(&f, 80));
             }
             if report.error.is_none() && with_services {
                 match d.services().await {

@@ -326,6 +326,7 @@ impl World {
                 contact_timeout: self.contact_timeout,
                 traffic_failover: self.policy,
                 reason: "Manual",
+                allow_parity_mismatch: None,
                 now: self.now,
             });
             fold_promotion(&mut status, &d, self.generation, "t");

@@ -38,6 +38,9 @@ pub struct SiteObs {
     pub drifting: bool,
     /// What went wrong talking to it, already trimmed (for status text).
     pub message: Option<String>,
+    /// Product version and token key fingerprint it last reported.
+    pub version: Option<String>,
+    pub token_key: Option<String>,
 }
 
 /// A site's answer to `GET /mode`.
@@ -84,6 +87,9 @@ pub struct PromotionInput<'a> {
     pub traffic_failover: TrafficFailover,
     /// Manual or Automatic: why spec.activeSite changed.
     pub reason: &'a str,
+    /// The site named by the allow-parity-mismatch annotation: a promotion
+    /// to it goes on although its version or token key differs.
+    pub allow_parity_mismatch: Option<&'a str>,
     pub now: Timestamp,
 }
 
@@ -119,6 +125,8 @@ pub enum BlockReason {
     SiteFailing,
     /// A site's Secret or adminUrl cannot be used.
     SiteMisconfigured,
+    /// The target's version or token key differs from the active's.
+    ParityMismatch,
     /// status.promotion.phase is not one this version knows.
     UnknownPhase,
 }
@@ -131,6 +139,7 @@ impl BlockReason {
             BlockReason::CredentialsRefused => "CredentialsRefused",
             BlockReason::SiteFailing => "SiteFailing",
             BlockReason::SiteMisconfigured => "SiteMisconfigured",
+            BlockReason::ParityMismatch => "ParityMismatch",
             BlockReason::UnknownPhase => "UnknownPhase",
         }
     }

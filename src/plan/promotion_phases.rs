@@ -47,6 +47,9 @@ pub fn preflight(inp: &PromotionInput<'_>) -> Vec<Block> {
         }];
     }
     let mut out = Vec::new();
+    if let Some(differs) = parity_block(inp, t) {
+        out.push(differs);
+    }
     if inp.require_healthy && !t.healthy {
         out.push(check(format!(
             "healthy: site {} fails its health check (spec.promotion.requireHealthy)",
@@ -72,6 +75,44 @@ pub fn preflight(inp: &PromotionInput<'_>) -> Vec<Block> {
         }
     }
     out
+}
+
+/// The parity check: the target must run the active's version and share
+/// its token key (known values only), unless the allow-parity-mismatch
+/// annotation names the target.
+fn parity_block(inp: &PromotionInput<'_>, t: &SiteObs) -> Option<Block> {
+    let differs = parity_differences(inp, t);
+    if differs.is_empty() || inp.allow_parity_mismatch == Some(t.name.as_str()) {
+        return None;
+    }
+    Some(Block {
+        reason: BlockReason::ParityMismatch,
+        message: format!(
+            "parity: {}; to promote anyway, annotate the pair {}={}",
+            differs.join("; "),
+            crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH,
+            t.name
+        ),
+    })
+}
+
+/// What differs between the active (status.activeSite) and the target.
+pub(super) fn parity_differences(inp: &PromotionInput<'_>, t: &SiteObs) -> Vec<String> {
+    fn reported(s: &SiteObs) -> crate::plan::parity::Reported<'_> {
+        crate::plan::parity::Reported {
+            name: &s.name,
+            version: s.version.as_deref(),
+            token_key: s.token_key.as_deref(),
+        }
+    }
+    match inp
+        .current
+        .filter(|c| *c != t.name)
+        .and_then(|c| find(inp.sites, c))
+    {
+        Some(a) => crate::plan::parity::differences(&reported(a), &reported(t)),
+        None => Vec::new(),
+    }
 }
 
 /// Carry a running promotion as far as it goes in this trip.
@@ -204,6 +245,23 @@ fn preflight_phase(
         p.message = Some(format!("blocked: {}", list.join("; ")));
         d.blocked = failed;
         return Next::Wait;
+    }
+    if let Some(t) = find(inp.sites, &p.to) {
+        let differs = parity_differences(inp, t);
+        if !differs.is_empty() {
+            // Let through by the annotation: said out loud.
+            d.notices.push(Notice {
+                warning: true,
+                reason: "ParityOverridden",
+                note: format!(
+                    "promoting to {} over a parity mismatch ({}={}): {}",
+                    p.to,
+                    crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH,
+                    p.to,
+                    differs.join("; ")
+                ),
+            });
+        }
     }
     p.phase = PromotionPhase::Demoting;
     p.attempts = 0;

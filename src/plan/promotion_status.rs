@@ -38,6 +38,8 @@ pub fn observations(status: &SiteHAPairStatus, reports: &[SiteReport]) -> Vec<Si
                     .drift
                     .is_some_and(|d| d.added + d.changed + d.removed > 0),
                 message: r.and_then(|r| r.error.clone()),
+                version: row.version.clone(),
+                token_key: row.token_key_fingerprint.clone(),
             }
         })
         .collect()

@@ -14,6 +14,8 @@ pub(super) fn site(name: &str, active: bool, epoch: i64) -> SiteObs {
         synced_revision: Some("rev".into()),
         drifting: false,
         message: None,
+        version: None,
+        token_key: None,
     }
 }
 
@@ -52,6 +54,7 @@ fn input<'a>(
         contact_timeout: Duration::from_secs(60),
         traffic_failover: TrafficFailover::WaitForPromotion,
         reason: "Manual",
+        allow_parity_mismatch: None,
         now: t(now),
     }
 }
@@ -283,3 +286,66 @@ fn history_keeps_the_last_ten() {
 
 #[path = "promotion_safety_tests.rs"]
 mod safety;
+
+fn on(mut s: SiteObs, version: &str, key: Option<&str>) -> SiteObs {
+    s.version = Some(version.into());
+    s.token_key = key.map(str::to_string);
+    s
+}
+
+#[test]
+fn a_target_on_another_version_or_key_is_blocked_naming_the_override() {
+    let sites = [
+        on(site("east", true, 1), "11.1", Some("ab12")),
+        on(site("west", false, 1), "11.3", Some("cd34")),
+    ];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    assert_eq!(d.blocked.len(), 1, "{d:?}");
+    assert_eq!(d.blocked[0].reason, BlockReason::ParityMismatch);
+    let m = &d.blocked[0].message;
+    assert!(
+        m.contains("west runs version 11.3, the active east runs 11.1")
+            && m.contains("token key fingerprint cd34")
+            && m.contains("sitehapair.io/allow-parity-mismatch=west"),
+        "{m}"
+    );
+    assert_eq!(d.step, None, "nothing is done while blocked");
+    assert_eq!(d.active_site.as_deref(), Some("east"));
+}
+
+#[test]
+fn the_override_for_that_target_lets_the_promotion_on_and_says_so() {
+    let sites = [
+        on(site("east", true, 1), "11.1", Some("ab12")),
+        on(site("west", false, 1), "11.3", Some("ab12")),
+    ];
+    let mut inp = input("west", "east", None, &sites, "2026-01-01T00:00:00Z");
+    // An override naming another site does not count.
+    inp.allow_parity_mismatch = Some("east");
+    assert_eq!(
+        plan_promotion(&inp).blocked[0].reason,
+        BlockReason::ParityMismatch
+    );
+    inp.allow_parity_mismatch = Some("west");
+    let d = plan_promotion(&inp);
+    assert!(d.blocked.is_empty(), "{:?}", d.blocked);
+    assert!(
+        matches!(d.step, Some(Step::SetMode { ref site, active: false, .. }) if site == "east")
+    );
+    let n = d
+        .notices
+        .iter()
+        .find(|n| n.reason == "ParityOverridden")
+        .expect("a notice");
+    assert!(n.warning && n.note.contains("11.3"), "{n:?}");
+}
+
+#[test]
+fn an_unreported_fingerprint_does_not_block() {
+    let sites = [
+        on(site("east", true, 1), "11.1", Some("ab12")),
+        on(site("west", false, 1), "11.1", None),
+    ];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    assert!(d.blocked.is_empty(), "{:?}", d.blocked);
+}

@@ -40,6 +40,8 @@ pub struct SiteReport {
     pub epoch: Option<i64>,
     pub healthy: Option<bool>,
     pub version: Option<String>,
+    /// What `GET /info` said of the token key (None: not reported).
+    pub token_key_fingerprint: Option<String>,
     /// Drift left after this trip (None when not compared).
     pub drift: Option<Drift>,
     /// The revision the site now holds, when it does.
@@ -98,6 +100,14 @@ pub fn fold_report(
     };
 
     fold_sites(status, report, now, &mut events);
+    if !status.sites.is_empty() {
+        let (st, reason, msg) =
+            crate::plan::parity::parity_condition(&crate::plan::parity::reported(status));
+        if st == ConditionStatus::False && changed(old(types::PARITY), st, reason) {
+            events.push(warning("ParityBroken", "Compare", msg.clone()));
+        }
+        set(&mut status.conditions, types::PARITY, st, reason, msg);
+    }
     if !report.sites.is_empty() {
         let failing: Vec<String> = report
             .sites
@@ -309,8 +319,10 @@ fn fold_sites(
         if r.mode.is_some() {
             row.epoch = r.epoch;
         }
+        // GET /info answered: what it did not report is unknown now.
         if r.version.is_some() {
             row.version = r.version.clone();
+            row.token_key_fingerprint = r.token_key_fingerprint.clone();
         }
         if r.drift.is_some() {
             row.drift = r.drift;

@@ -21,6 +21,7 @@ mod hostile_sites;
 mod hostile_sources;
 mod leader;
 mod lifecycle;
+mod parity;
 mod promote_cli;
 mod promotion;
 mod promotion_sync;
