@@ -18,6 +18,10 @@ pub fn yes() -> bool {
 pub fn max_prune_fraction() -> i32 {
     50
 }
+pub fn settling_time() -> String {
+    "0s".into()
+}
+
 pub fn contact_timeout() -> String {
     "30m".to_string()
 }

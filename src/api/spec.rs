@@ -274,6 +274,13 @@ pub struct PromotionSpec {
     /// Promote only a site that passes its health check.
     #[serde(default = "defaults::yes")]
     pub require_healthy: bool,
+    /// A planned promotion waits until the target's last change (services
+    /// applied) is at least this old, as a Go duration (such as 5m): do not
+    /// promote right after an update. Forced and automatic failovers do not
+    /// wait. Default 0s.
+    #[serde(default = "defaults::settling_time")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub settling_time: String,
     /// Automatic failover when the active site fails its health checks.
     #[serde(default)]
     pub automatic: AutomaticFailoverSpec,
@@ -285,6 +292,7 @@ impl Default for PromotionSpec {
             contact_timeout: defaults::contact_timeout(),
             require_in_sync: true,
             require_healthy: true,
+            settling_time: defaults::settling_time(),
             automatic: AutomaticFailoverSpec::default(),
         }
     }

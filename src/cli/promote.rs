@@ -180,6 +180,7 @@ async fn dry_run(
     let source_revision = status.source.as_ref().and_then(|s| s.revision.clone());
     let contact = duration::parse("contactTimeout", &pair.spec.promotion.contact_timeout)?;
     let current = status.active_site.clone();
+    let warnings = crate::plan::preflight_warnings::pair_warnings(&status, to);
     let base = PromotionInput {
         target: to,
         current: None,
@@ -197,6 +198,8 @@ async fn dry_run(
             .annotations()
             .get(crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH)
             .map(String::as_str),
+        settling: duration::parse("settlingTime", &pair.spec.promotion.settling_time)?,
+        warnings: &warnings,
         now: jiff::Timestamp::now(),
     };
     let checks = preflight(&PromotionInput {
@@ -209,6 +212,9 @@ async fn dry_run(
         pair.name_any(),
         ns
     );
+    for w in &warnings {
+        println!("warning: {w}");
+    }
     if checks.is_empty() {
         println!("preflight: every check passes");
     } else {

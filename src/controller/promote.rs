@@ -18,6 +18,7 @@ use crate::api::{
     ANNOTATION_AUTOMATIC_FAILOVER, SiteContact, SiteHAPair, SiteHAPairStatus, SiteMode, duration,
 };
 use crate::plan::observe::PlannedEvent;
+use crate::plan::preflight_warnings::pair_warnings;
 use crate::plan::promotion::{PromotionInput, Step, plan_promotion};
 use crate::plan::promotion_status::{fold_promotion, observations};
 use crate::plan::sync_status::SiteReport;
@@ -78,6 +79,9 @@ pub async fn promotion_trip(
         &obj.spec.promotion.contact_timeout,
     )
     .unwrap_or(Duration::from_secs(1800));
+    let settling = duration::parse("promotion.settlingTime", &obj.spec.promotion.settling_time)
+        .unwrap_or_default();
+    let warnings = pair_warnings(status, &obj.spec.active_site);
     let mut events = Vec::new();
     for _ in 0..MAX_STEPS {
         let now = jiff::Timestamp::now();
@@ -105,6 +109,8 @@ pub async fn promotion_trip(
                 .annotations()
                 .get(crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH)
                 .map(String::as_str),
+            settling,
+            warnings: &warnings,
             now,
         });
         let stamp = crate::plan::promotion::stamp(now);

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod failover;
 pub mod observe;
 pub mod parity;
+pub mod preflight_warnings;
 pub mod promotion;
 mod promotion_phases;
 pub mod promotion_status;

@@ -327,6 +327,8 @@ impl World {
                 traffic_failover: self.policy,
                 reason: "Manual",
                 allow_parity_mismatch: None,
+                settling: Duration::ZERO,
+                warnings: &[],
                 now: self.now,
             });
             fold_promotion(&mut status, &d, self.generation, "t");

@@ -41,6 +41,8 @@ pub struct SiteObs {
     /// Product version and token key fingerprint it last reported.
     pub version: Option<String>,
     pub token_key: Option<String>,
+    /// When its services last changed (status.sites[].lastSyncTime).
+    pub last_change: Option<Timestamp>,
 }
 
 /// A site's answer to `GET /mode`.
@@ -90,6 +92,11 @@ pub struct PromotionInput<'a> {
     /// The site named by the allow-parity-mismatch annotation: a promotion
     /// to it goes on although its version or token key differs.
     pub allow_parity_mismatch: Option<&'a str>,
+    /// spec.promotion.settlingTime: planned promotions wait this long after
+    /// the target's last change.
+    pub settling: Duration,
+    /// What about the rest of the pair preflight warns of (not blocking).
+    pub warnings: &'a [String],
     pub now: Timestamp,
 }
 
@@ -361,6 +368,13 @@ fn start(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
         started_at: stamp(inp.now),
         ..PromotionStatus::default()
     };
+    if !inp.warnings.is_empty() {
+        d.notices.push(Notice {
+            warning: true,
+            reason: "PreflightWarning",
+            note: format!("promotion of {}: {}", p.to, inp.warnings.join("; ")),
+        });
+    }
     d.notices.push(Notice {
         warning: false,
         reason: "PromotionStarted",

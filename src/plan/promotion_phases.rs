@@ -50,6 +50,9 @@ pub fn preflight(inp: &PromotionInput<'_>) -> Vec<Block> {
     if let Some(differs) = parity_block(inp, t) {
         out.push(differs);
     }
+    if let Some(unsettled) = settling_block(inp, t) {
+        out.push(unsettled);
+    }
     if inp.require_healthy && !t.healthy {
         out.push(check(format!(
             "healthy: site {} fails its health check (spec.promotion.requireHealthy)",
@@ -92,6 +95,26 @@ fn parity_block(inp: &PromotionInput<'_>, t: &SiteObs) -> Option<Block> {
             differs.join("; "),
             crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH,
             t.name
+        ),
+    })
+}
+
+/// A planned promotion waits until the target's last change is older than
+/// spec.promotion.settlingTime (a failover, automatic or forced, does not).
+fn settling_block(inp: &PromotionInput<'_>, t: &SiteObs) -> Option<Block> {
+    if inp.settling.is_zero() || inp.reason != "Manual" {
+        return None;
+    }
+    let changed = t.last_change?;
+    let settling = jiff::SignedDuration::try_from(inp.settling).ok()?;
+    let until = changed.checked_add(settling).ok()?;
+    (inp.now < until).then(|| Block {
+        reason: BlockReason::PreflightFailed,
+        message: format!(
+            "settled: site {} changed at {}; planned promotions wait spec.promotion.settlingTime after a site's last change, until {}",
+            t.name,
+            super::promotion::stamp(changed),
+            super::promotion::stamp(until)
         ),
     })
 }

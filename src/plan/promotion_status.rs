@@ -40,6 +40,7 @@ pub fn observations(status: &SiteHAPairStatus, reports: &[SiteReport]) -> Vec<Si
                 message: r.and_then(|r| r.error.clone()),
                 version: row.version.clone(),
                 token_key: row.token_key_fingerprint.clone(),
+                last_change: row.last_sync_time.as_deref().and_then(|t| t.parse().ok()),
             }
         })
         .collect()

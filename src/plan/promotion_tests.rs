@@ -16,6 +16,7 @@ pub(super) fn site(name: &str, active: bool, epoch: i64) -> SiteObs {
         message: None,
         version: None,
         token_key: None,
+        last_change: None,
     }
 }
 
@@ -55,6 +56,8 @@ fn input<'a>(
         traffic_failover: TrafficFailover::WaitForPromotion,
         reason: "Manual",
         allow_parity_mismatch: None,
+        settling: Duration::ZERO,
+        warnings: &[],
         now: t(now),
     }
 }
@@ -348,4 +351,43 @@ fn an_unreported_fingerprint_does_not_block() {
     ];
     let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
     assert!(d.blocked.is_empty(), "{:?}", d.blocked);
+}
+
+#[test]
+fn a_planned_promotion_waits_for_the_targets_last_change_to_settle() {
+    let mut sites = [site("east", true, 1), site("west", false, 1)];
+    sites[1].last_change = Some(t("2026-01-01T00:00:00Z"));
+    let mut inp = input("west", "east", None, &sites, "2026-01-01T00:03:00Z");
+    inp.settling = Duration::from_secs(300);
+    let d = plan_promotion(&inp);
+    assert_eq!(d.blocked.len(), 1, "{d:?}");
+    let m = &d.blocked[0].message;
+    assert!(
+        m.contains("settled: site west") && m.contains("until 2026-01-01T00:05:00Z"),
+        "{m}"
+    );
+    assert_eq!(d.step, None);
+    // Settled: it goes on.
+    inp.now = t("2026-01-01T00:05:00Z");
+    assert!(plan_promotion(&inp).blocked.is_empty());
+    // An automatic failover never waits for settling.
+    inp.now = t("2026-01-01T00:01:00Z");
+    inp.reason = "Automatic";
+    assert!(plan_promotion(&inp).blocked.is_empty());
+}
+
+#[test]
+fn whole_pair_warnings_are_said_when_the_promotion_starts_and_do_not_block() {
+    let sites = [site("east", true, 1), site("west", false, 1)];
+    let warnings = vec!["prune approval pending: 12 deletions".to_string()];
+    let mut inp = input("west", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.warnings = &warnings;
+    let d = plan_promotion(&inp);
+    assert!(d.blocked.is_empty());
+    let n = d
+        .notices
+        .iter()
+        .find(|n| n.reason == "PreflightWarning")
+        .expect("a warning");
+    assert!(n.warning && n.note.contains("12 deletions"), "{n:?}");
 }

@@ -22,6 +22,7 @@ mod hostile_sources;
 mod leader;
 mod lifecycle;
 mod parity;
+mod preflight;
 mod promote_cli;
 mod promotion;
 mod promotion_sync;
