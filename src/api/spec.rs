@@ -28,7 +28,8 @@ use super::status::SiteHAPairStatus;
     printcolumn = r#"{"name":"In-Sync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status","description":"Whether every site matches the revision"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.spec.sites.exists(s, s.name == self.spec.activeSite)").message("spec.activeSite must name one of spec.sites[*].name").field_path(".spec.activeSite").reason(Reason::FieldValueInvalid),
-    validation = Rule::new("self.spec.sites.all(s, self.spec.sites.exists_one(t, t.name == s.name))").message("spec.sites: every site name must be unique; rename or remove the duplicate").field_path(".spec.sites")
+    validation = Rule::new("self.spec.sites.all(s, self.spec.sites.exists_one(t, t.name == s.name))").message("spec.sites: every site name must be unique; rename or remove the duplicate").field_path(".spec.sites"),
+    validation = Rule::new("self.spec.sites.all(s, self.spec.sites.exists_one(t, t.adminUrl == s.adminUrl))").message("spec.sites: two sites have the same adminUrl; a site is named once in a pair").field_path(".spec.sites")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SiteHAPairSpec {

@@ -35,6 +35,9 @@ pub struct Context {
     pub site_clients: SiteClients,
     /// Whether `file://` repositories may be read (`--allow-file-sources`).
     pub allow_file_sources: bool,
+    /// Every pair this replica watches (set when the controller starts):
+    /// which pair manages a site shared by two.
+    pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
     /// Objects read fresh from the API server in this leadership term.
@@ -70,10 +73,63 @@ impl Context {
             secrets,
             site_clients: SiteClients::default(),
             allow_file_sources,
+            pairs: std::sync::OnceLock::new(),
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sites of `obj` another (earlier) pair manages, as messages.
+    pub fn claimed_elsewhere(&self, obj: &crate::api::SiteHAPair) -> Vec<String> {
+        use crate::plan::claims::{PairSites, claimed_elsewhere};
+        use kube::ResourceExt;
+        let Some(store) = self.pairs.get() else {
+            return Vec::new();
+        };
+        let all = store.state();
+        let keys: Vec<(String, String)> = all
+            .iter()
+            .map(|p| {
+                (
+                    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
+                    p.metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .map(|t| t.0.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        fn sites(p: &crate::api::SiteHAPair) -> Vec<(&str, &str)> {
+            p.spec
+                .sites
+                .iter()
+                .map(|s| (s.name.as_str(), s.admin_url.as_str()))
+                .collect()
+        }
+        let others: Vec<PairSites<'_>> = all
+            .iter()
+            .zip(&keys)
+            .map(|(p, (k, c))| PairSites {
+                key: k,
+                created: c,
+                sites: sites(p),
+            })
+            .collect();
+        let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        let created = obj
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default();
+        let me = PairSites {
+            key: &key,
+            created: &created,
+            sites: sites(obj),
+        };
+        claimed_elsewhere(&me, &others)
     }
 
     /// Leads, and the renew deadline has not passed: checked before every

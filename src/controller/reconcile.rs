@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::status_write::Written;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FINALIZER, SiteHAPair};
-use crate::plan::observe::{PlannedEvent, plan_status, spec_problems};
+use crate::plan::observe::{PlannedEvent, plan_status_with, spec_problems};
 use crate::plan::schedule::{requeue_after, sync_allowed};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
@@ -126,7 +126,11 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         .get(ANNOTATION_RECONCILE_REQUESTED_AT)
         .map(String::as_str);
     let old = obj.status.as_ref();
-    let mut plan = plan_status(&obj.spec, generation, old, requested, &now);
+    let claimed = ctx.claimed_elsewhere(obj);
+    let mut plan = plan_status_with(&obj.spec, generation, old, requested, &now, &claimed);
+    if !claimed.is_empty() {
+        return leave_claimed_sites_alone(obj, ctx, plan, started).await;
+    }
 
     // A new value of the refresh annotation asks for a fetch now.
     let handled = old.and_then(|s| s.last_handled_reconcile_at.as_deref());
@@ -202,6 +206,47 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
     // The interval runs from the start of this trip, not its end: a slow
     // or silent site does not stretch the health-check period.
+    let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
+    Ok(Action::requeue(
+        after.saturating_sub(started.elapsed()).max(MIN_REQUEUE),
+    ))
+}
+
+/// A pair naming a site another pair manages does nothing but say so: no
+/// site is called, nothing is written but its status (Degraded,
+/// `SiteClaimed`, naming the other pair) and a warning Event when that is
+/// news.
+async fn leave_claimed_sites_alone(
+    obj: &SiteHAPair,
+    ctx: &Context,
+    plan: crate::plan::observe::StatusPlan,
+    started: Instant,
+) -> Result<Action, Error> {
+    let was = obj
+        .status
+        .as_ref()
+        .and_then(|s| {
+            crate::api::conditions::find(&s.conditions, crate::api::conditions::types::DEGRADED)
+        })
+        .map(|c| (c.reason.clone(), c.message.clone()));
+    let now = plan
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::api::conditions::types::DEGRADED)
+        .map(|c| (c.reason.clone(), c.message.clone()));
+    Written::read(obj).write(ctx, obj, &plan.status).await?;
+    if was != now
+        && let Some((_, note)) = now
+    {
+        let event = PlannedEvent {
+            warning: true,
+            reason: "SiteClaimed",
+            action: "Claim",
+            note,
+        };
+        publish(ctx, obj, &event).await;
+    }
     let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
     Ok(Action::requeue(
         after.saturating_sub(started.elapsed()).max(MIN_REQUEUE),

@@ -287,6 +287,7 @@ async fn run_controller(
                 .combine(predicates::finalizers),
             Default::default(),
         );
+    let _ = ctx.pairs.set(reader.clone());
     tokio::spawn(prune_forgotten(ctx.clone(), reader.clone(), prune_stop));
     let config = controller::Config::default().concurrency(concurrency);
     let controller = Controller::for_stream(pairs, reader)

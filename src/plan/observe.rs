@@ -49,6 +49,19 @@ pub fn plan_status(
     reconcile_requested_at: Option<&str>,
     now: &str,
 ) -> StatusPlan {
+    plan_status_with(spec, generation, old, reconcile_requested_at, now, &[])
+}
+
+/// `plan_status`, with `claimed`: sites of this pair another pair manages
+/// (see `claims`); the pair is Degraded (`SiteClaimed`) and does nothing.
+pub fn plan_status_with(
+    spec: &SiteHAPairSpec,
+    generation: i64,
+    old: Option<&SiteHAPairStatus>,
+    reconcile_requested_at: Option<&str>,
+    now: &str,
+    claimed: &[String],
+) -> StatusPlan {
     let mut status = old.cloned().unwrap_or_default();
     let mut events = Vec::new();
     let first_sight = status.active_site.is_none() && status.observed_generation.is_none();
@@ -85,23 +98,30 @@ pub fn plan_status(
     // upgrade may still hold a bad one, so check again and say which.
     let problems = spec_problems(spec);
     let conds = &mut status.conditions;
-    let (phase, ready) = if let Some(problem) = problems.first() {
+    let reason = if claimed.is_empty() {
+        "InvalidSpec"
+    } else {
+        "SiteClaimed"
+    };
+    let (phase, ready) = if let Some(problem) = claimed.first().or(problems.first()) {
         let msg = format!("{problem}; fix the spec and apply it again");
+        let msg = if claimed.len() > 1 {
+            format!("{msg} (and {} more sites)", claimed.len() - 1)
+        } else {
+            msg
+        };
         conditions::set_condition(
             conds,
             Condition::new(
                 types::DEGRADED,
                 ConditionStatus::True,
-                "InvalidSpec",
+                reason,
                 &msg,
                 generation,
                 now,
             ),
         );
-        (
-            Phase::Degraded,
-            (ConditionStatus::False, "InvalidSpec", msg),
-        )
+        (Phase::Degraded, (ConditionStatus::False, reason, msg))
     } else {
         conditions::set_condition(
             conds,
@@ -292,6 +312,15 @@ pub fn spec_problems(spec: &SiteHAPairSpec) -> Vec<String> {
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         out.push(format!("spec.sites: the name {:?} is used twice", w[0]));
+    }
+    let mut urls: Vec<String> = spec
+        .sites
+        .iter()
+        .map(|s| crate::plan::claims::normalize(&s.admin_url))
+        .collect();
+    urls.sort_unstable();
+    if let Some(w) = urls.windows(2).find(|w| w[0] == w[1]) {
+        out.push(format!("spec.sites: the adminUrl {} is named twice", w[0]));
     }
     out
 }

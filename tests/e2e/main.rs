@@ -8,6 +8,7 @@ mod bench_api_calls;
 mod bench_failover;
 mod bench_promotion;
 mod chaos;
+mod claims;
 mod cli;
 mod crd;
 mod demo;
