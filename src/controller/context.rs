@@ -1,6 +1,7 @@
 //! What every reconcile shares: the client, the event recorder, metrics,
 //! the leader flag, the shared git source cache, Secrets and site clients,
-//! and per-object retry counts and status hashes (pruned with `prune`).
+//! and per-object retry counts, status hashes and metric series (pruned
+//! with `prune`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,8 +184,11 @@ impl Context {
             .insert(key.to_string());
     }
 
-    /// Forget an object that went away.
+    /// Forget an object that went away, its metric series too.
     pub fn forget(&self, key: &str) {
+        if let Some((namespace, name)) = key.split_once('/') {
+            self.metrics.pairs.forget_pair(namespace, name);
+        }
         self.term_seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -225,6 +229,13 @@ impl Context {
                 .iter()
                 .filter(|k| gone(k))
                 .cloned(),
+        );
+        keys.extend(
+            self.metrics
+                .pairs
+                .tracked_pairs()
+                .into_iter()
+                .filter(|k| gone(k)),
         );
         for k in keys {
             self.forget(&k);
@@ -325,9 +336,20 @@ mod tests {
             ctx.mark_seen(key);
             ctx.remember_status(key, None);
         }
+        // Metric series, also of a pair known only to the metrics.
+        for name in ["kept", "deleted", "metrics-only"] {
+            ctx.metrics
+                .pairs
+                .observe_pair("ns", name, &SiteHAPairStatus::default());
+        }
         assert_eq!(ctx.tracked_objects(), 3);
         ctx.prune(|k| k == "ns/kept", Instant::now());
         assert_eq!(ctx.tracked_objects(), 1);
+        assert_eq!(ctx.metrics.pairs.tracked_pairs(), ["ns/kept"]);
+        let text = ctx.metrics.render();
+        assert!(text.contains("pair=\"kept\""), "{text}");
+        assert!(!text.contains("pair=\"deleted\""), "{text}");
+        assert!(!text.contains("pair=\"metrics-only\""), "{text}");
         assert!(ctx.seen_in_term("ns/kept"));
         assert!(!ctx.seen_in_term("ns/deleted"));
         // The kept pair's failure count went on; the others start afresh.

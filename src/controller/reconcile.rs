@@ -1,6 +1,6 @@
 //! One reconcile of one `SiteHAPair`: finalizer handling, then the pure
 //! status plan, the sync trip (observe the sites, sync them from the source,
-//! standby first), the status write, events and traffic.
+//! standby first), the status write, the pair's metrics, events and traffic.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -186,6 +186,12 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     plan.events.extend(failover_events);
 
     let wrote = written.write(ctx, obj, &plan.status).await?;
+    // The pair's gauges follow the status that stands now, written or not.
+    ctx.metrics.pairs.observe_pair(
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+        &plan.status,
+    );
     if wrote {
         info!(
             namespace = obj.namespace().unwrap_or_default(),

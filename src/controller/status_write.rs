@@ -3,7 +3,8 @@
 //! changed, and always guarded by the resourceVersion the status was
 //! computed from, so that status.epoch, status.activeSite and the promotion
 //! phase never go backwards: a write planned on a stale read fails with a
-//! conflict, and the reconcile re-reads and plans again.
+//! conflict, and the reconcile re-reads and plans again. What a write
+//! finished (promotions, waits for an old active) is counted there.
 
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -48,6 +49,15 @@ impl Written {
         match result {
             Ok(resource_version) => {
                 self.resource_version = resource_version;
+                // What this write finished (promotions, a wait for an old
+                // active) is counted once: against the status it replaced.
+                ctx.metrics.pairs.observe_transition(
+                    &namespace,
+                    &name,
+                    self.status.as_ref(),
+                    status,
+                    jiff::Timestamp::now(),
+                );
                 self.status = Some(status.clone());
                 // What this replica wrote is what it can vouch for.
                 ctx.remember_status(&format!("{namespace}/{name}"), Some(status));

@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod diff;
 pub mod failover;
+pub mod monitoring;
 pub mod observe;
 pub mod parity;
 pub mod preflight_warnings;

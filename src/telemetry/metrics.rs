@@ -1,4 +1,5 @@
-//! The operator's Prometheus metrics, registered once and shared.
+//! The operator's Prometheus metrics, registered once and shared: the
+//! operator's own here, the per-pair and per-site ones in `pairs`.
 
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use super::pairs::PairMetrics;
 
 /// Label of the error counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +31,8 @@ pub struct Metrics {
     pub events: Family<ErrorLabels, Counter>,
     /// Secrets read from the API server (GET); the rest came from the cache.
     pub secret_reads: Counter,
+    /// Per-pair and per-site state, promotions and waits.
+    pub pairs: PairMetrics,
 }
 
 impl Default for Metrics {
@@ -69,8 +74,10 @@ impl Default for Metrics {
             "Secrets read from the API server; at rest this stays flat (the data of a watched Secret is read once per change)",
             secret_reads.clone(),
         );
+        let pairs = PairMetrics::register(&mut registry);
         Self {
             registry,
+            pairs,
             secret_reads,
             events,
             reconciles,

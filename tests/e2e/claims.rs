@@ -41,8 +41,7 @@ fn a_site_another_pair_manages_is_left_alone_and_the_pair_is_named() {
         "north-admin",
         "--from-literal=token=north-token-3",
     ]);
-    let writes =
-        |s: &ReferenceSite| s.requests().iter().filter(|r| r["method"] == "PUT").count();
+    let writes = |s: &ReferenceSite| s.requests().iter().filter(|r| r["method"] == "PUT").count();
     let east_puts = writes(&p.east);
 
     // A second pair that would make east its passive and north its active.

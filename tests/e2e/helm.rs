@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support::syncbed::{SyncBed, service, site_services};
 use crate::support::{kubectl_in, repo_root, script, stderr, stdout, testbed, wait_for};
 
-fn helm(args: &[&str], kubeconfig: &Path) -> Output {
+pub(crate) fn helm(args: &[&str], kubeconfig: &Path) -> Output {
     Command::new(testbed().bin.join("helm"))
         .args(args)
         .current_dir(repo_root())

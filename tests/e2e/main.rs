@@ -22,6 +22,7 @@ mod hostile_sites;
 mod hostile_sources;
 mod leader;
 mod lifecycle;
+mod monitoring;
 mod parity;
 mod preflight;
 mod promote_cli;

@@ -1,0 +1,233 @@
+//! What a pair's metrics say, pure: which promotions a status change
+//! finished and of what kind, and how long a promotion waited for a silent
+//! old active when it stopped waiting. Time is an argument. (Parity is the
+//! `Parity` condition, see `plan::parity`.)
+
+use jiff::Timestamp;
+
+use crate::api::{PromotionPhase, PromotionRecord, SiteHAPairStatus};
+use crate::plan::promotion::REASON_INITIAL;
+
+/// What a finished promotion is counted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromotionKind {
+    /// spec.activeSite changed by a person or a pipeline.
+    Planned,
+    /// spec.activeSite changed by the operator's automatic failover.
+    Automatic,
+    /// The old active never answered within the contact window (whatever
+    /// started the promotion).
+    Forced,
+    /// A new pair's first activation.
+    Initial,
+}
+
+impl PromotionKind {
+    pub const ALL: [PromotionKind; 4] = [
+        PromotionKind::Planned,
+        PromotionKind::Automatic,
+        PromotionKind::Forced,
+        PromotionKind::Initial,
+    ];
+
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionKind::Planned => "planned",
+            PromotionKind::Automatic => "automatic",
+            PromotionKind::Forced => "forced",
+            PromotionKind::Initial => "initial",
+        }
+    }
+
+    /// The kind of a finished promotion: forced first, then by reason.
+    pub fn of(rec: &PromotionRecord) -> Self {
+        if rec.forced {
+            PromotionKind::Forced
+        } else if rec.reason == "Automatic" {
+            PromotionKind::Automatic
+        } else if rec.reason == REASON_INITIAL {
+            PromotionKind::Initial
+        } else {
+            PromotionKind::Planned
+        }
+    }
+}
+
+/// The promotions `after` records that `before` did not: what one status
+/// write finished. Records are told apart whole, so the trimming of the
+/// history to its last ten does not count anything twice.
+pub fn finished_promotions(
+    before: Option<&SiteHAPairStatus>,
+    after: &SiteHAPairStatus,
+) -> Vec<PromotionKind> {
+    let old: &[PromotionRecord] = before.map_or(&[], |b| b.history.as_slice());
+    after
+        .history
+        .iter()
+        .filter(|r| !old.contains(r))
+        .map(PromotionKind::of)
+        .collect()
+}
+
+/// Seconds a promotion waited for its silent old active, when `before` was
+/// waiting and `after` is not (the site answered, the promotion was forced
+/// or cancelled): from its silentSince (else its start) to `now`.
+pub fn stopped_waiting(
+    before: Option<&SiteHAPairStatus>,
+    after: &SiteHAPairStatus,
+    now: Timestamp,
+) -> Option<f64> {
+    let was = before?.promotion.as_ref()?;
+    if was.phase != PromotionPhase::WaitingForOldActive {
+        return None;
+    }
+    let still = after.promotion.as_ref().is_some_and(|p| {
+        p.phase == PromotionPhase::WaitingForOldActive && p.started_at == was.started_at
+    });
+    if still {
+        return None;
+    }
+    let since: Timestamp = was
+        .silent_since
+        .as_deref()
+        .unwrap_or(&was.started_at)
+        .parse()
+        .ok()?;
+    let waited = now.duration_since(since).as_secs_f64();
+    Some(waited.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::PromotionStatus;
+
+    fn rec(to: &str, reason: &str, epoch: i64, forced: bool) -> PromotionRecord {
+        PromotionRecord {
+            from: Some("east".into()),
+            to: to.into(),
+            reason: reason.into(),
+            epoch,
+            started_at: format!("2026-01-01T00:00:0{epoch}Z"),
+            completed_at: format!("2026-01-01T00:01:0{epoch}Z"),
+            forced,
+        }
+    }
+
+    fn with_history(history: Vec<PromotionRecord>) -> SiteHAPairStatus {
+        SiteHAPairStatus {
+            history,
+            ..SiteHAPairStatus::default()
+        }
+    }
+
+    #[test]
+    fn kinds_forced_first_then_by_reason() {
+        assert_eq!(
+            PromotionKind::of(&rec("w", "Manual", 2, false)),
+            PromotionKind::Planned
+        );
+        assert_eq!(
+            PromotionKind::of(&rec("w", "Automatic", 2, false)),
+            PromotionKind::Automatic
+        );
+        assert_eq!(
+            PromotionKind::of(&rec("w", "Automatic", 2, true)),
+            PromotionKind::Forced
+        );
+        assert_eq!(
+            PromotionKind::of(&rec("w", "Manual", 2, true)),
+            PromotionKind::Forced
+        );
+        assert_eq!(
+            PromotionKind::of(&rec("w", REASON_INITIAL, 1, false)),
+            PromotionKind::Initial
+        );
+        let labels: Vec<&str> = PromotionKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(labels, ["planned", "automatic", "forced", "initial"]);
+    }
+
+    #[test]
+    fn only_new_history_records_count_once() {
+        let first = rec("east", REASON_INITIAL, 1, false);
+        let before = with_history(vec![first.clone()]);
+        let after = with_history(vec![first.clone(), rec("west", "Manual", 2, false)]);
+        assert_eq!(
+            finished_promotions(Some(&before), &after),
+            [PromotionKind::Planned]
+        );
+        // The same status again: nothing new.
+        assert!(finished_promotions(Some(&after), &after).is_empty());
+        // No status before: everything recorded is new.
+        assert_eq!(
+            finished_promotions(None, &after),
+            [PromotionKind::Initial, PromotionKind::Planned]
+        );
+    }
+
+    #[test]
+    fn a_full_history_that_drops_its_oldest_counts_only_the_new_record() {
+        let full: Vec<PromotionRecord> = (1..=9)
+            .map(|e| rec("west", "Manual", e, false))
+            .chain([rec("east", "Automatic", 10, false)])
+            .collect();
+        let mut next: Vec<PromotionRecord> = full[1..].to_vec();
+        next.push(rec("west", "Manual", 11, true));
+        assert_eq!(
+            finished_promotions(Some(&with_history(full)), &with_history(next)),
+            [PromotionKind::Forced]
+        );
+    }
+
+    fn waiting(silent_since: Option<&str>) -> SiteHAPairStatus {
+        SiteHAPairStatus {
+            promotion: Some(PromotionStatus {
+                from: Some("east".into()),
+                to: "west".into(),
+                reason: "Manual".into(),
+                phase: PromotionPhase::WaitingForOldActive,
+                epoch: 2,
+                started_at: "2026-01-01T00:00:00Z".into(),
+                silent_since: silent_since.map(str::to_string),
+                ..PromotionStatus::default()
+            }),
+            ..SiteHAPairStatus::default()
+        }
+    }
+
+    #[test]
+    fn the_wait_is_measured_when_the_promotion_stops_waiting() {
+        let now: Timestamp = "2026-01-01T00:30:10Z".parse().expect("time");
+        let before = waiting(Some("2026-01-01T00:00:10Z"));
+        // Still waiting: nothing yet.
+        assert_eq!(stopped_waiting(Some(&before), &before, now), None);
+        // Forced on to Promoting: thirty minutes from silentSince.
+        let mut forced = before.clone();
+        if let Some(p) = forced.promotion.as_mut() {
+            p.phase = PromotionPhase::Promoting;
+            p.forced = true;
+        }
+        assert_eq!(stopped_waiting(Some(&before), &forced, now), Some(1800.0));
+        // Completed or cancelled within one trip: the promotion is gone.
+        let done = SiteHAPairStatus::default();
+        assert_eq!(stopped_waiting(Some(&before), &done, now), Some(1800.0));
+        // No silentSince recorded: from the start of the promotion.
+        let no_since = waiting(None);
+        assert_eq!(stopped_waiting(Some(&no_since), &done, now), Some(1810.0));
+        // Not waiting before: nothing.
+        assert_eq!(stopped_waiting(Some(&forced), &done, now), None);
+        assert_eq!(stopped_waiting(None, &done, now), None);
+    }
+
+    #[test]
+    fn a_new_promotion_waiting_again_ends_the_old_wait() {
+        let now: Timestamp = "2026-01-01T00:00:40Z".parse().expect("time");
+        let before = waiting(Some("2026-01-01T00:00:10Z"));
+        let mut again = waiting(Some("2026-01-01T00:00:40Z"));
+        if let Some(p) = again.promotion.as_mut() {
+            p.started_at = "2026-01-01T00:00:40Z".into();
+        }
+        assert_eq!(stopped_waiting(Some(&before), &again, now), Some(30.0));
+    }
+}
