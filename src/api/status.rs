@@ -127,6 +127,11 @@ pub struct SiteStatus {
     /// The epoch the site reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<i64>,
+    /// True from when the site is added to a pair that already runs until
+    /// its first full sync and a passed health check: it is no promotion
+    /// target, and nothing is pruned there without approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joining: Option<bool>,
     /// Product version the site reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

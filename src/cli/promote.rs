@@ -314,7 +314,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{:<12} {:<8} {:<12} {:<19} {:>5}  {:<12} {:<12} {:<12} {}",
             s.name,
-            show(s.mode.map(|m| format!("{m:?}"))),
+            if s.joining == Some(true) {
+                "Joining".to_string()
+            } else {
+                show(s.mode.map(|m| format!("{m:?}")))
+            },
             show(s.health.map(|h| format!("{h:?}"))),
             show(s.contact.map(|c| c.as_str().to_string())),
             s.epoch.map_or("-".into(), |e| e.to_string()),

@@ -139,6 +139,12 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         .map(|r| parse_time(r).unwrap_or_else(std::time::SystemTime::now));
     let status = &plan.status;
     let sync_now = sync_allowed(&obj.spec, status);
+    let joining: std::collections::BTreeSet<String> = status
+        .sites
+        .iter()
+        .filter(|s| s.joining == Some(true))
+        .map(|s| s.name.clone())
+        .collect();
     let synced: BTreeMap<String, String> = status
         .sites
         .iter()
@@ -151,6 +157,7 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         obj,
         status.active_site.as_deref(),
         &synced,
+        &joining,
         sync_now,
         refresh,
     )

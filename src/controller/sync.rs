@@ -165,6 +165,7 @@ pub async fn sync_trip(
     obj: &SiteHAPair,
     active: Option<&str>,
     synced: &BTreeMap<String, String>,
+    joining: &std::collections::BTreeSet<String>,
     sync: bool,
     refresh: Option<std::time::SystemTime>,
 ) -> (SyncReport, Drivers) {
@@ -247,7 +248,7 @@ pub async fn sync_trip(
             reports.push(o.report);
             continue;
         }
-        let outcome = sync_one(&mut o, &revision, desired, spec, synced, approved).await;
+        let outcome = sync_one(&mut o, &revision, desired, spec, synced, joining, approved).await;
         if outcome.error.is_none() && !o.report.wrote.is_empty() {
             // The health check after the apply decides whether the active may follow.
             if let Ok(d) = &o.driver {
@@ -268,12 +269,13 @@ pub async fn sync_trip(
     let mut held_back = false;
     for mut o in actives {
         if gate.is_none() && ctx.is_leader() {
-            sync_one(&mut o, &revision, desired, spec, synced, approved).await;
+            sync_one(&mut o, &revision, desired, spec, synced, joining, approved).await;
         } else if let Some(live) = &o.services {
             let view = SiteView {
                 name: &o.spec_name,
                 live,
                 synced_revision: synced.get(&o.spec_name).map(String::as_str),
+                joining: joining.contains(&o.spec_name),
             };
             let p = plan_site(&view, desired, &revision, &spec.sync, approved);
             o.report.drift = Some(drift_of(&p.drift));
@@ -354,6 +356,7 @@ async fn sync_one(
     desired: &ServiceSet,
     spec: &crate::api::SiteHAPairSpec,
     synced: &BTreeMap<String, String>,
+    joining: &std::collections::BTreeSet<String>,
     approved: Option<&str>,
 ) -> PassiveOutcome {
     let name = o.spec_name.clone();
@@ -374,6 +377,7 @@ async fn sync_one(
         name: &name,
         live,
         synced_revision: synced.get(&name).map(String::as_str),
+        joining: joining.contains(&name),
     };
     let plan = plan_site(&view, desired, revision, &spec.sync, approved);
     let hold = plan.hold.as_ref().map(|h| h.message());

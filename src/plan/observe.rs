@@ -92,7 +92,8 @@ pub fn plan_status_with(
     if let Some(at) = reconcile_requested_at {
         status.last_handled_reconcile_at = Some(at.to_string());
     }
-    status.sites = site_rows(spec, &status.sites);
+    let running = status.active_site.is_some();
+    status.sites = site_rows(spec, &status.sites, running);
 
     // The API server validates durations; an object stored before a CRD
     // upgrade may still hold a bad one, so check again and say which.
@@ -258,7 +259,9 @@ fn refresh_generation(list: &mut [Condition], type_: &str, generation: i64) {
 }
 
 /// One status row per spec site, in spec order, keeping what was observed.
-fn site_rows(spec: &SiteHAPairSpec, old: &[SiteStatus]) -> Vec<SiteStatus> {
+/// One row per site of the spec, kept from `old`; a site added to a pair
+/// that already runs (`running`) starts as joining.
+fn site_rows(spec: &SiteHAPairSpec, old: &[SiteStatus], running: bool) -> Vec<SiteStatus> {
     spec.sites
         .iter()
         .map(|s| {
@@ -267,6 +270,7 @@ fn site_rows(spec: &SiteHAPairSpec, old: &[SiteStatus]) -> Vec<SiteStatus> {
                 .cloned()
                 .unwrap_or_else(|| SiteStatus {
                     name: s.name.clone(),
+                    joining: running.then_some(true),
                     ..SiteStatus::default()
                 })
         })

@@ -43,6 +43,8 @@ pub struct SiteObs {
     pub token_key: Option<String>,
     /// When its services last changed (status.sites[].lastSyncTime).
     pub last_change: Option<Timestamp>,
+    /// Still joining the pair: not a promotion target.
+    pub joining: bool,
 }
 
 /// A site's answer to `GET /mode`.

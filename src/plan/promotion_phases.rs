@@ -47,6 +47,12 @@ pub fn preflight(inp: &PromotionInput<'_>) -> Vec<Block> {
         }];
     }
     let mut out = Vec::new();
+    if t.joining {
+        out.push(check(format!(
+            "joined: site {} is joining the pair (its first full sync and health check have not passed)",
+            t.name
+        )));
+    }
     if let Some(differs) = parity_block(inp, t) {
         out.push(differs);
     }

@@ -41,6 +41,7 @@ pub fn observations(status: &SiteHAPairStatus, reports: &[SiteReport]) -> Vec<Si
                 version: row.version.clone(),
                 token_key: row.token_key_fingerprint.clone(),
                 last_change: row.last_sync_time.as_deref().and_then(|t| t.parse().ok()),
+                joining: row.joining == Some(true),
             }
         })
         .collect()

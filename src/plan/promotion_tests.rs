@@ -17,6 +17,7 @@ pub(super) fn site(name: &str, active: bool, epoch: i64) -> SiteObs {
         version: None,
         token_key: None,
         last_change: None,
+        joining: false,
     }
 }
 
@@ -390,4 +391,19 @@ fn whole_pair_warnings_are_said_when_the_promotion_starts_and_do_not_block() {
         .find(|n| n.reason == "PreflightWarning")
         .expect("a warning");
     assert!(n.warning && n.note.contains("12 deletions"), "{n:?}");
+}
+
+#[test]
+fn a_joining_site_is_no_promotion_target() {
+    let mut sites = [site("east", true, 1), site("west", false, 1)];
+    sites[1].joining = true;
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    assert_eq!(d.blocked.len(), 1, "{d:?}");
+    assert!(
+        d.blocked[0]
+            .message
+            .contains("joined: site west is joining"),
+        "{d:?}"
+    );
+    assert_eq!(d.step, None);
 }

@@ -31,6 +31,19 @@ pub enum PruneBlocked {
         max: i32,
         annotation: &'static str,
     },
+    #[error(
+        "site {site} is joining the pair and holds {deletes} services not in revision {revision} ({names}); \
+         nothing is pruned on a joining site without approval: move them into git, or approve with: \
+         kubectl annotate shp <name> {annotation}={revision}"
+    )]
+    Joining {
+        site: String,
+        revision: String,
+        deletes: usize,
+        /// The first few names of the services it would delete.
+        names: String,
+        annotation: &'static str,
+    },
 }
 
 /// What the guard needs to know about one site and the revision.
@@ -48,6 +61,10 @@ pub struct PruneInput<'a> {
     pub max_prune_fraction: i32,
     /// The value of the approve-prune annotation, if any.
     pub approved_revision: Option<&'a str>,
+    /// The site is joining the pair: any deletion needs approval.
+    pub joining: bool,
+    /// Names of the services the sync would delete.
+    pub delete_names: &'a [String],
 }
 
 /// Decide whether the deletions may go ahead.
@@ -63,6 +80,19 @@ pub fn check_prune(i: &PruneInput<'_>) -> Result<(), PruneBlocked> {
         });
     }
     let approved = i.approved_revision == Some(i.revision);
+    if i.joining && !approved {
+        let mut names: Vec<&str> = i.delete_names.iter().take(5).map(String::as_str).collect();
+        if i.delete_names.len() > 5 {
+            names.push("…");
+        }
+        return Err(PruneBlocked::Joining {
+            site: i.site.to_string(),
+            revision: i.revision.to_string(),
+            deletes: i.deletes,
+            names: names.join(", "),
+            annotation: ANNOTATION_APPROVE_PRUNE,
+        });
+    }
     // deletes/live > max/100, in integers.
     let too_many =
         i.deletes * 100 > i.live * usize::try_from(i.max_prune_fraction.max(0)).unwrap_or(0);
@@ -87,6 +117,8 @@ mod tests {
 
     fn input(live: usize, desired: usize, deletes: usize) -> PruneInput<'static> {
         PruneInput {
+            joining: false,
+            delete_names: &[],
             site: "east",
             revision: "abc",
             live,
@@ -143,5 +175,44 @@ mod tests {
                 prop_assert!(deletes * 100 <= live * max as usize);
             }
         }
+    }
+
+    #[test]
+    fn any_deletion_on_a_joining_site_waits_for_approval_naming_the_services() {
+        let names: Vec<String> = (1..=7).map(|i| format!("old-{i}")).collect();
+        let i = PruneInput {
+            site: "north",
+            revision: "rev1",
+            live: 100,
+            desired: 100,
+            deletes: 7,
+            allow_empty: false,
+            max_prune_fraction: 50,
+            approved_revision: None,
+            joining: true,
+            delete_names: &names,
+        };
+        let e = check_prune(&i).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, PruneBlocked::Joining { .. }), "{m}");
+        assert!(
+            m.contains("north is joining") && m.contains("old-1, old-2") && m.contains("…"),
+            "{m}"
+        );
+        assert!(!m.contains("old-6"), "{m}");
+        assert_eq!(
+            check_prune(&PruneInput {
+                approved_revision: Some("rev1"),
+                ..i.clone()
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            check_prune(&PruneInput {
+                joining: false,
+                ..i
+            }),
+            Ok(())
+        );
     }
 }

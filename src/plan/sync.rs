@@ -15,6 +15,8 @@ pub struct SiteView<'a> {
     pub live: &'a ServiceSet,
     /// The revision last applied to the site in full (from status).
     pub synced_revision: Option<&'a str>,
+    /// Joining the pair (status.sites[].joining): deletions wait for approval.
+    pub joining: bool,
 }
 
 /// Why some or all of a site's drift is not written.
@@ -113,6 +115,8 @@ pub fn plan_site(
         allow_empty: sync.allow_empty,
         max_prune_fraction: sync.max_prune_fraction,
         approved_revision: approved_prune,
+        joining: site.joining,
+        delete_names: &apply.delete,
     };
     if let Err(blocked) = check_prune(&guard) {
         return held(Hold::Prune(blocked));

@@ -99,7 +99,7 @@ pub fn fold_report(
         conditions::set_condition(conds, Condition::new(t, s, reason, msg, generation, now));
     };
 
-    fold_sites(status, report, now, &mut events);
+    fold_sites(status, report, !source_url.is_empty(), now, &mut events);
     if !status.sites.is_empty() {
         let (st, reason, msg) =
             crate::plan::parity::parity_condition(&crate::plan::parity::reported(status));
@@ -290,6 +290,7 @@ pub fn fold_report(
 fn fold_sites(
     status: &mut SiteHAPairStatus,
     report: &SyncReport,
+    has_source: bool,
     now: &str,
     events: &mut Vec<PlannedEvent>,
 ) {
@@ -340,6 +341,25 @@ fn fold_sites(
                 reason: "Synced",
                 action: "Sync",
                 note: synced_note(&r.name, revision, &r.wrote),
+            });
+        }
+        // A joining site has joined once it holds the revision fetched
+        // this trip (when the pair has a source) and passes its check.
+        let synced =
+            !has_source || (revision.is_some() && row.synced_revision.as_deref() == revision);
+        if row.joining == Some(true) && synced && row.health == Some(SiteHealth::Healthy) {
+            row.joining = None;
+            events.push(PlannedEvent {
+                warning: false,
+                reason: "SiteJoined",
+                action: "Join",
+                note: format!(
+                    "site {} joined the pair: synced{} and healthy; it may be a promotion target",
+                    r.name,
+                    revision
+                        .map(|r| format!(" at {}", short(r)))
+                        .unwrap_or_default()
+                ),
             });
         }
     }

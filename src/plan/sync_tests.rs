@@ -17,6 +17,7 @@ fn view<'a>(live: &'a ServiceSet, synced: Option<&'a str>) -> SiteView<'a> {
         name: "east",
         live,
         synced_revision: synced,
+        joining: false,
     }
 }
 

@@ -20,6 +20,7 @@ mod health_check;
 mod helm;
 mod hostile_sites;
 mod hostile_sources;
+mod joining;
 mod leader;
 mod lifecycle;
 mod monitoring;
