@@ -24,7 +24,6 @@ use super::failover::{carry_out, failover_check};
 use super::promote::promotion_trip;
 use super::secrets::TripSecrets;
 use super::sync::sync_trip;
-use std::collections::BTreeMap;
 
 /// Entry point given to the kube-runtime Controller.
 pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -139,29 +138,8 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         .map(|r| parse_time(r).unwrap_or_else(std::time::SystemTime::now));
     let status = &plan.status;
     let sync_now = sync_allowed(&obj.spec, status);
-    let joining: std::collections::BTreeSet<String> = status
-        .sites
-        .iter()
-        .filter(|s| s.joining == Some(true))
-        .map(|s| s.name.clone())
-        .collect();
-    let synced: BTreeMap<String, String> = status
-        .sites
-        .iter()
-        .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
-        .collect();
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
-    let (mut report, drivers) = sync_trip(
-        ctx,
-        &secrets,
-        obj,
-        status.active_site.as_deref(),
-        &synced,
-        &joining,
-        sync_now,
-        refresh,
-    )
-    .await;
+    let (mut report, drivers) = sync_trip(ctx, &secrets, obj, status, sync_now, refresh).await;
     let url = obj
         .spec
         .source

@@ -158,17 +158,30 @@ fn drivers_of(observed: &[Observed]) -> Drivers {
         .collect()
 }
 
-/// Observe the sites and, when `sync` is true and a source is set, sync them.
+/// Observe the sites and, when `sync` is true and a source is set, sync
+/// them; `status` (planned for this trip) says which site is active, which
+/// revision each holds and which are joining.
 pub async fn sync_trip(
     ctx: &Context,
     secrets: &TripSecrets<'_>,
     obj: &SiteHAPair,
-    active: Option<&str>,
-    synced: &BTreeMap<String, String>,
-    joining: &std::collections::BTreeSet<String>,
+    status: &crate::api::SiteHAPairStatus,
     sync: bool,
     refresh: Option<std::time::SystemTime>,
 ) -> (SyncReport, Drivers) {
+    let active = status.active_site.as_deref();
+    let joining: std::collections::BTreeSet<String> = status
+        .sites
+        .iter()
+        .filter(|s| s.joining == Some(true))
+        .map(|s| s.name.clone())
+        .collect();
+    let synced: BTreeMap<String, String> = status
+        .sites
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
+        .collect();
+    let (synced, joining) = (&synced, &joining);
     let spec = &obj.spec;
     let health_timeout = duration::parse("healthCheck.timeout", &spec.health_check.timeout)
         .unwrap_or(Duration::from_secs(2));
