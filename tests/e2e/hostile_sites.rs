@@ -239,9 +239,17 @@ fn a_redirect_is_not_followed_and_the_other_host_never_gets_the_token() {
         body: r#"{"status": "ok", "mode": "passive", "epoch": 0}"#.into(),
     });
     let target = elsewhere.url.clone();
-    let west = HostileSite::start(move |_, path| Answer::Redirect {
-        status: 307,
-        location: format!("{target}{path}"),
+    // The open health check answers; every call that carries the token is
+    // redirected.
+    let west = HostileSite::start(move |_, path| match path {
+        "/health" => Answer::Now {
+            status: 200,
+            body: r#"{"status": "ok"}"#.into(),
+        },
+        _ => Answer::Redirect {
+            status: 307,
+            location: format!("{target}{path}"),
+        },
     });
     let bed = Bed::new("redirect-site");
     let east = bed.reference_site("east");
@@ -254,7 +262,7 @@ fn a_redirect_is_not_followed_and_the_other_host_never_gets_the_token() {
     let m = message(row(&st, "west"));
     assert!(
         m.contains(&format!(
-            "site west: GET /health: HTTP 307: the site answers with a redirect to {}/health, which is not followed",
+            "site west: GET /mode: HTTP 307: the site answers with a redirect to {}/mode, which is not followed",
             elsewhere.url
         )),
         "{st}"
@@ -271,10 +279,16 @@ fn a_redirect_is_not_followed_and_the_other_host_never_gets_the_token() {
 
     // West is asked again and again, each time with its token; the host it
     // points to never sees a connection.
-    wait_for("three requests on west", WAIT, || {
-        (west.requests().len() >= 3).then_some(())
+    wait_for("three redirected requests on west", WAIT, || {
+        (west.requests().iter().filter(|r| r.path == "/mode").count() >= 3).then_some(())
     });
-    assert!(west.requests().iter().all(|r| r.bearer));
+    let reqs = west.requests();
+    assert!(reqs.iter().filter(|r| r.path == "/mode").all(|r| r.bearer));
+    assert!(
+        reqs.iter()
+            .filter(|r| r.path == "/health")
+            .all(|r| !r.bearer)
+    );
     assert_eq!(elsewhere.connections(), 0);
     assert!(!bed.status().to_string().contains(&token("west")));
     assert_nothing_written(&[&east], &[&west, &elsewhere]);

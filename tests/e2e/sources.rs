@@ -152,6 +152,16 @@ fn a_hundred_pairs_on_one_repository_share_one_fetch() {
             let mut p = bed.pair(&git.url("services"));
             p["metadata"]["name"] = json!(format!("gis-{i:03}"));
             p["spec"]["healthCheck"] = json!({"interval": "10s", "timeout": "2s"});
+            // A site is managed by one pair: each pair names the two
+            // reference sites by an admin URL of its own (the query is
+            // passed along and ignored by the site).
+            for site in [0, 1] {
+                let url = p["spec"]["sites"][site]["adminUrl"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                p["spec"]["sites"][site]["adminUrl"] = json!(format!("{url}/?pair={i}"));
+            }
             p
         })
         .collect();
