@@ -3,88 +3,19 @@
 //! redirects never followed (they are errors naming where the site pointed),
 //! the bearer token kept out of every Debug, log and error, and the text a
 //! site answers with masked (secret-looking JSON values) and trimmed before
-//! it reaches an error.
+//! it reaches an error. Reading an answer (status and body) is pure, in the
+//! `decode_*` functions and [`status_error`], so it is tested and fuzzed
+//! without a network.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+pub use super::answers::*;
 use super::{Mode, ModeState, Site, SiteError, SiteInfo};
-
-/// Largest answer read from `GET /services` (thousands of services).
-pub const MAX_SERVICES_BODY: usize = 64 * 1024 * 1024;
-/// Largest answer read from any other call.
-pub const MAX_BODY: usize = 1024 * 1024;
-/// Longest site-provided text kept in an error (it reaches status and Events).
-pub const MAX_MESSAGE: usize = 200;
-/// Longest redirect target shown in an error.
-const MAX_LOCATION: usize = 120;
-
-/// At most `max` characters of `s`, marked when cut.
-pub fn trim(s: &str, max: usize) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(max) {
-        None => s.to_string(),
-        Some((i, _)) => format!("{}…", &s[..i]),
-    }
-}
-
-/// `text` with the string value of every secret-looking JSON key replaced
-/// by `***`, in plain (`"password": "x"`) and escaped (`\"password\":
-/// \"x\"`) form: a site that echoes a service definition in an error does
-/// not carry its passwords into status, Events or logs. A value that does
-/// not end is masked to the end of the text.
-pub fn mask_secret_values(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut i = 0;
-    while let Some(c) = text[i..].find(':') {
-        let colon = i + c;
-        match secret_value_after(text, colon) {
-            Some((start, end)) => {
-                out.push_str(&text[copied..start]);
-                out.push_str("***");
-                copied = end;
-                i = end;
-            }
-            None => i = colon + 1,
-        }
-    }
-    out.push_str(&text[copied..]);
-    out
-}
-
-/// The byte range of the string value after the colon at `colon`, when the
-/// quoted key before the colon looks secret.
-fn secret_value_after(text: &str, colon: usize) -> Option<(usize, usize)> {
-    let before = text[..colon].trim_end();
-    let before = before.strip_suffix('"')?;
-    let before = before.strip_suffix('\\').unwrap_or(before);
-    let open = before.rfind('"')?;
-    let key = before[open + 1..].to_ascii_lowercase();
-    if key.len() > 64 || !crate::api::redact::is_secret_key(&key) {
-        return None;
-    }
-    let after = &text[colon + 1..];
-    let value = after.trim_start();
-    let offset = colon + 1 + (after.len() - value.len());
-    if let Some(v) = value.strip_prefix("\\\"") {
-        let start = offset + 2;
-        let end = v.find("\\\"").map_or(text.len(), |e| start + e);
-        return Some((start, end));
-    }
-    let v = value.strip_prefix('"')?;
-    let start = offset + 1;
-    let bytes = v.as_bytes();
-    let end = (0..bytes.len())
-        .find(|&j| bytes[j] == b'"' && (j == 0 || bytes[j - 1] != b'\\'))
-        .map_or(text.len(), |e| start + e);
-    Some((start, end))
-}
 
 /// A bearer token; its Debug and Display never show the value.
 #[derive(Clone)]
@@ -362,53 +293,6 @@ impl HttpSite {
             message,
         }
     }
-
-    fn status_error(&self, call: &str, status: StatusCode, body: &str) -> SiteError {
-        let message = serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
-            .unwrap_or_else(|| body.to_string());
-        let message = trim(&mask_secret_values(&message), MAX_MESSAGE);
-        match status {
-            StatusCode::UNAUTHORIZED => SiteError::Unauthorized {
-                site: self.name.clone(),
-                call: call.to_string(),
-            },
-            StatusCode::CONFLICT => SiteError::Fenced {
-                site: self.name.clone(),
-                call: call.to_string(),
-                message,
-            },
-            _ => SiteError::Status {
-                site: self.name.clone(),
-                call: call.to_string(),
-                status: status.as_u16(),
-                message,
-            },
-        }
-    }
-
-    fn decode<T: DeserializeOwned>(&self, call: &str, body: &str) -> Result<T, SiteError> {
-        serde_json::from_str(body).map_err(|e| SiteError::Decode {
-            site: self.name.clone(),
-            call: call.to_string(),
-            message: trim(&e.to_string(), MAX_MESSAGE),
-        })
-    }
-
-    async fn get_json<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, SiteError> {
-        let call = format!("GET /{}", segments.join("/"));
-        let (status, body) = self.call(Method::GET, segments, None).await?;
-        if !status.is_success() {
-            return Err(self.status_error(&call, status, &body));
-        }
-        self.decode(&call, &body)
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct ServicesAnswer {
-    services: BTreeMap<String, Value>,
 }
 
 impl Site for HttpSite {
@@ -430,33 +314,28 @@ impl Site for HttpSite {
                 MAX_BODY,
             )
             .await?;
-        match status {
-            s if s.is_success() => Ok(true),
-            StatusCode::SERVICE_UNAVAILABLE => Ok(false),
-            s => Err(self.status_error(call, s, &body)),
-        }
+        decode_health(&self.name, call, status.as_u16(), &body)
     }
 
     async fn info(&self) -> Result<SiteInfo, SiteError> {
-        self.get_json(&["info"]).await
+        let (status, body) = self.call(Method::GET, &["info"], None).await?;
+        decode_info(&self.name, status.as_u16(), &body)
     }
 
     async fn mode(&self) -> Result<ModeState, SiteError> {
-        self.get_json(&["mode"]).await
+        let (status, body) = self.call(Method::GET, &["mode"], None).await?;
+        decode_mode(&self.name, "GET /mode", status.as_u16(), &body)
     }
 
     async fn set_mode(&self, mode: Mode, epoch: i64) -> Result<ModeState, SiteError> {
         let body = json!({"mode": mode, "epoch": epoch});
         let (status, text) = self.call(Method::PUT, &["mode"], Some(&body)).await?;
-        if !status.is_success() {
-            return Err(self.status_error("PUT /mode", status, &text));
-        }
-        self.decode("PUT /mode", &text)
+        decode_mode(&self.name, "PUT /mode", status.as_u16(), &text)
     }
 
     async fn services(&self) -> Result<BTreeMap<String, Value>, SiteError> {
-        let answer: ServicesAnswer = self.get_json(&["services"]).await?;
-        Ok(answer.services)
+        let (status, body) = self.call(Method::GET, &["services"], None).await?;
+        decode_services(&self.name, status.as_u16(), &body)
     }
 
     async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError> {
@@ -464,7 +343,8 @@ impl Site for HttpSite {
             .call(Method::PUT, &["services", name], Some(definition))
             .await?;
         if !status.is_success() {
-            return Err(self.status_error(&format!("PUT /services/{name}"), status, &text));
+            let call = format!("PUT /services/{name}");
+            return Err(status_error(&self.name, &call, status.as_u16(), &text));
         }
         Ok(())
     }
@@ -474,7 +354,8 @@ impl Site for HttpSite {
         if status.is_success() || status == StatusCode::NOT_FOUND {
             return Ok(());
         }
-        Err(self.status_error(&format!("DELETE /services/{name}"), status, &text))
+        let call = format!("DELETE /services/{name}");
+        Err(status_error(&self.name, &call, status.as_u16(), &text))
     }
 }
 
@@ -549,25 +430,6 @@ mod tests {
     }
 
     #[test]
-    fn site_text_is_trimmed() {
-        let long = "x".repeat(5000);
-        let site = HttpSite::new(
-            "east",
-            "http://127.0.0.1:1/admin",
-            Token::new("t"),
-            None,
-            Duration::from_secs(1),
-        )
-        .expect("site");
-        let e = site.status_error("GET /mode", StatusCode::INTERNAL_SERVER_ERROR, &long);
-        assert!(e.to_string().len() < 300, "{e}");
-        let echo = format!("{{\"error\": \"{long}\"}}");
-        let e = site.status_error("PUT /services/a", StatusCode::BAD_REQUEST, &echo);
-        assert!(e.to_string().len() < 300, "{e}");
-        assert_eq!(trim("  short  ", 10), "short");
-    }
-
-    #[test]
     fn bad_admin_url_is_a_config_error_naming_the_site() {
         let e = HttpSite::new(
             "west",
@@ -634,58 +496,5 @@ mod tests {
             )),
             "{text}"
         );
-    }
-
-    #[test]
-    fn secret_looking_values_in_site_text_are_masked() {
-        let plain = r#"cannot apply {"name": "roads", "connection": {"user": "gis", "password" : "hunter2"}, "apiToken":"abc"}"#;
-        assert_eq!(
-            mask_secret_values(plain),
-            r#"cannot apply {"name": "roads", "connection": {"user": "gis", "password" : "***"}, "apiToken":"***"}"#
-        );
-        let escaped = r#"{"error": "bad {\"secretKey\":\"s3\",\"url\":\"http://x\"}"}"#;
-        assert_eq!(
-            mask_secret_values(escaped),
-            r#"{"error": "bad {\"secretKey\":\"***\",\"url\":\"http://x\"}"}"#
-        );
-        // An escaped quote inside the value, a value cut short, text that only looks alike.
-        assert_eq!(
-            mask_secret_values(r#""password": "a\"b", "x": "y""#),
-            r#""password": "***", "x": "y""#
-        );
-        assert_eq!(
-            mask_secret_values(r#"é "token": "never ends"#),
-            r#"é "token": "***"#
-        );
-        let untouched =
-            r#"the password is wrong: "user": "gis", token: plain, "url": "http://h:1""#;
-        assert_eq!(mask_secret_values(untouched), untouched);
-    }
-
-    #[test]
-    fn an_echoed_definition_reaches_the_error_masked_and_trimmed() {
-        let site = HttpSite::new(
-            "east",
-            "http://127.0.0.1:1/admin",
-            Token::new("t"),
-            None,
-            Duration::from_secs(1),
-        )
-        .expect("site");
-        let echo = json!({"error": format!(
-            "cannot store {}{}",
-            json!({"name": "roads", "connection": {"password": "hunter2-s3cr3t"}}),
-            "x".repeat(10_000)
-        )})
-        .to_string();
-        let e = site.status_error(
-            "PUT /services/roads",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &echo,
-        );
-        let text = e.to_string();
-        assert!(!text.contains("hunter2"), "{text}");
-        assert!(text.contains(r#""password":"***""#), "{text}");
-        assert!(text.chars().count() < 300 && text.ends_with('…'), "{text}");
     }
 }

@@ -1,6 +1,7 @@
 //! Sites: the `Site` trait every driver implements (the site admin contract
 //! of docs/site-api.md) and its drivers. The HTTP driver comes first.
 
+pub mod answers;
 pub mod http;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! Reading and validating service files: one JSON object per file under a
 //! folder (`*.yaml`, `*.yml`, `*.json`), named by its `name` field or else its
 //! file name. Any bad file rejects the whole revision, naming file and line.
+//! Parsing one file's text is pure ([`parse_service_file`]), also for the
+//! fuzzer (fuzz/).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -11,6 +13,13 @@ use crate::plan::diff::ServiceSet;
 
 /// Largest service file accepted.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Deepest nesting of objects and lists in a definition (the definition
+/// itself is level 1). A site's `GET /services` answer holds every
+/// definition two levels down and is read with serde_json's limit of 128,
+/// so a definition accepted here must stay well below that, or the site
+/// could never be read again once it stored it.
+pub const MAX_DEPTH: usize = 64;
 
 /// Why a revision was rejected. `file` is relative to the repository root.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -38,6 +47,8 @@ pub enum FileError {
     },
     #[error("{file}:1: the file is {size} bytes, more than the limit of {MAX_FILE_BYTES}")]
     TooLarge { file: String, size: u64 },
+    #[error("{file}:1: the definition nests objects and lists deeper than {MAX_DEPTH} levels")]
+    TooDeep { file: String },
     #[error("{file}:1: symbolic link pointing outside the repository")]
     SymlinkEscapes { file: String },
     #[error("{file}: cannot read: {message}")]
@@ -82,7 +93,11 @@ pub fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
     let mut origin: std::collections::BTreeMap<String, String> = Default::default();
     for file in files {
         let rel = rel_name(&repo, &file);
-        let (name, value, line) = read_one(&file, &rel)?;
+        let ServiceFile {
+            name,
+            definition: value,
+            name_line: line,
+        } = read_one(&file, &rel)?;
         if let Some(other) = origin.get(&name) {
             return Err(FileError::Duplicate {
                 file: rel,
@@ -165,8 +180,18 @@ fn collect(repo: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FileEr
     Ok(())
 }
 
-/// Parse one file: its service name, its definition and the line of the name.
-fn read_one(file: &Path, rel: &str) -> Result<(String, Value, usize), FileError> {
+/// One service file, parsed: its service name (the `name` field, else the
+/// file stem), its definition and the line the name was written on (1 when
+/// it came from the file name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceFile {
+    pub name: String,
+    pub definition: Value,
+    pub name_line: usize,
+}
+
+/// Read one file from disk (size checked before reading) and parse it.
+fn read_one(file: &Path, rel: &str) -> Result<ServiceFile, FileError> {
     let size = std::fs::metadata(file)
         .map_err(|e| FileError::Io {
             file: rel.to_string(),
@@ -183,14 +208,31 @@ fn read_one(file: &Path, rel: &str) -> Result<(String, Value, usize), FileError>
         file: rel.to_string(),
         message: e.to_string(),
     })?;
-    let value: Value = if file.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| FileError::Parse {
+    parse_service_file(rel, &text)
+}
+
+/// Parse the text of one service file, pure. `rel` is the file's path
+/// relative to the repository root: errors name it, its extension picks the
+/// syntax (`.json` is JSON, anything else YAML) and its stem is the name
+/// when the file has no `name` field. The name itself is checked by the
+/// caller ([`check_name`]), after duplicates.
+pub fn parse_service_file(rel: &str, text: &str) -> Result<ServiceFile, FileError> {
+    let size = text.len() as u64;
+    if size > MAX_FILE_BYTES {
+        return Err(FileError::TooLarge {
+            file: rel.to_string(),
+            size,
+        });
+    }
+    let path = Path::new(rel);
+    let value: Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(text).map_err(|e| FileError::Parse {
             file: rel.to_string(),
             line: e.line(),
             message: e.to_string(),
         })?
     } else {
-        serde_yaml_ng::from_str(&text).map_err(|e| FileError::Parse {
+        serde_yaml_ng::from_str(text).map_err(|e| FileError::Parse {
             file: rel.to_string(),
             line: e.location().map(|l| l.line()).unwrap_or(1),
             message: e.to_string(),
@@ -210,24 +252,43 @@ fn read_one(file: &Path, rel: &str) -> Result<(String, Value, usize), FileError>
             found,
         });
     }
-    let (name, line) = match value.get("name") {
-        Some(Value::String(n)) => (n.clone(), line_of_key(&text, "name")),
+    if deeper_than(&value, MAX_DEPTH) {
+        return Err(FileError::TooDeep {
+            file: rel.to_string(),
+        });
+    }
+    let (name, name_line) = match value.get("name") {
+        Some(Value::String(n)) => (n.clone(), line_of_key(text, "name")),
         Some(_) => {
             return Err(FileError::BadName {
                 file: rel.to_string(),
-                line: line_of_key(&text, "name"),
+                line: line_of_key(text, "name"),
                 name: String::new(),
                 why: "the name field must be a string",
             });
         }
         None => (
-            file.file_stem()
+            path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             1,
         ),
     };
-    Ok((name, value, line))
+    Ok(ServiceFile {
+        name,
+        definition: value,
+        name_line,
+    })
+}
+
+/// Does `v` nest objects and lists more than `max` levels (`v` is level 1)?
+/// The parsers' own limits bound the recursion.
+fn deeper_than(v: &Value, max: usize) -> bool {
+    match v {
+        Value::Object(m) => max == 0 || m.values().any(|c| deeper_than(c, max - 1)),
+        Value::Array(a) => max == 0 || a.iter().any(|c| deeper_than(c, max - 1)),
+        _ => false,
+    }
 }
 
 /// The 1-based line where `key` is first written as a key, else 1.

@@ -15,6 +15,7 @@ mod demo;
 mod diff_cli;
 mod failover;
 mod failover_safety;
+mod fuzz_corpus;
 mod git_auth;
 mod health_check;
 mod helm;
