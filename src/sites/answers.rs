@@ -20,8 +20,14 @@ pub const MAX_MESSAGE: usize = 200;
 pub(super) const MAX_LOCATION: usize = 120;
 
 /// At most `max` characters of `s` (trimmed), the mark `…` included when cut.
+/// Control characters (newlines, terminal escapes) become spaces: site
+/// text reaches status, Events and log lines on one line, inert.
 pub fn trim(s: &str, max: usize) -> String {
-    let s = s.trim();
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let s = clean.trim();
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some(_) if max == 0 => String::new(),
@@ -275,5 +281,12 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains(r#""password":"***""#), "{text}");
         assert!(text.chars().count() < 300 && text.ends_with('…'), "{text}");
+    }
+
+    #[test]
+    fn control_characters_in_site_text_become_spaces() {
+        let t = trim("disk full\n\u{1b}[31mFAKE LOG LINE\r\u{7}", MAX_MESSAGE);
+        assert_eq!(t, "disk full  [31mFAKE LOG LINE");
+        assert!(!t.chars().any(char::is_control), "{t:?}");
     }
 }
