@@ -204,39 +204,9 @@ impl Context {
     /// Secrets, site clients and source entries unused for a while: the
     /// maps hold only what live pairs use.
     pub fn prune(&self, exists: impl Fn(&str) -> bool, now: std::time::Instant) {
-        let gone = |k: &String| !exists(k);
-        let mut keys: Vec<String> = Vec::new();
-        keys.extend(
-            self.failures
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .filter(|k| gone(k))
-                .cloned(),
-        );
-        keys.extend(
-            self.known_status
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .filter(|k| gone(k))
-                .cloned(),
-        );
-        keys.extend(
-            self.term_seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter(|k| gone(k))
-                .cloned(),
-        );
-        keys.extend(
-            self.metrics
-                .pairs
-                .tracked_pairs()
-                .into_iter()
-                .filter(|k| gone(k)),
-        );
+        let mut keys = self.object_keys();
+        keys.extend(self.metrics.pairs.tracked_pairs());
+        keys.retain(|k| !exists(k));
         for k in keys {
             self.forget(&k);
         }
@@ -247,6 +217,11 @@ impl Context {
 
     /// How many objects have per-object state (for tests and metrics).
     pub fn tracked_objects(&self) -> usize {
+        self.object_keys().len()
+    }
+
+    /// Every object some per-object map holds state for.
+    fn object_keys(&self) -> std::collections::HashSet<String> {
         let mut keys: std::collections::HashSet<String> = self
             .failures
             .lock()
@@ -268,7 +243,7 @@ impl Context {
                 .iter()
                 .cloned(),
         );
-        keys.len()
+        keys
     }
 
     /// Record a failure of `key` and return how long to back off: 1s,

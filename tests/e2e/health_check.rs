@@ -12,23 +12,11 @@ use serde_json::{Value, json};
 use crate::support::hostile_site::{Answer, HostileSite};
 use crate::support::operator::Operator;
 use crate::support::site::ReferenceSite;
-use crate::support::syncbed::pair_for;
+use crate::support::syncbed::{pair_for, token_secrets};
 use crate::support::{Namespace, condition, stderr, wait_for};
 
 const WAIT: Duration = Duration::from_secs(45);
 const GIS_CHECK: &str = "/arcgis/rest/info/healthCheck";
-
-fn tokens(ns: &Namespace) {
-    for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
-        ns.kubectl(&[
-            "create",
-            "secret",
-            "generic",
-            &format!("{site}-admin"),
-            &format!("--from-literal=token={token}"),
-        ]);
-    }
-}
 
 fn status(ns: &Namespace) -> Value {
     ns.get_json("shp/gis")
@@ -52,7 +40,7 @@ fn the_configured_health_check_path_is_the_one_called_and_decides_health() {
         "west-token-2",
         &["--health-path", GIS_CHECK],
     );
-    tokens(&ns);
+    token_secrets(&ns);
     let mut pair = pair_for("gis", &east, &west);
     pair["spec"]["healthCheck"] =
         json!({"path": format!("{GIS_CHECK}?f=json"), "interval": "1s", "timeout": "1s"});
@@ -110,7 +98,7 @@ fn a_sites_own_health_check_url_is_called_without_its_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let east = ReferenceSite::start(dir.path(), "east", "east-token-1");
     let west = ReferenceSite::start(dir.path(), "west", "west-token-2");
-    tokens(&ns);
+    token_secrets(&ns);
     let up = Arc::new(AtomicBool::new(true));
     let flag = up.clone();
     let lb = HostileSite::start(move |_, _| {

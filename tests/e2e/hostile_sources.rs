@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::promotion::WAIT;
 use crate::support::git::GitHttp;
@@ -94,18 +94,7 @@ fn a_git_server_that_never_answers_is_bounded_and_shown() {
     });
     // No site was written.
     for s in [&east, &west] {
-        let log = std::fs::read_to_string(&s.request_log).unwrap_or_default();
-        let service_writes = log
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| {
-                r["method"] != "GET"
-                    && r["path"]
-                        .as_str()
-                        .is_some_and(|p| p.starts_with("/services"))
-            })
-            .count();
-        assert_eq!(service_writes, 0, "{}: {log}", s.name);
+        assert_eq!(s.service_writes(), 0, "{} was written", s.name);
     }
 }
 
@@ -129,19 +118,6 @@ fn validate_refuses_a_folder_path_through_a_symlink_out_of_the_repository() {
         text.contains("top/inner") && text.contains("outside the repository"),
         "{text}"
     );
-}
-
-/// Writes (PUT, POST, DELETE) a reference site received for services.
-fn service_writes(site: &crate::support::site::ReferenceSite) -> usize {
-    site.requests()
-        .iter()
-        .filter(|r| {
-            r["method"] != "GET"
-                && r["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/services"))
-        })
-        .count()
 }
 
 #[test]
@@ -170,7 +146,7 @@ fn a_committed_symlink_out_of_the_repository_rejects_the_revision_and_writes_not
         "{msg}"
     );
     for site in [&bed.east, &bed.west] {
-        assert_eq!(service_writes(site), 0, "site {} was written", site.name);
+        assert_eq!(site.service_writes(), 0, "site {} was written", site.name);
     }
 }
 

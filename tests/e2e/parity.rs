@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::operator::Operator;
 use crate::support::site::ReferenceSite;
-use crate::support::syncbed::pair_for;
+use crate::support::syncbed::{pair_for, token_secrets};
 use crate::support::{Namespace, condition, stderr, testbed, wait_for};
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -44,15 +44,7 @@ fn start(prefix: &str, east: (&str, Option<&str>), west: (&str, Option<&str>)) -
     }
     let east = ReferenceSite::start_with(dir.path(), "east", "east-token-1", &refs(&ea));
     let west = ReferenceSite::start_with(dir.path(), "west", "west-token-2", &refs(&wa));
-    for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
-        ns.kubectl(&[
-            "create",
-            "secret",
-            "generic",
-            &format!("{site}-admin"),
-            &format!("--from-literal=token={token}"),
-        ]);
-    }
+    token_secrets(&ns);
     let mut pair = pair_for("gis", &east, &west);
     pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
     let op = Operator::start(&ns.name, "op", &[]);

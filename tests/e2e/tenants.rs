@@ -18,19 +18,6 @@ use crate::support::{stderr, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
-/// Writes (PUT, POST, DELETE) a reference site received for services.
-fn service_writes(site: &crate::support::site::ReferenceSite) -> usize {
-    site.requests()
-        .iter()
-        .filter(|r| {
-            r["method"] != "GET"
-                && r["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/services"))
-        })
-        .count()
-}
-
 /// The pair of `bed`, labelled for the test's operator.
 fn labelled(bed: &SyncBed, url: &str, label: &str) -> Value {
     let mut pair = bed.pair(url);
@@ -138,7 +125,7 @@ fn a_tenant_cannot_get_another_tenants_private_services_by_any_source() {
 
     // Nothing of A's reached B's sites; B's sites were never written.
     for site in [&b.east, &b.west] {
-        assert_eq!(service_writes(site), 0, "site {} was written", site.name);
+        assert_eq!(site.service_writes(), 0, "site {} was written", site.name);
     }
     let token = |s: &str| {
         if s == "east" {

@@ -161,6 +161,19 @@ impl ReferenceSite {
             .collect()
     }
 
+    /// Writes (PUT, POST, DELETE) the site received for services.
+    pub fn service_writes(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r["method"] != "GET"
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("/services"))
+            })
+            .count()
+    }
+
     /// Send a signal (STOP, CONT) to the site's process.
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {

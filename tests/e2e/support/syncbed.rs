@@ -33,6 +33,12 @@ pub fn service(name: &str, version: i64) -> String {
 pub fn start_sites(ns: &Namespace, dir: &std::path::Path) -> (ReferenceSite, ReferenceSite) {
     let east = ReferenceSite::start(dir, "east", "east-token-1");
     let west = ReferenceSite::start(dir, "west", "west-token-2");
+    token_secrets(ns);
+    (east, west)
+}
+
+/// The token Secrets `east-admin` and `west-admin` of the two usual sites.
+pub fn token_secrets(ns: &Namespace) {
     for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
         ns.kubectl(&[
             "create",
@@ -42,7 +48,6 @@ pub fn start_sites(ns: &Namespace, dir: &std::path::Path) -> (ReferenceSite, Ref
             &format!("--from-literal=token={token}"),
         ]);
     }
-    (east, west)
 }
 
 /// A pair (no source) named `name` pointing at the two sites, east active.
