@@ -56,6 +56,10 @@ struct Args {
     /// Start answering GET /health with 503.
     #[arg(long)]
     unhealthy: bool,
+    /// Answer GET /health with 503 while the site holds a service of this
+    /// name (a change that breaks the site, for the tests).
+    #[arg(long)]
+    unhealthy_with_service: Option<String>,
     /// Where the open health check is served (a GIS server's load-balancer
     /// check lives at its own path, such as /arcgis/rest/info/healthCheck).
     #[arg(long, default_value = "/health")]
@@ -128,7 +132,13 @@ async fn persist(path: &Path, state: &Persisted) -> std::io::Result<()> {
 }
 
 async fn health(State(site): State<Shared>) -> Response {
-    let (ok, reason) = site.health.lock().await.clone();
+    let (mut ok, mut reason) = site.health.lock().await.clone();
+    if let Some(bad) = &site.args.unhealthy_with_service
+        && site.state.lock().await.services.contains_key(bad)
+    {
+        ok = false;
+        reason = format!("service {bad} breaks the site");
+    }
     if ok {
         (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
     } else {

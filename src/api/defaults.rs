@@ -47,3 +47,7 @@ pub fn traffic_ports() -> Vec<TrafficPort> {
         target_port: None,
     }]
 }
+
+pub fn drain_time() -> String {
+    "10s".into()
+}

@@ -2,6 +2,7 @@
 //! names (group, finalizer, annotations, field manager) the rest of the code
 //! shares.
 
+pub mod change;
 pub mod conditions;
 pub mod defaults;
 pub mod duration;
@@ -9,6 +10,7 @@ pub mod redact;
 pub mod spec;
 pub mod status;
 
+pub use change::{ActiveChangeStatus, ChangeStep};
 pub use conditions::{Condition, ConditionStatus};
 pub use spec::*;
 pub use status::*;

@@ -232,6 +232,22 @@ pub struct SyncSpec {
     /// Stop syncing; promotions still run.
     #[serde(default)]
     pub suspend: bool,
+    /// How the active site takes a change once every passive holds it and
+    /// passes its health check. InPlace (default): the active is changed
+    /// while it takes traffic. ShiftTraffic: the whole standby-first
+    /// procedure; traffic moves to a healthy passive, the active is changed
+    /// and health-checked, and traffic moves back (the active site stays
+    /// active; only traffic moves). A change under way finishes under the
+    /// strategy it started with.
+    #[serde(default)]
+    pub strategy: SyncStrategy,
+    /// Under ShiftTraffic: how long traffic rests on the standby before the
+    /// active site is changed, so that load balancers notice and open
+    /// connections drain (Go duration, such as 30s). Default 10s.
+    #[serde(default = "defaults::drain_time")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('1h')").message("drainTime must be a duration of at most 1h, such as 30s"))]
+    pub drain_time: String,
 }
 
 impl Default for SyncSpec {
@@ -243,6 +259,8 @@ impl Default for SyncSpec {
             max_prune_fraction: defaults::max_prune_fraction(),
             allow_empty: false,
             suspend: false,
+            strategy: SyncStrategy::default(),
+            drain_time: defaults::drain_time(),
         }
     }
 }
@@ -257,6 +275,21 @@ pub enum SyncMode {
     Automatic,
     /// Report drift in status; change nothing.
     Report,
+}
+
+/// How the active site takes a change.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum SyncStrategy {
+    /// The active site is changed where it stands, taking traffic.
+    #[default]
+    InPlace,
+    /// Traffic moves to a healthy passive that holds the revision, the
+    /// active is changed and must pass its health check, then traffic moves
+    /// back. If the active fails its check, traffic stays on the passive
+    /// and the pair is Degraded until the active passes again.
+    ShiftTraffic,
 }
 
 /// How promotions are checked and carried out.

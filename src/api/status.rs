@@ -33,6 +33,11 @@ pub struct SiteHAPairStatus {
     /// spec.traffic.failover is Immediate. Empty: nowhere yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_site: Option<String>,
+    /// The standby-first change of the active site under way
+    /// (spec.sync.strategy ShiftTraffic): which passive holds traffic
+    /// meanwhile, and the step it stands at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_change: Option<super::change::ActiveChangeStatus>,
     /// Per-site observations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteStatus>,

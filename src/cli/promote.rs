@@ -200,6 +200,7 @@ async fn dry_run(
             .map(String::as_str),
         settling: duration::parse("settlingTime", &pair.spec.promotion.settling_time)?,
         warnings: &warnings,
+        shifted: None,
         now: jiff::Timestamp::now(),
     };
     let checks = preflight(&PromotionInput {
@@ -333,6 +334,19 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     match &st.promotion {
         Some(_) => println!("promotion: {}", progress(&st)),
         None => println!("promotion: none running"),
+    }
+    if let Some(c) = &st.active_change {
+        println!(
+            "active change: {} to revision {} at step {}; traffic on {}{}",
+            c.site,
+            c.revision.get(..12).unwrap_or(&c.revision),
+            c.step.as_str(),
+            st.traffic_site.as_deref().unwrap_or("-"),
+            c.message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        );
     }
     if !st.history.is_empty() {
         println!("last promotions:");

@@ -1,6 +1,7 @@
 //! The imperative shell: kube-runtime wiring, the shared context, leader
 //! election, the HTTP endpoints, events and status writes.
 
+pub mod active_change;
 pub mod context;
 pub mod error;
 pub mod failover;

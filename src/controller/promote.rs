@@ -33,13 +33,20 @@ const MODE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `failpoints` feature (the test command's builds): with
 /// `SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE=<phase>` the process exits at once
 /// (no cleanup, the Lease kept, like SIGKILL) right after writing that
-/// promotion phase and before taking its step.
+/// promotion phase (or standby-first change step, status.activeChange)
+/// and before taking its step.
 #[cfg(feature = "failpoints")]
-fn crash_point(status: &SiteHAPairStatus) {
-    let Some(phase) = status.promotion.as_ref().map(|p| p.phase.as_str()) else {
+pub(super) fn crash_point(status: &SiteHAPairStatus) {
+    let promotion = status.promotion.as_ref().map(|p| p.phase.as_str());
+    let change = status.active_change.as_ref().map(|c| c.step.as_str());
+    let Ok(exit_at) = std::env::var("SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE") else {
         return;
     };
-    if std::env::var("SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE").is_ok_and(|v| v == phase) {
+    if let Some(phase) = [promotion, change]
+        .into_iter()
+        .flatten()
+        .find(|p| *p == exit_at)
+    {
         warn!(phase, "failpoint: exiting before the step of this phase");
         std::process::exit(86);
     }
@@ -47,7 +54,7 @@ fn crash_point(status: &SiteHAPairStatus) {
 
 /// Without the `failpoints` feature there is no crash switch at all.
 #[cfg(not(feature = "failpoints"))]
-fn crash_point(_status: &SiteHAPairStatus) {}
+pub(super) fn crash_point(_status: &SiteHAPairStatus) {}
 
 /// Why spec.activeSite names its site: Automatic when the operator's own
 /// failover annotation names it, else Manual.
@@ -92,6 +99,11 @@ pub async fn promotion_trip(
         let running = status.promotion.clone();
         let current = status.active_site.clone();
         let traffic = status.traffic_site.clone();
+        let shifted = status
+            .active_change
+            .as_ref()
+            .and_then(|c| c.holds_traffic_on())
+            .map(str::to_string);
         let decision = plan_promotion(&PromotionInput {
             target: &obj.spec.active_site,
             current: current.as_deref(),
@@ -111,6 +123,7 @@ pub async fn promotion_trip(
                 .map(String::as_str),
             settling,
             warnings: &warnings,
+            shifted: shifted.as_deref(),
             now,
         });
         let stamp = crate::plan::promotion::stamp(now);

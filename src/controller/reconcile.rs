@@ -20,6 +20,7 @@ use crate::plan::schedule::{requeue_after, sync_allowed};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
 
+use super::active_change::change_trip;
 use super::failover::{carry_out, failover_check};
 use super::promote::promotion_trip;
 use super::secrets::TripSecrets;
@@ -139,7 +140,16 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let status = &plan.status;
     let sync_now = sync_allowed(&obj.spec, status);
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
-    let (mut report, drivers) = sync_trip(ctx, &secrets, obj, status, sync_now, refresh).await;
+    let trip = sync_trip(ctx, &secrets, obj, status, sync_now, refresh).await;
+    let (mut report, drivers) = (trip.report, trip.drivers);
+    let mut written = Written::read(obj);
+    // Under ShiftTraffic the active site is changed by the standby-first
+    // procedure, its steps written to status as they are taken.
+    if let Some(work) = trip.active_work {
+        let events =
+            change_trip(ctx, obj, &mut plan.status, &mut written, &mut report, work).await?;
+        plan.events.extend(events);
+    }
     let url = obj
         .spec
         .source
@@ -151,7 +161,6 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     plan.events.extend(sync_events);
 
     // Promotion and fencing: the phase is written before each step.
-    let mut written = Written::read(obj);
     let promo_events = if spec_problems(&obj.spec).is_empty() {
         promotion_trip(
             ctx,

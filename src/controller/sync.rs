@@ -12,10 +12,11 @@ use kube::{Client, ResourceExt};
 use serde_json::Value;
 
 use super::Context;
+use super::active_change::ActiveWork;
 use super::secrets::{SecretStore, TripSecrets};
 use super::site_drivers::{SiteClients, check_source_url, site_driver, source_key};
 use crate::api::{ANNOTATION_APPROVE_PRUNE, GitSource, SiteHAPair, SiteSpec, duration};
-use crate::api::{SiteContact, SiteMode};
+use crate::api::{SiteContact, SiteMode, SyncStrategy};
 use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
@@ -28,11 +29,11 @@ use crate::source::git::GitError;
 const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One site as observed at the start of the trip.
-struct Observed {
-    spec_name: String,
-    driver: Result<HttpSite, String>,
-    report: SiteReport,
-    services: Option<ServiceSet>,
+pub(super) struct Observed {
+    pub(super) spec_name: String,
+    pub(super) driver: Result<HttpSite, String>,
+    pub(super) report: SiteReport,
+    pub(super) services: Option<ServiceSet>,
 }
 
 /// The status form of a site's mode.
@@ -158,6 +159,15 @@ fn drivers_of(observed: &[Observed]) -> Drivers {
         .collect()
 }
 
+/// What one sync trip gives back: what it saw and did, the drivers it
+/// built, and, under spec.sync.strategy ShiftTraffic, the active site's
+/// change left to the standby-first procedure.
+pub struct Trip {
+    pub report: SyncReport,
+    pub drivers: Drivers,
+    pub active_work: Option<ActiveWork>,
+}
+
 /// Observe the sites and, when `sync` is true and a source is set, sync
 /// them; `status` (planned for this trip) says which site is active, which
 /// revision each holds and which are joining.
@@ -168,7 +178,7 @@ pub async fn sync_trip(
     status: &crate::api::SiteHAPairStatus,
     sync: bool,
     refresh: Option<std::time::SystemTime>,
-) -> (SyncReport, Drivers) {
+) -> Trip {
     let active = status.active_site.as_deref();
     let joining: std::collections::BTreeSet<String> = status
         .sites
@@ -227,22 +237,23 @@ pub async fn sync_trip(
         },
     };
     let desired = match &snapshot {
-        Some(Ok(s)) => s
-            .services
-            .as_ref()
-            .as_ref()
-            .ok()
-            .map(|d| (s.revision.clone(), d)),
+        Some(Ok(s)) => Some((s.revision.clone(), s.services.clone())),
         _ => None,
     };
-    let Some((revision, desired)) = desired else {
+    let Some((revision, services)) = desired.filter(|(_, d)| d.is_ok()) else {
         let report = SyncReport {
             source,
             sites: observed.into_iter().map(|o| o.report).collect(),
             gate: None,
         };
-        return (report, drivers);
+        return Trip {
+            report,
+            drivers,
+            active_work: None,
+        };
     };
+    let empty = ServiceSet::new();
+    let desired = services.as_ref().as_ref().unwrap_or(&empty);
 
     let approved = obj
         .annotations()
@@ -277,11 +288,15 @@ pub async fn sync_trip(
     }
 
     // Then the active, only through the gate. The gate is reported only
-    // when it held something back.
+    // when it held something back. Under ShiftTraffic (or while such a
+    // change is under way) the active's writes are left to the
+    // standby-first procedure, which moves traffic first.
     let gate = active_gate(&outcomes, &revision).err();
+    let shift = spec.sync.strategy == SyncStrategy::ShiftTraffic || status.active_change.is_some();
     let mut held_back = false;
+    let mut active_work = None;
     for mut o in actives {
-        if gate.is_none() && ctx.is_leader() {
+        if gate.is_none() && ctx.is_leader() && !shift {
             sync_one(&mut o, &revision, desired, spec, synced, joining, approved).await;
         } else if let Some(live) = &o.services {
             let view = SiteView {
@@ -294,7 +309,31 @@ pub async fn sync_trip(
             o.report.drift = Some(drift_of(&p.drift));
             held_back |= !p.apply.is_empty();
         }
-        reports.push(o.report);
+        reports.push(o.report.clone());
+        if shift && ctx.is_leader() {
+            let candidates = outcomes
+                .iter()
+                .filter(|p| {
+                    p.error.is_none()
+                        && p.healthy
+                        && p.synced_revision.as_deref() == Some(revision.as_str())
+                        && !joining.contains(&p.name)
+                })
+                .map(|p| p.name.clone())
+                .collect();
+            active_work = Some(ActiveWork {
+                work: held_back,
+                gate_open: gate.is_none(),
+                candidates,
+                observed: o,
+                revision: revision.clone(),
+                services: services.clone(),
+                synced: synced.clone(),
+                joining: joining.clone(),
+                approved: approved.map(str::to_string),
+                health_timeout,
+            });
+        }
     }
     // Keep the spec's order of sites.
     reports.sort_by_key(|r| spec.sites.iter().position(|s| s.name == r.name));
@@ -303,7 +342,11 @@ pub async fn sync_trip(
         sites: reports,
         gate: gate.filter(|_| held_back),
     };
-    (report, drivers)
+    Trip {
+        report,
+        drivers,
+        active_work,
+    }
 }
 
 /// Why the source gave no snapshot.
@@ -363,7 +406,7 @@ fn forget_refused_credentials(
 }
 
 /// Plan and write one site; fills its report and says how it came out.
-async fn sync_one(
+pub(super) async fn sync_one(
     o: &mut Observed,
     revision: &str,
     desired: &ServiceSet,

@@ -1,6 +1,7 @@
 //! The functional core: pure decisions from what was observed to what to do.
 //! Nothing here performs I/O or reads the clock; time is an argument.
 
+pub mod active_change;
 pub mod claims;
 pub mod diff;
 pub mod failover;

@@ -329,6 +329,7 @@ impl World {
                 allow_parity_mismatch: None,
                 settling: Duration::ZERO,
                 warnings: &[],
+                shifted: None,
                 now: self.now,
             });
             fold_promotion(&mut status, &d, self.generation, "t");

@@ -32,7 +32,10 @@ impl PlannedEvent {
     /// Each occurrence carries its own news (which services, which
     /// revision): it must not be folded into an earlier Event's series.
     pub fn is_unique(&self) -> bool {
-        matches!(self.reason, "Synced" | "Promoted")
+        matches!(
+            self.reason,
+            "Synced" | "Promoted" | "TrafficToStandby" | "ActiveChanged"
+        )
     }
 }
 

@@ -99,6 +99,10 @@ pub struct PromotionInput<'a> {
     pub settling: Duration,
     /// What about the rest of the pair preflight warns of (not blocking).
     pub warnings: &'a [String],
+    /// Where a standby-first change of the active site holds traffic
+    /// (status.activeChange): traffic stays there until the change moves
+    /// it back or a promotion switches it to a new active site.
+    pub shifted: Option<&'a str>,
     pub now: Timestamp,
 }
 
@@ -407,6 +411,11 @@ fn traffic_choice(inp: &PromotionInput<'_>, d: &PromotionDecision) -> Option<Str
         if (waiting && silent) || p.forced || moved {
             return Some(p.to.clone());
         }
+    }
+    if let Some(standby) = inp.shifted
+        && d.active_site.as_deref() == inp.current
+    {
+        return Some(standby.to_string());
     }
     d.active_site.clone()
 }

@@ -54,6 +54,10 @@ pub fn fold_promotion(
     generation: i64,
     now: &str,
 ) -> Vec<PlannedEvent> {
+    if status.active_site != d.active_site {
+        // A new active site: a standby-first change of the old one is moot.
+        status.active_change = None;
+    }
     status.active_site = d.active_site.clone();
     status.epoch = d.epoch;
     status.traffic_site = d.traffic_site.clone();

@@ -59,6 +59,7 @@ fn input<'a>(
         allow_parity_mismatch: None,
         settling: Duration::ZERO,
         warnings: &[],
+        shifted: None,
         now: t(now),
     }
 }

@@ -39,7 +39,12 @@ pub fn requeue_after(
         .as_ref()
         .and_then(|s| duration::parse("source.git.interval", &s.git.interval).ok())
         .map_or(health, |git| git.min(health));
-    if status.promotion.is_some() {
+    // A running promotion, or traffic resting on a standby for drainTime.
+    let resting = status
+        .active_change
+        .as_ref()
+        .is_some_and(|c| c.step == crate::api::ChangeStep::TrafficToStandby);
+    if status.promotion.is_some() || resting {
         base.min(PROMOTION_REQUEUE)
     } else {
         base

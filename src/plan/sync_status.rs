@@ -254,6 +254,16 @@ pub fn fold_report(
     if let Some(g @ GateClosed::PassiveUnhealthy { .. }) = &report.gate {
         degraded = Some((g.reason(), g.message()));
     }
+    // A standby-first change whose active failed after taking the
+    // revision: traffic stays on the standby (the procedure said so in
+    // its own Event).
+    if let Some(c) = status
+        .active_change
+        .as_ref()
+        .filter(|c| c.step == crate::api::ChangeStep::ActiveFailedCheck)
+    {
+        degraded = Some(("ActiveFailedCheck", c.message.clone().unwrap_or_default()));
+    }
     if let Some((reason, msg)) = degraded {
         if changed(old(types::DEGRADED), ConditionStatus::True, reason) {
             let ev_reason = if reason == "PassiveUnhealthy" {
@@ -261,7 +271,10 @@ pub fn fold_report(
             } else {
                 reason
             };
-            if ev_reason != "InvalidRevision" && ev_reason != "SourceUnavailable" {
+            if !matches!(
+                ev_reason,
+                "InvalidRevision" | "SourceUnavailable" | "ActiveFailedCheck"
+            ) {
                 events.push(warning(ev_reason, "Sync", msg.clone()));
             }
         }

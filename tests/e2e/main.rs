@@ -33,6 +33,7 @@ mod promotion_sync;
 mod secret_reads;
 mod sites;
 mod sources;
+mod standby_first;
 mod status_guard;
 mod sync;
 mod tenants;
