@@ -9,7 +9,8 @@ scripts/setup.sh
 dir="$(mktemp -d -t sitehapair-testbed.XXXXXX)"
 trap 'tests/testbed/testbed down "$dir"' EXIT
 trap 'exit 130' INT TERM
-kubeconfig="$(tests/testbed/testbed up "$dir" | tail -n 1)"
+# The audit log lets tests count the operator's own API requests.
+kubeconfig="$(TESTBED_AUDIT=1 tests/testbed/testbed up "$dir" | tail -n 1)"
 log="$dir/cargo-test.log"
 set +e
 SITEHAPAIR_TEST_KUBECONFIG="$kubeconfig" cargo test --locked --features failpoints --lib --bins --tests -- --test-threads=4 2>&1 | tee "$log"

@@ -103,7 +103,8 @@ pub struct SourceStatus {
     /// Commit hash of the last good revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
-    /// When it was fetched (RFC 3339).
+    /// When this revision was first fetched (RFC 3339); later checks that
+    /// find the same revision do not move it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetched_at: Option<String>,
     /// What went wrong with the last fetch, if anything.

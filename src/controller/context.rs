@@ -39,6 +39,8 @@ pub struct Context {
     /// Every pair this replica watches (set when the controller starts):
     /// which pair manages a site shared by two.
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
+    /// What each pair's traffic objects were last applied as.
+    pub traffic: super::traffic_memo::TrafficMemo,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
     /// Objects read fresh from the API server in this leadership term.
@@ -75,6 +77,7 @@ impl Context {
             site_clients: SiteClients::default(),
             allow_file_sources,
             pairs: std::sync::OnceLock::new(),
+            traffic: Default::default(),
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
@@ -197,6 +200,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        self.traffic.forget(key);
         self.reset_backoff(key);
     }
 
@@ -236,6 +240,7 @@ impl Context {
                 .keys()
                 .cloned(),
         );
+        keys.extend(self.traffic.keys());
         keys.extend(
             self.term_seen
                 .lock()

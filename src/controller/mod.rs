@@ -14,6 +14,7 @@ pub mod server;
 pub mod site_drivers;
 pub mod status_write;
 pub mod sync;
+pub mod traffic_memo;
 pub mod webhook;
 
 pub use context::Context;

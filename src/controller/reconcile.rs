@@ -271,17 +271,30 @@ pub(super) async fn apply_traffic(
     };
     let site = site.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
     let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
+    // Written only when what they hold changes (or someone else changed them).
+    let key = format!("{namespace}/{name}");
+    let hash = super::traffic_memo::objects_hash(&objs);
+    if ctx.traffic.unchanged(&key, &namespace, hash) {
+        return Ok(());
+    }
     // Traffic writes carry no resourceVersion: one must not land after
     // this replica's renew deadline, when a new leader may have moved it.
     let apply = crate::traffic::apply(&ctx.client, &namespace, &name, &objs);
-    match ctx.leader_until.remaining() {
-        None => apply.await?,
+    let applied = match ctx.leader_until.remaining() {
+        None => apply.await,
         Some(left) => tokio::time::timeout(left, apply)
             .await
             .map_err(|_| Error::NotLeader {
                 namespace: namespace.clone(),
                 name: name.clone(),
-            })??,
+            })?,
+    };
+    match applied {
+        Ok(applied) => ctx.traffic.record(&key, hash, applied),
+        Err(e) => {
+            ctx.traffic.forget(&key);
+            return Err(e.into());
+        }
     }
     Ok(())
 }

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::{
     Controller, Predicate, WatchStreamExt, controller, predicates, reflector, watcher,
 };
@@ -255,21 +257,44 @@ async fn run_controller(
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
 ) {
-    let (api, services): (Api<SiteHAPair>, Api<Service>) = match &namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
-    };
+    type Meta<K> = Api<PartialObjectMeta<K>>;
+    let (api, services, slices): (Api<SiteHAPair>, Meta<Service>, Meta<EndpointSlice>) =
+        match &namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client, ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client),
+            ),
+        };
     let mut grace_stop = stop.clone();
     let prune_stop = stop.clone();
     let shutdown = async move {
         let mut stop = stop;
         let _ = stop.wait_for(|s| *s).await;
     };
-    // Owned traffic Services are watched too: an edit by hand is put back.
+    // The traffic objects are watched too (metadata only): an edit or a
+    // deletion by hand triggers the pair and is put back, and the stores
+    // tell an idle pair's traffic apart from one that needs writing.
     let owned = watcher::Config::default().labels(crate::traffic::objects::LABEL_PAIR);
+    let (svc_reader, svc_writer) = reflector::store();
+    let svc_stream = watcher(services, owned.clone())
+        .default_backoff()
+        .reflect(svc_writer)
+        .touched_objects();
+    let (slice_reader, slice_writer) = reflector::store();
+    let slice_stream = watcher(slices, owned)
+        .default_backoff()
+        .reflect(slice_writer)
+        .touched_objects();
+    let _ = ctx.traffic.stores.set(super::traffic_memo::TrafficStores {
+        services: svc_reader,
+        slices: slice_reader,
+    });
     // Reconcile on spec (generation), annotation and finalizer changes, not
     // on the operator's own status writes; timers requeue the rest.
     let (reader, writer) = reflector::store();
@@ -292,7 +317,8 @@ async fn run_controller(
     let config = controller::Config::default().concurrency(concurrency);
     let controller = Controller::for_stream(pairs, reader)
         .with_config(config)
-        .owns(services, owned)
+        .owns_stream(svc_stream)
+        .owns_stream(slice_stream)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -198,9 +198,16 @@ pub fn fold_report(
             revision,
             fetched_at,
         } => {
+            // The time this revision was first fetched: a check that finds
+            // the same revision is no news and does not move status.
+            let first = status
+                .source
+                .as_ref()
+                .filter(|s| s.revision.as_ref() == Some(revision))
+                .and_then(|s| s.fetched_at.clone());
             status.source = Some(SourceStatus {
                 revision: Some(revision.clone()),
-                fetched_at: Some(fetched_at.clone()),
+                fetched_at: first.or_else(|| Some(fetched_at.clone())),
                 message: None,
             });
             set(

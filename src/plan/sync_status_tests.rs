@@ -137,3 +137,36 @@ fn an_unhealthy_passive_halts_with_degraded() {
     );
     assert_eq!(s.sites[1].consecutive_failures, Some(1));
 }
+
+/// Quiet at rest: a trip that sees the same revision and the same sites
+/// folds into exactly the status it started from (nothing to write).
+#[test]
+fn a_trip_at_rest_changes_nothing_in_status() {
+    let rev = "abcdef0123456789";
+    let trip = |fetched_at: &str| SyncReport {
+        source: SourceReport::Fetched {
+            revision: rev.into(),
+            fetched_at: fetched_at.into(),
+        },
+        sites: vec![site("east", rev, &[]), site("west", rev, &[])],
+        gate: None,
+    };
+    let mut s = status();
+    fold_report(&mut s, &prev(), &trip("10:00"), "https://g/r.git", 3, "t1");
+    let settled = s.clone();
+    // A minute later the same revision is checked again.
+    let events = fold_report(
+        &mut s,
+        &settled.conditions,
+        &trip("10:01"),
+        "https://g/r.git",
+        3,
+        "t2",
+    );
+    assert_eq!(s, settled);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        s.source.and_then(|x| x.fetched_at).as_deref(),
+        Some("10:00")
+    );
+}

@@ -33,18 +33,35 @@ pub enum TrafficError {
     },
 }
 
+/// One object as applied: kind, name and the resourceVersion it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub kind: TrafficKind,
+    pub name: String,
+    pub resource_version: String,
+}
+
+/// The kinds of traffic objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrafficKind {
+    Service,
+    EndpointSlice,
+}
+
 /// Make the cluster hold exactly `objs` for the pair: apply the Service and
-/// slices, delete slices of the pair that are no longer wanted.
+/// slices, delete slices of the pair that are no longer wanted. Returns
+/// what it applied, with resourceVersions.
 pub async fn apply(
     client: &Client,
     namespace: &str,
     pair: &str,
     objs: &TrafficObjects,
-) -> Result<(), TrafficError> {
+) -> Result<Vec<Applied>, TrafficError> {
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let svc_name = objs.service.name_any();
-    services
+    let mut applied = Vec::new();
+    let svc = services
         .patch(&svc_name, &pp, &Patch::Apply(&objs.service))
         .await
         .map_err(|source| TrafficError::Apply {
@@ -53,10 +70,15 @@ pub async fn apply(
             name: svc_name.clone(),
             source,
         })?;
+    applied.push(Applied {
+        kind: TrafficKind::Service,
+        name: svc_name,
+        resource_version: svc.resource_version().unwrap_or_default(),
+    });
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
     for slice in &objs.slices {
         let name = slice.name_any();
-        slices
+        let got = slices
             .patch(&name, &pp, &Patch::Apply(slice))
             .await
             .map_err(|source| TrafficError::Apply {
@@ -65,9 +87,15 @@ pub async fn apply(
                 name: name.clone(),
                 source,
             })?;
+        applied.push(Applied {
+            kind: TrafficKind::EndpointSlice,
+            name,
+            resource_version: got.resource_version().unwrap_or_default(),
+        });
     }
     let wanted: Vec<String> = objs.slices.iter().map(ResourceExt::name_any).collect();
-    delete_labelled(&slices, "EndpointSlice", namespace, pair, &wanted).await
+    delete_labelled(&slices, "EndpointSlice", namespace, pair, &wanted).await?;
+    Ok(applied)
 }
 
 /// Remove every traffic object of the pair (on deletion of the pair).

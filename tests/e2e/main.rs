@@ -30,6 +30,7 @@ mod preflight;
 mod promote_cli;
 mod promotion;
 mod promotion_sync;
+mod quiet;
 mod secret_reads;
 mod sites;
 mod sources;

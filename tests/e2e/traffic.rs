@@ -71,6 +71,17 @@ fn traffic_points_at_the_active_site_and_goes_with_the_pair() {
                 .filter(|s| s["spec"]["ports"][0]["targetPort"] == 6443)
         },
     );
+    // So is a deleted EndpointSlice: the watch of the traffic objects sees
+    // it go, though the pair itself did not change.
+    ns.kubectl(&["delete", "endpointslice", "gis-ipv4", "--wait=true"]);
+    wait_for(
+        "the EndpointSlice to be recreated",
+        Duration::from_secs(20),
+        || {
+            ns.get_json("endpointslice/gis-ipv4")
+                .filter(|s| s["endpoints"][0]["addresses"][0] == "192.0.2.10")
+        },
+    );
 
     ns.kubectl(&["delete", "shp", "gis", "--wait=true", "--timeout=30s"]);
     assert!(ns.get_json("service/gis").is_none(), "Service left behind");
