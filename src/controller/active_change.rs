@@ -14,7 +14,7 @@ use tracing::info;
 
 use super::promote::crash_point;
 use super::status_write::Written;
-use super::sync::{Observed, sync_one};
+use super::sync::{ListingKeys, Observed, Target, sync_one};
 use super::{Context, Error};
 use crate::api::{SiteHAPair, SiteHAPairStatus};
 use crate::plan::active_change::{ChangeAction, ChangeInput, plan_change};
@@ -42,6 +42,9 @@ pub struct ActiveWork {
     pub joining: BTreeSet<String>,
     pub approved: Option<String>,
     pub health_timeout: Duration,
+    /// namespace/name of the pair, and what its listings are matched to.
+    pub pair_key: String,
+    pub desired_key: String,
 }
 
 /// Run the procedure until it waits. `status` is updated in place and
@@ -117,17 +120,22 @@ pub async fn change_trip(
                 traffic_applied = Some(site);
             }
             ChangeAction::ChangeActive => {
-                let o = &mut work.observed;
-                let outcome = sync_one(
-                    o,
-                    &work.revision,
+                let listings = ListingKeys {
+                    memo: &ctx.listings,
+                    pair: &work.pair_key,
+                    desired: &work.desired_key,
+                };
+                let target = Target {
+                    revision: &work.revision,
                     desired,
-                    &obj.spec,
-                    &work.synced,
-                    &work.joining,
-                    work.approved.as_deref(),
-                )
-                .await;
+                    spec: &obj.spec,
+                    synced: &work.synced,
+                    joining: &work.joining,
+                    approved: work.approved.as_deref(),
+                    listings: &listings,
+                };
+                let o = &mut work.observed;
+                let outcome = sync_one(o, &target).await;
                 let checked = match (&outcome.error, &o.driver) {
                     (Some(e), _) => Err(e.clone()),
                     // A prune guard held the active back: it did not take the revision.

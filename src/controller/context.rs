@@ -41,6 +41,8 @@ pub struct Context {
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
     /// What each pair's traffic objects were last applied as.
     pub traffic: super::traffic_memo::TrafficMemo,
+    /// The ETag of each site's last listing that matched the revision.
+    pub listings: super::listings::ListingMemo,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
     /// Objects read fresh from the API server in this leadership term.
@@ -78,6 +80,7 @@ impl Context {
             allow_file_sources,
             pairs: std::sync::OnceLock::new(),
             traffic: Default::default(),
+            listings: Default::default(),
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
@@ -201,6 +204,7 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.traffic.forget(key);
+        self.listings.forget(key);
         self.reset_backoff(key);
     }
 
@@ -241,6 +245,7 @@ impl Context {
                 .cloned(),
         );
         keys.extend(self.traffic.keys());
+        keys.extend(self.listings.keys());
         keys.extend(
             self.term_seen
                 .lock()

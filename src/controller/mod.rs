@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod failover;
 pub mod leader;
+pub mod listings;
 pub mod promote;
 pub mod reconcile;
 pub mod run;

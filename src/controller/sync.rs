@@ -21,7 +21,7 @@ use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::http::HttpSite;
-use crate::sites::{Mode, Site, SiteError};
+use crate::sites::{Listing, Mode, Site, SiteError};
 use crate::source::cache::{Snapshot, SourceError};
 use crate::source::git::GitError;
 
@@ -33,7 +33,72 @@ pub(super) struct Observed {
     pub(super) spec_name: String,
     pub(super) driver: Result<HttpSite, String>,
     pub(super) report: SiteReport,
-    pub(super) services: Option<ServiceSet>,
+    pub(super) services: Option<Live>,
+    /// The ETag of the listing read this trip, if the site gave one.
+    pub(super) etag: Option<String>,
+}
+
+/// The services on a site, as this trip knows them.
+pub(super) enum Live {
+    /// Read in full.
+    Listed(ServiceSet),
+    /// Unchanged (304) since a listing that matched this revision exactly.
+    AsRevision,
+}
+
+/// The services on a site, when observed; `desired` stands for a site
+/// known to hold exactly the revision.
+fn live_of<'a>(services: &'a Option<Live>, desired: &'a ServiceSet) -> Option<&'a ServiceSet> {
+    match services.as_ref()? {
+        Live::Listed(s) => Some(s),
+        Live::AsRevision => Some(desired),
+    }
+}
+
+/// What one trip syncs the sites to, and what it knows of them.
+pub(super) struct Target<'a> {
+    pub(super) revision: &'a str,
+    pub(super) desired: &'a ServiceSet,
+    pub(super) spec: &'a crate::api::SiteHAPairSpec,
+    /// The revision each site last held in full (status).
+    pub(super) synced: &'a BTreeMap<String, String>,
+    pub(super) joining: &'a std::collections::BTreeSet<String>,
+    pub(super) approved: Option<&'a str>,
+    pub(super) listings: &'a ListingKeys<'a>,
+}
+
+/// Which listing a trip asks of a site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ask {
+    /// Health, mode and version only.
+    NoServices,
+    /// The services; with an ETag, only if they changed since.
+    Services { etag: Option<String> },
+}
+
+/// Where a trip records which listings matched the revision.
+pub(super) struct ListingKeys<'a> {
+    pub(super) memo: &'a super::listings::ListingMemo,
+    /// namespace/name of the pair.
+    pub(super) pair: &'a str,
+    /// Source URL, folder and commit: what "matched" means.
+    pub(super) desired: &'a str,
+}
+
+impl ListingKeys<'_> {
+    /// After a site was compared (and maybe written): remember its ETag
+    /// only when it holds exactly the revision and nothing was written.
+    pub(super) fn settle(&self, o: &Observed, drift_empty: bool) {
+        let wrote = !o.report.wrote.is_empty() || o.report.error.is_some();
+        match (&o.services, &o.etag) {
+            (Some(Live::AsRevision), _) if !wrote => {}
+            (Some(Live::Listed(_)), Some(tag)) if drift_empty && !wrote => {
+                self.memo
+                    .matched(self.pair, &o.spec_name, tag, self.desired)
+            }
+            _ => self.memo.unknown(self.pair, &o.spec_name),
+        }
+    }
 }
 
 /// The status form of a site's mode.
@@ -51,7 +116,7 @@ async fn observe(
     site: &SiteSpec,
     health_path: &str,
     health_timeout: Duration,
-    with_services: bool,
+    ask: Ask,
 ) -> Observed {
     let mut report = SiteReport {
         name: site.name.clone(),
@@ -59,6 +124,7 @@ async fn observe(
     };
     let driver = site_driver(secrets, clients, site, health_path, SITE_CALL_TIMEOUT).await;
     let mut services = None;
+    let mut etag = None;
     // The first failed call says how the site answered; later calls are skipped.
     let fail = |report: &mut SiteReport, e: SiteError| {
         // A site whose health check answered is alive: a later call that
@@ -104,9 +170,16 @@ async fn observe(
                     .token_key_fingerprint
                     .map(|f| crate::sites::http::trim(&f, 80));
             }
-            if report.error.is_none() && with_services {
-                match d.services().await {
-                    Ok(s) => services = Some(s),
+            if let (None, Ask::Services { etag: known }) = (&report.error, &ask) {
+                match d.services_if_changed(known.as_deref()).await {
+                    Ok(Listing::Unchanged) => services = Some(Live::AsRevision),
+                    Ok(Listing::Full {
+                        services: s,
+                        etag: tag,
+                    }) => {
+                        services = Some(Live::Listed(s));
+                        etag = tag;
+                    }
                     Err(e) => fail(&mut report, e),
                 }
             }
@@ -117,6 +190,7 @@ async fn observe(
         driver,
         report,
         services,
+        etag,
     }
 }
 
@@ -139,7 +213,7 @@ pub async fn observe_sites(
             s,
             &spec.health_check.path,
             timeout,
-            false,
+            Ask::NoServices,
         )
     }))
     .await
@@ -203,14 +277,30 @@ pub async fn sync_trip(
         Some(g) => Some(fetch(ctx, secrets, g, refresh).await),
     };
     let want_services = matches!(&snapshot, Some(Ok(s)) if s.services.is_ok());
+    let pair_key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let desired_key = match (&snapshot, git) {
+        (Some(Ok(s)), Some(g)) => format!("{}#{}@{}", g.url, g.path, s.revision),
+        _ => String::new(),
+    };
+    let listings = ListingKeys {
+        memo: &ctx.listings,
+        pair: &pair_key,
+        desired: &desired_key,
+    };
     let observed = join_all(spec.sites.iter().map(|s| {
+        let ask = match want_services {
+            false => Ask::NoServices,
+            true => Ask::Services {
+                etag: listings.memo.etag_for(&pair_key, &s.name, &desired_key),
+            },
+        };
         observe(
             secrets,
             &ctx.site_clients,
             s,
             &spec.health_check.path,
             health_timeout,
-            want_services,
+            ask,
         )
     }))
     .await;
@@ -259,6 +349,15 @@ pub async fn sync_trip(
         .annotations()
         .get(ANNOTATION_APPROVE_PRUNE)
         .map(String::as_str);
+    let target = Target {
+        revision: &revision,
+        desired,
+        spec,
+        synced,
+        joining,
+        approved,
+        listings: &listings,
+    };
     let (actives, passives): (Vec<Observed>, Vec<Observed>) = observed
         .into_iter()
         .partition(|o| Some(o.spec_name.as_str()) == active);
@@ -272,7 +371,7 @@ pub async fn sync_trip(
             reports.push(o.report);
             continue;
         }
-        let outcome = sync_one(&mut o, &revision, desired, spec, synced, joining, approved).await;
+        let outcome = sync_one(&mut o, &target).await;
         if outcome.error.is_none() && !o.report.wrote.is_empty() {
             // The health check after the apply decides whether the active may follow.
             if let Ok(d) = &o.driver {
@@ -297,8 +396,8 @@ pub async fn sync_trip(
     let mut active_work = None;
     for mut o in actives {
         if gate.is_none() && ctx.is_leader() && !shift {
-            sync_one(&mut o, &revision, desired, spec, synced, joining, approved).await;
-        } else if let Some(live) = &o.services {
+            sync_one(&mut o, &target).await;
+        } else if let Some(live) = live_of(&o.services, desired) {
             let view = SiteView {
                 name: &o.spec_name,
                 live,
@@ -308,6 +407,7 @@ pub async fn sync_trip(
             let p = plan_site(&view, desired, &revision, &spec.sync, approved);
             o.report.drift = Some(drift_of(&p.drift));
             held_back |= !p.apply.is_empty();
+            listings.settle(&o, p.drift.is_empty());
         }
         reports.push(o.report.clone());
         if shift && ctx.is_leader() {
@@ -332,6 +432,8 @@ pub async fn sync_trip(
                 joining: joining.clone(),
                 approved: approved.map(str::to_string),
                 health_timeout,
+                pair_key: pair_key.clone(),
+                desired_key: desired_key.clone(),
             });
         }
     }
@@ -406,15 +508,7 @@ fn forget_refused_credentials(
 }
 
 /// Plan and write one site; fills its report and says how it came out.
-pub(super) async fn sync_one(
-    o: &mut Observed,
-    revision: &str,
-    desired: &ServiceSet,
-    spec: &crate::api::SiteHAPairSpec,
-    synced: &BTreeMap<String, String>,
-    joining: &std::collections::BTreeSet<String>,
-    approved: Option<&str>,
-) -> PassiveOutcome {
+pub(super) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome {
     let name = o.spec_name.clone();
     let mut outcome = PassiveOutcome {
         name: name.clone(),
@@ -423,24 +517,26 @@ pub(super) async fn sync_one(
         healthy: false,
         hold: None,
     };
-    let (Ok(driver), Some(live), None) = (&o.driver, &o.services, &o.report.error) else {
+    let live = live_of(&o.services, t.desired);
+    let (Ok(driver), Some(live), None) = (&o.driver, live, &o.report.error) else {
         if outcome.error.is_none() {
             outcome.error = Some(format!("site {name}: not observed"));
         }
+        t.listings.memo.unknown(t.listings.pair, &name);
         return outcome;
     };
     let view = SiteView {
         name: &name,
         live,
-        synced_revision: synced.get(&name).map(String::as_str),
-        joining: joining.contains(&name),
+        synced_revision: t.synced.get(&name).map(String::as_str),
+        joining: t.joining.contains(&name),
     };
-    let plan = plan_site(&view, desired, revision, &spec.sync, approved);
+    let plan = plan_site(&view, t.desired, t.revision, &t.spec.sync, t.approved);
     let hold = plan.hold.as_ref().map(|h| h.message());
     o.report.hold = hold.clone();
     o.report.prune_blocked = matches!(plan.hold, Some(crate::plan::sync::Hold::Prune(_)));
     outcome.hold = hold;
-    let written = write(driver, &plan, desired).await;
+    let written = write(driver, &plan, t.desired).await;
     let (wrote, err) = match written {
         Ok(w) => (w, None),
         Err((w, e)) => (w, Some(e)),
@@ -452,11 +548,13 @@ pub(super) async fn sync_one(
         o.report.contact = e.contact();
         o.report.error = Some(e.to_string());
         outcome.error = Some(e.to_string());
+        t.listings.settle(o, false);
         return outcome;
     }
+    t.listings.settle(o, plan.drift.is_empty());
     if plan.reaches_revision() {
-        o.report.synced_revision = Some(revision.to_string());
-        outcome.synced_revision = Some(revision.to_string());
+        o.report.synced_revision = Some(t.revision.to_string());
+        outcome.synced_revision = Some(t.revision.to_string());
     } else {
         outcome.synced_revision = view.synced_revision.map(str::to_string);
     }

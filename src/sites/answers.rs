@@ -16,6 +16,8 @@ pub const MAX_SERVICES_BODY: usize = 64 * 1024 * 1024;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Longest site-provided text kept in an error (it reaches status and Events).
 pub const MAX_MESSAGE: usize = 200;
+/// Longest `ETag` kept; a longer one is ignored (the site is listed whole).
+pub const MAX_ETAG: usize = 256;
 /// Longest redirect target shown in an error.
 pub(super) const MAX_LOCATION: usize = 120;
 

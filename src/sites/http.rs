@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
 pub use super::answers::*;
-use super::{Mode, ModeState, Site, SiteError, SiteInfo};
+use super::{Listing, Mode, ModeState, Site, SiteError, SiteInfo};
 
 /// A bearer token; its Debug and Display never show the value.
 #[derive(Clone)]
@@ -191,10 +191,32 @@ impl HttpSite {
         bearer: bool,
         limit: usize,
     ) -> Result<(StatusCode, String), SiteError> {
+        let (status, body, _) = self
+            .send_with(call, method, url, body, bearer, limit, None)
+            .await?;
+        Ok((status, body))
+    }
+
+    /// `send`, with an optional `If-None-Match`; also returns the answer's
+    /// `ETag` (trimmed, at most 256 characters).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_with(
+        &self,
+        call: &str,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        bearer: bool,
+        limit: usize,
+        if_none_match: Option<&str>,
+    ) -> Result<(StatusCode, String, Option<String>), SiteError> {
         let call = call.to_string();
         let mut req = self.client.request(method, url).timeout(self.timeout);
         if bearer {
             req = req.bearer_auth(&self.token.0);
+        }
+        if let Some(tag) = if_none_match {
+            req = req.header(reqwest::header::IF_NONE_MATCH, tag);
         }
         if let Some(b) = body {
             req = req.json(b);
@@ -211,8 +233,16 @@ impl HttpSite {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok());
-            return Err(self.redirect_error(&call, status, resp.url(), location));
+            if status != StatusCode::NOT_MODIFIED {
+                return Err(self.redirect_error(&call, status, resp.url(), location));
+            }
         }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|t| t.to_str().ok())
+            .filter(|t| t.len() <= MAX_ETAG)
+            .map(str::to_string);
         // Read in chunks up to the cap: a site's answer is never read whole.
         let mut body = Vec::new();
         while let Some(chunk) = resp
@@ -229,7 +259,7 @@ impl HttpSite {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok((status, String::from_utf8_lossy(&body).into_owned(), etag))
     }
 
     fn transport_error(&self, call: &str, e: &reqwest::Error) -> SiteError {
@@ -336,6 +366,31 @@ impl Site for HttpSite {
     async fn services(&self) -> Result<BTreeMap<String, Value>, SiteError> {
         let (status, body) = self.call(Method::GET, &["services"], None).await?;
         decode_services(&self.name, status.as_u16(), &body)
+    }
+
+    /// `GET /services` with `If-None-Match`: a site that offers an `ETag`
+    /// answers 304 while its services are unchanged.
+    async fn services_if_changed(&self, etag: Option<&str>) -> Result<Listing, SiteError> {
+        let url = self.url(&["services"]);
+        let (status, body, tag) = self
+            .send_with(
+                "GET /services",
+                Method::GET,
+                url,
+                None,
+                true,
+                MAX_SERVICES_BODY,
+                etag,
+            )
+            .await?;
+        if status == StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Ok(Listing::Unchanged);
+        }
+        let services = decode_services(&self.name, status.as_u16(), &body)?;
+        Ok(Listing::Full {
+            services,
+            etag: tag,
+        })
     }
 
     async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError> {

@@ -37,6 +37,18 @@ pub struct SiteInfo {
     pub token_key_fingerprint: Option<String>,
 }
 
+/// What a conditional `GET /services` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listing {
+    /// 304: the services are as they were when the site gave that ETag.
+    Unchanged,
+    /// The whole listing, with the site's ETag for it when it offers one.
+    Full {
+        services: BTreeMap<String, Value>,
+        etag: Option<String>,
+    },
+}
+
 /// A failed call, naming the site and the call. Never carries the token.
 #[derive(Debug, Error)]
 pub enum SiteError {
@@ -109,6 +121,15 @@ pub trait Site {
     /// Set the mode at an epoch; `SiteError::Fenced` when the site holds a newer epoch.
     async fn set_mode(&self, mode: Mode, epoch: i64) -> Result<ModeState, SiteError>;
     async fn services(&self) -> Result<BTreeMap<String, Value>, SiteError>;
+    /// The listing unless it is unchanged since the site gave `etag`. A
+    /// site without ETags always gives the whole listing.
+    async fn services_if_changed(&self, etag: Option<&str>) -> Result<Listing, SiteError> {
+        let _ = etag;
+        Ok(Listing::Full {
+            services: self.services().await?,
+            etag: None,
+        })
+    }
     async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError>;
     /// Delete a service; an absent one counts as deleted.
     async fn delete_service(&self, name: &str) -> Result<(), SiteError>;

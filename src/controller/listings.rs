@@ -1,0 +1,90 @@
+//! Cheap site polling: for each site, the `ETag` of its last full service
+//! listing that matched the revision exactly. While the site answers a
+//! conditional `GET /services` with 304 and the revision is the same, the
+//! site still holds exactly the revision and the listing is not read. No
+//! copy of the services is kept: only the tag and what it matched.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// What a site's ETag was seen to match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Matched {
+    etag: String,
+    /// The desired set it matched: source URL, folder and commit.
+    desired: String,
+}
+
+#[derive(Default)]
+pub struct ListingMemo {
+    by_pair: Mutex<HashMap<String, HashMap<String, Matched>>>,
+}
+
+impl ListingMemo {
+    /// The ETag to send for `site` of `pair` (namespace/name), when it last
+    /// matched `desired` exactly.
+    pub fn etag_for(&self, pair: &str, site: &str, desired: &str) -> Option<String> {
+        let m = self.by_pair.lock().ok()?;
+        let seen = m.get(pair)?.get(site)?;
+        (seen.desired == desired).then(|| seen.etag.clone())
+    }
+
+    /// The site's listing at `etag` matched `desired` exactly.
+    pub fn matched(&self, pair: &str, site: &str, etag: &str, desired: &str) {
+        if let Ok(mut m) = self.by_pair.lock() {
+            m.entry(pair.to_string()).or_default().insert(
+                site.to_string(),
+                Matched {
+                    etag: etag.to_string(),
+                    desired: desired.to_string(),
+                },
+            );
+        }
+    }
+
+    /// The site changed (or was changed), or did not match: list it whole next time.
+    pub fn unknown(&self, pair: &str, site: &str) {
+        if let Ok(mut m) = self.by_pair.lock()
+            && let Some(sites) = m.get_mut(pair)
+        {
+            sites.remove(site);
+        }
+    }
+
+    pub fn forget(&self, pair: &str) {
+        if let Ok(mut m) = self.by_pair.lock() {
+            m.remove(pair);
+        }
+    }
+
+    pub fn keys(&self) -> HashSet<String> {
+        self.by_pair
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_etag_is_offered_only_for_the_desired_set_it_matched() {
+        let memo = ListingMemo::default();
+        assert_eq!(memo.etag_for("ns/gis", "east", "u#p@r1"), None);
+        memo.matched("ns/gis", "east", "\"7\"", "u#p@r1");
+        assert_eq!(
+            memo.etag_for("ns/gis", "east", "u#p@r1").as_deref(),
+            Some("\"7\"")
+        );
+        // A new revision (or folder, or URL) is compared in full.
+        assert_eq!(memo.etag_for("ns/gis", "east", "u#p@r2"), None);
+        assert_eq!(memo.etag_for("ns/gis", "west", "u#p@r1"), None);
+        memo.unknown("ns/gis", "east");
+        assert_eq!(memo.etag_for("ns/gis", "east", "u#p@r1"), None);
+        memo.matched("ns/gis", "east", "\"8\"", "u#p@r1");
+        memo.forget("ns/gis");
+        assert!(memo.keys().is_empty());
+    }
+}
