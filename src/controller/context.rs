@@ -41,6 +41,9 @@ pub struct Context {
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
     /// What each pair's traffic objects were last applied as.
     pub traffic: super::traffic_memo::TrafficMemo,
+    /// Pushes the webhook took in this (leading) replica, and the
+    /// Controller trigger that wakes the pairs following them.
+    pub push: super::push_trigger::PushTrigger,
     /// The ETag of each site's last listing that matched the revision.
     pub listings: super::listings::ListingMemo,
     /// Failed attempts per object (namespace/name), reset on success.
@@ -81,6 +84,7 @@ impl Context {
             pairs: std::sync::OnceLock::new(),
             traffic: Default::default(),
             listings: Default::default(),
+            push: Default::default(),
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),

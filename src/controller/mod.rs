@@ -8,6 +8,7 @@ pub mod failover;
 pub mod leader;
 pub mod listings;
 pub mod promote;
+pub mod push_trigger;
 pub mod reconcile;
 pub mod run;
 pub mod secrets;

@@ -134,9 +134,16 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 
     // A new value of the refresh annotation asks for a fetch now.
     let handled = old.and_then(|s| s.last_handled_reconcile_at.as_deref());
-    let refresh = requested
+    let asked = requested
         .filter(|r| Some(*r) != handled)
         .map(|r| parse_time(r).unwrap_or_else(std::time::SystemTime::now));
+    // A push the webhook took in memory asks the same.
+    let pushed = obj
+        .spec
+        .source
+        .as_ref()
+        .and_then(|s| ctx.push.pushed_at(&s.git.url));
+    let refresh = asked.max(pushed);
     let status = &plan.status;
     let sync_now = sync_allowed(&obj.spec, status);
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());

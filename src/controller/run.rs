@@ -113,6 +113,7 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             client.clone(),
             hook.clone(),
             secrets.clone(),
+            ctx.clone(),
         ));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -319,6 +320,7 @@ async fn run_controller(
         .with_config(config)
         .owns_stream(svc_stream)
         .owns_stream(slice_stream)
+        .reconcile_on(ctx.push.stream())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

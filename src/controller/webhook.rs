@@ -1,9 +1,11 @@
 //! The webhook receiver, the I/O half: `POST /hooks/git` checks the
 //! signature against the Secret named by flag, then hands the push to a
-//! debouncing task. After a quiet moment that task asks every pair whose
-//! source matches the pushed repository and ref to refresh, by setting the
-//! annotation `sitehapair.io/reconcile-requested-at`: any replica can take
-//! the hook, the leader acts, and the shared cache makes one fetch for all.
+//! debouncing task. After a quiet moment that task wakes every pair whose
+//! source matches the pushed repository and ref. In the leader this happens
+//! in memory (the push trigger: no API write per pair, one fetch for all
+//! through the shared cache). A replica that does not lead asks the leader
+//! through the API instead, by setting the annotation
+//! `sitehapair.io/reconcile-requested-at` on each matching pair.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +21,11 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use super::Context;
 use super::secrets::{SecretStore, text_of};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FIELD_MANAGER, SiteHAPair};
 use crate::source::webhook::{MAX_BODY_BYTES, Push, normalize_repo_url, parse_push, verify};
+use kube::runtime::reflector::ObjectRef;
 
 /// Where the webhook secret lives and which pairs a push may refresh.
 #[derive(Clone, Debug)]
@@ -48,9 +52,14 @@ const MAX_DELAY: Duration = Duration::from_secs(2);
 /// The `/hooks/git` route and its debouncing task.
 /// The Secret comes from `secrets` (a watch), so requests, signed or not,
 /// cost the API server nothing.
-pub fn routes(client: Client, cfg: WebhookConfig, secrets: Arc<SecretStore>) -> Router {
+pub fn routes(
+    client: Client,
+    cfg: WebhookConfig,
+    secrets: Arc<SecretStore>,
+    ctx: Arc<Context>,
+) -> Router {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(refresher(client, cfg.watch_namespace.clone(), rx));
+    tokio::spawn(refresher(client, cfg.watch_namespace.clone(), rx, ctx));
     let state = WebhookState {
         secrets,
         cfg: Arc::new(cfg),
@@ -113,7 +122,12 @@ async fn receive(
 }
 
 /// Collect pushes until a quiet moment, then refresh the matching pairs once.
-async fn refresher(client: Client, namespace: Option<String>, mut rx: mpsc::Receiver<Push>) {
+async fn refresher(
+    client: Client,
+    namespace: Option<String>,
+    mut rx: mpsc::Receiver<Push>,
+    ctx: Arc<Context>,
+) {
     while let Some(first) = rx.recv().await {
         let mut burst = vec![first];
         let started = tokio::time::Instant::now();
@@ -128,10 +142,47 @@ async fn refresher(client: Client, namespace: Option<String>, mut rx: mpsc::Rece
                 break;
             }
         }
+        if wake_in_memory(&ctx, &burst) {
+            continue;
+        }
         if let Err(e) = refresh_matching(&client, namespace.as_deref(), &burst).await {
             warn!(error = %e, "webhook refresh failed; the interval refresh will catch up");
         }
     }
+}
+
+/// In the leader: record the pushes and wake the matching pairs from the
+/// pair store. False when this replica does not lead (or has no store yet).
+fn wake_in_memory(ctx: &Context, pushes: &[Push]) -> bool {
+    if !ctx.is_leader() {
+        return false;
+    }
+    let Some(store) = ctx.pairs.get() else {
+        return false;
+    };
+    let pairs: Vec<ObjectRef<SiteHAPair>> = store
+        .state()
+        .iter()
+        .filter(|p| pair_matches(p, pushes))
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect();
+    let repositories: Vec<String> = pushes
+        .iter()
+        .flat_map(|p| p.repositories.iter().cloned())
+        .collect();
+    let woken = pairs.len();
+    if !ctx
+        .push
+        .fire(&repositories, pairs, std::time::SystemTime::now())
+    {
+        return false;
+    }
+    info!(
+        pushes = pushes.len(),
+        pairs = woken,
+        "webhook: pairs woken in memory"
+    );
+    true
 }
 
 /// Does this pair follow what one of the pushes moved?

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::support::git::{GitDaemon, GitHttp};
+use crate::support::operator::Operator;
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{SyncBed, service, site_services};
 use crate::support::{stderr, wait_for};
@@ -88,7 +89,7 @@ fn post_hook(port: u16, body: &str, signature: &str) -> u16 {
 }
 
 #[test]
-fn a_webhook_converges_at_once_and_a_burst_makes_one_fetch() {
+fn a_webhook_converges_at_once_in_memory_and_through_a_replica_that_does_not_lead() {
     let mut bed = SyncBed::new("src-hook", &[("roads", 1)]);
     let git = GitHttp::start(bed.dir.path(), "", "");
     bed.ns.kubectl(&[
@@ -138,8 +139,41 @@ fn a_webhook_converges_at_once_and_a_burst_makes_one_fetch() {
         1,
         "a burst of five pushes made more than one fetch"
     );
+    // The leader took the push in memory: no API write to the pair.
+    let annotation = "sitehapair.io/reconcile-requested-at";
+    let pair_now = bed.ns.get_json("shp/gis").expect("pair");
+    assert!(
+        pair_now["metadata"]["annotations"][annotation].is_null(),
+        "the webhook wrote to the pair: {}",
+        pair_now["metadata"]
+    );
+
+    // A replica that does not lead takes the next push and asks the leader
+    // through the API (the annotation); the leader syncs.
+    let cache = bed.dir.path().join("standby-cache");
+    let standby = Operator::start(
+        &ns,
+        "standby",
+        &[
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+            "--webhook-secret",
+            "git-hook",
+            "--webhook-secret-namespace",
+            &ns,
+        ],
+    );
+    bed.repo.write("services/roads.yaml", &service("roads", 3));
+    let rev3 = bed.repo.commit("roads v3");
+    wait_for("the standby's webhook", Duration::from_secs(30), || {
+        (post_hook(standby.port, &push, &sign("hook-s3cret", push.as_bytes())) == 202).then_some(())
+    });
+    bed.wait_in_sync(&rev3, Duration::from_secs(30));
+    assert_eq!(standby.metric("sitehapair_leader"), Some(0.0));
     let st = bed.status();
     assert!(st["lastHandledReconcileAt"].is_string(), "{st}");
+    let pair_now = bed.ns.get_json("shp/gis").expect("pair");
+    assert!(pair_now["metadata"]["annotations"][annotation].is_string());
 }
 
 #[test]
