@@ -126,6 +126,13 @@ pub struct RunArgs {
     /// turn (each reconcile mostly waits on sites and git).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_concurrent_reconciles: u16,
+    /// Split the pairs into this many shards (by a stable hash of
+    /// namespace/name), each led through its own Lease
+    /// `<lease name>-shard-<i>`: any replica may lead any shard, and a
+    /// replica that goes away hands over only the shards it led. Every
+    /// replica must be started with the same number.
+    #[arg(long, env = "SITEHAPAIR_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub shards: u32,
 }
 
 /// Run the parsed command line. Ok carries the exit code of a command that
@@ -180,7 +187,15 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             args.lease_duration
         );
     }
+    if args.shards > 1 && args.no_leader_election {
+        anyhow::bail!(
+            "--shards {} needs leader election: each shard is led through its own Lease; \
+             drop --no-leader-election or run with --shards 1",
+            args.shards
+        );
+    }
     let identity = args.identity.clone().unwrap_or_else(default_identity);
+    crate::sites::http::set_replica(&identity);
     let lease_namespace = args
         .lease_namespace
         .clone()
@@ -223,6 +238,7 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             allow_file_sources: args.allow_file_sources,
             pair_selector: args.pair_selector,
             max_concurrent_reconciles: args.max_concurrent_reconciles,
+            shards: args.shards,
         },
     )
     .await?;

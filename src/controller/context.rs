@@ -39,6 +39,8 @@ pub struct Context {
     /// Every pair this replica watches (set when the controller starts):
     /// which pair manages a site shared by two.
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
+    /// The shard of pairs this context reconciles (all of them by default).
+    pub shard: crate::plan::shard::Shard,
     /// What each pair's traffic objects were last applied as.
     pub traffic: super::traffic_memo::TrafficMemo,
     /// Pushes the webhook took in this (leading) replica, and the
@@ -82,6 +84,7 @@ impl Context {
             site_clients: SiteClients::default(),
             allow_file_sources,
             pairs: std::sync::OnceLock::new(),
+            shard: crate::plan::shard::Shard::ALL,
             traffic: Default::default(),
             listings: Default::default(),
             push: Default::default(),
@@ -89,6 +92,12 @@ impl Context {
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This context reconciles the pairs of `shard` only.
+    pub fn with_shard(mut self, shard: crate::plan::shard::Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// Sites of `obj` another (earlier) pair manages, as messages.

@@ -31,6 +31,10 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
     let started = Instant::now();
     let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
     let name = obj.name_any();
+    if !ctx.shard.holds(&namespace, &name) {
+        // Another shard's pair (woken here by an owned object or a trigger).
+        return Ok(Action::await_change());
+    }
     if !ctx.is_leader() {
         return Err(Error::NotLeader { namespace, name });
     }

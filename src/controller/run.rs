@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
@@ -23,6 +23,7 @@ use super::reconcile::{error_policy, reconcile};
 use super::secrets::SecretStore;
 use super::server::{ServerState, bind, router};
 use crate::api::SiteHAPair;
+use crate::plan::shard::Shard;
 use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
 
@@ -48,6 +49,9 @@ pub struct RunConfig {
     pub pair_selector: Option<String>,
     /// At most this many pairs are reconciled at once.
     pub max_concurrent_reconciles: u16,
+    /// Split the pairs into this many shards, each with its own Lease
+    /// (`<lease name>-shard-<i>`); 1: one Lease, as without shards.
+    pub shards: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +75,6 @@ pub enum RunError {
 /// Run the operator until SIGTERM or SIGINT.
 pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let leader = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     let source = Arc::new(SourceCache::new(cfg.cache_dir.clone(), cfg.git_timeout));
     // Secrets are watched (metadata only) on every replica: the webhook
@@ -84,15 +87,28 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             .map(|w| (w.secret_namespace.as_str(), w.secret_name.as_str())),
         metrics.secret_reads.clone(),
     );
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        &cfg.identity,
-        metrics.clone(),
-        leader.clone(),
-        source,
-        secrets.clone(),
-        cfg.allow_file_sources,
-    ));
+    // One context per shard: its own leader flag and per-pair state; the
+    // git cache, Secrets and metrics are shared.
+    let shards = cfg.shards.max(1);
+    let contexts: Vec<Arc<Context>> = (0..shards)
+        .map(|index| {
+            Arc::new(
+                Context::new(
+                    client.clone(),
+                    &cfg.identity,
+                    metrics.clone(),
+                    Arc::new(AtomicBool::new(false)),
+                    source.clone(),
+                    secrets.clone(),
+                    cfg.allow_file_sources,
+                )
+                .with_shard(Shard {
+                    index,
+                    count: shards,
+                }),
+            )
+        })
+        .collect();
 
     let listener = bind(cfg.listen).await.map_err(|source| RunError::Bind {
         addr: cfg.listen,
@@ -113,7 +129,7 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             client.clone(),
             hook.clone(),
             secrets.clone(),
-            ctx.clone(),
+            contexts.clone(),
         ));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -139,7 +155,8 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
 
     let result = match &cfg.lease {
         None => {
-            set_leader(&leader, &metrics, true);
+            let ctx = &contexts[0];
+            set_leader(&ctx.leader, &metrics, true);
             info!("leader election disabled: reconciling");
             run_controller(
                 client.clone(),
@@ -150,10 +167,21 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
                 stop_rx.clone(),
             )
             .await;
-            set_leader(&leader, &metrics, false);
+            set_leader(&ctx.leader, &metrics, false);
             Ok(())
         }
-        Some(lease) => lead_while_elected(&client, &cfg, lease, &ctx, stop_rx.clone()).await,
+        Some(lease) => {
+            // Every shard is competed for; a replica may lead any of them.
+            // Losing one stops the process (one term per process), so its
+            // shards move to the other replicas while theirs stay put.
+            let all = contexts.iter().map(|ctx| {
+                let lease = shard_lease(lease, ctx.shard);
+                let stop = stop_rx.clone();
+                let (client, cfg) = (client.clone(), cfg.clone());
+                async move { lead_while_elected(&client, &cfg, &lease, ctx, stop).await }
+            });
+            futures::future::try_join_all(all).await.map(|_| ())
+        }
     };
     if result.is_ok() {
         let _ = server.await;
@@ -162,6 +190,17 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     }
     info!("stopped");
     result
+}
+
+/// The Lease of one shard: the configured one when pairs are not split.
+fn shard_lease(lease: &LeaseConfig, shard: Shard) -> LeaseConfig {
+    if shard.count <= 1 {
+        return lease.clone();
+    }
+    LeaseConfig {
+        name: format!("{}-shard-{}", lease.name, shard.index),
+        ..lease.clone()
+    }
 }
 
 /// Compete for the Lease; run the Controller while holding it, stop it at
@@ -243,9 +282,16 @@ async fn lead_while_elected(
     Ok(())
 }
 
+/// Set one shard's leader flag; the `leader` gauge counts the shards this
+/// replica leads (0 or 1 without shards).
 fn set_leader(flag: &AtomicBool, metrics: &Metrics, leads: bool) {
-    flag.store(leads, Ordering::Release);
-    metrics.leader.set(i64::from(leads));
+    if flag.swap(leads, Ordering::AcqRel) != leads {
+        if leads {
+            metrics.leader.inc();
+        } else {
+            metrics.leader.dec();
+        }
+    }
 }
 
 /// The kube-runtime Controller for SiteHAPair; ends when `stop` turns true,
@@ -303,10 +349,18 @@ async fn run_controller(
     if let Some(sel) = &selector {
         pair_config = pair_config.labels(sel);
     }
+    // The store holds every pair in scope (a site claimed by a pair of
+    // another shard is still seen); the Controller gets this shard's.
+    let shard = ctx.shard;
     let pairs = watcher(api, pair_config)
         .default_backoff()
         .reflect(writer)
         .applied_objects()
+        .try_filter(move |p| {
+            let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            futures::future::ready(shard.holds(ns, name))
+        })
         .predicate_filter(
             predicates::generation
                 .combine(predicates::annotations)

@@ -24,6 +24,7 @@ use tracing::{info, warn};
 use super::Context;
 use super::secrets::{SecretStore, text_of};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FIELD_MANAGER, SiteHAPair};
+use crate::plan::shard::Shard;
 use crate::source::webhook::{MAX_BODY_BYTES, Push, normalize_repo_url, parse_push, verify};
 use kube::runtime::reflector::ObjectRef;
 
@@ -56,10 +57,10 @@ pub fn routes(
     client: Client,
     cfg: WebhookConfig,
     secrets: Arc<SecretStore>,
-    ctx: Arc<Context>,
+    shards: Vec<Arc<Context>>,
 ) -> Router {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(refresher(client, cfg.watch_namespace.clone(), rx, ctx));
+    tokio::spawn(refresher(client, cfg.watch_namespace.clone(), rx, shards));
     let state = WebhookState {
         secrets,
         cfg: Arc::new(cfg),
@@ -126,7 +127,7 @@ async fn refresher(
     client: Client,
     namespace: Option<String>,
     mut rx: mpsc::Receiver<Push>,
-    ctx: Arc<Context>,
+    shards: Vec<Arc<Context>>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut burst = vec![first];
@@ -142,10 +143,17 @@ async fn refresher(
                 break;
             }
         }
-        if wake_in_memory(&ctx, &burst) {
+        // Shards this replica leads are woken in memory; the others'
+        // leaders are asked through the API.
+        let elsewhere: Vec<Shard> = shards
+            .iter()
+            .filter(|ctx| !wake_in_memory(ctx, &burst))
+            .map(|ctx| ctx.shard)
+            .collect();
+        if elsewhere.is_empty() {
             continue;
         }
-        if let Err(e) = refresh_matching(&client, namespace.as_deref(), &burst).await {
+        if let Err(e) = refresh_matching(&client, namespace.as_deref(), &burst, &elsewhere).await {
             warn!(error = %e, "webhook refresh failed; the interval refresh will catch up");
         }
     }
@@ -163,7 +171,7 @@ fn wake_in_memory(ctx: &Context, pushes: &[Push]) -> bool {
     let pairs: Vec<ObjectRef<SiteHAPair>> = store
         .state()
         .iter()
-        .filter(|p| pair_matches(p, pushes))
+        .filter(|p| pair_matches(p, pushes) && in_shard(&ctx.shard, p))
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect();
     let repositories: Vec<String> = pushes
@@ -183,6 +191,10 @@ fn wake_in_memory(ctx: &Context, pushes: &[Push]) -> bool {
         "webhook: pairs woken in memory"
     );
     true
+}
+
+fn in_shard(shard: &Shard, pair: &SiteHAPair) -> bool {
+    shard.holds(&pair.namespace().unwrap_or_default(), &pair.name_any())
 }
 
 /// Does this pair follow what one of the pushes moved?
@@ -207,6 +219,7 @@ async fn refresh_matching(
     client: &Client,
     namespace: Option<&str>,
     pushes: &[Push],
+    shards: &[Shard],
 ) -> Result<(), kube::Error> {
     let api: Api<SiteHAPair> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -215,7 +228,7 @@ async fn refresh_matching(
     let now = jiff::Timestamp::now().to_string();
     let mut refreshed = 0usize;
     for pair in api.list(&ListParams::default()).await? {
-        if !pair_matches(&pair, pushes) {
+        if !pair_matches(&pair, pushes) || !shards.iter().any(|s| in_shard(s, &pair)) {
             continue;
         }
         let ns = pair.namespace().unwrap_or_default();

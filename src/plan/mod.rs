@@ -14,6 +14,7 @@ mod promotion_phases;
 pub mod promotion_status;
 pub mod prune;
 pub mod schedule;
+pub mod shard;
 pub mod sync;
 pub mod sync_status;
 

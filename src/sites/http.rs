@@ -72,7 +72,7 @@ impl HttpSite {
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sitehapair/", env!("CARGO_PKG_VERSION")));
+            .user_agent(user_agent());
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| config(format!("CA bundle: {e}")))?;
@@ -322,6 +322,24 @@ impl HttpSite {
             status: status.as_u16(),
             message,
         }
+    }
+}
+
+/// The User-Agent of every site call: the operator, its version and, once
+/// `set_replica` named it, this replica (sites' logs then say which replica
+/// called them).
+static REPLICA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Name this process's replica in the User-Agent of site calls (once, at start).
+pub fn set_replica(identity: &str) {
+    let _ = REPLICA.set(identity.to_string());
+}
+
+fn user_agent() -> String {
+    let base = concat!("sitehapair/", env!("CARGO_PKG_VERSION"));
+    match REPLICA.get() {
+        Some(id) => format!("{base} ({id})"),
+        None => base.to_string(),
     }
 }
 
