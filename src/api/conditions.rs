@@ -16,6 +16,8 @@ pub mod types {
     pub const PROMOTION_BLOCKED: &str = "PromotionBlocked";
     pub const DEGRADED: &str = "Degraded";
     pub const PARITY: &str = "Parity";
+    /// The hooks of the last promotion (spec.promotion.hooks) all succeeded.
+    pub const HOOKS_SUCCEEDED: &str = "HooksSucceeded";
 }
 
 /// One aspect of the pair's state.

@@ -31,6 +31,15 @@ pub fn failure_threshold() -> i32 {
 pub fn min_interval() -> String {
     "1h".to_string()
 }
+pub fn hook_attempts() -> i32 {
+    3
+}
+pub fn hook_backoff() -> String {
+    "10s".to_string()
+}
+pub fn hook_timeout() -> String {
+    "10s".to_string()
+}
 pub fn health_path() -> String {
     "/health".to_string()
 }

@@ -6,12 +6,14 @@ pub mod change;
 pub mod conditions;
 pub mod defaults;
 pub mod duration;
+pub mod hooks;
 pub mod redact;
 pub mod spec;
 pub mod status;
 
 pub use change::{ActiveChangeStatus, ChangeStep};
 pub use conditions::{Condition, ConditionStatus};
+pub use hooks::*;
 pub use spec::*;
 pub use status::*;
 

@@ -318,6 +318,18 @@ pub struct PromotionSpec {
     /// Automatic failover when the active site fails its health checks.
     #[serde(default)]
     pub automatic: AutomaticFailoverSpec,
+    /// Work after a promotion (certificates, stores, boot media): at most 8
+    /// hooks with unique names, each an HTTP call or a Job, run once every
+    /// Manual or Automatic promotion is Complete (never on a new pair's
+    /// first activation, reason Initial). A failed hook does not undo the
+    /// promotion: it is retried up to its attempts and reported in
+    /// status.hooks, the HooksSucceeded condition and HookFailed Events.
+    /// Hooks of a promotion that have not finished when a newer one
+    /// completes are abandoned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(validation = Rule::new("self.all(h, self.exists_one(g, g.name == h.name))").message("spec.promotion.hooks: every hook name must be unique; rename or remove the duplicate"))]
+    pub hooks: Vec<super::hooks::PromotionHook>,
 }
 
 impl Default for PromotionSpec {
@@ -328,6 +340,7 @@ impl Default for PromotionSpec {
             require_healthy: true,
             settling_time: defaults::settling_time(),
             automatic: AutomaticFailoverSpec::default(),
+            hooks: Vec::new(),
         }
     }
 }

@@ -53,6 +53,11 @@ pub struct SiteHAPairStatus {
     /// Ready, SourceReady, InSync, Healthy, Promoting, PromotionBlocked, Degraded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The hooks (spec.promotion.hooks) of the last promotion that ran
+    /// them, one row each, and the hooks of the one before that a newer
+    /// promotion abandoned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<super::hooks::HookStatus>,
 }
 
 impl SiteHAPairStatus {

@@ -36,6 +36,8 @@ pub struct Context {
     pub site_clients: SiteClients,
     /// Whether `file://` repositories may be read (`--allow-file-sources`).
     pub allow_file_sources: bool,
+    /// Outcomes of recent hook calls, for a trip planned again after them.
+    pub hook_outcomes: super::hooks::HookOutcomes,
     /// Every pair this replica watches (set when the controller starts):
     /// which pair manages a site shared by two.
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
@@ -83,6 +85,7 @@ impl Context {
             secrets,
             site_clients: SiteClients::default(),
             allow_file_sources,
+            hook_outcomes: Default::default(),
             pairs: std::sync::OnceLock::new(),
             shard: crate::plan::shard::Shard::ALL,
             traffic: Default::default(),

@@ -22,6 +22,7 @@ use crate::source::git::redact_url;
 
 use super::active_change::change_trip;
 use super::failover::{carry_out, failover_check};
+use super::hooks::hooks_trip;
 use super::promote::promotion_trip;
 use super::secrets::TripSecrets;
 use super::sync::sync_trip;
@@ -187,6 +188,11 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         Vec::new()
     };
     plan.events.extend(promo_events);
+    // Work after a promotion: recorded before it is done, never undoing it.
+    let before = old.and_then(|s| s.history.last()).map(|r| r.epoch);
+    let (hook_events, hooks_due) =
+        hooks_trip(ctx, obj, &mut plan.status, &mut written, before, generation).await?;
+    plan.events.extend(hook_events);
     let (failover_events, due) = failover_check(obj, &mut plan.status, &previous, generation, &now);
     plan.events.extend(failover_events);
 
@@ -217,10 +223,11 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
     // The interval runs from the start of this trip, not its end: a slow
     // or silent site does not stretch the health-check period.
-    let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
-    Ok(Action::requeue(
-        after.saturating_sub(started.elapsed()).max(MIN_REQUEUE),
-    ))
+    let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after)
+        .saturating_sub(started.elapsed());
+    // Or sooner, when a hook's next attempt is due (counted from now).
+    let after = hooks_due.map_or(after, |h| after.min(h));
+    Ok(Action::requeue(after.max(MIN_REQUEUE)))
 }
 
 /// A pair naming a site another pair manages does nothing but say so: no

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
@@ -174,11 +175,24 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             // Every shard is competed for; a replica may lead any of them.
             // Losing one stops the process (one term per process), so its
             // shards move to the other replicas while theirs stay put.
+            // Replicas started together spread out: each competes for the
+            // shard its identity hashes to at once, and for each further
+            // one half a Lease duration later than the one before.
+            let first = Shard::of("", &cfg.identity, shards).index;
             let all = contexts.iter().map(|ctx| {
                 let lease = shard_lease(lease, ctx.shard);
-                let stop = stop_rx.clone();
+                let mut stop = stop_rx.clone();
                 let (client, cfg) = (client.clone(), cfg.clone());
-                async move { lead_while_elected(&client, &cfg, &lease, ctx, stop).await }
+                let later = (ctx.shard.index + shards - first) % shards;
+                let delay =
+                    std::time::Duration::from_millis(u64::from(later) * lease.duration_s * 500);
+                async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                    }
+                    lead_while_elected(&client, &cfg, &lease, ctx, stop).await
+                }
             });
             futures::future::try_join_all(all).await.map(|_| ())
         }
@@ -305,19 +319,26 @@ async fn run_controller(
     stop: watch::Receiver<bool>,
 ) {
     type Meta<K> = Api<PartialObjectMeta<K>>;
-    let (api, services, slices): (Api<SiteHAPair>, Meta<Service>, Meta<EndpointSlice>) =
-        match &namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client, ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client),
-            ),
-        };
+    #[allow(clippy::type_complexity)]
+    let (api, services, slices, jobs): (
+        Api<SiteHAPair>,
+        Meta<Service>,
+        Meta<EndpointSlice>,
+        Meta<Job>,
+    ) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client),
+        ),
+    };
     let mut grace_stop = stop.clone();
     let prune_stop = stop.clone();
     let shutdown = async move {
@@ -342,6 +363,7 @@ async fn run_controller(
         services: svc_reader,
         slices: slice_reader,
     });
+    let hook_jobs = watcher::Config::default().labels(super::hook_job::LABEL_HOOK);
     // Reconcile on spec (generation), annotation and finalizer changes, not
     // on the operator's own status writes; timers requeue the rest.
     let (reader, writer) = reflector::store();
@@ -374,6 +396,9 @@ async fn run_controller(
         .with_config(config)
         .owns_stream(svc_stream)
         .owns_stream(slice_stream)
+        // A hook's Job that finishes is news: its metadata (with backoff,
+        // should the RBAC lack jobs) wakes the pair at once.
+        .owns_stream(watcher(jobs, hook_jobs).default_backoff().touched_objects())
         .reconcile_on(ctx.push.stream())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -5,6 +5,7 @@ pub mod active_change;
 pub mod claims;
 pub mod diff;
 pub mod failover;
+pub mod hooks;
 pub mod monitoring;
 pub mod observe;
 pub mod parity;

@@ -30,11 +30,18 @@ pub struct PlannedEvent {
 
 impl PlannedEvent {
     /// Each occurrence carries its own news (which services, which
-    /// revision): it must not be folded into an earlier Event's series.
+    /// revision, which hook attempt): it must not be folded into an
+    /// earlier Event's series.
     pub fn is_unique(&self) -> bool {
         matches!(
             self.reason,
-            "Synced" | "Promoted" | "TrafficToStandby" | "ActiveChanged"
+            "Synced"
+                | "Promoted"
+                | "TrafficToStandby"
+                | "ActiveChanged"
+                | "HookSucceeded"
+                | "HookFailed"
+                | "HookAbandoned"
         )
     }
 }

@@ -211,6 +211,15 @@ fn the_operator_syncs_and_promotes_under_the_charts_rbac() {
         .output()
         .expect("kubectl");
     assert_eq!(stdout(&o).trim(), "no", "the operator never writes Secrets");
+    // The Jobs of promotion hooks: created, never deleted (their pair owns them).
+    for (verb, want) in [("create", "yes"), ("watch", "yes"), ("delete", "no")] {
+        let o = Command::new(tb.bin.join("kubectl"))
+            .args(["--kubeconfig", &kcs, "-n", &bed.ns.name])
+            .args(["auth", "can-i", verb, "jobs.batch"])
+            .output()
+            .expect("kubectl");
+        assert_eq!(stdout(&o).trim(), want, "{verb} jobs");
+    }
 
     bed.start_operator_env(
         &["--lease-namespace", &release_ns, "--lease-name", &full],

@@ -19,6 +19,7 @@ mod fuzz_corpus;
 mod git_auth;
 mod health_check;
 mod helm;
+mod hooks;
 mod hostile_sites;
 mod hostile_sources;
 mod joining;

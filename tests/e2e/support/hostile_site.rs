@@ -2,8 +2,10 @@
 //! free loopback port, run by a thread of its own with its own tokio
 //! runtime, that answers each request the way the test says (slowly, with a
 //! redirect, with a body that never ends, with a long error text) and
-//! records every connection it accepted and every request it read, with how
-//! the answer ended. One request per connection. Stopped when dropped.
+//! records every connection it accepted and every request it read (its
+//! headers and body too), with how the answer ended. One request per
+//! connection. Stopped when dropped. The hook tests use it as the endpoint
+//! of an HTTP hook.
 
 use std::net::TcpListener as StdListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,11 +56,26 @@ pub struct Seen {
     pub path: String,
     /// Whether it carried `Authorization: Bearer ...`.
     pub bearer: bool,
+    /// Its headers, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
+    /// Its body (up to 1 MiB, as Content-Length says).
+    pub body: String,
     /// Body bytes sent so far.
     pub sent: u64,
     pub ended: Ended,
     /// From the request to the end of the answer.
     pub took: Option<Duration>,
+}
+
+impl Seen {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 type Route = dyn Fn(&str, &str) -> Answer + Send + Sync;
@@ -158,13 +175,17 @@ async fn serve(
     }
 }
 
-/// The request head, up to 64 KiB and 10 s; None when there is none.
-async fn read_head(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
+/// The request head (up to 64 KiB) and its body (up to 1 MiB, as
+/// Content-Length says), within 10 s; None when there is no head.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
+    let mut data = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() > 64 * 1024 {
+    let end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if data.len() > 64 * 1024 {
             return None;
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -175,9 +196,29 @@ async fn read_head(stream: &mut TcpStream) -> Option<String> {
         if n == 0 {
             return None;
         }
-        head.extend_from_slice(&buf[..n]);
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..end]).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0)
+        .min(1024 * 1024);
+    let mut body = data[end..].to_vec();
+    while body.len() < length {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => body.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
     }
-    Some(String::from_utf8_lossy(&head).into_owned())
+    body.truncate(length);
+    Some((head, String::from_utf8_lossy(&body).into_owned()))
 }
 
 fn reason(status: u16) -> &'static str {
@@ -193,9 +234,15 @@ fn reason(status: u16) -> &'static str {
 }
 
 async fn one_request(mut stream: TcpStream, route: Arc<Route>, seen: Arc<Mutex<Vec<Seen>>>) {
-    let Some(head) = read_head(&mut stream).await else {
+    let Some((head, body)) = read_request(&mut stream).await else {
         return;
     };
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let mut first = head.lines().next().unwrap_or_default().split_whitespace();
     let method = first.next().unwrap_or_default().to_string();
     let path = first.next().unwrap_or_default().to_string();
@@ -211,6 +258,8 @@ async fn one_request(mut stream: TcpStream, route: Arc<Route>, seen: Arc<Mutex<V
             method,
             path,
             bearer,
+            headers,
+            body,
             sent: 0,
             ended: Ended::Running,
             took: None,
