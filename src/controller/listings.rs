@@ -3,6 +3,9 @@
 //! conditional `GET /services` with 304 and the revision is the same, the
 //! site still holds exactly the revision and the listing is not read. No
 //! copy of the services is kept: only the tag and what it matched.
+//! Also when each site's `GET /info` (version, token key) was last read:
+//! it changes with upgrades, not between health checks, so at rest it is
+//! read once a minute.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -18,7 +21,11 @@ struct Matched {
 #[derive(Default)]
 pub struct ListingMemo {
     by_pair: Mutex<HashMap<String, HashMap<String, Matched>>>,
+    info_read: Mutex<HashMap<String, HashMap<String, std::time::Instant>>>,
 }
+
+/// How often a site's `GET /info` is read at rest.
+pub const INFO_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl ListingMemo {
     /// The ETag to send for `site` of `pair` (namespace/name), when it last
@@ -55,13 +62,39 @@ impl ListingMemo {
         if let Ok(mut m) = self.by_pair.lock() {
             m.remove(pair);
         }
+        if let Ok(mut m) = self.info_read.lock() {
+            m.remove(pair);
+        }
     }
 
     pub fn keys(&self) -> HashSet<String> {
-        self.by_pair
+        let mut keys: HashSet<String> = self
+            .by_pair
             .lock()
             .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(m) = self.info_read.lock() {
+            keys.extend(m.keys().cloned());
+        }
+        keys
+    }
+
+    /// Is the site's `GET /info` due at `now` (never read, or INFO_EVERY ago)?
+    pub fn info_due(&self, pair: &str, site: &str, now: std::time::Instant) -> bool {
+        self.info_read
+            .lock()
+            .ok()
+            .and_then(|m| m.get(pair)?.get(site).copied())
+            .is_none_or(|at| now.duration_since(at) >= INFO_EVERY)
+    }
+
+    /// The site's `GET /info` was read at `now`.
+    pub fn info_was_read(&self, pair: &str, site: &str, now: std::time::Instant) {
+        if let Ok(mut m) = self.info_read.lock() {
+            m.entry(pair.to_string())
+                .or_default()
+                .insert(site.to_string(), now);
+        }
     }
 }
 
@@ -86,5 +119,18 @@ mod tests {
         memo.matched("ns/gis", "east", "\"8\"", "u#p@r1");
         memo.forget("ns/gis");
         assert!(memo.keys().is_empty());
+    }
+
+    #[test]
+    fn info_is_due_once_a_minute_per_site() {
+        let memo = ListingMemo::default();
+        let t0 = std::time::Instant::now();
+        assert!(memo.info_due("ns/gis", "east", t0));
+        memo.info_was_read("ns/gis", "east", t0);
+        assert!(!memo.info_due("ns/gis", "east", t0 + INFO_EVERY / 2));
+        assert!(memo.info_due("ns/gis", "west", t0));
+        assert!(memo.info_due("ns/gis", "east", t0 + INFO_EVERY));
+        memo.forget("ns/gis");
+        assert!(memo.info_due("ns/gis", "east", t0));
     }
 }

@@ -36,6 +36,8 @@ pub(super) struct Observed {
     pub(super) services: Option<Live>,
     /// The ETag of the listing read this trip, if the site gave one.
     pub(super) etag: Option<String>,
+    /// `GET /info` answered this trip.
+    read_info: bool,
 }
 
 /// The services on a site, as this trip knows them.
@@ -117,6 +119,7 @@ async fn observe(
     health_path: &str,
     health_timeout: Duration,
     ask: Ask,
+    with_info: bool,
 ) -> Observed {
     let mut report = SiteReport {
         name: site.name.clone(),
@@ -125,6 +128,7 @@ async fn observe(
     let driver = site_driver(secrets, clients, site, health_path, SITE_CALL_TIMEOUT).await;
     let mut services = None;
     let mut etag = None;
+    let mut read_info = false;
     // The first failed call says how the site answered; later calls are skipped.
     let fail = |report: &mut SiteReport, e: SiteError| {
         // A site whose health check answered is alive: a later call that
@@ -163,8 +167,10 @@ async fn observe(
                 }
             }
             if report.error.is_none()
+                && with_info
                 && let Ok(info) = d.info().await
             {
+                read_info = true;
                 report.version = Some(info.version);
                 report.token_key_fingerprint = info
                     .token_key_fingerprint
@@ -191,6 +197,7 @@ async fn observe(
         report,
         services,
         etag,
+        read_info,
     }
 }
 
@@ -214,6 +221,7 @@ pub async fn observe_sites(
             &spec.health_check.path,
             timeout,
             Ask::NoServices,
+            true,
         )
     }))
     .await
@@ -287,7 +295,13 @@ pub async fn sync_trip(
         pair: &pair_key,
         desired: &desired_key,
     };
+    // GET /info once a minute at rest; on every trip while a promotion is
+    // pending or running (its preflight compares versions and token keys).
+    let promoting =
+        status.promotion.is_some() || status.active_site.as_deref() != Some(&spec.active_site);
+    let now = std::time::Instant::now();
     let observed = join_all(spec.sites.iter().map(|s| {
+        let with_info = promoting || ctx.listings.info_due(&pair_key, &s.name, now);
         let ask = match want_services {
             false => Ask::NoServices,
             true => Ask::Services {
@@ -301,9 +315,13 @@ pub async fn sync_trip(
             &spec.health_check.path,
             health_timeout,
             ask,
+            with_info,
         )
     }))
     .await;
+    for o in observed.iter().filter(|o| o.read_info) {
+        ctx.listings.info_was_read(&pair_key, &o.spec_name, now);
+    }
     forget_refused_credentials(secrets, spec, &observed);
     let drivers = drivers_of(&observed);
 
