@@ -352,11 +352,13 @@ async fn run_controller(
     let (svc_reader, svc_writer) = reflector::store();
     let svc_stream = watcher(services, owned.clone())
         .default_backoff()
+        .modify(|m| m.metadata.managed_fields = None)
         .reflect(svc_writer)
         .touched_objects();
     let (slice_reader, slice_writer) = reflector::store();
     let slice_stream = watcher(slices, owned)
         .default_backoff()
+        .modify(|m| m.metadata.managed_fields = None)
         .reflect(slice_writer)
         .touched_objects();
     let _ = ctx.traffic.stores.set(super::traffic_memo::TrafficStores {
@@ -376,6 +378,7 @@ async fn run_controller(
     let shard = ctx.shard;
     let pairs = watcher(api, pair_config)
         .default_backoff()
+        .modify(|p| p.metadata.managed_fields = None)
         .reflect(writer)
         .applied_objects()
         .try_filter(move |p| {
