@@ -408,3 +408,56 @@ fn a_joining_site_is_no_promotion_target() {
     );
     assert_eq!(d.step, None);
 }
+
+/// A standby-first change holds traffic on its standby: at rest traffic
+/// stays there; a promotion keeps it there until the new active takes it.
+#[test]
+fn traffic_stays_on_a_shifted_standby_until_a_promotion_switches_it() {
+    let mut sites = vec![
+        site("east", true, 1),
+        site("west", false, 1),
+        site("south", false, 1),
+    ];
+    let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.shifted = Some("west");
+    assert_eq!(plan_promotion(&inp).traffic_site.as_deref(), Some("west"));
+
+    // Promote south: traffic stays on west until south is active (and
+    // then the change is dropped, as fold_promotion does).
+    let mut shifted = Some("west");
+    let mut running: Option<PromotionStatus> = None;
+    let mut current = "east".to_string();
+    let mut epoch = 1;
+    for _ in 0..10 {
+        let mut inp = input(
+            "south",
+            &current,
+            running.as_ref(),
+            &sites,
+            "2026-01-01T00:00:00Z",
+        );
+        inp.epoch = epoch;
+        inp.shifted = shifted;
+        let d = plan_promotion(&inp);
+        let traffic = d.traffic_site.clone().expect("traffic somewhere");
+        let active = d.active_site.clone().expect("active");
+        assert!(
+            traffic == "west" || traffic == active && active == "south",
+            "traffic on {traffic} with active {active}"
+        );
+        if let Some(s) = &d.step {
+            take(&mut sites, s);
+        }
+        if active != current {
+            shifted = None;
+        }
+        current = active;
+        epoch = d.epoch;
+        if d.finished.is_some() {
+            assert_eq!(traffic, "south");
+            return;
+        }
+        running = d.running;
+    }
+    panic!("the promotion did not finish");
+}
