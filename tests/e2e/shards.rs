@@ -53,12 +53,12 @@ fn all_in_sync(bed: &SyncBed, rev: &str) -> Option<()> {
     let done = items
         .iter()
         .filter(|p| {
-            p["status"]["conditions"]
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "InSync" && c["status"] == "True")
+            }) && p["status"]["sites"]
                 .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "InSync" && c["status"] == "True"))
-                && p["status"]["sites"]
-                    .as_array()
-                    .is_some_and(|s| s.iter().all(|r| r["syncedRevision"] == rev))
+                .is_some_and(|s| s.iter().all(|r| r["syncedRevision"] == rev))
         })
         .count();
     (done == PAIRS).then_some(())
@@ -108,15 +108,19 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
     // Each pair is served by one replica: the leader of its shard. The
     // pairs spread over the shards.
     let served: BTreeMap<usize, BTreeSet<String>> =
-        calls(&bed).into_iter().fold(BTreeMap::new(), |mut m, (_, pair, r)| {
-            m.entry(pair).or_default().insert(r);
-            m
-        });
+        calls(&bed)
+            .into_iter()
+            .fold(BTreeMap::new(), |mut m, (_, pair, r)| {
+                m.entry(pair).or_default().insert(r);
+                m
+            });
     assert_eq!(served.len(), PAIRS, "pairs the sites heard of: {served:?}");
     let mut per_replica: BTreeMap<String, usize> = BTreeMap::new();
     for (pair, rs) in &served {
         assert_eq!(rs.len(), 1, "pair {pair} was served by {rs:?}");
-        *per_replica.entry(rs.iter().next().cloned().unwrap_or_default()).or_default() += 1;
+        *per_replica
+            .entry(rs.iter().next().cloned().unwrap_or_default())
+            .or_default() += 1;
     }
     println!("pairs per replica: {per_replica:?}");
     let shards_of = |r: &str| before.values().filter(|h| *h == r).count();
@@ -147,7 +151,10 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
     );
     for (shard, holder) in &before {
         if *holder != victim {
-            assert_eq!(&after[shard], holder, "shard {shard} moved though its leader lives");
+            assert_eq!(
+                &after[shard], holder,
+                "shard {shard} moved though its leader lives"
+            );
         }
     }
     wait_for("every pair in sync again", Duration::from_secs(60), || {
@@ -171,7 +178,10 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
     for (pair, t) in &turns {
         assert!(t.len() <= 2, "pair {pair} went back and forth: {t:?}");
         if t.len() == 2 {
-            assert_eq!(t[0], victim, "pair {pair} moved though its leader lives: {t:?}");
+            assert_eq!(
+                t[0], victim,
+                "pair {pair} moved though its leader lives: {t:?}"
+            );
         }
     }
 }
