@@ -80,7 +80,17 @@ pub struct SiteSpec {
     )]
     pub name: String,
 
-    /// Base URL of the site's admin API (the site contract), http or https.
+    /// What kind of server the site is, which decides how the operator
+    /// talks to it: Contract (the sitehapair site admin contract, with a
+    /// bearer token) or ArcGISServer (Esri's ArcGIS Server Administrator
+    /// API, with a username and password; the site's role and epoch are
+    /// kept in a ConfigMap in the pair's namespace).
+    #[serde(default, skip_serializing_if = "SiteKind::is_contract")]
+    pub kind: SiteKind,
+
+    /// Base URL of the site's admin API, http or https. For Contract sites
+    /// the base of the contract's calls; for ArcGISServer sites the site's
+    /// root, such as https://gis-east.internal:6443/arcgis.
     #[schemars(
         length(min = 1, max = 2048),
         regex(pattern = r"^https?://[^\s/]+(/\S*)?$")
@@ -97,7 +107,10 @@ pub struct SiteSpec {
     #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https')").message("healthCheckUrl must be an http:// or https:// URL, such as https://gis-east.internal/arcgis/rest/info/healthCheck"))]
     pub health_check_url: Option<String>,
 
-    /// Secret key holding the bearer token for the admin API.
+    /// Secret holding the site's credentials: for Contract sites the key
+    /// (default `token`) holding the bearer token; for ArcGISServer sites
+    /// the Secret's `username` and `password` keys (an administrator
+    /// account; `key` is not used).
     pub credentials_secret_ref: SecretKeyRef,
 
     /// Secret key holding the PEM CA bundle that signs the site's TLS
@@ -262,6 +275,25 @@ impl Default for SyncSpec {
             strategy: SyncStrategy::default(),
             drain_time: defaults::drain_time(),
         }
+    }
+}
+
+/// How the operator talks to a site.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum SiteKind {
+    /// The sitehapair site admin contract (docs/site-api.md).
+    #[default]
+    Contract,
+    /// An ArcGIS Server site through its Administrator API (docs/arcgis.md).
+    #[serde(rename = "ArcGISServer")]
+    ArcGisServer,
+}
+
+impl SiteKind {
+    pub fn is_contract(&self) -> bool {
+        *self == SiteKind::Contract
     }
 }
 

@@ -55,7 +55,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let mut changes = false;
     let store = SecretStore::unwatched(client.clone());
     let secrets = TripSecrets::new(&store, &namespace);
-    let clients = SiteClients::default();
+    let clients = SiteClients::in_cluster(client.clone());
     for site in &pair.spec.sites {
         let health = &pair.spec.health_check.path;
         let driver = site_driver(

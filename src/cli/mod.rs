@@ -50,6 +50,11 @@ pub struct ValidateArgs {
     /// Folder of service files inside the checkout (spec.source.git.path).
     #[arg(long, default_value = ".")]
     pub path: String,
+    /// The kind of the sites the services go to (spec.sites[].kind):
+    /// ArcGISServer also checks the ArcGIS name rules (Name.Type or
+    /// Folder.Name.Type) and that each definition agrees with its name.
+    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer"])]
+    pub kind: String,
 }
 
 #[derive(Args, Debug)]
@@ -153,10 +158,27 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 }
 
 fn validate(args: &ValidateArgs) -> std::process::ExitCode {
+    let kind: crate::api::SiteKind =
+        serde_json::from_value(serde_json::Value::String(args.kind.clone())).unwrap_or_default();
     match crate::source::files::read_services(&args.dir, &args.path) {
         Ok(set) => {
-            println!("valid: {} services under {}", set.len(), args.path);
-            std::process::ExitCode::SUCCESS
+            let problems: Vec<String> = match kind {
+                crate::api::SiteKind::Contract => Vec::new(),
+                crate::api::SiteKind::ArcGisServer => set
+                    .iter()
+                    .filter_map(|(name, def)| {
+                        crate::sites::arcgis::normalize::check(name, def).err()
+                    })
+                    .collect(),
+            };
+            if problems.is_empty() {
+                println!("valid: {} services under {}", set.len(), args.path);
+                return std::process::ExitCode::SUCCESS;
+            }
+            for p in &problems {
+                println!("invalid: {p}");
+            }
+            std::process::ExitCode::from(1)
         }
         Err(e) => {
             println!("invalid: {e}");

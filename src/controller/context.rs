@@ -74,6 +74,7 @@ impl Context {
             controller: "sitehapair-operator".to_string(),
             instance: Some(identity.to_string()),
         };
+        let site_clients = SiteClients::in_cluster(client.clone());
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             identity: identity.to_string(),
@@ -83,7 +84,7 @@ impl Context {
             leader_until: LeaderDeadline::default(),
             source,
             secrets,
-            site_clients: SiteClients::default(),
+            site_clients,
             allow_file_sources,
             hook_outcomes: Default::default(),
             pairs: std::sync::OnceLock::new(),

@@ -13,6 +13,7 @@ pub mod listings;
 pub mod promote;
 pub mod push_trigger;
 pub mod reconcile;
+pub mod role_records;
 pub mod run;
 pub mod secrets;
 pub mod server;

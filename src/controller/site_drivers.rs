@@ -8,8 +8,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use super::role_records::ConfigMapRoles;
 use super::secrets::TripSecrets;
-use crate::api::{GitSource, SiteSpec};
+use crate::api::{GitSource, SiteKind, SiteSpec};
+use crate::sites::SiteDriver;
+use crate::sites::arcgis::roles::{MemoryRoles, RoleStore};
+use crate::sites::arcgis::{ArcGisSite, Password};
 use crate::sites::http::{HttpSite, Token};
 use crate::source::cache::CacheKey;
 use crate::source::git::{GitCredentials, GitReference};
@@ -17,27 +23,56 @@ use crate::source::git::{GitCredentials, GitReference};
 /// A client not used for this long is dropped.
 const UNUSED_FOR: Duration = Duration::from_secs(600);
 
-/// HTTP clients by site (name, URL, token, CA): a reconcile reuses the
-/// connection pool and TLS set-up of the last one; a changed token or CA
-/// makes a new client.
+/// Drivers by site (kind, name, URL, credentials, CA): a reconcile reuses
+/// the connection pool, TLS set-up and (for ArcGIS) the token of the last
+/// one; changed credentials or CA make a new driver.
 #[derive(Default)]
 pub struct SiteClients {
-    map: Mutex<HashMap<String, (HttpSite, Instant)>>,
+    map: Mutex<HashMap<String, (SiteDriver, Instant)>>,
+    /// Where role records of sites without a role of their own are kept.
+    cluster: Option<kube::Client>,
+}
+
+/// A site's credentials, as its kind needs them.
+pub enum Credentials<'a> {
+    /// A bearer token (contract sites).
+    Token(&'a str),
+    /// An administrator account (ArcGIS Server sites).
+    Account {
+        username: &'a str,
+        password: &'a str,
+    },
 }
 
 impl SiteClients {
-    /// The driver of `site` with these credentials, built once.
+    /// Drivers whose role records (ArcGIS sites) live in this cluster.
+    pub fn in_cluster(client: kube::Client) -> Self {
+        Self {
+            map: Mutex::default(),
+            cluster: Some(client),
+        }
+    }
+
+    /// The driver of `site` (in `namespace`) with these credentials, built once.
     pub fn driver(
         &self,
+        namespace: &str,
         site: &SiteSpec,
-        token: &str,
+        credentials: Credentials<'_>,
         ca: Option<&str>,
         timeout: Duration,
-    ) -> Result<HttpSite, String> {
+    ) -> Result<SiteDriver, String> {
+        let (kind, secret_a, secret_b) = match credentials {
+            Credentials::Token(t) => ("contract", t.trim(), ""),
+            Credentials::Account { username, password } => ("arcgis", username.trim(), password),
+        };
         let key = fingerprint(&[
+            kind,
+            namespace,
             &site.name,
             &site.admin_url,
-            token.trim(),
+            secret_a,
+            secret_b,
             ca.unwrap_or_default(),
         ]);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -45,19 +80,42 @@ impl SiteClients {
             *used = Instant::now();
             return Ok(d.clone().with_timeout(timeout));
         }
-        let d = HttpSite::new(
-            &site.name,
-            &site.admin_url,
-            Token::new(token),
-            ca.map(str::as_bytes),
-            timeout,
-        )
-        .map_err(|e| e.to_string())?;
+        let ca_pem = ca.map(str::as_bytes);
+        let d = match credentials {
+            Credentials::Token(token) => SiteDriver::Contract(
+                HttpSite::new(
+                    &site.name,
+                    &site.admin_url,
+                    Token::new(token),
+                    ca_pem,
+                    timeout,
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            Credentials::Account { username, password } => {
+                let roles: Arc<dyn RoleStore> = match &self.cluster {
+                    Some(c) => Arc::new(ConfigMapRoles::new(c.clone(), namespace, &site.admin_url)),
+                    None => Arc::new(MemoryRoles::default()),
+                };
+                SiteDriver::ArcGis(
+                    ArcGisSite::new(
+                        &site.name,
+                        &site.admin_url,
+                        username,
+                        Password::new(password),
+                        ca_pem,
+                        timeout,
+                        roles,
+                    )
+                    .map_err(|e| e.to_string())?,
+                )
+            }
+        };
         map.insert(key, (d.clone(), Instant::now()));
         Ok(d)
     }
 
-    /// Drop clients not used for a while (their site left a pair, or its
+    /// Drop drivers not used for a while (their site left a pair, or its
     /// credentials changed).
     pub fn prune(&self, now: Instant) {
         self.map
@@ -86,30 +144,60 @@ fn fingerprint(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The HTTP driver of one site, with its token and CA from their Secrets,
-/// and its health check at `health_path` (the pair's) or the site's own URL.
+/// The driver of one site, with its credentials and CA from their
+/// Secrets, and its health check at `health_path` (the pair's) or the
+/// site's own URL. An ArcGIS site left at the default path is checked
+/// where ArcGIS answers a load balancer (`rest/info/healthCheck`).
 pub async fn site_driver(
     secrets: &TripSecrets<'_>,
     clients: &SiteClients,
     site: &SiteSpec,
     health_path: &str,
     timeout: Duration,
-) -> Result<HttpSite, String> {
+) -> Result<SiteDriver, String> {
     let at_site = |e: super::secrets::SecretError| format!("site {}: {e}", site.name);
-    let token = secrets
-        .required(
-            &site.credentials_secret_ref.name,
-            &site.credentials_secret_ref.key,
-        )
-        .await
-        .map_err(at_site)?;
+    let secret = &site.credentials_secret_ref.name;
     let ca = match &site.ca_secret_ref {
         Some(r) => Some(secrets.required(&r.name, &r.key).await.map_err(at_site)?),
         None => None,
     };
-    clients
-        .driver(site, &token, ca.as_deref(), timeout)?
-        .with_health_check(health_path, site.health_check_url.as_deref())
+    let namespace = secrets.namespace();
+    let driver = match site.kind {
+        SiteKind::Contract => {
+            let key = &site.credentials_secret_ref.key;
+            let token = secrets.required(secret, key).await.map_err(at_site)?;
+            clients.driver(
+                namespace,
+                site,
+                Credentials::Token(&token),
+                ca.as_deref(),
+                timeout,
+            )?
+        }
+        SiteKind::ArcGisServer => {
+            let username = secrets
+                .required(secret, "username")
+                .await
+                .map_err(at_site)?;
+            let password = secrets
+                .required(secret, "password")
+                .await
+                .map_err(at_site)?;
+            let account = Credentials::Account {
+                username: &username,
+                password: &password,
+            };
+            clients.driver(namespace, site, account, ca.as_deref(), timeout)?
+        }
+    };
+    let path = match site.kind {
+        SiteKind::ArcGisServer if health_path == crate::api::defaults::health_path() => {
+            crate::sites::arcgis::HEALTH_PATH
+        }
+        _ => health_path,
+    };
+    driver
+        .with_health_check(path, site.health_check_url.as_deref())
         .map_err(|e| e.to_string())
 }
 
@@ -197,10 +285,17 @@ mod tests {
         let clients = SiteClients::default();
         let east = site("https://east.example:6443/admin");
         let t = Duration::from_secs(5);
-        clients.driver(&east, "token-1", None, t).expect("driver");
-        clients.driver(&east, "token-1 ", None, t).expect("driver");
+        let token = |t| Credentials::Token(t);
+        clients
+            .driver("ns", &east, token("token-1"), None, t)
+            .expect("driver");
+        clients
+            .driver("ns", &east, token("token-1 "), None, t)
+            .expect("driver");
         assert_eq!(clients.len(), 1, "the same credentials reuse the client");
-        clients.driver(&east, "token-2", None, t).expect("driver");
+        clients
+            .driver("ns", &east, token("token-2"), None, t)
+            .expect("driver");
         assert_eq!(clients.len(), 2, "a rotated token gets its own client");
         clients.prune(Instant::now());
         assert_eq!(clients.len(), 2);

@@ -20,7 +20,7 @@ use crate::api::{SiteContact, SiteMode, SyncStrategy};
 use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
-use crate::sites::http::HttpSite;
+use crate::sites::SiteDriver;
 use crate::sites::{Listing, Mode, Site, SiteError};
 use crate::source::cache::{Snapshot, SourceError};
 use crate::source::git::GitError;
@@ -31,7 +31,7 @@ const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// One site as observed at the start of the trip.
 pub(super) struct Observed {
     pub(super) spec_name: String,
-    pub(super) driver: Result<HttpSite, String>,
+    pub(super) driver: Result<SiteDriver, String>,
     pub(super) report: SiteReport,
     pub(super) services: Option<Live>,
     /// The ETag of the listing read this trip, if the site gave one.
@@ -212,7 +212,7 @@ pub async fn observe_sites(
         .unwrap_or(Duration::from_secs(2));
     let store = SecretStore::unwatched(client.clone());
     let secrets = TripSecrets::new(&store, namespace);
-    let clients = SiteClients::default();
+    let clients = SiteClients::in_cluster(client.clone());
     join_all(spec.sites.iter().map(|s| {
         observe(
             &secrets,
@@ -232,7 +232,7 @@ pub async fn observe_sites(
 
 /// The drivers built this trip, by site name, for the promotion to reuse
 /// (their Secrets were read once).
-pub type Drivers = BTreeMap<String, HttpSite>;
+pub type Drivers = BTreeMap<String, SiteDriver>;
 
 fn drivers_of(observed: &[Observed]) -> Drivers {
     observed
@@ -582,7 +582,7 @@ pub(super) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
 /// Write `plan.apply`: puts first, then deletes. Stops at the first failure,
 /// returning what was written so far.
 async fn write(
-    site: &HttpSite,
+    site: &SiteDriver,
     plan: &SitePlan,
     desired: &ServiceSet,
 ) -> Result<SiteDiff, (SiteDiff, SiteError)> {

@@ -57,36 +57,8 @@ impl HttpSite {
         ca_pem: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Self, SiteError> {
-        let config = |message: String| SiteError::Config {
-            site: name.to_string(),
-            message,
-        };
-        let base =
-            Url::parse(admin_url).map_err(|e| config(format!("adminUrl {admin_url:?}: {e}")))?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(config(format!(
-                "adminUrl {admin_url:?} must be an http(s) URL"
-            )));
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(user_agent());
-        if let Some(pem) = ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| config(format!("CA bundle: {e}")))?;
-            if certs.is_empty() {
-                return Err(config("CA bundle holds no certificate".to_string()));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| config(format!("HTTP client: {e}")))?;
+        let base = super::transport::base_url(name, admin_url)?;
+        let client = super::transport::client(name, timeout, ca_pem)?;
         let mut site = Self {
             name: name.to_string(),
             health: base.clone(),
@@ -153,14 +125,7 @@ impl HttpSite {
     }
 
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            for s in segments {
-                path.push(s);
-            }
-        }
-        url
+        super::transport::join(&self.base, segments)
     }
 
     /// One call with the bearer token: send, map transport failures to
@@ -221,127 +186,26 @@ impl HttpSite {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let mut resp = req
+        let resp = req
             .send()
             .await
-            .map_err(|e| self.transport_error(&call, &e))?;
-        let status = resp.status();
-        // A redirect is never followed: the bearer token would go wherever
-        // the site points. Say where it pointed.
-        if status.is_redirection() {
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok());
-            if status != StatusCode::NOT_MODIFIED {
-                return Err(self.redirect_error(&call, status, resp.url(), location));
-            }
-        }
+            .map_err(|e| super::transport::transport_error(&self.name, &call, self.timeout, &e))?;
+        // Only the tag is read from the headers, before the body.
         let etag = resp
             .headers()
             .get(reqwest::header::ETAG)
             .and_then(|t| t.to_str().ok())
             .filter(|t| t.len() <= MAX_ETAG)
             .map(str::to_string);
-        // Read in chunks up to the cap: a site's answer is never read whole.
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(&call, &e))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(SiteError::Decode {
-                    site: self.name.clone(),
-                    call,
-                    message: format!("the answer is larger than {limit} bytes"),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, String::from_utf8_lossy(&body).into_owned(), etag))
-    }
-
-    fn transport_error(&self, call: &str, e: &reqwest::Error) -> SiteError {
-        if e.is_timeout() {
-            return SiteError::Timeout {
-                site: self.name.clone(),
-                call: call.to_string(),
-                timeout_ms: self.timeout.as_millis(),
-            };
-        }
-        // reqwest errors carry the URL but never the headers; still strip
-        // the URL's query in case someone put a credential there.
-        let mut message = e.to_string();
-        if let Some(q) = e.url().and_then(Url::query) {
-            message = message.replace(q, "***");
-        }
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        SiteError::Unreachable {
-            site: self.name.clone(),
-            call: call.to_string(),
-            message: trim(&message, MAX_MESSAGE),
-        }
-    }
-
-    /// A 3xx answer, naming the target without user info or query (they
-    /// may carry someone's credentials).
-    fn redirect_error(
-        &self,
-        call: &str,
-        status: StatusCode,
-        from: &Url,
-        location: Option<&str>,
-    ) -> SiteError {
-        let target = location.map(|l| match from.join(l) {
-            Ok(mut u) => {
-                let _ = u.set_username("");
-                let _ = u.set_password(None);
-                u.set_query(None);
-                u.set_fragment(None);
-                trim(u.as_str(), MAX_LOCATION)
-            }
-            Err(_) => "a Location that is not a URL".to_string(),
-        });
-        let message = match target {
-            Some(t) => format!(
-                "the site answers with a redirect to {t}, which is not followed: set adminUrl to the address that answers"
-            ),
-            None => {
-                "the site answers with a redirect (no Location), which is not followed".to_string()
-            }
-        };
-        SiteError::Status {
-            site: self.name.clone(),
-            call: call.to_string(),
-            status: status.as_u16(),
-            message,
-        }
+        // A redirect is never followed (the bearer token would go wherever
+        // the site points) and the body is read under its cap.
+        let (status, body) =
+            super::transport::read(&self.name, &call, self.timeout, limit, resp).await?;
+        Ok((status, body, etag))
     }
 }
 
-/// The User-Agent of every site call: the operator, its version and, once
-/// `set_replica` named it, this replica (sites' logs then say which replica
-/// called them).
-static REPLICA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Name this process's replica in the User-Agent of site calls (once, at start).
-pub fn set_replica(identity: &str) {
-    let _ = REPLICA.set(identity.to_string());
-}
-
-fn user_agent() -> String {
-    let base = concat!("sitehapair/", env!("CARGO_PKG_VERSION"));
-    match REPLICA.get() {
-        Some(id) => format!("{base} ({id})"),
-        None => base.to_string(),
-    }
-}
+pub use super::transport::set_replica;
 
 impl Site for HttpSite {
     fn name(&self) -> &str {

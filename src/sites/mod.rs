@@ -1,8 +1,14 @@
 //! Sites: the `Site` trait every driver implements (the site admin contract
-//! of docs/site-api.md) and its drivers. The HTTP driver comes first.
+//! of docs/site-api.md), its drivers (the contract over HTTP; ArcGIS
+//! Server's Administrator API), and `SiteDriver`, which holds either.
 
 pub mod answers;
+pub mod arcgis;
+pub mod driver;
 pub mod http;
+pub mod transport;
+
+pub use driver::SiteDriver;
 
 use std::collections::BTreeMap;
 

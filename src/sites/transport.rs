@@ -1,0 +1,186 @@
+//! What every site driver shares about HTTP: the client (rustls, TLS
+//! verified against the site's CA when given, a timeout on every call,
+//! redirects never followed, the operator's User-Agent), reading an answer
+//! under its cap, and turning a transport failure or a redirect into a
+//! `SiteError` that names the site and the call and carries no credential.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+
+use super::SiteError;
+use super::answers::{MAX_LOCATION, MAX_MESSAGE, trim};
+
+/// An HTTP client for one site: `ca_pem` is the PEM bundle that signs the
+/// site's certificate (without it the platform roots are used). TLS is
+/// never skipped and redirects are never followed.
+pub fn client(
+    site: &str,
+    timeout: Duration,
+    ca_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, SiteError> {
+    let config = |message: String| SiteError::Config {
+        site: site.to_string(),
+        message,
+    };
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent());
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| config(format!("CA bundle: {e}")))?;
+        if certs.is_empty() {
+            return Err(config("CA bundle holds no certificate".to_string()));
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| config(format!("HTTP client: {e}")))
+}
+
+/// An admin URL the drivers accept: http(s) and a base for paths.
+pub fn base_url(site: &str, admin_url: &str) -> Result<Url, SiteError> {
+    let config = |message: String| SiteError::Config {
+        site: site.to_string(),
+        message,
+    };
+    let base = Url::parse(admin_url).map_err(|e| config(format!("adminUrl {admin_url:?}: {e}")))?;
+    if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+        return Err(config(format!(
+            "adminUrl {admin_url:?} must be an http(s) URL"
+        )));
+    }
+    Ok(base)
+}
+
+/// `base` with `segments` appended (each one percent-encoded).
+pub fn join(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty();
+        for s in segments {
+            path.push(s);
+        }
+    }
+    url
+}
+
+/// The User-Agent of every site call: the operator, its version and, once
+/// `set_replica` named it, this replica (sites' logs then say which replica
+/// called them).
+static REPLICA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Name this process's replica in the User-Agent of site calls (once, at start).
+pub fn set_replica(identity: &str) {
+    let _ = REPLICA.set(identity.to_string());
+}
+
+fn user_agent() -> String {
+    let base = concat!("sitehapair/", env!("CARGO_PKG_VERSION"));
+    match REPLICA.get() {
+        Some(id) => format!("{base} ({id})"),
+        None => base.to_string(),
+    }
+}
+
+/// Read an answer's body in chunks up to `limit`: a site's answer is never
+/// read whole. A redirect (other than 304) is an error naming its target.
+pub async fn read(
+    site: &str,
+    call: &str,
+    timeout: Duration,
+    limit: usize,
+    mut resp: reqwest::Response,
+) -> Result<(StatusCode, String), SiteError> {
+    let status = resp.status();
+    if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok());
+        return Err(redirect_error(site, call, status, resp.url(), location));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| transport_error(site, call, timeout, &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(SiteError::Decode {
+                site: site.to_string(),
+                call: call.to_string(),
+                message: format!("the answer is larger than {limit} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A call that got no answer: a timeout, or unreachable (refused, reset,
+/// DNS, TLS handshake). The URL's query is masked in case it holds a
+/// credential.
+pub fn transport_error(site: &str, call: &str, timeout: Duration, e: &reqwest::Error) -> SiteError {
+    if e.is_timeout() {
+        return SiteError::Timeout {
+            site: site.to_string(),
+            call: call.to_string(),
+            timeout_ms: timeout.as_millis(),
+        };
+    }
+    let mut message = e.to_string();
+    if let Some(q) = e.url().and_then(Url::query) {
+        message = message.replace(q, "***");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    SiteError::Unreachable {
+        site: site.to_string(),
+        call: call.to_string(),
+        message: trim(&message, MAX_MESSAGE),
+    }
+}
+
+/// A 3xx answer, naming the target without user info or query (they may
+/// carry someone's credentials).
+pub fn redirect_error(
+    site: &str,
+    call: &str,
+    status: StatusCode,
+    from: &Url,
+    location: Option<&str>,
+) -> SiteError {
+    let target = location.map(|l| match from.join(l) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            trim(u.as_str(), MAX_LOCATION)
+        }
+        Err(_) => "a Location that is not a URL".to_string(),
+    });
+    let message = match target {
+        Some(t) => format!(
+            "the site answers with a redirect to {t}, which is not followed: set adminUrl to the address that answers"
+        ),
+        None => "the site answers with a redirect (no Location), which is not followed".to_string(),
+    };
+    SiteError::Status {
+        site: site.to_string(),
+        call: call.to_string(),
+        status: status.as_u16(),
+        message,
+    }
+}
