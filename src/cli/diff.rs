@@ -68,7 +68,13 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
         let live = driver.services().await?;
-        let d = diff(&desired, &live);
+        // As the operator compares them: in the site kind's canonical form.
+        let own: Option<crate::plan::diff::ServiceSet> = desired
+            .iter()
+            .map(|(n, v)| Some((n.clone(), driver.canonical(v)?)))
+            .collect();
+        let desired = own.as_ref().unwrap_or(&desired);
+        let d = diff(desired, &live);
         println!(
             "=== site {}: {} to create, {} to replace, {} to delete",
             site.name,
@@ -78,7 +84,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         );
         if !d.is_empty() {
             changes = true;
-            print!("{}", render_site_diff(&site.name, &d, &live, &desired));
+            print!("{}", render_site_diff(&site.name, &d, &live, desired));
         }
     }
     Ok(if changes {

@@ -69,6 +69,8 @@ pub async fn change_trip(
         .collect();
     let empty = ServiceSet::new();
     let desired = work.services.as_ref().as_ref().unwrap_or(&empty);
+    let own = super::sync::desired_for(&work.observed.driver, desired);
+    let desired = own.as_ref().unwrap_or(desired);
     let mut traffic_applied: Option<String> = None;
     let mut active_checked: Option<Result<(), String>> = None;
     let mut events = Vec::new();

@@ -40,6 +40,23 @@ pub(super) struct Observed {
     read_info: bool,
 }
 
+/// The revision as `driver`'s kind compares it, when that is not the
+/// revision as written (see `Site::canonical`).
+pub(super) fn desired_for(
+    driver: &Result<SiteDriver, String>,
+    desired: &ServiceSet,
+) -> Option<ServiceSet> {
+    let d = driver.as_ref().ok()?;
+    let first = desired.values().next()?;
+    d.canonical(first)?;
+    Some(
+        desired
+            .iter()
+            .map(|(n, v)| (n.clone(), d.canonical(v).unwrap_or_else(|| v.clone())))
+            .collect(),
+    )
+}
+
 /// The services on a site, as this trip knows them.
 pub(super) enum Live {
     /// Read in full.
@@ -415,17 +432,21 @@ pub async fn sync_trip(
     for mut o in actives {
         if gate.is_none() && ctx.is_leader() && !shift {
             sync_one(&mut o, &target).await;
-        } else if let Some(live) = live_of(&o.services, desired) {
-            let view = SiteView {
-                name: &o.spec_name,
-                live,
-                synced_revision: synced.get(&o.spec_name).map(String::as_str),
-                joining: joining.contains(&o.spec_name),
-            };
-            let p = plan_site(&view, desired, &revision, &spec.sync, approved);
-            o.report.drift = Some(drift_of(&p.drift));
-            held_back |= !p.apply.is_empty();
-            listings.settle(&o, p.drift.is_empty());
+        } else {
+            let own = desired_for(&o.driver, desired);
+            let desired = own.as_ref().unwrap_or(desired);
+            if let Some(live) = live_of(&o.services, desired) {
+                let view = SiteView {
+                    name: &o.spec_name,
+                    live,
+                    synced_revision: synced.get(&o.spec_name).map(String::as_str),
+                    joining: joining.contains(&o.spec_name),
+                };
+                let p = plan_site(&view, desired, &revision, &spec.sync, approved);
+                o.report.drift = Some(drift_of(&p.drift));
+                held_back |= !p.apply.is_empty();
+                listings.settle(&o, p.drift.is_empty());
+            }
         }
         reports.push(o.report.clone());
         if shift && ctx.is_leader() {
@@ -535,7 +556,9 @@ pub(super) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         healthy: false,
         hold: None,
     };
-    let live = live_of(&o.services, t.desired);
+    let own = desired_for(&o.driver, t.desired);
+    let desired = own.as_ref().unwrap_or(t.desired);
+    let live = live_of(&o.services, desired);
     let (Ok(driver), Some(live), None) = (&o.driver, live, &o.report.error) else {
         if outcome.error.is_none() {
             outcome.error = Some(format!("site {name}: not observed"));
@@ -549,12 +572,12 @@ pub(super) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         synced_revision: t.synced.get(&name).map(String::as_str),
         joining: t.joining.contains(&name),
     };
-    let plan = plan_site(&view, t.desired, t.revision, &t.spec.sync, t.approved);
+    let plan = plan_site(&view, desired, t.revision, &t.spec.sync, t.approved);
     let hold = plan.hold.as_ref().map(|h| h.message());
     o.report.hold = hold.clone();
     o.report.prune_blocked = matches!(plan.hold, Some(crate::plan::sync::Hold::Prune(_)));
     outcome.hold = hold;
-    let written = write(driver, &plan, t.desired).await;
+    let written = write(driver, &plan, desired).await;
     let (wrote, err) = match written {
         Ok(w) => (w, None),
         Err((w, e)) => (w, Some(e)),

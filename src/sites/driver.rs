@@ -98,6 +98,13 @@ impl Site for SiteDriver {
         }
     }
 
+    fn canonical(&self, definition: &Value) -> Option<Value> {
+        match self {
+            SiteDriver::Contract(s) => s.canonical(definition),
+            SiteDriver::ArcGis(s) => s.canonical(definition),
+        }
+    }
+
     async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError> {
         match self {
             SiteDriver::Contract(s) => s.put_service(name, definition).await,

@@ -136,6 +136,13 @@ pub trait Site {
             etag: None,
         })
     }
+    /// The form in which this kind compares definitions, when it is not
+    /// the definition as written: a server that shows its own fields and
+    /// defaults (ArcGIS) compares git's definitions without them too.
+    fn canonical(&self, definition: &Value) -> Option<Value> {
+        let _ = definition;
+        None
+    }
     async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError>;
     /// Delete a service; an absent one counts as deleted.
     async fn delete_service(&self, name: &str) -> Result<(), SiteError>;

@@ -503,6 +503,10 @@ impl Site for ArcGisSite {
             .collect())
     }
 
+    fn canonical(&self, definition: &Value) -> Option<Value> {
+        Some(normalize::canonical(definition))
+    }
+
     async fn put_service(&self, name: &str, definition: &Value) -> Result<(), SiteError> {
         let config = |message: String| SiteError::Config {
             site: self.name.clone(),

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::names::ServiceId;
-use super::normalize::{DefinitionError, State, check, definition_of, to_post};
+use super::normalize::{DefinitionError, State, canonical, check, definition_of, to_post};
 
 /// A map service as `GET admin/services/SampleWorldCities.MapServer?f=json`
 /// answers it: what a person set, plus what the server assigned.
@@ -18,7 +18,7 @@ fn as_the_server_answers() -> Value {
         "provider": "ArcObjects11",
         "clusterName": "default",
         "minInstancesPerNode": 1,
-        "maxInstancesPerNode": 2,
+        "maxInstancesPerNode": 4,
         "instancesPerContainer": 1,
         "maxWaitTime": 60,
         "maxIdleTime": 1800,
@@ -33,7 +33,14 @@ fn as_the_server_answers() -> Value {
         "allowedUploadFileTypes": "",
         "frameworkProperties": {},
         "datasets": [],
-        "properties": {"filePath": "${arcgisinput}/SampleWorldCities.MapServer/extracted/p20/samplecities.mapx", "maxRecordCount": "1000"},
+        "properties": {
+            "filePath": "${arcgisinput}/SampleWorldCities.MapServer/extracted/p20/samplecities.mapx",
+            "maxRecordCount": "1000",
+            // The server's own directories:
+            "outputDir": "c:\\arcgisserver\\directories\\arcgisoutput",
+            "virtualOutputDir": "/rest/directories/arcgisoutput",
+            "virtualCacheDir": "/rest/directories/arcgiscache"
+        },
         "extensions": [{"typeName": "WMSServer", "enabled": "true", "capabilities": "", "properties": {"title": "SampleWorldCities"}}],
         // Assigned by the server:
         "serverId": "vb4fb43f2-19b0-4bcd-842a-789a2299a282",
@@ -45,24 +52,25 @@ fn as_the_server_answers() -> Value {
     })
 }
 
+/// What a person set: no server fields, no server directories, and the
+/// framework properties left at their defaults left out.
 fn person_set() -> Value {
-    let mut v = as_the_server_answers();
-    let m = v.as_object_mut().expect("object");
-    for k in [
-        "serverId",
-        "id",
-        "portalProperties",
-        "realTimeState",
-        "configuredState",
-        "folderName",
-    ] {
-        m.remove(k);
-    }
-    v
+    json!({
+        "serviceName": "SampleWorldCities",
+        "type": "MapServer",
+        "description": "The SampleWorldCities service is provided so you can quickly preview the server.",
+        "capabilities": "Map,Query,Data",
+        "maxInstancesPerNode": 4,
+        "properties": {
+            "filePath": "${arcgisinput}/SampleWorldCities.MapServer/extracted/p20/samplecities.mapx",
+            "maxRecordCount": "1000"
+        },
+        "extensions": [{"typeName": "WMSServer", "enabled": "true", "capabilities": "", "properties": {"title": "SampleWorldCities"}}]
+    })
 }
 
 #[test]
-fn server_assigned_fields_are_left_out_and_what_a_person_set_is_kept() {
+fn server_assigned_fields_and_documented_defaults_are_left_out_and_what_a_person_set_is_kept() {
     let git = definition_of(as_the_server_answers(), Some(State::Started));
     assert_eq!(git, person_set());
     let m = git.as_object().expect("object");
@@ -72,7 +80,6 @@ fn server_assigned_fields_are_left_out_and_what_a_person_set_is_kept() {
         "capabilities",
         "properties",
         "extensions",
-        "frameworkProperties",
         "maxInstancesPerNode",
     ] {
         assert!(m.contains_key(kept), "{kept} is what a person sets");
@@ -84,9 +91,38 @@ fn server_assigned_fields_are_left_out_and_what_a_person_set_is_kept() {
         "realTimeState",
         "folderName",
         "configuredState",
+        "isDefault",
     ] {
         assert!(!m.contains_key(gone), "{gone} is the server's");
     }
+    for default in [
+        "maxWaitTime",
+        "minInstancesPerNode",
+        "loadBalancing",
+        "datasets",
+        "frameworkProperties",
+        "provider",
+    ] {
+        assert!(
+            !m.contains_key(default),
+            "{default} is at its documented default"
+        );
+    }
+    let props = m["properties"].as_object().expect("properties");
+    assert!(!props.contains_key("outputDir") && !props.contains_key("virtualCacheDir"));
+}
+
+#[test]
+fn a_default_spelled_out_in_git_equals_one_left_out() {
+    let mut spelled = person_set();
+    spelled["maxWaitTime"] = json!(60);
+    spelled["loadBalancing"] = json!("ROUND_ROBIN");
+    spelled["configuredState"] = json!("STARTED");
+    spelled["properties"]["virtualOutputDir"] = json!("/rest/directories/arcgisoutput");
+    assert_eq!(canonical(&spelled), canonical(&person_set()));
+    // A value other than the default is a real difference.
+    spelled["maxWaitTime"] = json!(90);
+    assert_ne!(canonical(&spelled), canonical(&person_set()));
 }
 
 #[test]
@@ -150,17 +186,15 @@ fn a_definition_naming_another_service_is_refused() {
 }
 
 #[test]
-fn validate_asks_to_leave_out_what_a_site_never_reads_back() {
+fn validate_checks_the_name_rules_and_that_the_definition_agrees_with_its_name() {
     assert_eq!(check("SampleWorldCities.MapServer", &person_set()), Ok(()));
-    let mut started = person_set();
-    started["configuredState"] = json!("STARTED");
-    let e = check("SampleWorldCities.MapServer", &started).unwrap_err();
-    assert!(e.contains("leave it out"), "{e}");
-    let mut with_id = person_set();
-    with_id["serverId"] = json!("v1");
-    let e = check("SampleWorldCities.MapServer", &with_id).unwrap_err();
-    assert!(e.contains("serverId is assigned by the server"), "{e}");
-    assert!(check("SampleWorldCities", &person_set()).is_err());
+    let e = check("Lakes.MapServer", &person_set()).unwrap_err();
+    assert!(e.contains("serviceName is \"SampleWorldCities\""), "{e}");
+    let e = check("SampleWorldCities", &person_set()).unwrap_err();
+    assert!(e.contains("Name.Type or Folder.Name.Type"), "{e}");
+    let mut paused = person_set();
+    paused["configuredState"] = json!("PAUSED");
+    assert!(check("SampleWorldCities.MapServer", &paused).is_err());
 }
 
 #[test]
