@@ -4,6 +4,7 @@
 
 mod support;
 
+mod arcgis;
 mod bench_api_calls;
 mod bench_failover;
 mod bench_promotion;

@@ -102,7 +102,12 @@ pub fn token_of(v: &Value) -> Option<(String, i64)> {
     if token.is_empty() {
         return None;
     }
-    let expires = v.get("expires").and_then(Value::as_i64).unwrap_or(0);
+    // Documented as a string of milliseconds; some servers give a number.
+    let expires = match v.get("expires") {
+        Some(Value::String(s)) => s.trim().parse::<i64>().unwrap_or(0),
+        Some(x) => x.as_i64().unwrap_or(0),
+        None => 0,
+    };
     Some((token.to_string(), expires))
 }
 
@@ -261,6 +266,15 @@ mod tests {
         let wrapped = json!({"tokenManagerConfig": {"properties": {"sharedKey": "k3y"}}});
         assert_eq!(shared_key_fingerprint(&wrapped), Some(f));
         assert_eq!(shared_key_fingerprint(&json!({"properties": {}})), None);
+    }
+
+    #[test]
+    fn a_token_expiry_is_read_as_the_documented_string_or_a_number() {
+        let t = json!({"token": "abc", "expires": "13472658353687"});
+        assert_eq!(token_of(&t), Some(("abc".into(), 13_472_658_353_687)));
+        let t = json!({"token": "abc", "expires": 1_700_000_000_000_i64});
+        assert_eq!(token_of(&t), Some(("abc".into(), 1_700_000_000_000)));
+        assert_eq!(token_of(&json!({"token": " "})), None);
     }
 
     #[test]

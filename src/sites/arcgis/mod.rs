@@ -246,7 +246,10 @@ impl ArcGisSite {
             Ok(v) => v,
             // generateToken refuses wrong credentials with an error in a
             // success (code 400 "Invalid credentials" or similar).
-            Err(Refusal::Other { code, .. }) if matches!(code, 400 | 401 | 403) => {
+            Err(Refusal::Other {
+                code: 400 | 401 | 403,
+                ..
+            }) => {
                 return Err(SiteError::Unauthorized {
                     site: self.name.clone(),
                     call: call.to_string(),

@@ -2,8 +2,8 @@
 //! for a service in the root folder, `Folder.Name.Type` for one in a
 //! folder (ArcGIS folders are one level deep). The server's own spelling,
 //! `Folder/Name.Type`, holds a `/`, which the site contract refuses in a
-//! name; ArcGIS allows only letters, digits and `_` in folder and service
-//! names, so the dot is unambiguous.
+//! name; ArcGIS allows only letters, digits, `_` in folder and service
+//! names (and `-`), so the dot is unambiguous.
 
 use std::fmt;
 
@@ -28,7 +28,7 @@ pub enum NameError {
         "{0:?} is not an ArcGIS service name: use Name.Type or Folder.Name.Type, such as Hydro.Rivers.MapServer"
     )]
     Shape(String),
-    #[error("{name:?}: the {part} {value:?} may hold only letters, digits and _")]
+    #[error("{name:?}: the {part} {value:?} may hold only letters, digits, _ and -")]
     Characters {
         name: String,
         part: &'static str,
@@ -40,8 +40,13 @@ pub enum NameError {
     ServerFolder { name: String, folder: String },
 }
 
+/// ArcGIS folder and service names: letters, digits, `_` and `-`, at most
+/// 120 characters (IServerObjectConfiguration.Name).
 fn plain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 120 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !s.is_empty()
+        && s.len() <= 120
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 impl ServiceId {

@@ -3,6 +3,7 @@
 //! deadlines. Everything started here is stopped when the test ends or the
 //! test process exits.
 
+pub mod arcgis;
 pub mod git;
 pub mod hostile_site;
 pub mod operator;

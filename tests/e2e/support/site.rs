@@ -7,47 +7,51 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-/// The built example binary; built once per test run so that plain
+/// The built reference site; built once per test run so that plain
 /// `cargo test` finds it fresh.
 pub fn reference_site_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // The same profile as this test binary, so that the example lands
-        // beside the operator binary (release for the benchmarks).
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--example", "reference-site"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
+    BIN.get_or_init(|| example_bin("reference-site")).clone()
+}
+
+/// Build the example `name` (an example binary of this package) and give
+/// its path.
+pub fn example_bin(name: &str) -> PathBuf {
+    // The same profile as this test binary, so that the example lands
+    // beside the operator binary (release for the benchmarks).
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "--example", name]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    // Cargo gives a running test its package's variables; build scripts
+    // watch some of them (ring: CARGO_MANIFEST_DIR, CARGO_PKG_*), so
+    // passing them on would rebuild, here and again in the next
+    // `cargo test`, the dependencies the outer build just built.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            cmd.env_remove(&key);
         }
-        // Cargo gives a running test its package's variables; build scripts
-        // watch some of them (ring: CARGO_MANIFEST_DIR, CARGO_PKG_*), so
-        // passing them on would rebuild, here and again in the next
-        // `cargo test`, the dependencies the outer build just built.
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("CARGO_PKG_")
-                || k.starts_with("CARGO_MANIFEST_")
-                || [
-                    "CARGO_CRATE_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                ]
-                .contains(&k.as_ref())
-            {
-                cmd.env_remove(&key);
-            }
-        }
-        let status = cmd
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example reference-site");
-        assert!(status.success(), "building the reference site failed");
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_sitehapair"));
-        bin.parent()
-            .expect("target dir")
-            .join("examples/reference-site")
-    })
-    .clone()
+    }
+    let status = cmd
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
+    assert!(status.success(), "building the example {name} failed");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_sitehapair"));
+    bin.parent()
+        .expect("target dir")
+        .join("examples")
+        .join(name)
 }
 
 pub struct ReferenceSite {

@@ -1,0 +1,494 @@
+//! ArcGIS Server behind a pair (issue 13), on the real control plane with
+//! two emulated ArcGIS Server sites (examples/arcgis-emulator) as separate
+//! processes: services follow git standby first (create, edit, stop,
+//! delete, a new folder), drift on a site is reverted, the server's own
+//! folders are never touched; a planned promotion and an unplanned one
+//! through the contact window fence through the role records; different
+//! shared token keys refuse a promotion; the credentials appear in no log,
+//! Event or status.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::arcgis::{ArcGisEmulator, USERNAME};
+use crate::support::git::GitRepo;
+use crate::support::operator::Operator;
+use crate::support::{Namespace, base_pair, condition, repo_root, stderr, wait_for};
+
+const WAIT: Duration = Duration::from_secs(60);
+const EAST_PASSWORD: &str = "east-Adm1n-pw-9f3c";
+const WEST_PASSWORD: &str = "west-Adm1n-pw-7d21";
+const SHARED_KEY: &str = "pair-shared-token-key-5e1b";
+
+struct Bed {
+    ns: Namespace,
+    east: ArcGisEmulator,
+    west: ArcGisEmulator,
+    op: Operator,
+    _dir: tempfile::TempDir,
+}
+
+/// The newest entry of status.history (oldest first).
+fn last(history: &Value) -> Value {
+    history
+        .as_array()
+        .and_then(|h| h.last().cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn refs(f: &[String]) -> Vec<&str> {
+    f.iter().map(String::as_str).collect()
+}
+
+/// Two emulated ArcGIS sites (east active), their account Secrets, an
+/// operator, and a pair made by `shape` from the base ArcGIS pair.
+fn start(
+    prefix: &str,
+    east_flags: &[&str],
+    west_flags: &[&str],
+    shape: impl FnOnce(&mut Value, &std::path::Path),
+) -> Bed {
+    let ns = Namespace::new(prefix);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Sites of one pair share their token key, as the GIS procedure asks
+    // (an emulator given no key makes a random one, as a new site does).
+    let with_key = |flags: &[&str]| -> Vec<String> {
+        let mut f: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        if !flags.contains(&"--shared-key") {
+            f.extend(["--shared-key".to_string(), SHARED_KEY.to_string()]);
+        }
+        f
+    };
+    let (ef, wf) = (with_key(east_flags), with_key(west_flags));
+    let east = ArcGisEmulator::start(dir.path(), "east", EAST_PASSWORD, &refs(&ef));
+    let west = ArcGisEmulator::start(dir.path(), "west", WEST_PASSWORD, &refs(&wf));
+    for (site, pw) in [("east", EAST_PASSWORD), ("west", WEST_PASSWORD)] {
+        ns.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("{site}-admin"),
+            &format!("--from-literal=username={USERNAME}"),
+            &format!("--from-literal=password={pw}"),
+        ]);
+    }
+    let mut pair = base_pair("gis");
+    for (i, site) in [&east, &west].iter().enumerate() {
+        pair["spec"]["sites"][i]["kind"] = json!("ArcGISServer");
+        pair["spec"]["sites"][i]["adminUrl"] = json!(site.url);
+    }
+    pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
+    shape(&mut pair, dir.path());
+    let op = Operator::start(&ns.name, "op", &[]);
+    let out = ns.apply(&pair.to_string());
+    assert!(out.status.success(), "apply: {}", stderr(&out));
+    Bed {
+        ns,
+        east,
+        west,
+        op,
+        _dir: dir,
+    }
+}
+
+impl Bed {
+    fn status(&self) -> Value {
+        self.ns
+            .get_json("shp/gis")
+            .map(|o| o["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Wait for the status to satisfy `ok`; on a timeout, say what the
+    /// status and the operator's last log lines were.
+    fn wait(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let st = self.status();
+            if ok(&st) {
+                return st;
+            }
+            if std::time::Instant::now() > deadline {
+                let logs = self.op.logs();
+                let tail: Vec<&str> = logs.lines().rev().take(12).collect();
+                panic!(
+                    "timed out after {WAIT:?} waiting for {what}\nstatus: {st:#}\nlog tail: {tail:#?}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_in_sync(&self, revision: &str) -> Value {
+        self.wait(&format!("both sites in sync at {revision}"), |st| {
+            let rows = st["sites"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            rows.len() == 2
+                && rows.iter().all(|r| r["syncedRevision"] == revision)
+                && condition(st, "InSync")["status"] == "True"
+        })
+    }
+
+    /// The role record of a site: (mode, epoch).
+    fn role(&self, site: &ArcGisEmulator) -> Option<(String, i64)> {
+        let out = self.ns.kubectl_raw(&[
+            "get",
+            "configmaps",
+            "-l",
+            "sitehapair.io/role-record",
+            "-o",
+            "json",
+        ]);
+        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
+        list["items"].as_array()?.iter().find_map(|cm| {
+            (cm["metadata"]["annotations"]["sitehapair.io/admin-url"] == site.url.as_str()).then(
+                || {
+                    (
+                        cm["data"]["mode"].as_str().unwrap_or_default().to_string(),
+                        cm["data"]["epoch"]
+                            .as_str()
+                            .and_then(|e| e.parse().ok())
+                            .unwrap_or(-1),
+                    )
+                },
+            )
+        })
+    }
+
+    fn wait_role(&self, site: &ArcGisEmulator, mode: &str, epoch: i64) {
+        wait_for(
+            &format!("{} {mode} at epoch {epoch} in its role record", site.name),
+            WAIT,
+            || (self.role(site) == Some((mode.to_string(), epoch))).then_some(()),
+        );
+    }
+
+    fn traffic(&self) -> Value {
+        self.ns
+            .get_json("endpointslice/gis-ipv4")
+            .map(|s| s["endpoints"][0]["addresses"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    fn promote(&self, to: &str) {
+        self.ns.kubectl(&[
+            "patch",
+            "shp",
+            "gis",
+            "--type=merge",
+            "-p",
+            &json!({"spec": {"activeSite": to}}).to_string(),
+        ]);
+    }
+
+    /// No password or shared key in the operator's log, the pair's Events or its status.
+    fn assert_no_credentials(&self) {
+        let logs = self.op.logs();
+        let events = self
+            .ns
+            .kubectl(&["get", "events.events.k8s.io", "-o", "json"]);
+        let status = self.status().to_string();
+        for pw in [EAST_PASSWORD, WEST_PASSWORD, SHARED_KEY] {
+            assert!(!logs.contains(pw), "a credential in the operator's log");
+            assert!(!events.contains(pw), "a credential in an Event");
+            assert!(!status.contains(pw), "a credential in status");
+        }
+    }
+}
+
+/// The example ArcGIS service folder, committed under services/.
+fn example_repo(dir: &std::path::Path) -> (GitRepo, String) {
+    let repo = GitRepo::new(dir, "arcgis-services");
+    let examples = repo_root().join("examples/arcgis/services/prod");
+    for entry in std::fs::read_dir(&examples).expect("examples/arcgis/services/prod") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path).expect("read example");
+        repo.write(&format!("services/{name}"), &text);
+    }
+    let rev = repo.commit("the example ArcGIS services");
+    (repo, rev)
+}
+
+/// Every write of `passive` comes before every write of `active`, among
+/// writes after index `from_*` of each log.
+fn standby_first(passive: &[(i64, String, String)], active: &[(i64, String, String)]) {
+    assert!(
+        !passive.is_empty() && !active.is_empty(),
+        "no writes: {passive:?} {active:?}"
+    );
+    let last_passive = passive.iter().map(|w| w.0).max().unwrap_or_default();
+    let first_active = active.iter().map(|w| w.0).min().unwrap_or_default();
+    assert!(
+        last_passive <= first_active,
+        "the active was written before the standby was done:\nstandby {passive:?}\nactive {active:?}"
+    );
+}
+
+#[test]
+fn arcgis_sites_follow_git_standby_first_and_drift_is_reverted() {
+    let repo = std::cell::OnceCell::new();
+    // Tokens live 12 s, so the driver renews them several times here.
+    let flags = ["--token-seconds", "12"];
+    let bed = start("arcgis-sync", &flags, &flags, |pair, dir| {
+        let (r, _) = example_repo(dir);
+        pair["spec"]["source"] = json!({"git": {"url": r.file_url(), "ref": {"branch": "main"}, "path": "services", "interval": "5s"}});
+        let _ = repo.set(r);
+    });
+    let repo = repo.get().expect("repo");
+    let rev1 = repo.git(&["rev-parse", "HEAD"]);
+    bed.wait_in_sync(&rev1);
+
+    // Both sites hold the three services, each folder made as needed,
+    // the standby (west) first; the server's own folders are untouched.
+    for site in [&bed.east, &bed.west] {
+        let folders = site.folders();
+        for f in ["Hydro", "Tools", "System", "Utilities"] {
+            assert!(
+                folders.iter().any(|x| x == f),
+                "{}: folders {folders:?}",
+                site.name
+            );
+        }
+        let map = site.service("SampleWorldCities.MapServer");
+        assert_eq!(map["capabilities"], "Map,Query,Data", "{map}");
+        assert_eq!(
+            site.service("Hydro/Rivers.MapServer")["extensions"][0]["typeName"],
+            "FeatureServer"
+        );
+        assert_eq!(site.state("Tools/BufferPoints.GPServer"), "STARTED");
+        assert!(
+            !site.service("System/CachingTools.GPServer").is_null(),
+            "a built-in service was removed"
+        );
+    }
+    let (east_1, west_1) = (bed.east.writes(), bed.west.writes());
+    standby_first(&west_1, &east_1);
+    assert!(
+        east_1
+            .iter()
+            .any(|w| w.1 == "createFolder" && w.2.contains("createFolder")),
+        "{east_1:?}"
+    );
+
+    // A pull request: edit one service, stop one, delete one, add one in a new folder.
+    let map_file = "services/SampleWorldCities.MapServer.json";
+    let mut map: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("examples/arcgis/services/prod/SampleWorldCities.MapServer.json"),
+        )
+        .expect("read"),
+    )
+    .expect("json");
+    map["maxInstancesPerNode"] = json!(5);
+    repo.write(map_file, &serde_json::to_string_pretty(&map).expect("json"));
+    let gp_file = "services/Tools.BufferPoints.GPServer.json";
+    let mut gp: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("examples/arcgis/services/prod/Tools.BufferPoints.GPServer.json"),
+        )
+        .expect("read"),
+    )
+    .expect("json");
+    gp["configuredState"] = json!("STOPPED");
+    repo.write(gp_file, &serde_json::to_string_pretty(&gp).expect("json"));
+    repo.remove("services/Hydro.Rivers.MapServer.json");
+    repo.write(
+        "services/Imagery.Elevation.ImageServer.json",
+        &json!({"serviceName": "Elevation", "type": "ImageServer", "description": "Terrain",
+                "capabilities": "Image,Metadata", "properties": {"path": "${arcgisinput}/Imagery/Elevation.ImageServer/extracted/elevation.crf"}})
+            .to_string(),
+    );
+    let rev2 = repo.commit("edit, stop, delete, and a new folder");
+    bed.wait_in_sync(&rev2);
+    for site in [&bed.east, &bed.west] {
+        assert_eq!(
+            site.service("SampleWorldCities.MapServer")["maxInstancesPerNode"],
+            5,
+            "{}",
+            site.name
+        );
+        assert_eq!(
+            site.state("Tools/BufferPoints.GPServer"),
+            "STOPPED",
+            "{}",
+            site.name
+        );
+        assert!(
+            site.service("Hydro/Rivers.MapServer").is_null(),
+            "{}: Rivers not deleted",
+            site.name
+        );
+        assert!(
+            site.folders().iter().any(|f| f == "Imagery"),
+            "{}",
+            site.name
+        );
+        assert_eq!(
+            site.service("Imagery/Elevation.ImageServer")["capabilities"],
+            "Image,Metadata"
+        );
+    }
+    let east_2: Vec<_> = bed.east.writes().split_off(east_1.len());
+    let west_2: Vec<_> = bed.west.writes().split_off(west_1.len());
+    standby_first(&west_2, &east_2);
+    let ops: Vec<&str> = east_2.iter().map(|w| w.1.as_str()).collect();
+    for op in ["edit", "stop", "delete", "createFolder", "createService"] {
+        assert!(ops.contains(&op), "east got no {op}: {east_2:?}");
+    }
+
+    // Drift: someone edits the active site by hand; the operator reverts it.
+    let mut by_hand = bed.east.service("SampleWorldCities.MapServer");
+    by_hand["maxInstancesPerNode"] = json!(9);
+    let answer = bed.east.admin(
+        "/admin/services/SampleWorldCities.MapServer/edit",
+        &[("service", &by_hand.to_string())],
+    );
+    assert_eq!(answer["status"], "success", "{answer}");
+    wait_for("the hand edit reverted", WAIT, || {
+        (bed.east.service("SampleWorldCities.MapServer")["maxInstancesPerNode"] == 5).then_some(())
+    });
+
+    // At rest nothing more is written: a definition the server shows with
+    // its own fields and defaults is not drift.
+    let settled = bed.east.writes().len();
+    let listings = || {
+        bed.east
+            .requests()
+            .iter()
+            .filter(|r| r["path"] == "/admin/services")
+            .count()
+    };
+    let seen = listings();
+    wait_for("three more listings of east", WAIT, || {
+        (listings() >= seen + 3).then_some(())
+    });
+    assert_eq!(
+        bed.east.writes().len(),
+        settled,
+        "writes at rest: {:?}",
+        bed.east.writes().split_off(settled)
+    );
+
+    assert!(
+        bed.east.tokens_issued() >= 2,
+        "tokens were not renewed: {}",
+        bed.east.tokens_issued()
+    );
+    assert_eq!(condition(&bed.status(), "Healthy")["status"], "True");
+    bed.assert_no_credentials();
+}
+
+#[test]
+fn arcgis_promotions_planned_and_forced_fence_through_the_role_records() {
+    let bed = start("arcgis-promote", &[], &[], |pair, _| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "8s"});
+    });
+    bed.wait("east active", |st| {
+        st["activeSite"] == "east" && st["phase"] == "Ready"
+    });
+    bed.wait_role(&bed.east, "active", 1);
+    assert_eq!(bed.traffic(), json!(["192.0.2.10"]));
+
+    // Planned: both answer; demote east, promote west, traffic follows.
+    bed.promote("west");
+    let st = bed.wait("west active at epoch 2", |st| {
+        st["activeSite"] == "west" && st["epoch"] == 2 && st["promotion"].is_null()
+    });
+    assert_eq!(last(&st["history"])["forced"], false, "{}", st["history"]);
+    bed.wait_role(&bed.west, "active", 2);
+    bed.wait_role(&bed.east, "passive", 2);
+    wait_for("traffic on west", WAIT, || {
+        (bed.traffic() == json!(["192.0.2.20"])).then_some(())
+    });
+
+    // Unplanned: west stops answering. Its record can be written, but the
+    // driver reaches the site first, so it is silence: the window runs,
+    // then the switch is forced.
+    bed.west.signal("STOP");
+    bed.promote("east");
+    let waiting = bed.wait("waiting for the old active", |st| {
+        st["phase"] == "WaitingForOldActive"
+    });
+    assert!(
+        !waiting["promotion"]["deadline"].is_null(),
+        "{}",
+        waiting["promotion"]
+    );
+    assert_eq!(
+        bed.role(&bed.west),
+        Some(("active".into(), 2)),
+        "west was demoted while silent"
+    );
+    let st = bed.wait("east forced active at epoch 3", |st| {
+        st["activeSite"] == "east" && st["epoch"] == 3 && st["promotion"].is_null()
+    });
+    assert_eq!(last(&st["history"])["forced"], true, "{}", st["history"]);
+    bed.wait_role(&bed.east, "active", 3);
+    wait_for("traffic on east", WAIT, || {
+        (bed.traffic() == json!(["192.0.2.10"])).then_some(())
+    });
+
+    // West comes back: it meets the newer epoch and is demoted.
+    bed.west.signal("CONT");
+    bed.wait_role(&bed.west, "passive", 3);
+    assert_eq!(bed.role(&bed.east), Some(("active".into(), 3)));
+    bed.assert_no_credentials();
+}
+
+#[test]
+fn arcgis_sites_with_different_shared_token_keys_refuse_a_promotion() {
+    let bed = start(
+        "arcgis-parity",
+        &["--shared-key", "key-of-east-0001"],
+        &["--shared-key", "key-of-west-0002"],
+        |_, _| {},
+    );
+    let st = bed.wait("Parity=False", |st| {
+        condition(st, "Parity")["status"] == "False"
+    });
+    assert_eq!(
+        condition(&st, "Parity")["reason"],
+        "TokenKeyMismatch",
+        "{}",
+        condition(&st, "Parity")
+    );
+    let fingerprints: Vec<&str> = st["sites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["tokenKeyFingerprint"].as_str())
+        .collect();
+    assert_eq!(fingerprints.len(), 2, "{}", st["sites"]);
+    assert_ne!(fingerprints[0], fingerprints[1]);
+    assert!(
+        !st.to_string().contains("key-of-east-0001"),
+        "the shared key itself in status"
+    );
+
+    bed.promote("west");
+    let st = bed.wait("the promotion blocked on parity", |st| {
+        condition(st, "PromotionBlocked")["reason"] == "ParityMismatch"
+    });
+    assert_eq!(st["activeSite"], "east");
+    assert_eq!(bed.role(&bed.west).map(|r| r.0), Some("passive".into()));
+
+    // The keys made equal: the promotion goes on.
+    bed.west.set_shared_key("key-of-east-0001");
+    bed.wait("west active", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+    bed.wait_role(&bed.west, "active", 2);
+    let logs = bed.op.logs();
+    assert!(
+        !logs.contains("key-of-east-0001") && !logs.contains("key-of-west-0002"),
+        "a shared key in the log"
+    );
+}
