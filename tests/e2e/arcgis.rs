@@ -26,7 +26,8 @@ struct Bed {
     east: ArcGisEmulator,
     west: ArcGisEmulator,
     op: Operator,
-    _dir: tempfile::TempDir,
+    pair: Value,
+    dir: tempfile::TempDir,
 }
 
 /// The newest entry of status.history (oldest first).
@@ -88,7 +89,8 @@ fn start(
         east,
         west,
         op,
-        _dir: dir,
+        pair,
+        dir,
     }
 }
 
@@ -197,6 +199,15 @@ impl Bed {
             assert!(!status.contains(pw), "a credential in status");
         }
     }
+}
+
+/// `sitehapair ARGS` against the test bed.
+fn sitehapair(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args(args)
+        .env("KUBECONFIG", &crate::support::testbed().kubeconfig)
+        .output()
+        .expect("run sitehapair")
 }
 
 /// The example ArcGIS service folder, committed under services/.
@@ -343,6 +354,94 @@ fn arcgis_sites_follow_git_standby_first_and_drift_is_reverted() {
     for op in ["edit", "stop", "delete", "createFolder", "createService"] {
         assert!(ops.contains(&op), "east got no {op}: {east_2:?}");
     }
+
+    // `sitehapair diff` compares as the operator does: the checkout that
+    // is live shows no change although the sites show their own fields
+    // and defaults; a pull request shows its change, per site.
+    let pair_file = bed.dir.path().join("pair.json");
+    std::fs::write(&pair_file, bed.pair.to_string()).expect("write the pair file");
+    let work = repo.work.to_str().expect("utf-8").to_string();
+    let pf = pair_file.to_str().expect("utf-8").to_string();
+    let out = sitehapair(&[
+        "diff",
+        "--pair",
+        &pf,
+        "--checkout",
+        &work,
+        "-n",
+        &bed.ns.name,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("=== site east: 0 to create, 0 to replace, 0 to delete"),
+        "{text}"
+    );
+    repo.git(&["checkout", "--quiet", "-b", "pr/more-instances"]);
+    map["maxInstancesPerNode"] = json!(6);
+    repo.write(map_file, &serde_json::to_string_pretty(&map).expect("json"));
+    let out = sitehapair(&[
+        "diff",
+        "--pair",
+        &pf,
+        "--checkout",
+        &work,
+        "-n",
+        &bed.ns.name,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    for site in ["east", "west"] {
+        assert!(
+            text.contains(&format!(
+                "=== site {site}: 0 to create, 1 to replace, 0 to delete"
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("SampleWorldCities.MapServer") && text.contains("\"maxInstancesPerNode\": 6"),
+        "{text}"
+    );
+
+    // `sitehapair validate --kind ArcGISServer` checks the ArcGIS rules.
+    let out = sitehapair(&[
+        "validate",
+        &work,
+        "--path",
+        "services",
+        "--kind",
+        "ArcGISServer",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    repo.write(
+        "services/Hydro.Lakes.MapServer.json",
+        &json!({"serviceName": "Rivers", "type": "MapServer"}).to_string(),
+    );
+    let out = sitehapair(&[
+        "validate",
+        &work,
+        "--path",
+        "services",
+        "--kind",
+        "ArcGISServer",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "Hydro.Lakes.MapServer: its serviceName is \"Rivers\", but the name says \"Lakes\""
+        ),
+        "{text}"
+    );
+    repo.remove("services/Hydro.Lakes.MapServer.json");
+    repo.git(&["checkout", "--quiet", "."]);
+    repo.git(&["checkout", "--quiet", "main"]);
 
     // Drift: someone edits the active site by hand; the operator reverts it.
     let mut by_hand = bed.east.service("SampleWorldCities.MapServer");
