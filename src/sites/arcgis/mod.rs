@@ -10,7 +10,7 @@
 //! - Health: the load balancer's check (`rest/info/healthCheck?f=json`, or
 //!   the pair's `healthCheck.path`), called without a token.
 //! - Services: the root folder and every folder but the server's own
-//!   (System, Utilities), each service's admin JSON normalised
+//!   and the portal's (System, Utilities, Hosted), each service's admin JSON normalised
 //!   (`normalize`), its started/stopped state from its status resource.
 //! - Role and epoch: a `RoleStore` record outside the site (`roles`). Each
 //!   read or write of the role first makes an authenticated call to the

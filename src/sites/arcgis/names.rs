@@ -18,8 +18,10 @@ pub struct ServiceId {
     pub kind: String,
 }
 
-/// Folders the server owns: never listed, written or pruned by a pair.
-pub const SERVER_FOLDERS: &[&str] = &["System", "Utilities"];
+/// Folders a pair never lists, writes or prunes: the server's own (System,
+/// Utilities) and, on a server federated with a portal, the portal's
+/// hosted services (Hosted), which the portal publishes and owns.
+pub const SERVER_FOLDERS: &[&str] = &["System", "Utilities", "Hosted"];
 
 /// Why a name is not an ArcGIS service name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
