@@ -220,6 +220,21 @@ fn the_operator_syncs_and_promotes_under_the_charts_rbac() {
             .expect("kubectl");
         assert_eq!(stdout(&o).trim(), want, "{verb} jobs");
     }
+    // Role records of ArcGIS sites: read, created, replaced; never listed or deleted.
+    for (verb, want) in [
+        ("get", "yes"),
+        ("create", "yes"),
+        ("update", "yes"),
+        ("delete", "no"),
+        ("list", "no"),
+    ] {
+        let o = Command::new(tb.bin.join("kubectl"))
+            .args(["--kubeconfig", &kcs, "-n", &bed.ns.name])
+            .args(["auth", "can-i", verb, "configmaps"])
+            .output()
+            .expect("kubectl");
+        assert_eq!(stdout(&o).trim(), want, "{verb} configmaps");
+    }
 
     bed.start_operator_env(
         &["--lease-namespace", &release_ns, "--lease-name", &full],
