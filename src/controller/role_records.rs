@@ -7,11 +7,20 @@
 //! someone else created it first), so two writers can never both win, and
 //! a write at an epoch older than the record's is refused as fenced.
 //!
+//! Reads at rest come from memory: the role this process last read or wrote
+//! is served for up to [`REREAD_AFTER`] (a record changes only through the
+//! operator, and a leader's term is one process: a replica that took over
+//! starts with no memory and reads). Every write reads the record afresh,
+//! so a read that is out of date can lead at most to a write that is
+//! fenced or finds nothing to change, never to two actives at one epoch.
+//!
 //! Deleting a pair leaves its records: they are the sites' state, as a
 //! contract site's mode is, and a re-created pair must meet them.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -24,12 +33,16 @@ use crate::sites::{Mode, ModeState};
 pub const LABEL: &str = "sitehapair.io/role-record";
 /// Tries of a write that lost a race before it reports the conflict.
 const TRIES: usize = 4;
+/// How long a role read or written by this process is served from memory.
+pub const REREAD_AFTER: Duration = Duration::from_secs(60);
 
 /// The record of one site.
 pub struct ConfigMapRoles {
     api: Api<ConfigMap>,
     name: String,
     admin_url: String,
+    /// The role last read or written, and when (shared by clones).
+    memo: Arc<Mutex<Option<(ModeState, Instant)>>>,
 }
 
 impl fmt::Debug for ConfigMapRoles {
@@ -57,7 +70,18 @@ impl ConfigMapRoles {
             api: Api::namespaced(client, namespace),
             name: record_name(admin_url),
             admin_url: admin_url.to_string(),
+            memo: Arc::default(),
         }
+    }
+
+    fn remember(&self, state: Option<ModeState>) {
+        *self.memo.lock().unwrap_or_else(|p| p.into_inner()) = state.map(|s| (s, Instant::now()));
+    }
+
+    fn remembered(&self) -> Option<ModeState> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.filter(|(_, at)| at.elapsed() < REREAD_AFTER)
+            .map(|(s, _)| s)
     }
 
     async fn get(&self) -> Result<Option<ConfigMap>, RoleError> {
@@ -147,18 +171,31 @@ pub fn state_of(cm: &ConfigMap) -> Result<ModeState, String> {
 impl RoleStore for ConfigMapRoles {
     fn read(&self) -> BoxFuture<'_, Result<ModeState, RoleError>> {
         Box::pin(async move {
-            match self.get().await? {
-                Some(cm) => state_of(&cm).map_err(RoleError::Store),
-                None => Ok(PASSIVE_AT_ZERO),
+            if let Some(s) = self.remembered() {
+                return Ok(s);
             }
+            let state = match self.get().await? {
+                Some(cm) => state_of(&cm).map_err(RoleError::Store)?,
+                None => PASSIVE_AT_ZERO,
+            };
+            self.remember(Some(state));
+            Ok(state)
         })
     }
 
     fn write(&self, mode: Mode, epoch: i64) -> BoxFuture<'_, Result<ModeState, RoleError>> {
         Box::pin(async move {
             for _ in 0..TRIES {
-                if let Some(s) = self.write_once(mode, epoch).await? {
-                    return Ok(s);
+                match self.write_once(mode, epoch).await {
+                    Ok(Some(s)) => {
+                        self.remember(Some(s));
+                        return Ok(s);
+                    }
+                    Ok(None) => self.remember(None),
+                    Err(e) => {
+                        self.remember(None);
+                        return Err(e);
+                    }
                 }
             }
             Err(RoleError::Store(format!(

@@ -591,3 +591,103 @@ fn arcgis_sites_with_different_shared_token_keys_refuse_a_promotion() {
         "a shared key in the log"
     );
 }
+
+#[test]
+fn an_arcgis_site_that_refuses_the_password_blocks_a_promotion_and_is_never_forced() {
+    let bed = start("arcgis-cred", &[], &[], |pair, _| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "3s"});
+    });
+    bed.wait("east active", |st| {
+        st["activeSite"] == "east" && st["phase"] == "Ready"
+    });
+    bed.wait_role(&bed.east, "active", 1);
+    // A password rotation done in the wrong order: east is alive, healthy
+    // and active, and refuses every token request.
+    let rotated = "rotated-too-early-3a7c";
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "east-admin"},
+        "stringData": {"username": USERNAME, "password": rotated},
+    });
+    let out = bed.ns.apply(&secret.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    bed.promote("west");
+    let st = bed.wait("the promotion blocked on east's credentials", |st| {
+        condition(st, "PromotionBlocked")["reason"] == "CredentialsRefused"
+    });
+    let msg = condition(&st, "PromotionBlocked")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("site east") && msg.contains("never forced"),
+        "{msg}"
+    );
+    // Three windows on: still blocked, never forced; the records unchanged.
+    let listings = || {
+        bed.east
+            .requests()
+            .iter()
+            .filter(|r| r["operation"] == "generateToken")
+            .count()
+    };
+    let seen = listings();
+    wait_for("three more refused token requests from east", WAIT, || {
+        (listings() >= seen + 3).then_some(())
+    });
+    let st = bed.status();
+    assert_ne!(
+        st["promotion"]["forced"], true,
+        "forced past a live site: {st}"
+    );
+    assert_eq!(st["activeSite"], "east", "{st}");
+    assert_eq!(bed.role(&bed.east), Some(("active".into(), 1)));
+    assert_eq!(bed.role(&bed.west), Some(("passive".into(), 1)));
+    assert!(bed.ns.events("PromotionForced").is_empty());
+    // The Secret fixed: the promotion completes, planned.
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "east-admin"},
+        "stringData": {"username": USERNAME, "password": EAST_PASSWORD},
+    });
+    let out = bed.ns.apply(&secret.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let st = bed.wait("west active", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+    assert_eq!(last(&st["history"])["forced"], false, "{}", st["history"]);
+    bed.wait_role(&bed.east, "passive", 2);
+    bed.wait_role(&bed.west, "active", 2);
+    assert!(
+        !bed.op.logs().contains(rotated),
+        "the rotated password in the log"
+    );
+}
+
+#[test]
+fn the_arcgis_example_pair_is_accepted_and_an_unknown_site_kind_is_refused() {
+    let ns = Namespace::new("arcgis-example");
+    let example = std::fs::read_to_string(repo_root().join("examples/arcgis/pair.yaml"))
+        .expect("read the example");
+    let out = ns.apply(&example);
+    assert!(
+        out.status.success(),
+        "examples/arcgis/pair.yaml refused: {}",
+        stderr(&out)
+    );
+    let applied = ns.get_json("shp/arcgis").expect("the example pair");
+    assert_eq!(applied["spec"]["sites"][0]["kind"], "ArcGISServer");
+    assert_eq!(applied["spec"]["traffic"]["failover"], "Immediate");
+
+    let mut p = base_pair("bad-kind");
+    p["spec"]["sites"][0]["kind"] = json!("ArcGIS");
+    let out = ns.apply(&p.to_string());
+    let err = stderr(&out);
+    assert!(!out.status.success(), "an unknown kind was accepted");
+    assert!(
+        err.contains("spec.sites[0].kind")
+            && err.contains("\"Contract\"")
+            && err.contains("\"ArcGISServer\""),
+        "{err}"
+    );
+}
