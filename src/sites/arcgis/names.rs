@@ -148,7 +148,7 @@ mod tests {
         for bad in [
             "Rivers",
             "a.b.c.MapServer",
-            "Hy-dro.Rivers.MapServer",
+            "Hy dro.Rivers.MapServer",
             ".MapServer",
         ] {
             assert!(ServiceId::parse(bad).is_err(), "{bad}");
