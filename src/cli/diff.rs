@@ -69,10 +69,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!(e))?;
         let live = driver.services().await?;
         // As the operator compares them: in the site kind's canonical form.
-        let own: Option<crate::plan::diff::ServiceSet> = desired
-            .iter()
-            .map(|(n, v)| Some((n.clone(), driver.canonical(v)?)))
-            .collect();
+        let own = driver.canonical_set(&desired);
         let desired = own.as_ref().unwrap_or(&desired);
         let d = diff(desired, &live);
         println!(

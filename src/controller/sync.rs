@@ -46,15 +46,7 @@ pub(super) fn desired_for(
     driver: &Result<SiteDriver, String>,
     desired: &ServiceSet,
 ) -> Option<ServiceSet> {
-    let d = driver.as_ref().ok()?;
-    let first = desired.values().next()?;
-    d.canonical(first)?;
-    Some(
-        desired
-            .iter()
-            .map(|(n, v)| (n.clone(), d.canonical(v).unwrap_or_else(|| v.clone())))
-            .collect(),
-    )
+    driver.as_ref().ok()?.canonical_set(desired)
 }
 
 /// The services on a site, as this trip knows them.

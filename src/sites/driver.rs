@@ -39,6 +39,14 @@ impl SiteDriver {
         })
     }
 
+    /// `set` (service name to definition) in this site's canonical form,
+    /// when its kind compares in one (see `Site::canonical`).
+    pub fn canonical_set(&self, set: &BTreeMap<String, Value>) -> Option<BTreeMap<String, Value>> {
+        set.iter()
+            .map(|(n, v)| Some((n.clone(), self.canonical(v)?)))
+            .collect()
+    }
+
     /// How the health check call is named in errors.
     pub fn health_call(&self) -> &str {
         match self {

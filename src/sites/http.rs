@@ -84,37 +84,8 @@ impl HttpSite {
         path: &str,
         full_url: Option<&str>,
     ) -> Result<Self, SiteError> {
-        let config = |message: String| SiteError::Config {
-            site: self.name.clone(),
-            message,
-        };
-        let url = match full_url {
-            Some(u) => {
-                let url =
-                    Url::parse(u).map_err(|e| config(format!("healthCheckUrl {u:?}: {e}")))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    return Err(config(format!(
-                        "healthCheckUrl {u:?} must be an http(s) URL"
-                    )));
-                }
-                url
-            }
-            None => {
-                let (p, query) = match path.split_once('?') {
-                    Some((p, q)) => (p, Some(q)),
-                    None => (path, None),
-                };
-                let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
-                let mut url = self.url(&segments);
-                url.set_query(query);
-                url
-            }
-        };
-        self.health_call = match full_url {
-            Some(_) => format!("GET {}", trim(url.as_str(), MAX_MESSAGE)),
-            None => format!("GET {path}"),
-        };
-        self.health = url;
+        (self.health, self.health_call) =
+            super::transport::health_check(&self.name, &self.base, path, full_url)?;
         Ok(self)
     }
 

@@ -71,6 +71,38 @@ pub fn join(base: &Url, segments: &[&str]) -> Url {
     url
 }
 
+/// Where a site's health check is called, and how the call is named in
+/// errors: `path` (with its query) under `base`, or `full_url` when given
+/// (a load balancer's check on another port or host; http(s) only).
+pub fn health_check(
+    site: &str,
+    base: &Url,
+    path: &str,
+    full_url: Option<&str>,
+) -> Result<(Url, String), SiteError> {
+    let config = |message: String| SiteError::Config {
+        site: site.to_string(),
+        message,
+    };
+    let Some(u) = full_url else {
+        let (p, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+        let mut url = join(base, &segments);
+        url.set_query(query);
+        return Ok((url, format!("GET {path}")));
+    };
+    let url = Url::parse(u).map_err(|e| config(format!("healthCheckUrl {u:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(config(format!(
+            "healthCheckUrl {u:?} must be an http(s) URL"
+        )));
+    }
+    let call = format!("GET {}", trim(url.as_str(), MAX_MESSAGE));
+    Ok((url, call))
+}
+
 /// The User-Agent of every site call: the operator, its version and, once
 /// `set_replica` named it, this replica (sites' logs then say which replica
 /// called them).

@@ -175,6 +175,17 @@ impl Bed {
             .unwrap_or(Value::Null)
     }
 
+    /// Replace the account Secret of `site` with this password.
+    fn set_password(&self, site: &str, password: &str) {
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("{site}-admin")},
+            "stringData": {"username": USERNAME, "password": password},
+        });
+        let out = self.ns.apply(&secret.to_string());
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
     fn promote(&self, to: &str) {
         self.ns.kubectl(&[
             "patch",
@@ -210,6 +221,13 @@ fn sitehapair(args: &[&str]) -> std::process::Output {
         .expect("run sitehapair")
 }
 
+/// One definition of the example folder.
+fn example_service(file: &str) -> Value {
+    let path = repo_root().join("examples/arcgis/services/prod").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("the example is JSON")
+}
+
 /// The example ArcGIS service folder, committed under services/.
 fn example_repo(dir: &std::path::Path) -> (GitRepo, String) {
     let repo = GitRepo::new(dir, "arcgis-services");
@@ -228,8 +246,7 @@ fn example_repo(dir: &std::path::Path) -> (GitRepo, String) {
     (repo, rev)
 }
 
-/// Every write of `passive` comes before every write of `active`, among
-/// writes after index `from_*` of each log.
+/// Every write of `passive` comes before every write of `active`.
 fn standby_first(passive: &[(i64, String, String)], active: &[(i64, String, String)]) {
     assert!(
         !passive.is_empty() && !active.is_empty(),
@@ -291,23 +308,11 @@ fn arcgis_sites_follow_git_standby_first_and_drift_is_reverted() {
 
     // A pull request: edit one service, stop one, delete one, add one in a new folder.
     let map_file = "services/SampleWorldCities.MapServer.json";
-    let mut map: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            repo_root().join("examples/arcgis/services/prod/SampleWorldCities.MapServer.json"),
-        )
-        .expect("read"),
-    )
-    .expect("json");
+    let mut map = example_service("SampleWorldCities.MapServer.json");
     map["maxInstancesPerNode"] = json!(5);
     repo.write(map_file, &serde_json::to_string_pretty(&map).expect("json"));
     let gp_file = "services/Tools.BufferPoints.GPServer.json";
-    let mut gp: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            repo_root().join("examples/arcgis/services/prod/Tools.BufferPoints.GPServer.json"),
-        )
-        .expect("read"),
-    )
-    .expect("json");
+    let mut gp = example_service("Tools.BufferPoints.GPServer.json");
     gp["configuredState"] = json!("STOPPED");
     repo.write(gp_file, &serde_json::to_string_pretty(&gp).expect("json"));
     repo.remove("services/Hydro.Rivers.MapServer.json");
@@ -362,15 +367,18 @@ fn arcgis_sites_follow_git_standby_first_and_drift_is_reverted() {
     std::fs::write(&pair_file, bed.pair.to_string()).expect("write the pair file");
     let work = repo.work.to_str().expect("utf-8").to_string();
     let pf = pair_file.to_str().expect("utf-8").to_string();
-    let out = sitehapair(&[
-        "diff",
-        "--pair",
-        &pf,
-        "--checkout",
-        &work,
-        "-n",
-        &bed.ns.name,
-    ]);
+    let diff = || {
+        sitehapair(&[
+            "diff",
+            "--pair",
+            &pf,
+            "--checkout",
+            &work,
+            "-n",
+            &bed.ns.name,
+        ])
+    };
+    let out = diff();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(
@@ -380,15 +388,7 @@ fn arcgis_sites_follow_git_standby_first_and_drift_is_reverted() {
     repo.git(&["checkout", "--quiet", "-b", "pr/more-instances"]);
     map["maxInstancesPerNode"] = json!(6);
     repo.write(map_file, &serde_json::to_string_pretty(&map).expect("json"));
-    let out = sitehapair(&[
-        "diff",
-        "--pair",
-        &pf,
-        "--checkout",
-        &work,
-        "-n",
-        &bed.ns.name,
-    ]);
+    let out = diff();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
     for site in ["east", "west"] {
@@ -604,13 +604,7 @@ fn an_arcgis_site_that_refuses_the_password_blocks_a_promotion_and_is_never_forc
     // A password rotation done in the wrong order: east is alive, healthy
     // and active, and refuses every token request.
     let rotated = "rotated-too-early-3a7c";
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "east-admin"},
-        "stringData": {"username": USERNAME, "password": rotated},
-    });
-    let out = bed.ns.apply(&secret.to_string());
-    assert!(out.status.success(), "{}", stderr(&out));
+    bed.set_password("east", rotated);
     bed.promote("west");
     let st = bed.wait("the promotion blocked on east's credentials", |st| {
         condition(st, "PromotionBlocked")["reason"] == "CredentialsRefused"
@@ -645,13 +639,7 @@ fn an_arcgis_site_that_refuses_the_password_blocks_a_promotion_and_is_never_forc
     assert_eq!(bed.role(&bed.west), Some(("passive".into(), 1)));
     assert!(bed.ns.events("PromotionForced").is_empty());
     // The Secret fixed: the promotion completes, planned.
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "east-admin"},
-        "stringData": {"username": USERNAME, "password": EAST_PASSWORD},
-    });
-    let out = bed.ns.apply(&secret.to_string());
-    assert!(out.status.success(), "{}", stderr(&out));
+    bed.set_password("east", EAST_PASSWORD);
     let st = bed.wait("west active", |st| {
         st["activeSite"] == "west" && st["promotion"].is_null()
     });

@@ -148,35 +148,8 @@ impl ArcGisSite {
         path: &str,
         full_url: Option<&str>,
     ) -> Result<Self, SiteError> {
-        let url = match full_url {
-            Some(u) => {
-                let url = Url::parse(u).map_err(|e| SiteError::Config {
-                    site: self.name.clone(),
-                    message: format!("healthCheckUrl {u:?}: {e}"),
-                })?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    return Err(SiteError::Config {
-                        site: self.name.clone(),
-                        message: format!("healthCheckUrl {u:?} must be an http(s) URL"),
-                    });
-                }
-                url
-            }
-            None => {
-                let (p, query) = path
-                    .split_once('?')
-                    .map_or((path, None), |(p, q)| (p, Some(q)));
-                let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
-                let mut url = transport::join(&self.base, &segments);
-                url.set_query(query);
-                url
-            }
-        };
-        self.health_call = match full_url {
-            Some(_) => format!("GET {}", trim(url.as_str(), MAX_MESSAGE)),
-            None => format!("GET {path}"),
-        };
-        self.health = url;
+        (self.health, self.health_call) =
+            transport::health_check(&self.name, &self.base, path, full_url)?;
         Ok(self)
     }
 

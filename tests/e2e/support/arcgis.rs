@@ -3,14 +3,13 @@
 //! Its admin API is called here the way an administrator would, with
 //! curl: a token from generateToken, then form-encoded POSTs.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::site::example_bin;
+use super::site::{example_bin, spawn_listening};
 
 /// The administrator account every emulator is started with.
 pub const USERNAME: &str = "siteadmin";
@@ -34,29 +33,15 @@ impl ArcGisEmulator {
     pub fn start(dir: &Path, name: &str, password: &str, extra: &[&str]) -> Self {
         let state = dir.join(format!("{name}.arcgis-state.json"));
         let request_log = dir.join(format!("{name}.arcgis-requests.jsonl"));
-        let mut child = Command::new(emulator_bin())
-            .args(["--listen", "127.0.0.1:0", "--username", USERNAME])
+        let mut cmd = Command::new(emulator_bin());
+        cmd.args(["--listen", "127.0.0.1:0", "--username", USERNAME])
             .arg("--state")
             .arg(&state)
             .arg("--request-log")
             .arg(&request_log)
             .args(extra)
-            .env("ARCGIS_EMULATOR_PASSWORD", password)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start arcgis-emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("read listening line");
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from arcgis-emulator: {first:?}"))
-            .to_string();
+            .env("ARCGIS_EMULATOR_PASSWORD", password);
+        let (child, addr) = spawn_listening(&mut cmd, "arcgis-emulator");
         Self {
             child: Some(child),
             name: name.to_string(),

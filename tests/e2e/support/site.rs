@@ -54,6 +54,28 @@ pub fn example_bin(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Start a server example that prints `listening on ADDR` as its first
+/// line of stdout; the child and ADDR.
+pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Child, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read listening line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from {what}: {first:?}"))
+        .to_string();
+    (child, addr)
+}
+
 pub struct ReferenceSite {
     child: Option<Child>,
     pub name: String,
@@ -114,28 +136,13 @@ impl ReferenceSite {
         if let Some((cert, key, _)) = tls {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
-        let mut child = cmd
-            .args(extra)
+        cmd.args(extra)
             .args(["--listen", listen, "--name", name, "--token", token])
             .arg("--state")
             .arg(&state)
             .arg("--request-log")
-            .arg(&request_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start reference-site");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("read listening line");
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from reference-site: {first:?}"))
-            .to_string();
+            .arg(&request_log);
+        let (child, addr) = spawn_listening(&mut cmd, "reference-site");
         let url = match tls {
             None => format!("http://{addr}"),
             Some((_, _, host)) => {
