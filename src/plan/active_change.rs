@@ -221,6 +221,14 @@ fn advance(inp: &ChangeInput<'_>, mut c: ActiveChangeStatus, d: &mut ChangeDecis
             c.step = ChangeStep::ChangingActive;
             c.revision = inp.revision.to_string();
             c.message = None;
+            d.events.push(event(
+                false,
+                "ChangingActive",
+                format!(
+                    "traffic is on {standby}: active site {active} takes revision {} and is checked",
+                    short(inp.revision)
+                ),
+            ));
             d.action = Some(ChangeAction::ChangeActive);
             d.change = Some(c);
         }
@@ -241,6 +249,15 @@ fn advance(inp: &ChangeInput<'_>, mut c: ActiveChangeStatus, d: &mut ChangeDecis
             Some(Ok(())) => {
                 c.step = ChangeStep::TrafficBack;
                 c.message = None;
+                d.events.push(event(
+                    false,
+                    "TrafficBack",
+                    format!(
+                        "active site {active} took revision {} and passes its health check: \
+                         traffic moves back to it from {standby}",
+                        short(&c.revision)
+                    ),
+                ));
                 d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
                 d.change = Some(c);
             }

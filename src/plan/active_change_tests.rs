@@ -124,7 +124,9 @@ fn traffic_rests_on_the_standby_for_the_drain_time_before_the_active_changes() {
     inp.now = "2026-11-23T10:00:29Z".parse().expect("time");
     assert_eq!(plan_change(&inp).action, None);
     inp.now = "2026-11-23T10:00:30Z".parse().expect("time");
-    assert_eq!(plan_change(&inp).action, Some(ChangeAction::ChangeActive));
+    let d = plan_change(&inp);
+    assert_eq!(d.action, Some(ChangeAction::ChangeActive));
+    assert_eq!(d.events[0].reason, "ChangingActive");
 }
 
 #[test]
@@ -136,6 +138,7 @@ fn a_passed_check_moves_traffic_back_and_ends_the_change() {
     inp.active_checked = Some(Ok(()));
     let d = plan_change(&inp);
     assert_eq!(d.action, Some(ChangeAction::MoveTraffic("east".into())));
+    assert_eq!(d.events[0].reason, "TrafficBack");
     let back = d.change.expect("still running");
     assert_eq!(back.step, ChangeStep::TrafficBack);
     let mut inp = input(Some(&back), &c, &h);

@@ -27,6 +27,8 @@ use crate::api::{PromotionPhase, SiteHAPairStatus, TrafficFailover};
 struct Event {
     faults: Vec<(u8, u8)>,
     retarget: Option<u8>,
+    /// The user switches `spec.traffic.failover` (Immediate ⇄ WaitForPromotion).
+    flip_policy: bool,
     crash: Crash,
     stale: usize,
     seconds: u32,
@@ -49,6 +51,7 @@ fn event() -> impl Strategy<Value = Event> {
     (
         prop::collection::vec((0u8..18, 1u8..3), 4),
         prop::option::weighted(0.15, 0u8..4),
+        prop::bool::weighted(0.05),
         prop_oneof![
             6 => Just(Crash::Never),
             1 => (1u8..4).prop_map(Crash::BeforeStep),
@@ -57,9 +60,10 @@ fn event() -> impl Strategy<Value = Event> {
         prop_oneof![3 => Just(0usize), 1 => 1usize..4],
         0u32..40,
     )
-        .prop_map(|(faults, retarget, crash, stale, seconds)| Event {
+        .prop_map(|(faults, retarget, flip_policy, crash, stale, seconds)| Event {
             faults,
             retarget,
+            flip_policy,
             crash,
             stale,
             seconds,
@@ -250,6 +254,13 @@ fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), String> {
             w.target = format!("s{}", usize::from(t) % n);
             w.generation += 1;
         }
+        if e.flip_policy {
+            w.policy = match w.policy {
+                TrafficFailover::Immediate => TrafficFailover::WaitForPromotion,
+                TrafficFailover::WaitForPromotion => TrafficFailover::Immediate,
+            };
+            w.generation += 1;
+        }
         w.now = w
             .now
             .checked_add(jiff::SignedDuration::from_secs(i64::from(e.seconds)))
@@ -295,10 +306,28 @@ fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
             .take(4)
             .collect(),
         retarget,
+        flip_policy: false,
         crash: Crash::Never,
         stale: 0,
         seconds,
     }
+}
+
+/// Shrunk from the first model run (seed `498c2…` in
+/// proptest-regressions): a promotion to s1 retargeted back to s0, the
+/// active, while s1 fell silent. Cancelling must leave s0 active at its
+/// epoch with traffic on it, and s1's silence must never force anything:
+/// there is nothing to force past once the target is the active site.
+#[test]
+fn regression_retargeting_back_to_the_active_while_the_target_is_silent() {
+    let events = [
+        step(&[0, 0], Some(1), 0),
+        step(&[0, 0], None, 0),
+        step(&[0, 10], Some(0), 0),
+        step(&[0, 10], None, 22),
+        step(&[0, 10], None, 38),
+    ];
+    run(2, false, &events).expect("invariants hold");
 }
 
 /// Shrunk from a run where a 401 from the old active, between two silent

@@ -82,3 +82,51 @@ fn a_planned_promotion_waits_for_settling_and_warns_of_a_rejected_revision() {
         (st["activeSite"] == "west" && st["promotion"].is_null()).then_some(())
     });
 }
+
+#[test]
+fn a_pending_prune_approval_is_named_by_the_dry_run_and_does_not_block() {
+    let mut bed = SyncBed::new(
+        "preflight-prune",
+        &[("a", 1), ("b", 1), ("c", 1), ("d", 1)],
+    );
+    bed.start_operator(&[]);
+    bed.apply(&bed.pair(&bed.repo.file_url()));
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.wait_in_sync(&rev, CONVERGE);
+
+    // Three of four services deleted: over maxPruneFraction (50%), so the
+    // prune waits for approval.
+    for n in ["a", "b", "c"] {
+        bed.repo.remove(&format!("services/{n}.yaml"));
+    }
+    bed.repo.commit("delete three services");
+    bed.wait_condition("InSync", "False", "PruneBlocked", CONVERGE);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args(["promote", "gis", "--to", "west", "--dry-run", "-n", &bed.ns.name])
+        .env("KUBECONFIG", &testbed().kubeconfig)
+        .output()
+        .expect("sitehapair promote --dry-run");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("warning: prune approval pending"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "a warning alone does not block: {text}");
+
+    // The promotion itself goes on, with the warning as an Event.
+    bed.ns.kubectl(&[
+        "patch",
+        "shp",
+        "gis",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"activeSite":"west"}}"#,
+    ]);
+    wait_for("west active", CONVERGE, || {
+        let st = bed.status();
+        (st["activeSite"] == "west" && st["promotion"].is_null()).then_some(())
+    });
+    let warned = bed.events("PreflightWarning");
+    assert!(
+        warned.iter().any(|n| n.contains("prune approval pending")),
+        "{warned:?}"
+    );
+}

@@ -47,6 +47,19 @@ fn calls(bed: &SyncBed) -> Vec<(String, usize, String)> {
     all
 }
 
+/// A time field of shard `i`'s Lease.
+fn lease_time(bed: &SyncBed, i: usize, field: &str) -> Option<jiff::Timestamp> {
+    let lease = bed
+        .ns
+        .get_json(&format!("lease/sitehapair-operator-shard-{i}"))?;
+    lease["spec"][field].as_str()?.parse().ok()
+}
+
+/// The shard a pair belongs to, as the operator computes it.
+fn shard_of(namespace: &str, name: &str) -> u32 {
+    sitehapair::plan::shard::Shard::of(namespace, name, SHARDS as u32).index
+}
+
 fn all_in_sync(bed: &SyncBed, rev: &str) -> Option<()> {
     let list = bed.ns.get_json("sitehapairs")?;
     let items = list["items"].as_array()?;
@@ -136,18 +149,29 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
 
     // Kill the leader of shard 0 (SIGKILL: no release of its Leases).
     let victim = before[&0].clone();
+    let victim_shards: Vec<usize> = before
+        .iter()
+        .filter(|(_, h)| **h == victim)
+        .map(|(s, _)| *s)
+        .collect();
     let killed_at = jiff::Timestamp::now();
     replicas.get_mut(&victim).expect("victim").kill();
+    // The victim's last renewal of shard 0, as the Lease still records it.
+    let last_renewal = lease_time(&bed, 0, "renewTime").expect("a renewTime");
     let after = wait_for("shard 0 taken over", Duration::from_secs(20), || {
         let h = holders(&bed);
         (h.len() == SHARDS && h.values().all(|r| *r != victim)).then_some(h)
     });
-    let took = jiff::Timestamp::now().duration_since(killed_at);
-    println!("shard leaders after killing {victim}: {after:?} (in {took:?})");
-    // Within one Lease duration (5 s) after the last renewal, plus polling.
+    let acquired = lease_time(&bed, 0, "acquireTime").expect("an acquireTime");
+    let took = acquired.duration_since(last_renewal);
+    println!(
+        "shard leaders after killing {victim}: {after:?}; shard 0 acquired {took:?} after its last renewal"
+    );
+    // Within one Lease duration (5 s) of the last renewal, give or take the
+    // candidates' one-second look at the Lease.
     assert!(
-        took < jiff::SignedDuration::from_secs(10),
-        "took {took:?} to hand over"
+        took <= jiff::SignedDuration::from_secs(6),
+        "shard 0 was taken {took:?} after its last renewal (Lease duration 5 s)"
     );
     for (shard, holder) in &before {
         if *holder != victim {
@@ -165,6 +189,27 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
     wait_for("more calls", Duration::from_secs(30), || {
         (calls(&bed).len() > seen + 2 * PAIRS).then_some(())
     });
+    // The victim's pairs were called by their new leader within a Lease
+    // duration and one health interval (2 s) of the kill.
+    let victims_pairs: BTreeSet<usize> = (0..PAIRS)
+        .filter(|i| {
+            victim_shards.contains(&(shard_of(&bed.ns.name, &format!("gis-{i:02}")) as usize))
+        })
+        .collect();
+    assert!(!victims_pairs.is_empty(), "the victim led shards {victim_shards:?} with no pairs");
+    for pair in &victims_pairs {
+        let first = calls(&bed)
+            .into_iter()
+            .filter(|(_, p, r)| p == pair && *r != victim)
+            .filter_map(|(t, _, _)| t.parse::<jiff::Timestamp>().ok())
+            .find(|t| *t > killed_at)
+            .unwrap_or_else(|| panic!("pair {pair} never called after the kill"));
+        let gap = first.duration_since(killed_at);
+        assert!(
+            gap <= jiff::SignedDuration::from_secs(8),
+            "pair {pair} of shard(s) {victim_shards:?} was first called {gap:?} after the kill"
+        );
+    }
 
     // No pair was ever served by two replicas at once: per pair, the
     // replicas that called it take turns, never interleaved.

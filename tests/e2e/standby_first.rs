@@ -279,7 +279,14 @@ fn shift_traffic_moves_traffic_to_the_checked_standby_while_the_active_changes()
             .any(|n| n.contains(&rev2[..12]) && n.contains("west")),
         "{to_standby:?}"
     );
-    assert!(!bed.events("ActiveChanged").is_empty());
+    // Every step of the procedure is an Event.
+    for reason in ["ChangingActive", "TrafficBack", "ActiveChanged"] {
+        let notes = bed.events(reason);
+        assert!(
+            notes.iter().any(|n| n.contains("east")),
+            "{reason}: {notes:?}"
+        );
+    }
 }
 
 #[test]
