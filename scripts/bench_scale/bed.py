@@ -202,7 +202,11 @@ class Operator:
         self.port = port
         self.log = os.path.join(root, "operator.log")
         env = dict(os.environ, KUBECONFIG=kubeconfig, RUST_LOG=os.environ.get("BENCH_RUST_LOG", "info"))
-        self.proc = procs.start("operator", [os.path.join(bin_dir, "sitehapair"), "run",
+        # BENCH_OPERATOR_WRAPPER: a command to run the operator under (for
+        # example `heaptrack -o FILE` to see where its memory goes); the
+        # figures of such a run describe the wrapper, not the operator.
+        wrapper = os.environ.get("BENCH_OPERATOR_WRAPPER", "").split()
+        self.proc = procs.start("operator", [*wrapper, os.path.join(bin_dir, "sitehapair"), "run",
                                              "--identity", "bench", "--log-format", "json",
                                              "--namespace", NAMESPACE,
                                              "--listen", f"127.0.0.1:{port}",

@@ -58,6 +58,9 @@ pub struct Context {
     /// object, in this term: a cached object whose status hashes the same
     /// is not behind it.
     known_status: Mutex<HashMap<String, u64>>,
+    /// The claim index of every pair, with the fingerprint of the pairs'
+    /// (uid, generation) it was built from.
+    claims: Mutex<Option<(u64, Arc<crate::plan::claims::ClaimIndex>)>>,
 }
 
 impl Context {
@@ -95,6 +98,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
+            claims: Mutex::new(None),
         }
     }
 
@@ -104,56 +108,44 @@ impl Context {
         self
     }
 
-    /// Sites of `obj` another (earlier) pair manages, as messages.
+    /// Sites of `obj` another (earlier) pair manages, as messages. The
+    /// index of every pair's claims is rebuilt only when the set of pairs
+    /// or a pair's spec changed (their uid and generation), so a reconcile
+    /// at rest does not walk every pair.
     pub fn claimed_elsewhere(&self, obj: &crate::api::SiteHAPair) -> Vec<String> {
-        use crate::plan::claims::{PairSites, claimed_elsewhere};
-        use kube::ResourceExt;
+        use crate::plan::claims::PairSites;
         let Some(store) = self.pairs.get() else {
             return Vec::new();
         };
         let all = store.state();
-        let keys: Vec<(String, String)> = all
-            .iter()
-            .map(|p| {
-                (
-                    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
-                    p.metadata
-                        .creation_timestamp
-                        .as_ref()
-                        .map(|t| t.0.to_string())
-                        .unwrap_or_default(),
-                )
-            })
-            .collect();
-        fn sites(p: &crate::api::SiteHAPair) -> Vec<(&str, &str)> {
-            p.spec
-                .sites
-                .iter()
-                .map(|s| (s.name.as_str(), s.admin_url.as_str()))
-                .collect()
-        }
-        let others: Vec<PairSites<'_>> = all
-            .iter()
-            .zip(&keys)
-            .map(|(p, (k, c))| PairSites {
-                key: k,
-                created: c,
-                sites: sites(p),
-            })
-            .collect();
-        let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-        let created = obj
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0.to_string())
-            .unwrap_or_default();
-        let me = PairSites {
+        let print = claims_fingerprint(&all);
+        let index = {
+            let mut memo = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+            match memo.as_ref() {
+                Some((seen, index)) if *seen == print => index.clone(),
+                _ => {
+                    let keys: Vec<(String, String)> = all.iter().map(|p| pair_key(p)).collect();
+                    let pairs: Vec<PairSites<'_>> = all
+                        .iter()
+                        .zip(&keys)
+                        .map(|(p, (k, c))| PairSites {
+                            key: k,
+                            created: c,
+                            sites: pair_sites(p),
+                        })
+                        .collect();
+                    let index = Arc::new(crate::plan::claims::ClaimIndex::build(&pairs));
+                    *memo = Some((print, index.clone()));
+                    index
+                }
+            }
+        };
+        let (key, created) = pair_key(obj);
+        index.claimed_elsewhere(&PairSites {
             key: &key,
             created: &created,
-            sites: sites(obj),
-        };
-        claimed_elsewhere(&me, &others)
+            sites: pair_sites(obj),
+        })
     }
 
     /// Leads, and the renew deadline has not passed: checked before every
@@ -304,6 +296,42 @@ fn status_hash(status: Option<&SiteHAPairStatus>) -> u64 {
 pub fn backoff_delay(attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(16);
     Duration::from_secs((1u64 << exp).min(300))
+}
+
+/// namespace/name and creationTimestamp of a pair, as claims compare them.
+fn pair_key(p: &crate::api::SiteHAPair) -> (String, String) {
+    use kube::ResourceExt;
+    (
+        format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
+        p.metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// (site name, adminUrl) of each of a pair's sites.
+fn pair_sites(p: &crate::api::SiteHAPair) -> Vec<(&str, &str)> {
+    p.spec
+        .sites
+        .iter()
+        .map(|s| (s.name.as_str(), s.admin_url.as_str()))
+        .collect()
+}
+
+/// What the claims of all pairs depend on: which pairs exist (uid) and
+/// their spec (generation). Order-independent; no allocation.
+fn claims_fingerprint(all: &[Arc<crate::api::SiteHAPair>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut sum = 0u64;
+    for p in all {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        p.metadata.uid.hash(&mut h);
+        p.metadata.generation.hash(&mut h);
+        sum = sum.wrapping_add(h.finish());
+    }
+    sum ^ (all.len() as u64)
 }
 
 #[cfg(test)]

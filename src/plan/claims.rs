@@ -30,24 +30,60 @@ pub fn normalize(url: &str) -> String {
     }
 }
 
-/// The sites of `me` an earlier pair already manages, as messages naming it.
-pub fn claimed_elsewhere(me: &PairSites<'_>, others: &[PairSites<'_>]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (site, url) in &me.sites {
-        let n = normalize(url);
-        let first = others
-            .iter()
-            .filter(|o| o.key != me.key && (o.created, o.key) < (me.created, me.key))
-            .filter(|o| o.sites.iter().any(|(_, u)| normalize(u) == n))
-            .min_by_key(|o| (o.created, o.key));
-        if let Some(o) = first {
-            out.push(format!(
-                "site {site} ({n}) is already managed by pair {}; this pair leaves it alone: remove it here, or from that pair",
-                o.key
-            ));
+/// Every pair's claims, by normalized admin URL: built once from all
+/// pairs (the shell rebuilds it only when a pair is added, removed or its
+/// spec changes), then each reconcile looks its own sites up. With N pairs
+/// a lookup is O(sites), where scanning every pair per reconcile made the
+/// pairs' steady state O(N²).
+#[derive(Debug, Default)]
+pub struct ClaimIndex {
+    /// Normalized admin URL → (created, key) of every pair naming it, sorted.
+    by_url: std::collections::HashMap<String, Vec<(String, String)>>,
+}
+
+impl ClaimIndex {
+    pub fn build(pairs: &[PairSites<'_>]) -> Self {
+        let mut by_url: std::collections::HashMap<String, Vec<(String, String)>> =
+            std::collections::HashMap::new();
+        for p in pairs {
+            for (_, url) in &p.sites {
+                let claimants = by_url.entry(normalize(url)).or_default();
+                let claim = (p.created.to_string(), p.key.to_string());
+                if !claimants.contains(&claim) {
+                    claimants.push(claim);
+                }
+            }
         }
+        for claimants in by_url.values_mut() {
+            claimants.sort();
+        }
+        Self { by_url }
     }
-    out
+
+    /// The sites of `me` an earlier pair already manages, as messages naming it.
+    pub fn claimed_elsewhere(&self, me: &PairSites<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (site, url) in &me.sites {
+            let n = normalize(url);
+            let first = self.by_url.get(&n).and_then(|claimants| {
+                claimants
+                    .iter()
+                    .find(|(c, k)| k != me.key && (c.as_str(), k.as_str()) < (me.created, me.key))
+            });
+            if let Some((_, key)) = first {
+                out.push(format!(
+                    "site {site} ({n}) is already managed by pair {key}; this pair leaves it alone: remove it here, or from that pair"
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The sites of `me` an earlier pair among `others` already manages, as
+/// messages naming it (an index of `others` built for one lookup).
+pub fn claimed_elsewhere(me: &PairSites<'_>, others: &[PairSites<'_>]) -> Vec<String> {
+    ClaimIndex::build(others).claimed_elsewhere(me)
 }
 
 #[cfg(test)]
