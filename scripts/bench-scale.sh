@@ -16,7 +16,9 @@
 # BENCH_REST_SECONDS (120), BENCH_BASELINE_SECONDS (30),
 # BENCH_SETTLE_SECONDS (30), BENCH_SERVICES (100), BENCH_CONVERGE_TIMEOUT
 # (300 + 2 PAIRS), BENCH_SKIP_SETUP=1 (do not run scripts/setup.sh),
-# BENCH_KEEP=1 (keep the working folder: logs, results.json).
+# BENCH_KEEP=1 (keep the working folder: logs, results.json),
+# BENCH_OPERATOR_WRAPPER (run the operator under a command, e.g. heaptrack),
+# BENCH_OPERATOR_ARGS (more operator flags, e.g. --max-concurrent-reconciles 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-}"

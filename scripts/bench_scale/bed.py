@@ -212,7 +212,8 @@ class Operator:
                                              "--listen", f"127.0.0.1:{port}",
                                              "--cache-dir", os.path.join(root, "operator-cache"),
                                              "--webhook-secret", "git-hook",
-                                             "--webhook-secret-namespace", NAMESPACE],
+                                             "--webhook-secret-namespace", NAMESPACE,
+                                             *os.environ.get("BENCH_OPERATOR_ARGS", "").split()],
                                 self.log, env=env)
         self.pid = self.proc.pid
 

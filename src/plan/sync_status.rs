@@ -318,6 +318,9 @@ fn fold_sites(
         SourceReport::Fetched { revision, .. } => Some(revision.as_str()),
         _ => None,
     };
+    // One Synced Event per trip naming every site written: at a thousand
+    // pairs a push is a thousand Events, not two thousand.
+    let mut synced_notes = Vec::new();
     for r in &report.sites {
         let Some(row) = status.sites.iter_mut().find(|s| s.name == r.name) else {
             continue;
@@ -356,12 +359,7 @@ fn fold_sites(
         }
         if !r.wrote.is_empty() {
             row.last_sync_time = Some(now.to_string());
-            events.push(PlannedEvent {
-                warning: false,
-                reason: "Synced",
-                action: "Sync",
-                note: synced_note(&r.name, revision, &r.wrote),
-            });
+            synced_notes.push(synced_note(&r.name, revision, &r.wrote));
         }
         // A joining site has joined once it holds the revision fetched
         // this trip (when the pair has a source) and passes its check.
@@ -382,6 +380,14 @@ fn fold_sites(
                 ),
             });
         }
+    }
+    if !synced_notes.is_empty() {
+        events.push(PlannedEvent {
+            warning: false,
+            reason: "Synced",
+            action: "Sync",
+            note: synced_notes.join(" | "),
+        });
     }
 }
 

@@ -45,7 +45,7 @@ fn cond<'a>(s: &'a SiteHAPairStatus, t: &str) -> &'a Condition {
 }
 
 #[test]
-fn a_clean_sync_is_in_sync_with_an_event_per_written_site() {
+fn a_clean_sync_is_in_sync_with_an_event_naming_the_written_site() {
     let mut s = status();
     let report = SyncReport {
         source: SourceReport::Fetched {
@@ -71,6 +71,29 @@ fn a_clean_sync_is_in_sync_with_an_event_per_written_site() {
     assert_eq!(
         s.source.as_ref().and_then(|x| x.revision.as_deref()),
         Some("abcdef0123456789")
+    );
+}
+
+#[test]
+fn one_synced_event_names_every_site_written_in_the_trip() {
+    let mut s = status();
+    let report = SyncReport {
+        source: SourceReport::Fetched {
+            revision: "abcdef0123456789".into(),
+            fetched_at: "t".into(),
+        },
+        sites: vec![
+            site("west", "abcdef0123456789", &["roads"]),
+            site("east", "abcdef0123456789", &["roads"]),
+        ],
+        gate: None,
+    };
+    let events = fold_report(&mut s, &prev(), &report, "https://g/r.git", 3, "t1");
+    let synced: Vec<_> = events.iter().filter(|e| e.reason == "Synced").collect();
+    assert_eq!(synced.len(), 1, "{events:?}");
+    assert_eq!(
+        synced[0].note,
+        "site west: revision abcdef012345: created roads | site east: revision abcdef012345: created roads"
     );
 }
 

@@ -79,7 +79,7 @@ fn a_merged_pull_request_reaches_both_sites_standby_first() {
     );
     let synced = bed.events("Synced");
     assert!(
-        synced.iter().any(|n| n.starts_with("site west")
+        synced.iter().any(|n| n.contains("site west: revision")
             && n.contains("created hydrants")
             && n.contains("replaced roads")),
         "{synced:?}\n{}",
