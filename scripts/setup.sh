@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: tools the scripts and tests call, and the C libraries
 # git2 builds against (libssl-dev, pkg-config); sshd serves git over ssh in tests.
 need_apt=()
-for tool in openssl curl git setsid python3 pkg-config; do
+for tool in openssl curl git setsid python3 pkg-config make; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
 [[ -x /usr/sbin/sshd ]] || need_apt+=(sshd)

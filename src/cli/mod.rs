@@ -129,7 +129,7 @@ pub struct RunArgs {
     pub pair_selector: Option<String>,
     /// At most this many pairs are reconciled at once; the rest wait their
     /// turn (each reconcile mostly waits on sites and git).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_concurrent_reconciles: u16,
     /// Split the pairs into this many shards (by a stable hash of
     /// namespace/name), each led through its own Lease

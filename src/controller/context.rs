@@ -58,9 +58,15 @@ pub struct Context {
     /// object, in this term: a cached object whose status hashes the same
     /// is not behind it.
     known_status: Mutex<HashMap<String, u64>>,
-    /// The claim index of every pair, with the fingerprint of the pairs'
-    /// (uid, generation) it was built from.
+    /// The claim index of every pair, with the version of the pair set it
+    /// was built from.
     claims: Mutex<Option<(u64, Arc<crate::plan::claims::ClaimIndex>)>>,
+    /// Bumped when a pair appears, goes or its spec changes (its uid and
+    /// generation, as the pair watch delivers them): status writes leave
+    /// the claim index alone.
+    claims_version: std::sync::atomic::AtomicU64,
+    /// The generation of every pair seen by the watch, by uid.
+    generations: Mutex<HashMap<String, Option<i64>>>,
 }
 
 impl Context {
@@ -99,6 +105,8 @@ impl Context {
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),
             claims: Mutex::new(None),
+            claims_version: std::sync::atomic::AtomicU64::new(0),
+            generations: Mutex::new(HashMap::new()),
         }
     }
 
@@ -108,22 +116,46 @@ impl Context {
         self
     }
 
+    /// A pair watch event, after the store took it: a new, changed (by
+    /// generation) or deleted pair, or a relist, makes the claim index old.
+    pub fn note_pair_event(&self, event: &kube::runtime::watcher::Event<crate::api::SiteHAPair>) {
+        use kube::runtime::watcher::Event;
+        let changed = match event {
+            Event::Apply(p) | Event::InitApply(p) => {
+                let uid = p.metadata.uid.clone().unwrap_or_default();
+                let mut seen = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+                seen.insert(uid, p.metadata.generation) != Some(p.metadata.generation)
+            }
+            Event::Delete(p) => {
+                let uid = p.metadata.uid.clone().unwrap_or_default();
+                let mut seen = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+                seen.remove(&uid);
+                true
+            }
+            Event::Init => false,
+            Event::InitDone => true,
+        };
+        if changed {
+            self.claims_version.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// Sites of `obj` another (earlier) pair manages, as messages. The
-    /// index of every pair's claims is rebuilt only when the set of pairs
-    /// or a pair's spec changed (their uid and generation), so a reconcile
-    /// at rest does not walk every pair.
+    /// index of every pair's claims is rebuilt only when a pair appeared,
+    /// went or changed its spec, so a reconcile at rest does not walk
+    /// every pair.
     pub fn claimed_elsewhere(&self, obj: &crate::api::SiteHAPair) -> Vec<String> {
         use crate::plan::claims::PairSites;
         let Some(store) = self.pairs.get() else {
             return Vec::new();
         };
-        let all = store.state();
-        let print = claims_fingerprint(&all);
+        let version = self.claims_version.load(Ordering::Acquire);
         let index = {
             let mut memo = self.claims.lock().unwrap_or_else(|p| p.into_inner());
             match memo.as_ref() {
-                Some((seen, index)) if *seen == print => index.clone(),
+                Some((seen, index)) if *seen == version => index.clone(),
                 _ => {
+                    let all = store.state();
                     let keys: Vec<(String, String)> = all.iter().map(|p| pair_key(p)).collect();
                     let pairs: Vec<PairSites<'_>> = all
                         .iter()
@@ -135,7 +167,7 @@ impl Context {
                         })
                         .collect();
                     let index = Arc::new(crate::plan::claims::ClaimIndex::build(&pairs));
-                    *memo = Some((print, index.clone()));
+                    *memo = Some((version, index.clone()));
                     index
                 }
             }
@@ -320,20 +352,6 @@ fn pair_sites(p: &crate::api::SiteHAPair) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// What the claims of all pairs depend on: which pairs exist (uid) and
-/// their spec (generation). Order-independent; no allocation.
-fn claims_fingerprint(all: &[Arc<crate::api::SiteHAPair>]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut sum = 0u64;
-    for p in all {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        p.metadata.uid.hash(&mut h);
-        p.metadata.generation.hash(&mut h);
-        sum = sum.wrapping_add(h.finish());
-    }
-    sum ^ (all.len() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +373,84 @@ mod tests {
             Arc::new(SecretStore::unwatched(client)),
             false,
         )
+    }
+
+    fn pair(
+        name: &str,
+        uid: &str,
+        generation: i64,
+        created: &str,
+        url: &str,
+    ) -> crate::api::SiteHAPair {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "sitehapair.io/v1alpha1",
+            "kind": "SiteHAPair",
+            "metadata": {"name": name, "namespace": "ns", "uid": uid,
+                         "generation": generation, "creationTimestamp": created},
+            "spec": {
+                "activeSite": "east",
+                "sites": [
+                    {"name": "east", "adminUrl": url, "credentialsSecretRef": {"name": "e"},
+                     "trafficAddresses": ["192.0.2.10"]},
+                    {"name": "west", "adminUrl": format!("{url}-w"), "credentialsSecretRef": {"name": "w"},
+                     "trafficAddresses": ["192.0.2.11"]}
+                ]
+            }
+        }))
+        .expect("pair")
+    }
+
+    #[tokio::test]
+    async fn the_claim_index_follows_spec_changes_and_ignores_status_writes() {
+        use kube::runtime::watcher::Event;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = offline_context(dir.path());
+        let (reader, mut writer) = kube::runtime::reflector::store();
+        let _ = ctx.pairs.set(reader);
+        let mut feed = |e: Event<crate::api::SiteHAPair>| {
+            writer.apply_watcher_event(&e);
+            ctx.note_pair_event(&e);
+        };
+        let old = pair("a", "ua", 1, "2026-01-01T00:00:00Z", "https://east.example");
+        let new = pair(
+            "b",
+            "ub",
+            1,
+            "2026-02-01T00:00:00Z",
+            "https://EAST.example/",
+        );
+        feed(Event::Apply(old.clone()));
+        feed(Event::Apply(new.clone()));
+        let claimed = ctx.claimed_elsewhere(&new);
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        assert!(claimed[0].contains("pair ns/a"), "{claimed:?}");
+        assert!(ctx.claimed_elsewhere(&old).is_empty());
+
+        // A status write (same generation) leaves the index as it was.
+        let version = ctx.claims_version.load(Ordering::Acquire);
+        let mut written = old.clone();
+        written.status = Some(SiteHAPairStatus {
+            epoch: 4,
+            ..SiteHAPairStatus::default()
+        });
+        feed(Event::Apply(written));
+        assert_eq!(ctx.claims_version.load(Ordering::Acquire), version);
+
+        // The older pair lets go of the site (a new generation): b owns it.
+        feed(Event::Apply(pair(
+            "a",
+            "ua",
+            2,
+            "2026-01-01T00:00:00Z",
+            "https://other.example",
+        )));
+        assert!(ctx.claimed_elsewhere(&new).is_empty());
+        // ... and takes it back, then is deleted.
+        let back = pair("a", "ua", 3, "2026-01-01T00:00:00Z", "https://east.example");
+        feed(Event::Apply(back.clone()));
+        assert_eq!(ctx.claimed_elsewhere(&new).len(), 1);
+        feed(Event::Delete(back));
+        assert!(ctx.claimed_elsewhere(&new).is_empty());
     }
 
     #[tokio::test]

@@ -376,10 +376,12 @@ async fn run_controller(
     // The store holds every pair in scope (a site claimed by a pair of
     // another shard is still seen); the Controller gets this shard's.
     let shard = ctx.shard;
+    let claims_ctx = ctx.clone();
     let pairs = watcher(api, pair_config)
         .default_backoff()
         .modify(|p| p.metadata.managed_fields = None)
         .reflect(writer)
+        .inspect_ok(move |event| claims_ctx.note_pair_event(event))
         .applied_objects()
         .try_filter(move |p| {
             let ns = p.metadata.namespace.as_deref().unwrap_or_default();

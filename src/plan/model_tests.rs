@@ -60,14 +60,16 @@ fn event() -> impl Strategy<Value = Event> {
         prop_oneof![3 => Just(0usize), 1 => 1usize..4],
         0u32..40,
     )
-        .prop_map(|(faults, retarget, flip_policy, crash, stale, seconds)| Event {
-            faults,
-            retarget,
-            flip_policy,
-            crash,
-            stale,
-            seconds,
-        })
+        .prop_map(
+            |(faults, retarget, flip_policy, crash, stale, seconds)| Event {
+                faults,
+                retarget,
+                flip_policy,
+                crash,
+                stale,
+                seconds,
+            },
+        )
 }
 
 /// Whole-run facts the invariants compare against.

@@ -85,10 +85,7 @@ fn a_planned_promotion_waits_for_settling_and_warns_of_a_rejected_revision() {
 
 #[test]
 fn a_pending_prune_approval_is_named_by_the_dry_run_and_does_not_block() {
-    let mut bed = SyncBed::new(
-        "preflight-prune",
-        &[("a", 1), ("b", 1), ("c", 1), ("d", 1)],
-    );
+    let mut bed = SyncBed::new("preflight-prune", &[("a", 1), ("b", 1), ("c", 1), ("d", 1)]);
     bed.start_operator(&[]);
     bed.apply(&bed.pair(&bed.repo.file_url()));
     let rev = bed.repo.git(&["rev-parse", "HEAD"]);
@@ -103,13 +100,25 @@ fn a_pending_prune_approval_is_named_by_the_dry_run_and_does_not_block() {
     bed.wait_condition("InSync", "False", "PruneBlocked", CONVERGE);
 
     let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
-        .args(["promote", "gis", "--to", "west", "--dry-run", "-n", &bed.ns.name])
+        .args([
+            "promote",
+            "gis",
+            "--to",
+            "west",
+            "--dry-run",
+            "-n",
+            &bed.ns.name,
+        ])
         .env("KUBECONFIG", &testbed().kubeconfig)
         .output()
         .expect("sitehapair promote --dry-run");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("warning: prune approval pending"), "{text}");
-    assert_eq!(out.status.code(), Some(0), "a warning alone does not block: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning alone does not block: {text}"
+    );
 
     // The promotion itself goes on, with the warning as an Event.
     bed.ns.kubectl(&[

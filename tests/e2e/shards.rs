@@ -196,7 +196,10 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
             victim_shards.contains(&(shard_of(&bed.ns.name, &format!("gis-{i:02}")) as usize))
         })
         .collect();
-    assert!(!victims_pairs.is_empty(), "the victim led shards {victim_shards:?} with no pairs");
+    assert!(
+        !victims_pairs.is_empty(),
+        "the victim led shards {victim_shards:?} with no pairs"
+    );
     for pair in &victims_pairs {
         let first = calls(&bed)
             .into_iter()
