@@ -168,9 +168,10 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
         "shard leaders after killing {victim}: {after:?}; shard 0 acquired {took:?} after its last renewal"
     );
     // Within one Lease duration (5 s) of the last renewal, give or take the
-    // candidates' one-second look at the Lease.
+    // candidates' looks at the Lease (about 5.5 s here at rest; a loaded
+    // machine, the test run's four threads, adds up to a couple of seconds).
     assert!(
-        took <= jiff::SignedDuration::from_secs(6),
+        took <= jiff::SignedDuration::from_millis(7500),
         "shard 0 was taken {took:?} after its last renewal (Lease duration 5 s)"
     );
     for (shard, holder) in &before {
@@ -190,7 +191,8 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
         (calls(&bed).len() > seen + 2 * PAIRS).then_some(())
     });
     // The victim's pairs were called by their new leader within a Lease
-    // duration and one health interval (2 s) of the kill.
+    // duration and one health interval (2 s) of the kill, with the same
+    // slack for a loaded machine.
     let victims_pairs: BTreeSet<usize> = (0..PAIRS)
         .filter(|i| {
             victim_shards.contains(&(shard_of(&bed.ns.name, &format!("gis-{i:02}")) as usize))
@@ -209,7 +211,7 @@ fn three_shards_spread_the_pairs_and_a_lost_replica_hands_over_only_its_shards()
             .unwrap_or_else(|| panic!("pair {pair} never called after the kill"));
         let gap = first.duration_since(killed_at);
         assert!(
-            gap <= jiff::SignedDuration::from_secs(8),
+            gap <= jiff::SignedDuration::from_millis(9500),
             "pair {pair} of shard(s) {victim_shards:?} was first called {gap:?} after the kill"
         );
     }
