@@ -11,43 +11,10 @@ use reqwest::{StatusCode, Url};
 use super::SiteError;
 use super::answers::{MAX_LOCATION, MAX_MESSAGE, trim};
 
-/// Clients shared by every site with the same timeout and CA bundle: a
-/// reqwest client holds its TLS configuration (root store, session cache)
-/// and connection pool, tens of kilobytes, and one per site made the
-/// operator's memory grow with the sites it calls. Connections stay per
-/// host (the pool is keyed by scheme, host and port). Bounded: past
-/// `SHARED_CLIENTS_MAX` distinct settings the table starts again (clients
-/// in use live on in their sites).
-type ClientKey = (Duration, Option<[u8; 32]>);
-static SHARED_CLIENTS: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<ClientKey, reqwest::Client>>,
-> = std::sync::LazyLock::new(Default::default);
-const SHARED_CLIENTS_MAX: usize = 256;
-
-/// An HTTP client for a site: `ca_pem` is the PEM bundle that signs the
+/// An HTTP client for one site: `ca_pem` is the PEM bundle that signs the
 /// site's certificate (without it the platform roots are used). TLS is
-/// never skipped and redirects are never followed. Sites with the same
-/// timeout and bundle share one client.
+/// never skipped and redirects are never followed.
 pub fn client(
-    site: &str,
-    timeout: Duration,
-    ca_pem: Option<&[u8]>,
-) -> Result<reqwest::Client, SiteError> {
-    use sha2::Digest;
-    let key = (timeout, ca_pem.map(|pem| sha2::Sha256::digest(pem).into()));
-    let mut shared = SHARED_CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = shared.get(&key) {
-        return Ok(c.clone());
-    }
-    let c = build_client(site, timeout, ca_pem)?;
-    if shared.len() >= SHARED_CLIENTS_MAX {
-        shared.clear();
-    }
-    shared.insert(key, c.clone());
-    Ok(c)
-}
-
-fn build_client(
     site: &str,
     timeout: Duration,
     ca_pem: Option<&[u8]>,
