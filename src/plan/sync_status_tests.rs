@@ -36,6 +36,18 @@ fn site(name: &str, rev: &str, wrote: &[&str]) -> SiteReport {
     }
 }
 
+/// A trip that fetched revision abcdef0123456789 and saw these sites.
+fn fetched(sites: Vec<SiteReport>) -> SyncReport {
+    SyncReport {
+        source: SourceReport::Fetched {
+            revision: "abcdef0123456789".into(),
+            fetched_at: "t".into(),
+        },
+        sites,
+        gate: None,
+    }
+}
+
 fn prev() -> Vec<Condition> {
     Vec::new()
 }
@@ -47,17 +59,10 @@ fn cond<'a>(s: &'a SiteHAPairStatus, t: &str) -> &'a Condition {
 #[test]
 fn a_clean_sync_is_in_sync_with_an_event_naming_the_written_site() {
     let mut s = status();
-    let report = SyncReport {
-        source: SourceReport::Fetched {
-            revision: "abcdef0123456789".into(),
-            fetched_at: "t".into(),
-        },
-        sites: vec![
-            site("east", "abcdef0123456789", &["a", "b"]),
-            site("west", "abcdef0123456789", &[]),
-        ],
-        gate: None,
-    };
+    let report = fetched(vec![
+        site("east", "abcdef0123456789", &["a", "b"]),
+        site("west", "abcdef0123456789", &[]),
+    ]);
     let events = fold_report(&mut s, &prev(), &report, "https://g/r.git", 3, "t1");
     assert_eq!(cond(&s, types::IN_SYNC).status, ConditionStatus::True);
     assert_eq!(cond(&s, types::IN_SYNC).observed_generation, 3);
@@ -77,17 +82,10 @@ fn a_clean_sync_is_in_sync_with_an_event_naming_the_written_site() {
 #[test]
 fn one_synced_event_names_every_site_written_in_the_trip() {
     let mut s = status();
-    let report = SyncReport {
-        source: SourceReport::Fetched {
-            revision: "abcdef0123456789".into(),
-            fetched_at: "t".into(),
-        },
-        sites: vec![
-            site("west", "abcdef0123456789", &["roads"]),
-            site("east", "abcdef0123456789", &["roads"]),
-        ],
-        gate: None,
-    };
+    let report = fetched(vec![
+        site("west", "abcdef0123456789", &["roads"]),
+        site("east", "abcdef0123456789", &["roads"]),
+    ]);
     let events = fold_report(&mut s, &prev(), &report, "https://g/r.git", 3, "t1");
     let synced: Vec<_> = events.iter().filter(|e| e.reason == "Synced").collect();
     assert_eq!(synced.len(), 1, "{events:?}");

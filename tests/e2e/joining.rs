@@ -96,14 +96,7 @@ fn a_joining_site_keeps_its_own_services_until_approved_and_is_no_target_until_j
     );
 
     // Not a promotion target while joining.
-    bed.ns.kubectl(&[
-        "patch",
-        "shp",
-        "gis",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"activeSite":"north"}}"#,
-    ]);
+    bed.set_active_site("north");
     let blocked = wait_for("the promotion to north blocked", CONVERGE, || {
         let c = condition(&bed.status(), "PromotionBlocked");
         (c["status"] == "True").then(|| c["message"].as_str().unwrap_or_default().to_string())

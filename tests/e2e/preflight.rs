@@ -12,6 +12,27 @@ use crate::support::{condition, testbed, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
+/// `sitehapair promote gis --to west --dry-run`: what it printed, and its exit code.
+fn dry_run_to_west(bed: &SyncBed) -> (String, Option<i32>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args([
+            "promote",
+            "gis",
+            "--to",
+            "west",
+            "--dry-run",
+            "-n",
+            &bed.ns.name,
+        ])
+        .env("KUBECONFIG", &testbed().kubeconfig)
+        .output()
+        .expect("sitehapair promote --dry-run");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
+}
+
 #[test]
 fn a_planned_promotion_waits_for_settling_and_warns_of_a_rejected_revision() {
     let mut bed = SyncBed::new("preflight", &[("roads", 1)]);
@@ -27,32 +48,12 @@ fn a_planned_promotion_waits_for_settling_and_warns_of_a_rejected_revision() {
     bed.repo.commit("a broken service file");
     bed.wait_condition("SourceReady", "False", "InvalidRevision", CONVERGE);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
-        .args([
-            "promote",
-            "gis",
-            "--to",
-            "west",
-            "--dry-run",
-            "-n",
-            &bed.ns.name,
-        ])
-        .env("KUBECONFIG", &testbed().kubeconfig)
-        .output()
-        .expect("sitehapair promote --dry-run");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (text, code) = dry_run_to_west(&bed);
     assert!(text.contains("warning: source (InvalidRevision)"), "{text}");
     assert!(text.contains("settled: site west"), "{text}");
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(code, Some(1), "{text}");
 
-    bed.ns.kubectl(&[
-        "patch",
-        "shp",
-        "gis",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"activeSite":"west"}}"#,
-    ]);
+    bed.set_active_site("west");
     let msg = wait_for("the promotion held for settling", CONVERGE, || {
         let c = condition(&bed.status(), "PromotionBlocked");
         (c["status"] == "True").then(|| c["message"].as_str().unwrap_or_default().to_string())
@@ -104,36 +105,12 @@ fn a_pending_prune_approval_is_named_by_the_dry_run_and_does_not_block() {
     bed.repo.commit("delete three services");
     bed.wait_condition("InSync", "False", "PruneBlocked", CONVERGE);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
-        .args([
-            "promote",
-            "gis",
-            "--to",
-            "west",
-            "--dry-run",
-            "-n",
-            &bed.ns.name,
-        ])
-        .env("KUBECONFIG", &testbed().kubeconfig)
-        .output()
-        .expect("sitehapair promote --dry-run");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (text, code) = dry_run_to_west(&bed);
     assert!(text.contains("warning: prune approval pending"), "{text}");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "a warning alone does not block: {text}"
-    );
+    assert_eq!(code, Some(0), "a warning alone does not block: {text}");
 
     // The promotion itself goes on, with the warning as an Event.
-    bed.ns.kubectl(&[
-        "patch",
-        "shp",
-        "gis",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"activeSite":"west"}}"#,
-    ]);
+    bed.set_active_site("west");
     wait_for("west active", CONVERGE, || {
         let st = bed.status();
         (st["activeSite"] == "west" && st["promotion"].is_null()).then_some(())

@@ -122,6 +122,13 @@ impl SyncBed {
         assert!(out.status.success(), "apply: {}", stderr(&out));
     }
 
+    /// Ask for a promotion: set spec.activeSite of the pair.
+    pub fn set_active_site(&self, site: &str) {
+        let patch = serde_json::json!({"spec": {"activeSite": site}}).to_string();
+        self.ns
+            .kubectl(&["patch", "shp", &self.name, "--type=merge", "-p", &patch]);
+    }
+
     pub fn status(&self) -> Value {
         self.ns
             .get_json(&format!("shp/{}", self.name))
