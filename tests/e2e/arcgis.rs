@@ -494,7 +494,10 @@ fn arcgis_promotions_planned_and_forced_fence_through_the_role_records() {
         st["activeSite"] == "east" && st["phase"] == "Ready"
     });
     bed.wait_role(&bed.east, "active", 1);
-    assert_eq!(bed.traffic(), json!(["192.0.2.10"]));
+    // Traffic follows the status that records the active (written after it).
+    wait_for("traffic on east", WAIT, || {
+        (bed.traffic() == json!(["192.0.2.10"])).then_some(())
+    });
 
     // Planned: both answer; demote east, promote west, traffic follows.
     bed.promote("west");
