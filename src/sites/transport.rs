@@ -13,7 +13,9 @@ use super::answers::{MAX_LOCATION, MAX_MESSAGE, trim};
 
 /// An HTTP client for one site: `ca_pem` is the PEM bundle that signs the
 /// site's certificate (without it the platform roots are used). TLS is
-/// never skipped and redirects are never followed.
+/// never skipped and redirects are never followed. Each site keeps its own
+/// connection pool (a pooled connection never outlives its site's driver);
+/// the TLS configuration is shared by every site with the same bundle.
 pub fn client(
     site: &str,
     timeout: Duration,
@@ -23,23 +25,13 @@ pub fn client(
         site: site.to_string(),
         message,
     };
-    let mut builder = reqwest::Client::builder()
+    let tls = super::tls_config::shared(ca_pem).map_err(config)?;
+    reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(user_agent());
-    if let Some(pem) = ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| config(format!("CA bundle: {e}")))?;
-        if certs.is_empty() {
-            return Err(config("CA bundle holds no certificate".to_string()));
-        }
-        builder = builder.tls_built_in_root_certs(false);
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    builder
+        .user_agent(user_agent())
+        .use_preconfigured_tls(tls)
         .build()
         .map_err(|e| config(format!("HTTP client: {e}")))
 }
