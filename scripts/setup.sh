@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: tools the scripts and tests call, and the C libraries
 # git2 builds against (libssl-dev, pkg-config); sshd serves git over ssh in tests.
 need_apt=()
-for tool in openssl curl git setsid python3 pkg-config make; do
+for tool in openssl curl git setsid python3 pkg-config make strip; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
 [[ -x /usr/sbin/sshd ]] || need_apt+=(sshd)
@@ -19,6 +19,7 @@ if (( ${#need_apt[@]} )); then
       setsid) pkgs+=(util-linux) ;;
       python3) pkgs+=(python3-minimal) ;;
       sshd) pkgs+=(openssh-server) ;;
+      strip) pkgs+=(binutils) ;;
       *) pkgs+=("$t") ;;
     esac
   done
@@ -33,4 +34,6 @@ for tool in go cargo; do
 done
 
 tests/testbed/testbed build
+# The node the chart's pods run on (containerd, runc, CNI, kubelet, scheduler).
+tests/testbed/node/build
 cargo build --locked --features failpoints --all-targets

@@ -17,15 +17,14 @@ use crate::support::syncbed::{live_sites, set_health};
 use crate::support::{Namespace, condition, stderr, wait_for};
 
 /// What a site says of its mode right now (None: no answer).
-fn mode_of(site: &ReferenceSite, token: &str) -> Option<(Mode, i64)> {
-    let d = HttpSite::new(
-        &site.name,
-        &site.url,
-        Token::new(token),
-        None,
-        Duration::from_secs(2),
-    )
-    .expect("driver");
+pub(crate) fn mode_of(site: &ReferenceSite, token: &str) -> Option<(Mode, i64)> {
+    mode_at(&site.name, &site.url, token)
+}
+
+/// What the site `name` at `url` says of its mode (None: no answer).
+pub(crate) fn mode_at(name: &str, url: &str, token: &str) -> Option<(Mode, i64)> {
+    let d =
+        HttpSite::new(name, url, Token::new(token), None, Duration::from_secs(2)).expect("driver");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

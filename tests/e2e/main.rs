@@ -28,6 +28,7 @@ mod leader;
 mod lifecycle;
 mod listing;
 mod monitoring;
+mod node;
 mod parity;
 mod preflight;
 mod promote_cli;

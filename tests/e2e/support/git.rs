@@ -107,7 +107,9 @@ impl GitHttp {
         )
     }
 
-    fn start_on(root: &Path, user: &str, password: &str, listen: &str, log: PathBuf) -> Self {
+    /// Like `start`, listening on `listen` (an address pods on the test
+    /// bed's node can reach, say) and logging to `log`.
+    pub fn start_on(root: &Path, user: &str, password: &str, listen: &str, log: PathBuf) -> Self {
         let mut child = Command::new("python3")
             .arg(repo_root().join("tests/e2e/fixtures/git_http.py"))
             .args(["--root", &s(root), "--listen", listen, "--user", user])

@@ -31,8 +31,17 @@ pub fn service(name: &str, version: i64) -> String {
 
 /// Two reference sites in `dir` (east and west) with their token Secrets in `ns`.
 pub fn start_sites(ns: &Namespace, dir: &std::path::Path) -> (ReferenceSite, ReferenceSite) {
-    let east = ReferenceSite::start(dir, "east", "east-token-1");
-    let west = ReferenceSite::start(dir, "west", "west-token-2");
+    start_sites_on(ns, dir, "127.0.0.1:0")
+}
+
+/// Like `start_sites`, the sites listening on `listen`.
+pub fn start_sites_on(
+    ns: &Namespace,
+    dir: &std::path::Path,
+    listen: &str,
+) -> (ReferenceSite, ReferenceSite) {
+    let east = ReferenceSite::start_on(dir, "east", "east-token-1", listen);
+    let west = ReferenceSite::start_on(dir, "west", "west-token-2", listen);
     token_secrets(ns);
     (east, west)
 }
@@ -73,9 +82,14 @@ impl SyncBed {
     /// Sites, Secrets and a repository with `services` committed on main
     /// under `services/`. The operator is not started yet.
     pub fn new(prefix: &str, services: &[(&str, i64)]) -> Self {
+        Self::new_on(prefix, services, "127.0.0.1:0")
+    }
+
+    /// Like `new`, the sites listening on `listen`.
+    pub fn new_on(prefix: &str, services: &[(&str, i64)], listen: &str) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
-        let (east, west) = start_sites(&ns, dir.path());
+        let (east, west) = start_sites_on(&ns, dir.path(), listen);
         let repo = GitRepo::new(dir.path(), "services");
         for (n, v) in services {
             repo.write(&format!("services/{n}.yaml"), &service(n, *v));
