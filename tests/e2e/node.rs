@@ -142,7 +142,15 @@ fn the_chart_and_install_yaml_run_as_pods_on_a_real_node() {
     );
     let kubeconfig = node.kubeconfig();
     let exe = std::env::current_exe().expect("test binary");
+    // Inside, PATH leads with the node's binaries; cargo and rustc (the
+    // inner test builds the reference site) come after them.
+    let outer_path = std::env::var("PATH").unwrap_or_default();
     let out = node.exec(&[
+        "sh",
+        "-c",
+        "PATH=\"$PATH:$1\"; shift; exec \"$@\"",
+        "sh",
+        &outer_path,
         "env",
         &format!("SITEHAPAIR_TEST_KUBECONFIG={}", kubeconfig.display()),
         "SITEHAPAIR_TEST_SKIP_CRD=1",
