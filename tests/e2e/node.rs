@@ -142,6 +142,11 @@ fn the_chart_and_install_yaml_run_as_pods_on_a_real_node() {
     );
     let kubeconfig = node.kubeconfig();
     let exe = std::env::current_exe().expect("test binary");
+    assert!(
+        !exe.to_string_lossy().ends_with(" (deleted)"),
+        "this test binary was relinked under the running tests: a test ran cargo \
+         with the package's variables (support::without_package_env)"
+    );
     // Inside, PATH leads with the node's binaries; cargo and rustc (the
     // inner test builds the reference site) come after them.
     let outer_path = std::env::var("PATH").unwrap_or_default();

@@ -137,6 +137,29 @@ fn kube_cache_dir() -> PathBuf {
     std::env::temp_dir().join(format!("sitehapair-kubecache-{}", std::process::id()))
 }
 
+/// Clear the package variables cargo gives a running test from a command
+/// that runs cargo (directly or through a script). Build scripts watch some
+/// of them (ring: CARGO_MANIFEST_DIR, CARGO_PKG_*), so passing them on would
+/// rebuild the dependencies the outer build just built and relink, under the
+/// running tests, this very test binary and the operator's.
+pub fn without_package_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }

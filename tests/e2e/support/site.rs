@@ -24,24 +24,7 @@ pub fn example_bin(name: &str) -> PathBuf {
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    // Cargo gives a running test its package's variables; build scripts
-    // watch some of them (ring: CARGO_MANIFEST_DIR, CARGO_PKG_*), so
-    // passing them on would rebuild, here and again in the next
-    // `cargo test`, the dependencies the outer build just built.
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_MANIFEST_")
-            || [
-                "CARGO_CRATE_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-            ]
-            .contains(&k.as_ref())
-        {
-            cmd.env_remove(&key);
-        }
-    }
+    super::without_package_env(&mut cmd);
     let status = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
