@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 scripts/setup.sh
+# Where cargo put the binaries (CARGO_TARGET_DIR or the build config may
+# move them out of the tree).
+bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 dir="$(mktemp -d -t sitehapair-demo.XXXXXX)"
 # examples/pair.yaml names this repository and the sites' ports.
 repo_root_dir=/tmp/sitehapair-demo
@@ -41,7 +44,7 @@ kubectl wait --for=condition=Established crd/sitehapairs.sitehapair.io --timeout
 step "starting two reference sites: east on 127.0.0.1:18081, west on 127.0.0.1:18082"
 for spec in east:18081:east-demo-token west:18082:west-demo-token; do
   IFS=: read -r name port token <<<"$spec"
-  "$root/target/debug/examples/reference-site" --listen "127.0.0.1:$port" --name "$name" \
+  "$bin/examples/reference-site" --listen "127.0.0.1:$port" --name "$name" \
     --token "$token" --state "$dir/$name.state.json" --request-log "$dir/$name.requests.jsonl" \
     >"$dir/$name.log" 2>&1 &
   site_pids+=($!)
@@ -55,10 +58,10 @@ git init --quiet -b main "$repo_root_dir/work"
 cp -r examples/services/prod "$repo_root_dir/work/prod"
 gitc() { git -C "$repo_root_dir/work" -c user.name=demo -c user.email=demo@example.com "$@"; }
 gitc add -A && gitc commit --quiet -m "example services" && gitc push --quiet "$repo_root_dir/services.git" main
-"$root/target/debug/sitehapair" validate "$repo_root_dir/work" --path prod
+"$bin/sitehapair" validate "$repo_root_dir/work" --path prod
 
 step "running the operator (logs: $dir/operator.log)"
-"$root/target/debug/sitehapair" run --listen 127.0.0.1:0 --no-leader-election \
+"$bin/sitehapair" run --listen 127.0.0.1:0 --no-leader-election \
   --allow-file-sources --cache-dir "$dir/git-cache" >"$dir/operator.log" 2>&1 &
 op_pid=$!
 
@@ -70,7 +73,7 @@ kubectl wait --for=condition=InSync shp/gis --timeout=90s
 step "kubectl get shp"
 kubectl get shp
 step "sitehapair status gis"
-"$root/target/debug/sitehapair" status gis
+"$bin/sitehapair" status gis
 
 step "a service change through git: roads v2 (then a refresh instead of waiting for the 1m interval)"
 sed -i 's/^version: 1$/version: 2/' "$repo_root_dir/work/prod/roads.yaml"
@@ -89,9 +92,9 @@ cat "$dir/west.requests.jsonl" "$dir/east.requests.jsonl" | grep '"PUT"' | grep 
 
 step "promote the passive site: sitehapair promote gis --to west --wait"
 kubectl get endpointslice gis-ipv4 -o jsonpath='traffic before: {.endpoints[0].addresses}{"\n"}'
-"$root/target/debug/sitehapair" promote gis --to west --wait --timeout 2m
+"$bin/sitehapair" promote gis --to west --wait --timeout 2m
 kubectl get endpointslice gis-ipv4 -o jsonpath='traffic after: {.endpoints[0].addresses}{"\n"}'
-"$root/target/debug/sitehapair" status gis
+"$bin/sitehapair" status gis
 
 if [[ "${SITEHAPAIR_DEMO_EXIT:-0}" == 1 ]]; then
   exit 0
@@ -101,8 +104,8 @@ cat <<MSG
 The demo is running. In another shell:
   export KUBECONFIG=$KUBECONFIG PATH=$(tests/testbed/testbed bin):\$PATH
   kubectl get shp
-  $root/target/debug/sitehapair status gis
-  $root/target/debug/sitehapair promote gis --to east --wait
+  $bin/sitehapair status gis
+  $bin/sitehapair promote gis --to east --wait
   kubectl explain shp.spec.promotion
   kubectl get events.events.k8s.io
   curl -s -H 'Authorization: Bearer west-demo-token' http://127.0.0.1:18082/services | python3 -m json.tool

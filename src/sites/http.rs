@@ -157,10 +157,8 @@ impl HttpSite {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| super::transport::transport_error(&self.name, &call, self.timeout, &e))?;
+        let resp =
+            super::transport::send(&self.name, &call, self.timeout, &self.client, req).await?;
         // Only the tag is read from the headers, before the body.
         let etag = resp
             .headers()

@@ -4,9 +4,11 @@
 //! under its cap, and turning a transport failure or a redirect into a
 //! `SiteError` that names the site and the call and carries no credential.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 
 use super::SiteError;
 use super::answers::{MAX_LOCATION, MAX_MESSAGE, trim};
@@ -22,13 +24,41 @@ use super::answers::{MAX_LOCATION, MAX_MESSAGE, trim};
 /// HTTPS sites).
 pub const IDLE_CONNECTION: Duration = Duration::from_secs(1);
 
-/// An HTTP client for one site: `ca_pem` is the PEM bundle that signs the
-/// site's certificate (without it the platform roots are used). TLS is
-/// never skipped and redirects are never followed. Each site keeps its own
-/// connection pool (a pooled connection never outlives its site's driver),
-/// closed after `IDLE_CONNECTION`; the TLS configuration is shared by every
-/// site with the same bundle.
+/// Clients shared by every site with the same timeout and CA bundle. A
+/// reqwest client holds a connection pool and its settings (some 9 KiB):
+/// one per site was 18 MiB at 2,000 sites. The pool is keyed by scheme,
+/// host and port, so sites still never share a connection. Bounded: past
+/// `MAX_CLIENTS` distinct settings the table starts again (clients in use
+/// live on in their sites).
+type ClientKey = (Duration, Option<[u8; 32]>);
+static SHARED: LazyLock<Mutex<HashMap<ClientKey, reqwest::Client>>> =
+    LazyLock::new(Default::default);
+const MAX_CLIENTS: usize = 256;
+
+/// An HTTP client for sites whose certificates `ca_pem` signs (without it
+/// the webpki roots are used). TLS is never skipped and redirects are never
+/// followed. Connections close after `IDLE_CONNECTION`; a reused one that
+/// the site closed under a call is retried once for reads (`send`).
 pub fn client(
+    site: &str,
+    timeout: Duration,
+    ca_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, SiteError> {
+    use sha2::Digest;
+    let key = (timeout, ca_pem.map(|pem| sha2::Sha256::digest(pem).into()));
+    let mut table = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = table.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = build(site, timeout, ca_pem)?;
+    if table.len() >= MAX_CLIENTS {
+        table.clear();
+    }
+    table.insert(key, c.clone());
+    Ok(c)
+}
+
+fn build(
     site: &str,
     timeout: Duration,
     ca_pem: Option<&[u8]>,
@@ -47,6 +77,39 @@ pub fn client(
         .use_preconfigured_tls(tls)
         .build()
         .map_err(|e| config(format!("HTTP client: {e}")))
+}
+
+/// Send `req`, mapping a failure to the site's `SiteError`. A read (GET,
+/// HEAD) that fails on a pooled connection the site closed under it (a
+/// restarted site, or its keep-alive timer firing as the call went out) is
+/// sent once more, on a new connection: the site did answer no call, and a
+/// read changes nothing. A refused connection or a timeout is not retried
+/// (the site does not answer), nor is a write (the next trip writes again).
+pub async fn send(
+    site: &str,
+    call: &str,
+    timeout: Duration,
+    client: &reqwest::Client,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, SiteError> {
+    let fail = |e: &reqwest::Error| transport_error(site, call, timeout, e);
+    let request = req.build().map_err(|e| fail(&e))?;
+    let again = matches!(*request.method(), Method::GET | Method::HEAD)
+        .then(|| request.try_clone())
+        .flatten();
+    match (client.execute(request).await, again) {
+        (Ok(resp), _) => Ok(resp),
+        (Err(e), Some(again)) if closed_under_the_call(&e) => {
+            client.execute(again).await.map_err(|e| fail(&e))
+        }
+        (Err(e), _) => Err(fail(&e)),
+    }
+}
+
+/// A failure after the connection was made and before any answer: the
+/// pooled connection was closed (or reset) by the site.
+fn closed_under_the_call(e: &reqwest::Error) -> bool {
+    e.is_request() && !e.is_connect() && !e.is_timeout()
 }
 
 /// An admin URL the drivers accept: http(s) and a base for paths.
@@ -219,5 +282,136 @@ pub fn redirect_error(
         call: call.to_string(),
         status: status.as_u16(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Read one request head (this test's requests have no body).
+    async fn read_head(c: &mut TcpStream) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// A site that answers the first call on a kept-alive connection, then
+    /// closes that connection under the second call without answering, and
+    /// answers on any new connection. The base URL.
+    async fn closes_the_kept_connection() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+            let Ok((mut first, _)) = l.accept().await else {
+                return;
+            };
+            read_head(&mut first).await;
+            let _ = first.write_all(ok).await;
+            read_head(&mut first).await;
+            drop(first);
+            while let Ok((mut c, _)) = l.accept().await {
+                read_head(&mut c).await;
+                let _ = c.write_all(ok).await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    async fn call(client: &reqwest::Client, method: Method, url: &str) -> Result<u16, SiteError> {
+        let req = client.request(method, url);
+        let resp = send("west", "call", Duration::from_secs(5), client, req).await?;
+        Ok(resp.status().as_u16())
+    }
+
+    #[tokio::test]
+    async fn a_read_on_a_connection_the_site_closed_is_sent_again() {
+        let url = closes_the_kept_connection().await;
+        let client = build("west", Duration::from_secs(5), None).expect("client");
+        assert_eq!(call(&client, Method::GET, &url).await.expect("first"), 200);
+        assert_eq!(call(&client, Method::GET, &url).await.expect("again"), 200);
+    }
+
+    #[tokio::test]
+    async fn a_write_on_a_connection_the_site_closed_is_not_sent_again() {
+        let url = closes_the_kept_connection().await;
+        let client = build("west", Duration::from_secs(5), None).expect("client");
+        assert_eq!(call(&client, Method::PUT, &url).await.expect("first"), 200);
+        let e = call(&client, Method::PUT, &url).await.expect_err("closed");
+        assert!(matches!(e, SiteError::Unreachable { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_or_a_timeout_is_not_taken_for_a_closed_one() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/", l.local_addr().expect("addr"));
+        drop(l);
+        let client = build("west", Duration::from_secs(5), None).expect("client");
+        let e = client.get(&url).send().await.expect_err("refused");
+        assert!(!closed_under_the_call(&e), "{e}");
+
+        // A site that takes the call and never answers.
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/", l.local_addr().expect("addr"));
+        let held = tokio::spawn(async move {
+            let (mut c, _) = l.accept().await.expect("accept");
+            read_head(&mut c).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let e = client
+            .get(&url)
+            .timeout(Duration::from_millis(200))
+            .send()
+            .await
+            .expect_err("timeout");
+        assert!(!closed_under_the_call(&e), "{e}");
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn sites_with_the_same_timeout_and_bundle_share_one_client() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/", l.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = l.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    for _ in 0..8 {
+                        read_head(&mut c).await;
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+                        if c.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        // A timeout no other test uses, so that this table entry is new.
+        let t = Duration::from_millis(4321);
+        let west = client("west", t, None).expect("client");
+        let east = client("east", t, None).expect("client");
+        assert_eq!(call(&west, Method::GET, &url).await.expect("west"), 200);
+        assert_eq!(call(&east, Method::GET, &url).await.expect("east"), 200);
+        // One pool: east's call went out on the connection west opened.
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        let other = client("east", Duration::from_millis(4322), None).expect("client");
+        assert_eq!(call(&other, Method::GET, &url).await.expect("other"), 200);
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "another timeout, another client"
+        );
     }
 }

@@ -172,14 +172,8 @@ impl ArcGisSite {
         limit: usize,
     ) -> Result<(u16, String), SiteError> {
         let url = transport::join(&self.base, segments);
-        let resp = self
-            .client
-            .post(url)
-            .timeout(self.timeout)
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| transport::transport_error(&self.name, call, self.timeout, &e))?;
+        let req = self.client.post(url).timeout(self.timeout).form(form);
+        let resp = transport::send(&self.name, call, self.timeout, &self.client, req).await?;
         let (status, body) = transport::read(&self.name, call, self.timeout, limit, resp).await?;
         Ok((status.as_u16(), body))
     }
@@ -406,13 +400,8 @@ impl Site for ArcGisSite {
 
     async fn health(&self) -> Result<bool, SiteError> {
         let call = self.health_call.clone();
-        let resp = self
-            .client
-            .get(self.health.clone())
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport::transport_error(&self.name, &call, self.timeout, &e))?;
+        let req = self.client.get(self.health.clone()).timeout(self.timeout);
+        let resp = transport::send(&self.name, &call, self.timeout, &self.client, req).await?;
         let (status, body) =
             transport::read(&self.name, &call, self.timeout, MAX_BODY, resp).await?;
         Ok(healthy(status.as_u16(), &body))
