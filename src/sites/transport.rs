@@ -82,7 +82,7 @@ fn build(
 /// Send `req`, mapping a failure to the site's `SiteError`. A read (GET,
 /// HEAD) that fails on a pooled connection the site closed under it (a
 /// restarted site, or its keep-alive timer firing as the call went out) is
-/// sent once more, on a new connection: the site did answer no call, and a
+/// sent once more, on a new connection: the site answered no call, and a
 /// read changes nothing. A refused connection or a timeout is not retried
 /// (the site does not answer), nor is a write (the next trip writes again).
 pub async fn send(
