@@ -20,8 +20,11 @@ repo_root_dir=/tmp/sitehapair-demo
 op_pid=""
 site_pids=()
 cleanup() {
-  [[ -n "$op_pid" ]] && kill "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null || true
-  for p in "${site_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  # Every step, whatever failed before: a kill of a site that never started
+  # must not end the clean-up before the control plane is down.
+  set +e
+  [[ -n "$op_pid" ]] && kill "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null
+  for p in "${site_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   tests/testbed/testbed down "$dir/cluster"
   rm -rf "$dir" "$repo_root_dir"
   echo "demo: torn down"
