@@ -8,7 +8,6 @@
 # tears everything down. SITEHAPAIR_DEMO_EXIT=1 ends after the walk-through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$(pwd)"
 
 scripts/setup.sh
 # Where cargo put the binaries (CARGO_TARGET_DIR or the build config may
