@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod api_client;
 mod diff;
 mod promote;
 
@@ -276,7 +277,7 @@ async fn operator_client(identity: &str) -> anyhow::Result<kube::Client> {
     let value = axum::http::HeaderValue::from_str(&agent)
         .unwrap_or_else(|_| axum::http::HeaderValue::from_static("sitehapair"));
     config.headers.push((axum::http::header::USER_AGENT, value));
-    Ok(kube::Client::try_from(config)?)
+    Ok(api_client::client(config)?)
 }
 
 fn default_identity() -> String {

@@ -12,6 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::heap::HeapMetrics;
 use super::pairs::PairMetrics;
 
 /// Label of the error counter.
@@ -33,6 +34,8 @@ pub struct Metrics {
     pub secret_reads: Counter,
     /// Per-pair and per-site state, promotions and waits.
     pub pairs: PairMetrics,
+    /// The allocator's totals, read at each scrape.
+    pub heap: HeapMetrics,
 }
 
 impl Default for Metrics {
@@ -75,9 +78,11 @@ impl Default for Metrics {
             secret_reads.clone(),
         );
         let pairs = PairMetrics::register(&mut registry);
+        let heap = HeapMetrics::register(&mut registry);
         Self {
             registry,
             pairs,
+            heap,
             secret_reads,
             events,
             reconciles,
@@ -115,6 +120,7 @@ impl Metrics {
 
     /// The text exposition format served on /metrics.
     pub fn render(&self) -> String {
+        self.heap.refresh();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -148,5 +154,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sitehapair_leader 1"), "{text}");
+        assert!(
+            text.contains("sitehapair_heap_bytes{kind=\"resident\"}"),
+            "{text}"
+        );
     }
 }
