@@ -112,7 +112,8 @@ def show(r):
         rows.append((f"push {i + 1} -> every site on the commit",
                      f"{p['sites_s']:.2f} s (every status: {p['status_s']:.2f} s; webhook {p['hook_status']}; "
                      f"{total(w['api_by']['operator'])} operator API calls, "
-                     f"{w['sites']['service writes']} site writes, {w['git']['fetches']} fetches)",
+                     f"{w['sites']['service writes']} site writes, {w['git']['fetches']} fetches; CPU "
+                     + ", ".join(f"{k} {v:.1f} s" for k, v in w["cpu"].items()) + ")",
                      ms(p["healthz_ms"])))
     rows.append(("this harness's API req/s (in 'all')", f"rest {per_s(total(rest['api_by']['bench']), rest):.2f}, "
                  f"converging {per_s(total(conv['api_by']['bench']), conv):.2f}, "
