@@ -72,6 +72,11 @@ def ms(v):
     return f"{v:.1f} ms" if v is not None else "-"
 
 
+def cpu_brief(cpu):
+    """CPU seconds by process, as one line."""
+    return ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
+
+
 def show(r):
     n = r["pairs"]
     conv, rest, soak, base = r["convergence"], r["rest"], r["soak"], r["baseline"]
@@ -113,13 +118,13 @@ def show(r):
                      f"{p['sites_s']:.2f} s (every status: {p['status_s']:.2f} s; webhook {p['hook_status']}; "
                      f"{total(w['api_by']['operator'])} operator API calls, "
                      f"{w['sites']['service writes']} site writes, {w['git']['fetches']} fetches; CPU "
-                     + ", ".join(f"{k} {v:.1f} s" for k, v in w["cpu"].items()) + ")",
+                     + cpu_brief(w["cpu"]) + ")",
                      ms(p["healthz_ms"])))
     rows.append(("this harness's API req/s (in 'all')", f"rest {per_s(total(rest['api_by']['bench']), rest):.2f}, "
                  f"converging {per_s(total(conv['api_by']['bench']), conv):.2f}, "
                  f"baseline {per_s(total(base['api_by']['bench']), base):.2f}", ""))
     cpu = rest["cpu"]
-    rows.append(("others' CPU at rest", ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items() if k != "operator"), ""))
+    rows.append(("others' CPU at rest", cpu_brief({k: v for k, v in cpu.items() if k != "operator"}), ""))
     rows.append(("reference site RSS", f"{r['site_rss']:.0f} MiB ({2 * n} virtual sites x {r['services']} services)", ""))
     if r.get("watch_error"):
         rows.append(("harness watch", f"last error: {r['watch_error']}", ""))
