@@ -50,6 +50,9 @@ pub struct Context {
     pub push: super::push_trigger::PushTrigger,
     /// The ETag of each site's last listing that matched the revision.
     pub listings: super::listings::ListingMemo,
+    /// What every pair's slot in its interval is counted from (see
+    /// `plan::schedule::until_slot`).
+    pub epoch: std::time::Instant,
     /// Failed attempts per object (namespace/name), reset on success.
     failures: Mutex<HashMap<String, u32>>,
     /// Objects read fresh from the API server in this leadership term.
@@ -101,6 +104,7 @@ impl Context {
             traffic: Default::default(),
             listings: Default::default(),
             push: Default::default(),
+            epoch: std::time::Instant::now(),
             failures: Mutex::new(HashMap::new()),
             term_seen: Mutex::new(std::collections::HashSet::new()),
             known_status: Mutex::new(HashMap::new()),

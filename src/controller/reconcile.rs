@@ -16,7 +16,7 @@ use super::status_write::Written;
 use super::{Context, Error};
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, FINALIZER, SiteHAPair};
 use crate::plan::observe::{PlannedEvent, plan_status_with, spec_problems};
-use crate::plan::schedule::{requeue_after, sync_allowed};
+use crate::plan::schedule::{requeue_after, sync_allowed, until_slot};
 use crate::plan::sync_status::fold_report;
 use crate::source::git::redact_url;
 
@@ -123,7 +123,6 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 
 /// One trip on `obj`, whose status is current (see `apply`).
 async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
-    let started = Instant::now();
     let now = now_rfc3339();
     let generation = obj.metadata.generation.unwrap_or(0);
     let requested = obj
@@ -134,7 +133,7 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let claimed = ctx.claimed_elsewhere(obj);
     let mut plan = plan_status_with(&obj.spec, generation, old, requested, &now, &claimed);
     if !claimed.is_empty() {
-        return leave_claimed_sites_alone(obj, ctx, plan, started).await;
+        return leave_claimed_sites_alone(obj, ctx, plan).await;
     }
 
     // A new value of the refresh annotation asks for a fetch now.
@@ -221,10 +220,14 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     }
     // `apply` planned this trip from a current status, so traffic may follow it.
     apply_traffic(ctx, obj, plan.status.traffic_site.as_deref()).await?;
-    // The interval runs from the start of this trip, not its end: a slow
-    // or silent site does not stretch the health-check period.
-    let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after)
-        .saturating_sub(started.elapsed());
+    // The next trip falls on the pair's slot of the interval, whatever woke
+    // this one: a slow or silent site does not stretch the health-check
+    // period, and pairs a push woke together do not stay in step.
+    let after = next_trip(
+        ctx,
+        obj,
+        requeue_after(&obj.spec, &plan.status, plan.requeue_after),
+    );
     // Or sooner, when a hook's next attempt is due (counted from now).
     let after = hooks_due.map_or(after, |h| after.min(h));
     Ok(Action::requeue(after.max(MIN_REQUEUE)))
@@ -238,7 +241,6 @@ async fn leave_claimed_sites_alone(
     obj: &SiteHAPair,
     ctx: &Context,
     plan: crate::plan::observe::StatusPlan,
-    started: Instant,
 ) -> Result<Action, Error> {
     let was = obj
         .status
@@ -265,10 +267,18 @@ async fn leave_claimed_sites_alone(
         };
         publish(ctx, obj, &event).await;
     }
-    let after = requeue_after(&obj.spec, &plan.status, plan.requeue_after);
-    Ok(Action::requeue(
-        after.saturating_sub(started.elapsed()).max(MIN_REQUEUE),
-    ))
+    let after = next_trip(
+        ctx,
+        obj,
+        requeue_after(&obj.spec, &plan.status, plan.requeue_after),
+    );
+    Ok(Action::requeue(after.max(MIN_REQUEUE)))
+}
+
+/// How long until the pair's next trip, every `period`, on its slot.
+fn next_trip(ctx: &Context, obj: &SiteHAPair, period: std::time::Duration) -> std::time::Duration {
+    let hash = crate::plan::shard::pair_hash(&obj.namespace().unwrap_or_default(), &obj.name_any());
+    until_slot(period, hash, ctx.epoch.elapsed())
 }
 
 /// Point the pair's traffic objects at `site` (status.trafficSite, which

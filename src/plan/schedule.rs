@@ -1,4 +1,9 @@
 //! When a pair syncs and when it is looked at again, pure.
+//!
+//! A pair's trips fall on its own slot of the period (a stable hash of its
+//! name, as Prometheus spreads its scrapes): a push that wakes a thousand
+//! pairs at once does not leave them checking their sites in step ever
+//! after, and each site still sees one health check per interval.
 
 use std::time::Duration;
 
@@ -49,6 +54,23 @@ pub fn requeue_after(
     } else {
         base
     }
+}
+
+/// How long from `now` until the pair hashed `hash` is due again, when it
+/// comes back every `period`: its slot is `hash` modulo the period, counted
+/// from an epoch `now` shares (the process start). The wait is in
+/// (0, period]: a trip that ran on its slot comes back one period later;
+/// one run off its slot (woken by a push, an edit) comes back on the slot,
+/// sooner than a period.
+pub fn until_slot(period: Duration, hash: u64, now: Duration) -> Duration {
+    let period_ns = period.as_nanos();
+    if period_ns == 0 {
+        return period;
+    }
+    let phase = u128::from(hash) % period_ns;
+    let into = (now.as_nanos() + period_ns - phase) % period_ns;
+    let wait = period_ns - into;
+    Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -111,6 +133,63 @@ mod tests {
             &spec(true),
             &promoting(PromotionPhase::Demoting)
         ));
+    }
+
+    #[test]
+    fn a_pair_on_its_slot_comes_back_one_period_later() {
+        let ten = Duration::from_secs(10);
+        // Hash 3 s into the period: at 3 s (on the slot) the next is 13 s.
+        let hash = 3_000_000_000;
+        assert_eq!(until_slot(ten, hash, Duration::from_secs(3)), ten);
+        assert_eq!(
+            until_slot(ten, hash, Duration::from_millis(3_030)),
+            Duration::from_millis(9_970)
+        );
+        // Woken off its slot (at 21 s), it comes back on it (23 s).
+        assert_eq!(
+            until_slot(ten, hash, Duration::from_secs(21)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            until_slot(ten, hash, Duration::from_millis(2_999)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(until_slot(Duration::ZERO, hash, ten), Duration::ZERO);
+    }
+
+    proptest::proptest! {
+        /// Never longer than a period (each site still gets the health
+        /// checks its interval asks for), never zero, and landing on the slot.
+        #[test]
+        fn the_wait_is_within_a_period_and_ends_on_the_slot(
+            period_ms in 1u64..120_000,
+            hash in proptest::prelude::any::<u64>(),
+            now_ms in 0u64..10_000_000,
+        ) {
+            let period = Duration::from_millis(period_ms);
+            let now = Duration::from_millis(now_ms);
+            let wait = until_slot(period, hash, now);
+            proptest::prop_assert!(wait > Duration::ZERO && wait <= period);
+            let at = (now + wait).as_nanos();
+            proptest::prop_assert_eq!(at % period.as_nanos(), u128::from(hash) % period.as_nanos());
+        }
+
+        /// A thousand pairs woken together (a push) come back spread over
+        /// the period, not in step: no tenth of it holds more than a fifth
+        /// of them.
+        #[test]
+        fn pairs_woken_together_come_back_spread(now_ms in 0u64..10_000_000) {
+            let period = Duration::from_secs(10);
+            let now = Duration::from_millis(now_ms);
+            let mut tenths = [0u32; 10];
+            for i in 0..1000 {
+                let hash = crate::plan::shard::pair_hash("bench", &format!("pair-{i:04}"));
+                let wait = until_slot(period, hash, now);
+                let k = (wait.as_millis() * 10 / period.as_millis()).min(9);
+                tenths[usize::try_from(k).unwrap_or(9)] += 1;
+            }
+            proptest::prop_assert!(tenths.iter().all(|&n| n <= 200), "{:?}", tenths);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ impl Shard {
     /// The shard of the pair `namespace/name` among `count`.
     pub fn of(namespace: &str, name: &str, count: u32) -> Shard {
         let count = count.max(1);
-        let h = fnv1a(format!("{namespace}/{name}").as_bytes());
+        let h = pair_hash(namespace, name);
         Shard {
             index: u32::try_from(h % u64::from(count)).unwrap_or(0),
             count,
@@ -27,6 +27,12 @@ impl Shard {
     pub fn holds(&self, namespace: &str, name: &str) -> bool {
         Shard::of(namespace, name, self.count).index == self.index
     }
+}
+
+/// The stable hash of the pair `namespace/name`: its shard, and its slot
+/// in the health interval (`schedule::until_slot`).
+pub fn pair_hash(namespace: &str, name: &str) -> u64 {
+    fnv1a(format!("{namespace}/{name}").as_bytes())
 }
 
 /// FNV-1a, 64 bit.
