@@ -5,6 +5,7 @@
 //! opens. Everything it saw and did comes back as a `SyncReport`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -23,6 +24,7 @@ use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::SiteDriver;
 use crate::sites::{Listing, Mode, Site, SiteError};
 use crate::source::cache::{Snapshot, SourceError};
+use crate::source::files::FileError;
 use crate::source::git::GitError;
 
 /// Timeout of one write or list call to a site.
@@ -55,6 +57,10 @@ pub(super) enum Live {
     Listed(ServiceSet),
     /// Unchanged (304) since a listing that matched this revision exactly.
     AsRevision,
+    /// Unchanged (304) since a listing that matched the revision before
+    /// this one exactly (a push moved the source): the site holds exactly
+    /// that revision's services, shared from the source cache, not read.
+    AsBefore(Arc<Result<ServiceSet, FileError>>),
 }
 
 /// The services on a site, when observed; `desired` stands for a site
@@ -63,6 +69,7 @@ fn live_of<'a>(services: &'a Option<Live>, desired: &'a ServiceSet) -> Option<&'
     match services.as_ref()? {
         Live::Listed(s) => Some(s),
         Live::AsRevision => Some(desired),
+        Live::AsBefore(before) => before.as_ref().as_ref().ok(),
     }
 }
 
@@ -83,8 +90,13 @@ pub(super) struct Target<'a> {
 enum Ask {
     /// Health, mode and version only.
     NoServices,
-    /// The services; with an ETag, only if they changed since.
-    Services { etag: Option<String> },
+    /// The services; with an ETag, only if they changed since. `before`:
+    /// the tag matched the revision before this one, whose services these
+    /// are (else it matched this revision).
+    Services {
+        etag: Option<String>,
+        before: Option<Arc<Result<ServiceSet, FileError>>>,
+    },
 }
 
 /// Where a trip records which listings matched the revision.
@@ -103,12 +115,44 @@ impl ListingKeys<'_> {
         let wrote = !o.report.wrote.is_empty() || o.report.error.is_some();
         match (&o.services, &o.etag) {
             (Some(Live::AsRevision), _) if !wrote => {}
-            (Some(Live::Listed(_)), Some(tag)) if drift_empty && !wrote => {
-                self.memo
-                    .matched(self.pair, &o.spec_name, tag, self.desired)
-            }
+            // Read in full, or unchanged since the revision before: at this
+            // tag the site holds exactly this revision when nothing differed.
+            (Some(Live::Listed(_) | Live::AsBefore(_)), Some(tag)) if drift_empty && !wrote => self
+                .memo
+                .matched(self.pair, &o.spec_name, tag, self.desired),
             _ => self.memo.unknown(self.pair, &o.spec_name),
         }
+    }
+}
+
+/// What to ask a site for its services: conditionally on the tag that
+/// matched this revision; else on the one that matched the revision before
+/// (`before`: its key and services); else in full.
+fn ask_services(
+    listings: &ListingKeys<'_>,
+    site: &str,
+    before: Option<&(String, &Arc<Result<ServiceSet, FileError>>)>,
+) -> Ask {
+    if let Some(tag) = listings
+        .memo
+        .etag_for(listings.pair, site, listings.desired)
+    {
+        return Ask::Services {
+            etag: Some(tag),
+            before: None,
+        };
+    }
+    match before.and_then(|(key, services)| {
+        Some((listings.memo.etag_for(listings.pair, site, key)?, *services))
+    }) {
+        Some((tag, services)) => Ask::Services {
+            etag: Some(tag),
+            before: Some(services.clone()),
+        },
+        None => Ask::Services {
+            etag: None,
+            before: None,
+        },
     }
 }
 
@@ -185,9 +229,32 @@ async fn observe(
                     .token_key_fingerprint
                     .map(|f| crate::sites::http::trim(&f, 80));
             }
-            if let (None, Ask::Services { etag: known }) = (&report.error, &ask) {
+            if let (
+                None,
+                Ask::Services {
+                    etag: known,
+                    before,
+                },
+            ) = (&report.error, &ask)
+            {
                 match d.services_if_changed(known.as_deref()).await {
-                    Ok(Listing::Unchanged) => services = Some(Live::AsRevision),
+                    Ok(Listing::Unchanged) => match before {
+                        None => services = Some(Live::AsRevision),
+                        Some(before) => {
+                            // As this kind of site compares them (a copy only
+                            // for kinds that rewrite definitions).
+                            let canonical = before
+                                .as_ref()
+                                .as_ref()
+                                .ok()
+                                .and_then(|b| d.canonical_set(b));
+                            services = Some(match canonical {
+                                Some(own) => Live::Listed(own),
+                                None => Live::AsBefore(before.clone()),
+                            });
+                            etag = known.clone();
+                        }
+                    },
                     Ok(Listing::Full {
                         services: s,
                         etag: tag,
@@ -299,6 +366,16 @@ pub async fn sync_trip(
         (Some(Ok(s)), Some(g)) => format!("{}#{}@{}", g.url, g.path, s.revision),
         _ => String::new(),
     };
+    // The revision before, as its listings were remembered: after a push,
+    // a site unchanged since it matched that revision need not be read.
+    let before = match (&snapshot, git) {
+        (Some(Ok(s)), Some(g)) => s
+            .previous
+            .as_ref()
+            .filter(|(_, services)| services.is_ok())
+            .map(|(revision, services)| (format!("{}#{}@{}", g.url, g.path, revision), services)),
+        _ => None,
+    };
     let listings = ListingKeys {
         memo: &ctx.listings,
         pair: &pair_key,
@@ -313,9 +390,7 @@ pub async fn sync_trip(
         let with_info = promoting || ctx.listings.info_due(&pair_key, &s.name, now);
         let ask = match want_services {
             false => Ask::NoServices,
-            true => Ask::Services {
-                etag: listings.memo.etag_for(&pair_key, &s.name, &desired_key),
-            },
+            true => ask_services(&listings, &s.name, before.as_ref()),
         };
         observe(
             secrets,

@@ -36,6 +36,10 @@ pub struct Snapshot {
     pub checked_at: Instant,
     /// The wall-clock time that check started.
     pub checked_wall: SystemTime,
+    /// The revision before this one and the services of the same folder
+    /// in it, when they were read: a site whose listing is unchanged since
+    /// it matched that revision holds exactly those (see `controller::sync`).
+    pub previous: Option<(String, Parsed)>,
 }
 
 /// Why there is no snapshot.
@@ -51,6 +55,9 @@ pub enum SourceError {
 
 type SharedEntry = Arc<tokio::sync::Mutex<Entry>>;
 
+/// The services of one folder at one revision, parsed once and shared.
+pub type Parsed = Arc<Result<ServiceSet, FileError>>;
+
 /// An entry no pair asked for in this long is forgotten.
 const UNUSED_FOR: Duration = Duration::from_secs(3600);
 
@@ -60,7 +67,10 @@ struct Entry {
     /// time the check started), with the outcome.
     last: Option<(Instant, SystemTime, Result<Checkout, SourceError>)>,
     /// Parsed services of `last`'s revision, per folder.
-    parsed: HashMap<String, Arc<Result<ServiceSet, FileError>>>,
+    parsed: HashMap<String, Parsed>,
+    /// The revision `last` held before it moved, with its parsed folders:
+    /// one revision back, shared by every pair on this entry.
+    previous: Option<(String, HashMap<String, Parsed>)>,
     /// Held by the blocking git work on this entry's folder, which may
     /// outlive a timed-out check: the next check waits for it.
     repo_lock: Arc<Mutex<()>>,
@@ -165,7 +175,17 @@ impl SourceCache {
                 let keep_parsed = matches!((&e.last, &outcome),
                     (Some((_, _, Ok(old))), Ok(new)) if old.revision == new.revision);
                 if !keep_parsed {
-                    e.parsed.clear();
+                    let parsed = std::mem::take(&mut e.parsed);
+                    let old = match &e.last {
+                        Some((_, _, Ok(old))) => Some(old.revision.clone()),
+                        _ => None,
+                    };
+                    // A failed check leaves the revision before as it was.
+                    if let (Some(old), Ok(_)) = (old, &outcome)
+                        && !parsed.is_empty()
+                    {
+                        e.previous = Some((old, parsed));
+                    }
                 }
                 e.last = Some((checked, started, outcome.clone()));
                 (checked, started, outcome)
@@ -190,11 +210,17 @@ impl SourceCache {
                 parsed
             }
         };
+        let previous = e
+            .previous
+            .as_ref()
+            .filter(|(revision, _)| *revision != checkout.revision)
+            .and_then(|(revision, folders)| Some((revision.clone(), folders.get(path)?.clone())));
         Ok(Snapshot {
             revision: checkout.revision,
             services,
             checked_at: at,
             checked_wall: wall,
+            previous,
         })
     }
 

@@ -10,6 +10,7 @@ use crate::support::syncbed::{SyncBed, put_service, site_services};
 use crate::support::wait_for;
 
 const EAST: &str = "east-token-1";
+const WEST: &str = "west-token-2";
 const CONVERGE: Duration = Duration::from_secs(45);
 
 /// The statuses of the site's `GET /services` answers, in order.
@@ -62,4 +63,86 @@ fn a_site_with_etags_is_listed_whole_only_when_its_services_change() {
         let tail = l.get(healed..)?;
         (tail.len() >= 3 && tail[tail.len() - 3..].iter().all(|s| *s == 304)).then_some(())
     });
+}
+
+/// The site's calls from `from` on: GET /services answers up to its first
+/// write of a service, and whether that write came.
+fn listings_before_first_write(
+    site: &crate::support::site::ReferenceSite,
+    from: usize,
+) -> (Vec<u64>, bool) {
+    let mut seen = Vec::new();
+    for r in site.requests().iter().skip(from) {
+        if r["method"] == "PUT"
+            && r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/services/"))
+        {
+            return (seen, true);
+        }
+        if r["method"] == "GET" && r["path"] == "/services" {
+            seen.extend(r["status"].as_u64());
+        }
+    }
+    (seen, false)
+}
+
+#[test]
+fn a_push_is_synced_from_the_tag_the_revision_before_matched_without_a_whole_listing() {
+    let mut bed = SyncBed::new("listing-push", &[("roads", 1), ("parcels", 1)]);
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.start_operator(&[]);
+    bed.apply(&bed.pair(&bed.repo.file_url()));
+    bed.wait_in_sync(&rev, CONVERGE);
+    // Both sites' tags are known to match the first revision.
+    for site in [&bed.east, &bed.west] {
+        let from = listings(site).len();
+        wait_for("three unchanged listings in a row", CONVERGE, || {
+            let l = listings(site);
+            let tail = l.get(from..)?;
+            (tail.len() >= 3 && tail[tail.len() - 3..].iter().all(|s| *s == 304)).then_some(())
+        });
+    }
+    let from = [bed.east.requests().len(), bed.west.requests().len()];
+
+    bed.repo.write(
+        "services/roads.yaml",
+        &crate::support::syncbed::service("roads", 2),
+    );
+    let rev2 = bed.repo.commit("roads v2");
+    bed.wait_in_sync(&rev2, CONVERGE);
+
+    // Each site was asked on the old tag (304: it still held the first
+    // revision, which the operator has parsed) and written at once: no
+    // whole listing between the push and the write.
+    for (name, site, token, from) in [
+        ("east", &bed.east, EAST, from[0]),
+        ("west", &bed.west, WEST, from[1]),
+    ] {
+        let (answers, wrote) = listings_before_first_write(site, from);
+        assert!(wrote, "{name}: roads v2 was not written");
+        assert!(
+            !answers.is_empty() && answers.iter().all(|s| *s == 304),
+            "{name}: listings between the push and the write: {answers:?}"
+        );
+        // The write changed the site's tag: the next trips read it whole
+        // once, and then go quiet on the new revision's tag.
+        wait_for(
+            "a whole listing after the write, then unchanged ones",
+            CONVERGE,
+            || {
+                let after_write: Vec<u64> = site.requests()[from..]
+                    .iter()
+                    .skip_while(|r| r["method"] != "PUT")
+                    .filter(|r| r["method"] == "GET" && r["path"] == "/services")
+                    .filter_map(|r| r["status"].as_u64())
+                    .collect();
+                let first_whole = after_write.iter().position(|s| *s == 200)?;
+                let tail = &after_write[first_whole + 1..];
+                (tail.len() >= 3 && tail.iter().all(|s| *s == 304)).then_some(())
+            },
+        );
+        // Read by this test last: its own listing is not conditional.
+        assert_eq!(site_services(site, token)["roads"]["version"], 2);
+    }
 }
