@@ -5,7 +5,6 @@
 //! opens. Everything it saw and did comes back as a `SyncReport`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -23,8 +22,7 @@ use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, active_gate, plan_si
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::SiteDriver;
 use crate::sites::{Listing, Mode, Site, SiteError};
-use crate::source::cache::{Snapshot, SourceError};
-use crate::source::files::FileError;
+use crate::source::cache::{Parsed, Snapshot, SourceError};
 use crate::source::git::GitError;
 
 /// Timeout of one write or list call to a site.
@@ -60,7 +58,7 @@ pub(super) enum Live {
     /// Unchanged (304) since a listing that matched the revision before
     /// this one exactly (a push moved the source): the site holds exactly
     /// that revision's services, shared from the source cache, not read.
-    AsBefore(Arc<Result<ServiceSet, FileError>>),
+    AsBefore(Parsed),
 }
 
 /// The services on a site, when observed; `desired` stands for a site
@@ -95,7 +93,7 @@ enum Ask {
     /// are (else it matched this revision).
     Services {
         etag: Option<String>,
-        before: Option<Arc<Result<ServiceSet, FileError>>>,
+        before: Option<Parsed>,
     },
 }
 
@@ -125,14 +123,16 @@ impl ListingKeys<'_> {
     }
 }
 
+/// What a listing that matched is remembered against: source URL, folder
+/// and commit.
+fn listing_key(git: &GitSource, revision: &str) -> String {
+    format!("{}#{}@{}", git.url, git.path, revision)
+}
+
 /// What to ask a site for its services: conditionally on the tag that
 /// matched this revision; else on the one that matched the revision before
 /// (`before`: its key and services); else in full.
-fn ask_services(
-    listings: &ListingKeys<'_>,
-    site: &str,
-    before: Option<&(String, &Arc<Result<ServiceSet, FileError>>)>,
-) -> Ask {
+fn ask_services(listings: &ListingKeys<'_>, site: &str, before: Option<&(String, &Parsed)>) -> Ask {
     if let Some(tag) = listings
         .memo
         .etag_for(listings.pair, site, listings.desired)
@@ -363,7 +363,7 @@ pub async fn sync_trip(
     let want_services = matches!(&snapshot, Some(Ok(s)) if s.services.is_ok());
     let pair_key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let desired_key = match (&snapshot, git) {
-        (Some(Ok(s)), Some(g)) => format!("{}#{}@{}", g.url, g.path, s.revision),
+        (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
         _ => String::new(),
     };
     // The revision before, as its listings were remembered: after a push,
@@ -373,7 +373,7 @@ pub async fn sync_trip(
             .previous
             .as_ref()
             .filter(|(_, services)| services.is_ok())
-            .map(|(revision, services)| (format!("{}#{}@{}", g.url, g.path, revision), services)),
+            .map(|(revision, services)| (listing_key(g, revision), services)),
         _ => None,
     };
     let listings = ListingKeys {

@@ -22,6 +22,20 @@ fn listings(site: &crate::support::site::ReferenceSite) -> Vec<u64> {
         .collect()
 }
 
+/// Wait until the site's last `n` listings since its `from`-th were all
+/// answered 304.
+fn wait_unchanged_in_a_row(site: &crate::support::site::ReferenceSite, from: usize, n: usize) {
+    wait_for(
+        &format!("{n} unchanged listings in a row"),
+        CONVERGE,
+        || {
+            let l = listings(site);
+            let tail = l.get(from..)?;
+            (tail.len() >= n && tail[tail.len() - n..].iter().all(|s| *s == 304)).then_some(())
+        },
+    );
+}
+
 #[test]
 fn a_site_with_etags_is_listed_whole_only_when_its_services_change() {
     let mut bed = SyncBed::new("listing", &[("roads", 1), ("parcels", 1)]);
@@ -31,12 +45,7 @@ fn a_site_with_etags_is_listed_whole_only_when_its_services_change() {
     bed.wait_in_sync(&rev, CONVERGE);
 
     // At rest the listing is conditional: five 304s in a row.
-    let from = listings(&bed.east).len();
-    wait_for("five unchanged listings in a row", CONVERGE, || {
-        let l = listings(&bed.east);
-        let tail = l.get(from..)?;
-        (tail.len() >= 5 && tail[tail.len() - 5..].iter().all(|s| *s == 304)).then_some(())
-    });
+    wait_unchanged_in_a_row(&bed.east, listings(&bed.east).len(), 5);
 
     // An edit by hand changes the tag: the next listing is whole (200),
     // the drift is seen and healed.
@@ -57,12 +66,7 @@ fn a_site_with_etags_is_listed_whole_only_when_its_services_change() {
         &after[before_edit..]
     );
     // And it goes quiet again.
-    let healed = listings(&bed.east).len();
-    wait_for("unchanged listings again", CONVERGE, || {
-        let l = listings(&bed.east);
-        let tail = l.get(healed..)?;
-        (tail.len() >= 3 && tail[tail.len() - 3..].iter().all(|s| *s == 304)).then_some(())
-    });
+    wait_unchanged_in_a_row(&bed.east, listings(&bed.east).len(), 3);
 }
 
 /// The site's calls from `from` on: GET /services answers up to its first
@@ -96,12 +100,7 @@ fn a_push_is_synced_from_the_tag_the_revision_before_matched_without_a_whole_lis
     bed.wait_in_sync(&rev, CONVERGE);
     // Both sites' tags are known to match the first revision.
     for site in [&bed.east, &bed.west] {
-        let from = listings(site).len();
-        wait_for("three unchanged listings in a row", CONVERGE, || {
-            let l = listings(site);
-            let tail = l.get(from..)?;
-            (tail.len() >= 3 && tail[tail.len() - 3..].iter().all(|s| *s == 304)).then_some(())
-        });
+        wait_unchanged_in_a_row(site, listings(site).len(), 3);
     }
     let from = [bed.east.requests().len(), bed.west.requests().len()];
 
