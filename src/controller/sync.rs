@@ -182,14 +182,10 @@ async fn observe(
     let mut services = None;
     let mut etag = None;
     let mut read_info = false;
-    // The first failed call says how the site answered; later calls are skipped.
+    // The first failed admin call says how the site answered; later calls
+    // are skipped. Only the admin API decides whether a site is silent.
     let fail = |report: &mut SiteReport, e: SiteError| {
-        // A site whose health check answered is alive: a later call that
-        // times out makes it failing, not silent.
-        report.contact = match e.contact() {
-            SiteContact::NoAnswer if report.healthy.is_some() => SiteContact::Failing,
-            c => c,
-        };
+        report.contact = e.contact();
         report.error = Some(e.to_string());
     };
     match &driver {
@@ -198,26 +194,33 @@ async fn observe(
             report.error = Some(e.clone());
         }
         Ok(d) => {
-            match tokio::time::timeout(health_timeout, d.health()).await {
-                Ok(Ok(h)) => report.healthy = Some(h),
-                Ok(Err(e)) => fail(&mut report, e),
-                Err(_) => fail(
-                    &mut report,
-                    SiteError::Timeout {
+            // The health check and GET /mode go out together: a health
+            // check that hangs delays nothing and silences nobody; it makes
+            // the site unhealthy, with the reason shown.
+            let health = async {
+                match tokio::time::timeout(health_timeout, d.health()).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(SiteError::Timeout {
                         site: site.name.clone(),
                         call: d.health_call().to_string(),
                         timeout_ms: health_timeout.as_millis(),
-                    },
-                ),
-            }
-            if report.error.is_none() {
-                match d.mode().await {
-                    Ok(m) => {
-                        report.mode = Some(site_mode(m.mode));
-                        report.epoch = Some(m.epoch);
-                    }
-                    Err(e) => fail(&mut report, e),
+                    }),
                 }
+            };
+            let (health, mode) = futures::join!(health, d.mode());
+            match health {
+                Ok(h) => report.healthy = Some(h),
+                Err(e) => {
+                    report.healthy = Some(false);
+                    report.health_error = Some(format!("health check: {e}"));
+                }
+            }
+            match mode {
+                Ok(m) => {
+                    report.mode = Some(site_mode(m.mode));
+                    report.epoch = Some(m.epoch);
+                }
+                Err(e) => fail(&mut report, e),
             }
             if report.error.is_none()
                 && with_info

@@ -11,11 +11,13 @@ pub mod observe;
 pub mod parity;
 pub mod preflight_warnings;
 pub mod promotion;
+mod promotion_contact;
 mod promotion_phases;
 pub mod promotion_status;
 pub mod prune;
 pub mod schedule;
 pub mod shard;
+pub mod strays;
 pub mod sync;
 pub mod sync_status;
 

@@ -33,6 +33,35 @@ pub enum Fault {
     PutFailing,
     /// Answers `GET`s; a `PUT /mode` takes effect but its answer is lost.
     PutLost,
+    /// The admin API answers every call; the health check hangs (a slow
+    /// health path, or a load balancer in front of it that is down).
+    HealthHangs,
+    /// The health check answers 200; the admin API never answers.
+    AdminSilent,
+    /// The site turns itself active at its own epoch (someone's script, a
+    /// restore from backup) and answers every call.
+    TurnsActive,
+}
+
+impl Fault {
+    /// The admin API gives some answer (even an error): the site is
+    /// alive, and an operator must never run a promotion over it.
+    pub fn speaks(self) -> bool {
+        !matches!(self, Fault::NoAnswer | Fault::Slow | Fault::AdminSilent)
+    }
+
+    /// A `PUT /mode` takes effect at the site.
+    fn applies_writes(self) -> bool {
+        matches!(
+            self,
+            Fault::Up
+                | Fault::FencedElsewhere
+                | Fault::Slow
+                | Fault::PutLost
+                | Fault::HealthHangs
+                | Fault::TurnsActive
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +70,8 @@ pub struct SimSite {
     pub active: bool,
     pub epoch: i64,
     pub fault: Fault,
+    /// Active by its own doing (`TurnsActive`), not the operator's.
+    pub rogue: bool,
 }
 
 /// Where in a trip the operator process dies.
@@ -95,6 +126,7 @@ impl World {
                 active: false,
                 epoch: 0,
                 fault: Fault::Up,
+                rogue: false,
             })
             .collect();
         Self {
@@ -150,6 +182,10 @@ impl World {
             s.epoch += bump.max(1);
             s.active = false;
         }
+        if fault == Fault::TurnsActive && !s.active {
+            s.active = true;
+            s.rogue = true;
+        }
         s.fault = fault;
     }
 
@@ -160,16 +196,24 @@ impl World {
             ..SiteReport::default()
         };
         let contact = match s.fault {
-            Fault::Up | Fault::FencedElsewhere | Fault::PutFailing | Fault::PutLost => {
-                SiteContact::Answered
-            }
-            Fault::NoAnswer | Fault::Slow => SiteContact::NoAnswer,
+            Fault::Up
+            | Fault::FencedElsewhere
+            | Fault::PutFailing
+            | Fault::PutLost
+            | Fault::HealthHangs
+            | Fault::TurnsActive => SiteContact::Answered,
+            Fault::NoAnswer | Fault::Slow | Fault::AdminSilent => SiteContact::NoAnswer,
             Fault::Refused => SiteContact::CredentialsRefused,
             Fault::Failing => SiteContact::Failing,
         };
         r.contact = contact;
+        // The health check is its own call: it never says whether the
+        // admin API answers.
+        r.healthy = Some(!matches!(
+            s.fault,
+            Fault::HealthHangs | Fault::NoAnswer | Fault::Slow
+        ));
         if contact == SiteContact::Answered {
-            r.healthy = Some(true);
             r.mode = Some(if s.active {
                 SiteMode::Active
             } else {
@@ -188,37 +232,31 @@ impl World {
         let Some(s) = self.sites.iter_mut().find(|s| s.name == site) else {
             return false;
         };
-        let applies = matches!(
-            s.fault,
-            Fault::Up | Fault::FencedElsewhere | Fault::Slow | Fault::PutLost
-        );
+        let applies = s.fault.applies_writes();
         let fenced = epoch < s.epoch;
         let activates = applies && !fenced && active && !s.active;
         if applies && !fenced {
             s.active = active;
             s.epoch = epoch;
+            s.rogue = false;
         }
         let s = s.clone();
-        // Demote before promote: never make a site active while another
-        // site that answers this trip is active.
+        // Never make a site active while another site that speaks (any
+        // answer, even an error) is active, whatever their epochs.
         if activates
-            && let Some(other) = self.sites.iter().find(|o| {
-                o.name != site
-                    && o.active
-                    && matches!(
-                        o.fault,
-                        Fault::Up | Fault::FencedElsewhere | Fault::PutFailing | Fault::PutLost
-                    )
-            })
+            && let Some(other) = self
+                .sites
+                .iter()
+                .find(|o| o.name != site && o.active && o.fault.speaks())
         {
             self.violations.push(format!(
-                "{site} made active at {epoch} while {} (answering) is active at {}",
-                other.name, other.epoch
+                "{site} made active at {epoch} while {} ({:?}, it speaks) is active at {}",
+                other.name, other.fault, other.epoch
             ));
         }
         let failed = match s.fault {
             // A 409 is followed by a GET /mode: the newer epoch is seen.
-            Fault::Up | Fault::FencedElsewhere => false,
+            Fault::Up | Fault::FencedElsewhere | Fault::HealthHangs | Fault::TurnsActive => false,
             Fault::PutFailing => {
                 if fenced {
                     false
@@ -252,7 +290,7 @@ impl World {
         let silent = self
             .sites
             .iter()
-            .filter(|s| matches!(s.fault, Fault::NoAnswer | Fault::Slow))
+            .filter(|s| !s.fault.speaks())
             .map(|s| s.name.clone())
             .collect();
         self.silent_at.push(silent);

@@ -248,40 +248,13 @@ fn refuse_unknown(p: &PromotionStatus, d: &mut PromotionDecision) {
 }
 
 /// No epoch is recorded (a new or re-created pair, or lost status). Nobody
-/// is made active until every site has told its mode; a site already
-/// active is adopted. Sites that do not answer are waited for through a
-/// promotion opened for the purpose, with its contact window.
+/// is made active until every site has told its mode: then a site already
+/// active is adopted. Sites that do not tell are waited for through a
+/// promotion opened for the purpose, with its contact window; one that
+/// speaks without telling blocks it.
 pub(super) fn first_sight(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
-    let unknown: Vec<&SiteObs> = inp.sites.iter().filter(|s| !s.knows_mode()).collect();
-    let actives: Vec<&SiteObs> = inp.sites.iter().filter(|s| s.reports_active()).collect();
-    if unknown.is_empty() || !actives.is_empty() {
-        // Keep the active with the highest epoch, spec.activeSite on a tie.
-        let keep = actives
-            .iter()
-            .max_by_key(|s| (s.epoch(), s.name == inp.target))
-            .map_or(inp.target, |s| s.name.as_str());
-        if actives.len() > 1 {
-            let names: Vec<&str> = actives.iter().map(|s| s.name.as_str()).collect();
-            d.notices.push(Notice {
-                warning: true,
-                reason: "SplitBrain",
-                note: format!(
-                    "sites {} all report active; keeping {keep} (highest epoch) and demoting the others",
-                    names.join(", ")
-                ),
-            });
-        } else if !actives.is_empty() {
-            d.notices.push(Notice {
-                warning: false,
-                reason: "Adopted",
-                note: format!(
-                    "{keep} reports active at epoch {}: adopted as the active site",
-                    actives[0].epoch()
-                ),
-            });
-        }
-        d.active_site = Some(keep.to_string());
-        steady(inp, d);
+    if inp.sites.iter().all(SiteObs::knows_mode) {
+        adopt(inp, d);
         return;
     }
     let p = PromotionStatus {
@@ -294,6 +267,57 @@ pub(super) fn first_sight(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
         ..PromotionStatus::default()
     };
     super::promotion_phases::advance(inp, p, d);
+}
+
+/// Every site told its mode (or the silent ones ran out a whole window):
+/// keep the site reporting active at the highest epoch; two at the same
+/// highest epoch are settled by spec.activeSite, never by the order of
+/// spec.sites. The others are demoted; the pair says which it kept and why.
+pub(super) fn adopt(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
+    let actives: Vec<&SiteObs> = inp.sites.iter().filter(|s| s.reports_active()).collect();
+    let top = actives.iter().map(|s| s.epoch()).max();
+    let at_top: Vec<&str> = actives
+        .iter()
+        .filter(|s| Some(s.epoch()) == top)
+        .map(|s| s.name.as_str())
+        .collect();
+    let keep = match at_top.as_slice() {
+        [one] => one,
+        _ => inp.target,
+    };
+    if actives.len() > 1 {
+        let names: Vec<String> = actives
+            .iter()
+            .map(|s| format!("{} (epoch {})", s.name, s.epoch()))
+            .collect();
+        let why = if at_top.len() > 1 {
+            format!(
+                "{} share the highest epoch, so spec.activeSite decides",
+                at_top.join(" and ")
+            )
+        } else {
+            "it holds the highest epoch".to_string()
+        };
+        d.notices.push(Notice {
+            warning: true,
+            reason: "SplitBrain",
+            note: format!(
+                "sites {} all report active; keeping {keep} ({why}) and demoting the others",
+                names.join(", ")
+            ),
+        });
+    } else if let [one] = actives.as_slice() {
+        d.notices.push(Notice {
+            warning: false,
+            reason: "Adopted",
+            note: format!(
+                "{keep} reports active at epoch {}: adopted as the active site",
+                one.epoch()
+            ),
+        });
+    }
+    d.active_site = Some(keep.to_string());
+    steady(inp, d);
 }
 
 /// No promotion: the active site is active at the epoch, every other site
@@ -337,10 +361,17 @@ pub(super) fn steady(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
         });
         return;
     }
-    // Then the active site is (re)stamped active at the epoch.
+    // Then the active site is (re)stamped active at the epoch; made active
+    // from passive only while every other site told its mode (one that
+    // did not may be active).
+    let others_known = inp
+        .sites
+        .iter()
+        .all(|s| s.name == current || s.knows_mode());
     if let Some(s) = find(inp.sites, &current)
         && let Some(m) = s.mode
         && (!m.active || m.epoch != d.epoch)
+        && (m.active || others_known)
     {
         d.step = Some(Step::SetMode {
             site: s.name.clone(),

@@ -5,13 +5,12 @@
 //! down the contact window; a site that answers with an error blocks with a
 //! named reason and is never forced past.
 
-use jiff::Timestamp;
-
 use super::promotion::{
     Block, BlockReason, Notice, PromotionDecision, PromotionInput, REASON_INITIAL, SiteObs, Step,
-    find, first_sight, max_seen, short, stamp, steady,
+    adopt, find, first_sight, max_seen, short, stamp, steady,
 };
-use crate::api::{PromotionPhase, PromotionRecord, PromotionStatus, SiteContact};
+use super::promotion_contact::{Others, restart_window_if_one_spoke, settle_others};
+use crate::api::{PromotionPhase, PromotionRecord, PromotionStatus};
 
 /// Whether the machine goes on in this trip.
 enum Next {
@@ -150,6 +149,15 @@ pub(super) fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut 
         return;
     }
     adopt_newer_epoch(inp, &mut p, d);
+    if matches!(
+        p.phase,
+        PromotionPhase::Preflight
+            | PromotionPhase::Demoting
+            | PromotionPhase::WaitingForOldActive
+            | PromotionPhase::Promoting
+    ) {
+        restart_window_if_one_spoke(inp, &mut p);
+    }
     // Each phase moves forward only, so the loop ends; the bound is a guard.
     for _ in 0..8 {
         let next = match p.phase {
@@ -265,6 +273,25 @@ fn preflight_phase(
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Next {
+    // A site other than the old active that reports active (it made
+    // itself so) is demoted while the preflight runs, blocked or not.
+    if let Some(s) = inp
+        .sites
+        .iter()
+        .find(|s| s.reports_active() && Some(s.name.as_str()) != p.from.as_deref())
+    {
+        d.step = Some(Step::SetMode {
+            site: s.name.clone(),
+            active: false,
+            epoch: p.epoch,
+        });
+        p.message = Some(format!(
+            "demoting {} (reports active at epoch {}, beside the active site)",
+            s.name,
+            s.epoch()
+        ));
+        return Next::Wait;
+    }
     let failed = preflight(&PromotionInput {
         target: &p.to,
         ..inp.clone()
@@ -298,28 +325,18 @@ fn preflight_phase(
     Next::Go
 }
 
-/// Demote the old active. Silence runs down the contact window; an answer,
-/// even an error, stops it.
+/// Demote the old active, then settle every other site: the target is
+/// made active only when each is known passive or silent for a whole
+/// window (see `promotion_contact`).
 fn demote_phase(
     inp: &PromotionInput<'_>,
     from: &str,
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Next {
-    let Some(s) = find(inp.sites, from) else {
-        // The old active left spec.sites: nothing to demote.
-        p.phase = PromotionPhase::Promoting;
-        return Next::Go;
-    };
-    if let Some(m) = s.mode {
-        p.silent_since = None;
-        p.silent_sites.clear();
-        p.deadline = None;
-        if !m.active && m.epoch >= p.epoch {
-            p.phase = PromotionPhase::Promoting;
-            p.attempts = 0;
-            return Next::Go;
-        }
+    if let Some(m) = find(inp.sites, from).and_then(|s| s.mode)
+        && (m.active || m.epoch < p.epoch)
+    {
         p.phase = PromotionPhase::Demoting;
         p.attempts += 1;
         p.message = Some(format!("demoting {from} to passive at epoch {}", p.epoch));
@@ -330,198 +347,100 @@ fn demote_phase(
         });
         return Next::Wait;
     }
-    if let Some(reason) = BlockReason::of_contact(s.contact) {
-        return answered_with_error(s, reason, p, d);
+    match settle_others(inp, Some(&p.to.clone()), p, d) {
+        Others::Wait => Next::Wait,
+        Others::Settled => {
+            p.phase = PromotionPhase::Promoting;
+            p.attempts = 0;
+            Next::Go
+        }
     }
-    contact_window(inp, &[s], p, d)
-}
-
-/// A site answered, with an error: alive, so never forced past. The window
-/// stops; the promotion waits and says why.
-fn answered_with_error(
-    s: &SiteObs,
-    reason: BlockReason,
-    p: &mut PromotionStatus,
-    d: &mut PromotionDecision,
-) -> Next {
-    p.silent_since = None;
-    p.silent_sites.clear();
-    p.deadline = None;
-    if p.phase == PromotionPhase::WaitingForOldActive {
-        p.phase = PromotionPhase::Demoting;
-    }
-    let what = s.message.as_deref().unwrap_or("an error");
-    let msg = match reason {
-        BlockReason::CredentialsRefused => format!(
-            "site {} answers but refuses the credentials in its Secret ({what}); it is alive, so the promotion \
-             waits and is never forced: fix spec.sites[{}].credentialsSecretRef",
-            s.name, s.name
-        ),
-        BlockReason::SiteMisconfigured => format!(
-            "site {} cannot be called ({what}); the promotion waits and is never forced: fix the site's Secret or adminUrl",
-            s.name
-        ),
-        _ => format!(
-            "site {} answers with errors ({what}); it is alive, so the promotion retries and is never forced",
-            s.name
-        ),
-    };
-    p.message = Some(msg.clone());
-    d.blocked.push(Block {
-        reason,
-        message: msg,
-    });
-    Next::Wait
-}
-
-/// The silent sites have not answered since `silent_since` (this trip's
-/// time on the first failed contact): wait until the deadline, then force.
-fn contact_window(
-    inp: &PromotionInput<'_>,
-    silent: &[&SiteObs],
-    p: &mut PromotionStatus,
-    d: &mut PromotionDecision,
-) -> Next {
-    let mut silent_names: Vec<String> = silent.iter().map(|s| s.name.clone()).collect();
-    silent_names.sort();
-    let names = silent_names.join(", ");
-    // Each silent site must have been silent for the whole window: one that
-    // was not silent before starts it again.
-    let newcomer = silent_names.iter().any(|n| !p.silent_sites.contains(n));
-    if newcomer {
-        p.silent_since = None;
-    }
-    p.silent_sites = silent_names;
-    let first = p.silent_since.is_none();
-    let since = p
-        .silent_since
-        .as_deref()
-        .and_then(|s| s.parse::<Timestamp>().ok())
-        .unwrap_or(inp.now);
-    let deadline = since.checked_add(inp.contact_timeout).unwrap_or(since);
-    p.silent_since = Some(stamp(since));
-    p.deadline = Some(stamp(deadline));
-    let initial = p.from.is_none();
-    if inp.now >= deadline {
-        let note = if initial {
-            format!(
-                "no epoch is recorded and {names} did not answer GET /mode within the contact window (from {} to {}); activating {} above every epoch seen",
-                stamp(since),
-                stamp(deadline),
-                p.to
-            )
-        } else {
-            format!(
-                "old active site {names} did not answer within the contact window (from {} to {}); promoting {} without demoting it",
-                stamp(since),
-                stamp(deadline),
-                p.to
-            )
-        };
-        d.notices.push(Notice {
-            warning: true,
-            reason: "PromotionForced",
-            note,
-        });
-        p.message = Some(format!(
-            "forced: {names} did not answer from {} until {}",
-            stamp(since),
-            stamp(deadline)
-        ));
-        p.epoch = p.epoch.max(max_seen(inp.sites) + 1);
-        p.phase = PromotionPhase::Promoting;
-        p.forced = true;
-        return Next::Go;
-    }
-    let msg = if initial {
-        format!(
-            "no epoch is recorded: no site is made active until every site has told its mode; {names} does not answer \
-             (since {}); {} is activated at {} if it stays silent",
-            stamp(since),
-            p.to,
-            stamp(deadline)
-        )
-    } else {
-        format!(
-            "{names} does not answer (since {}); the promotion is forced at {} unless it answers",
-            stamp(since),
-            stamp(deadline)
-        )
-    };
-    if first {
-        d.notices.push(Notice {
-            warning: true,
-            reason: "WaitingForOldActive",
-            note: msg.clone(),
-        });
-    }
-    // No attempt count here: a wait that learns nothing new writes nothing.
-    p.phase = PromotionPhase::WaitingForOldActive;
-    p.message = Some(msg);
-    Next::Wait
 }
 
 /// No epoch is recorded: wait until every site has told its mode (then
-/// decide as on first sight), or until the silent ones ran out the window.
+/// decide as on first sight), or until the silent ones ran out the window
+/// (then decide among the sites that told: one already active is adopted).
 fn initial_wait(
     inp: &PromotionInput<'_>,
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Next {
-    let unknown: Vec<&SiteObs> = inp.sites.iter().filter(|s| !s.knows_mode()).collect();
-    if unknown.is_empty() || inp.sites.iter().any(SiteObs::reports_active) {
+    if inp.sites.iter().all(SiteObs::knows_mode) {
         d.running = None;
         first_sight(inp, d);
         return Next::Done;
     }
-    if let Some(s) = unknown
+    // Nobody is demoted on first sight before every site told its mode
+    // (which one to keep is not known yet): only the sites that did not
+    // tell are settled, the target among them.
+    let unknown: Vec<SiteObs> = inp
+        .sites
         .iter()
-        .find(|s| BlockReason::of_contact(s.contact).is_some())
-    {
-        let reason = BlockReason::of_contact(s.contact).unwrap_or(BlockReason::SiteFailing);
-        return answered_with_error(s, reason, p, d);
-    }
-    let silent: Vec<&SiteObs> = unknown
-        .into_iter()
-        .filter(|s| s.contact == SiteContact::NoAnswer)
+        .filter(|s| !s.knows_mode())
+        .cloned()
         .collect();
-    contact_window(inp, &silent, p, d)
+    let only_unknown = PromotionInput {
+        sites: &unknown,
+        ..inp.clone()
+    };
+    match settle_others(&only_unknown, None, p, d) {
+        Others::Wait => Next::Wait,
+        Others::Settled if inp.sites.iter().any(SiteObs::reports_active) => {
+            d.running = None;
+            adopt(inp, d);
+            Next::Done
+        }
+        Others::Settled => {
+            p.phase = PromotionPhase::Promoting;
+            Next::Go
+        }
+    }
 }
 
-/// Demote before promote: any other site reporting active steps down
-/// first; then the target is made active at the promotion's epoch.
+/// Demote before promote: every other site settled (known passive, or
+/// silent for a whole window); then the target is made active at the
+/// promotion's epoch.
 fn promote_phase(
     inp: &PromotionInput<'_>,
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Next {
-    if let Some(s) = inp
-        .sites
-        .iter()
-        .find(|s| s.reports_active() && s.name != p.to)
-    {
-        p.message = Some(format!(
-            "demoting {} (reports active at epoch {}) before promoting {}",
-            s.name,
-            s.epoch(),
-            p.to
-        ));
-        d.step = Some(Step::SetMode {
-            site: s.name.clone(),
-            active: false,
-            epoch: p.epoch,
-        });
-        return Next::Wait;
-    }
     let Some(t) = find(inp.sites, &p.to) else {
         p.message = Some(format!("{} is not one of spec.sites", p.to));
         return Next::Wait;
     };
-    match t.mode {
-        Some(m) if m.active && m.epoch == p.epoch => {
-            p.phase = PromotionPhase::SwitchingTraffic;
-            Next::Go
+    if let Some(m) = t.mode
+        && m.active
+        && m.epoch == p.epoch
+    {
+        // Made active already (an earlier trip): any other site still
+        // reporting active steps down first, then traffic follows.
+        if let Some(s) = inp
+            .sites
+            .iter()
+            .find(|s| s.reports_active() && s.name != p.to)
+        {
+            p.message = Some(format!(
+                "demoting {} (reports active at epoch {}) beside {}",
+                s.name,
+                s.epoch(),
+                p.to
+            ));
+            d.step = Some(Step::SetMode {
+                site: s.name.clone(),
+                active: false,
+                epoch: p.epoch,
+            });
+            return Next::Wait;
         }
+        p.phase = PromotionPhase::SwitchingTraffic;
+        return Next::Go;
+    }
+    if settle_others(inp, Some(&p.to.clone()), p, d) == Others::Wait {
+        return Next::Wait;
+    }
+    p.phase = PromotionPhase::Promoting;
+    match t.mode {
         Some(_) => {
             p.message = Some(format!("promoting {} to active at epoch {}", p.to, p.epoch));
             d.step = Some(Step::SetMode {

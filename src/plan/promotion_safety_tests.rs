@@ -259,16 +259,61 @@ fn with_no_recorded_epoch_a_silent_site_is_forced_past_only_after_the_window() {
     );
 }
 
+/// First sight: a site that reports active is adopted only once every
+/// site has told its mode, or the silent ones ran out a whole window (the
+/// silent one may be the newer side of a split).
 #[test]
-fn with_no_recorded_epoch_the_one_active_site_is_adopted_at_once() {
+fn with_no_recorded_epoch_an_active_site_is_adopted_only_after_the_silent_ones_ran_out_the_window()
+{
     let sites = vec![site("east", true, 4), silent("west", SiteContact::NoAnswer)];
     let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
     inp.current = None;
     inp.epoch = 0;
     let d = plan_promotion(&inp);
+    assert_eq!(d.active_site, None, "adopted while west is silent");
+    assert_eq!(d.step, None);
+    let waiting = d.running.clone().expect("waiting for west");
+    assert_eq!(waiting.phase, Ph::WaitingForOldActive);
+    assert_eq!(waiting.silent_sites, vec!["west".to_string()]);
+
+    // A whole window later, still silent: east is adopted at its epoch.
+    inp.running = Some(&waiting);
+    inp.now = "2026-01-01T00:31:00Z".parse().expect("time");
+    let d = plan_promotion(&inp);
     assert_eq!((d.active_site.as_deref(), d.epoch), (Some("east"), 4));
     assert_eq!(d.running, None);
     assert_eq!(d.step, None);
+}
+
+/// First sight: two sites report active; the higher epoch is kept even
+/// when spec.activeSite and the order of spec.sites name the other.
+#[test]
+fn on_first_sight_two_actives_are_settled_by_epoch_not_by_the_spec() {
+    let sites = vec![site("east", true, 3), site("west", true, 7)];
+    let mut inp = input("east", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.current = None;
+    inp.epoch = 0;
+    let d = plan_promotion(&inp);
+    assert_eq!((d.active_site.as_deref(), d.epoch), (Some("west"), 7));
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "east".into(),
+            active: false,
+            epoch: 7
+        })
+    );
+    let said = d
+        .notices
+        .iter()
+        .find(|n| n.reason == "SplitBrain")
+        .expect("said");
+    assert!(
+        said.note
+            .contains("keeping west (it holds the highest epoch)"),
+        "{}",
+        said.note
+    );
 }
 
 #[test]

@@ -33,8 +33,11 @@ pub struct SiteReport {
     pub name: String,
     /// Why the site could not be reached or synced (trimmed, no secrets).
     pub error: Option<String>,
-    /// How the site answered this trip (the first failed call decides).
+    /// How the site's admin API answered this trip (the first failed call
+    /// decides; the health check never does).
     pub contact: SiteContact,
+    /// Why the health check failed (timed out, refused, an error status).
+    pub health_error: Option<String>,
     /// What `GET /mode` said: Active or Passive (None: not answered).
     pub mode: Option<SiteMode>,
     pub epoch: Option<i64>,
@@ -112,7 +115,7 @@ pub fn fold_report(
         let failing: Vec<String> = report
             .sites
             .iter()
-            .filter(|s| s.healthy != Some(true))
+            .filter(|s| s.healthy != Some(true) || s.error.is_some())
             .map(|s| match (&s.error, s.contact) {
                 (Some(_), SiteContact::NoAnswer) => format!("{} does not answer", s.name),
                 (Some(_), SiteContact::CredentialsRefused) => {
@@ -244,11 +247,25 @@ pub fn fold_report(
         set(&mut status.conditions, types::IN_SYNC, s, reason, msg);
     }
 
-    // Degraded: a site that cannot be reached, a halted sync, a bad source.
-    if let Some(site) = report.sites.iter().find(|s| s.error.is_some()) {
+    // Degraded: sites that cannot be reached (every one named), a halted
+    // sync, a bad source; first of all a stray (a site beside the active
+    // one whose role is not passive, or not known while it speaks).
+    let failing: Vec<&SiteReport> = report.sites.iter().filter(|s| s.error.is_some()).collect();
+    if let Some(site) = failing.first() {
+        let errors: Vec<&str> = failing.iter().filter_map(|s| s.error.as_deref()).collect();
         let msg = format!(
-            "{}; the site is left as it was and is retried",
-            site.error.clone().unwrap_or_default()
+            "{}; {} left as {} and retried",
+            errors.join("; "),
+            if failing.len() == 1 {
+                "the site is"
+            } else {
+                "the sites are"
+            },
+            if failing.len() == 1 {
+                "it was"
+            } else {
+                "they were"
+            },
         );
         let reason = match site.contact {
             SiteContact::NoAnswer => "SiteUnreachable",
@@ -257,6 +274,11 @@ pub fn fold_report(
             _ => "SiteFailing",
         };
         degraded = Some((reason, msg));
+    }
+    let strays = crate::plan::strays::strays(status);
+    if let (false, Some(active)) = (strays.is_empty(), status.active_site.as_deref()) {
+        let msg = crate::plan::strays::message(&strays, active, status.epoch);
+        degraded = Some(("StraySite", msg));
     }
     if let Some(g @ GateClosed::PassiveUnhealthy { .. }) = &report.gate {
         degraded = Some((g.reason(), g.message()));
@@ -325,14 +347,21 @@ fn fold_sites(
         let Some(row) = status.sites.iter_mut().find(|s| s.name == r.name) else {
             continue;
         };
-        row.message = r.error.clone().or_else(|| r.hold.clone());
+        let said: Vec<&str> = [&r.error, &r.health_error]
+            .into_iter()
+            .filter_map(Option::as_deref)
+            .collect();
+        row.message = match said.as_slice() {
+            [] => r.hold.clone(),
+            _ => Some(said.join("; ")),
+        };
         row.contact = Some(r.contact);
-        // The site's last word decides: one that stopped answering during
-        // the trip (after a good health check) is unreachable now.
-        row.health = Some(match (r.contact.answered(), r.healthy) {
-            (false, _) => SiteHealth::Unreachable,
-            (true, Some(true)) => SiteHealth::Healthy,
-            (true, _) => SiteHealth::Unhealthy,
+        // The admin API decides whether a site answers at all; a site is
+        // healthy when its health check passes and it told its mode.
+        row.health = Some(match (r.contact.answered(), r.healthy, r.mode) {
+            (false, _, _) => SiteHealth::Unreachable,
+            (true, Some(true), Some(_)) => SiteHealth::Healthy,
+            (true, _, _) => SiteHealth::Unhealthy,
         });
         row.consecutive_failures = Some(match r.healthy {
             Some(true) => 0,

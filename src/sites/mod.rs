@@ -59,17 +59,31 @@ pub enum Listing {
 /// A failed call, naming the site and the call. Never carries the token.
 #[derive(Debug, Error)]
 pub enum SiteError {
+    /// No connection could be made: refused, host or network unreachable,
+    /// DNS, connect timeout. Silence.
     #[error("site {site}: {call}: unreachable: {message}")]
     Unreachable {
         site: String,
         call: String,
         message: String,
     },
+    /// No connection, or no answer's head, within the timeout. Silence.
     #[error("site {site}: {call}: timed out after {timeout_ms} ms")]
     Timeout {
         site: String,
         call: String,
         timeout_ms: u128,
+    },
+    /// The site took the connection and the exchange broke: a TLS failure
+    /// (an alert, a certificate the CA does not sign, bytes that are not
+    /// TLS), the connection closed or reset before the answer, bytes that
+    /// are not HTTP, or an answer cut short (reset, closed or timed out
+    /// after its head). An answer, never silence.
+    #[error("site {site}: {call}: broken: {message}")]
+    Broken {
+        site: String,
+        call: String,
+        message: String,
     },
     #[error("site {site}: {call}: refused the credentials (HTTP 401)")]
     Unauthorized { site: String, call: String },
@@ -97,16 +111,22 @@ pub enum SiteError {
 }
 
 impl SiteError {
-    /// Could not talk to the site at all (as opposed to a refusal).
+    /// The site is silent (`contact` is `NoAnswer`): no connection, or no
+    /// answer before the timeout.
     pub fn is_unreachable(&self) -> bool {
         self.contact() == SiteContact::NoAnswer
     }
 
-    /// What this error says about the site: only a transport failure is
-    /// silence; any HTTP answer, even an error, means the site is alive.
+    /// What this error says about the site. Only silence is `NoAnswer`: no
+    /// connection made (`Unreachable`) or no answer's head before the
+    /// timeout (`Timeout`). Anything the site did once connected is an
+    /// answer: an HTTP error, a refusal, and a broken exchange (`Broken`:
+    /// TLS, a close or reset, an answer cut short) are `Failing`, retried
+    /// and shown, never forced past.
     pub fn contact(&self) -> SiteContact {
         match self {
             SiteError::Unreachable { .. } | SiteError::Timeout { .. } => SiteContact::NoAnswer,
+            SiteError::Broken { .. } => SiteContact::Failing,
             SiteError::Unauthorized { .. } => SiteContact::CredentialsRefused,
             SiteError::Status { status: 403, .. } => SiteContact::CredentialsRefused,
             SiteError::Fenced { .. } => SiteContact::Fenced,

@@ -3,8 +3,19 @@
 //! redirects never followed, the operator's User-Agent), reading an answer
 //! under its cap, and turning a transport failure or a redirect into a
 //! `SiteError` that names the site and the call and carries no credential.
+//!
+//! Only silence is forced, so a failed call is silence (`Unreachable`,
+//! `Timeout`) only when the site's address takes no connection (refused,
+//! host or network unreachable, DNS, connect timeout) or the call times
+//! out before the answer's head. Anything a site does once connected is an
+//! answer (`Broken`): a TLS alert or a certificate the CA does not sign,
+//! bytes that are not TLS or not HTTP, a connection closed or reset before
+//! the answer, and any failure once the head arrived (a body cut short or
+//! stalled past the timeout).
 
 use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::io;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -79,12 +90,14 @@ fn build(
         .map_err(|e| config(format!("HTTP client: {e}")))
 }
 
-/// Send `req`, mapping a failure to the site's `SiteError`. A read (GET,
-/// HEAD) that fails on a pooled connection the site closed under it (a
-/// restarted site, or its keep-alive timer firing as the call went out) is
-/// sent once more, on a new connection: the site answered no call, and a
-/// read changes nothing. A refused connection or a timeout is not retried
-/// (the site does not answer), nor is a write (the next trip writes again).
+/// Send `req`, mapping a failure to the site's `SiteError`
+/// (`transport_error`). A read (GET, HEAD) that fails on a pooled
+/// connection the site closed under it (a restarted site, or its
+/// keep-alive timer firing as the call went out) is sent once more, on a
+/// new connection: the site answered no call, and a read changes nothing;
+/// the error is then the second try's. A refused connection or a timeout
+/// is not retried (the site does not answer), nor is a write (the next
+/// trip writes again).
 pub async fn send(
     site: &str,
     call: &str,
@@ -190,7 +203,9 @@ fn user_agent() -> String {
 }
 
 /// Read an answer's body in chunks up to `limit`: a site's answer is never
-/// read whole. A redirect (other than 304) is an error naming its target.
+/// read whole. A redirect (other than 304) is an error naming its target. A
+/// body that fails to arrive whole is `Broken` (`body_error`): the site
+/// answered.
 pub async fn read(
     site: &str,
     call: &str,
@@ -210,7 +225,7 @@ pub async fn read(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| transport_error(site, call, timeout, &e))?
+        .map_err(|e| body_error(site, call, timeout, &e))?
     {
         if body.len() + chunk.len() > limit {
             return Err(SiteError::Decode {
@@ -224,10 +239,21 @@ pub async fn read(
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-/// A call that got no answer: a timeout, or unreachable (refused, reset,
-/// DNS, TLS handshake). The URL's query is masked in case it holds a
-/// credential.
+/// A call that failed before its answer's head arrived. Silence only when
+/// no connection was made (refused, unreachable, DNS: `Unreachable`) or the
+/// call timed out (`Timeout`); a TLS failure, a connection closed or reset
+/// once made, or bytes that are not HTTP are answers (`Broken`). A request
+/// that could not be built is `Config`.
 pub fn transport_error(site: &str, call: &str, timeout: Duration, e: &reqwest::Error) -> SiteError {
+    if e.is_builder() {
+        return SiteError::Config {
+            site: site.to_string(),
+            message: trim(&format!("{call}: {}", describe(e)), MAX_MESSAGE),
+        };
+    }
+    if let Some(tls) = errors_under(e).find_map(|s| s.downcast_ref::<rustls::Error>()) {
+        return broken(site, call, &format!("TLS: {tls}"));
+    }
     if e.is_timeout() {
         return SiteError::Timeout {
             site: site.to_string(),
@@ -235,21 +261,101 @@ pub fn transport_error(site: &str, call: &str, timeout: Duration, e: &reqwest::E
             timeout_ms: timeout.as_millis(),
         };
     }
-    let mut message = e.to_string();
-    if let Some(q) = e.url().and_then(Url::query) {
-        message = message.replace(q, "***");
+    if e.is_connect() && closed_by_the_site(e) {
+        // Only a TLS handshake runs on a connection made while connecting.
+        let what = "TLS: the connection was closed during the handshake";
+        return broken(site, call, &format!("{what}: {}", describe(e)));
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
+    if e.is_connect() {
+        return SiteError::Unreachable {
+            site: site.to_string(),
+            call: call.to_string(),
+            message: trim(&describe(e), MAX_MESSAGE),
+        };
     }
-    SiteError::Unreachable {
+    // Closed, reset, or bytes that are not HTTP.
+    let what = "the site took the connection but gave no HTTP answer";
+    broken(site, call, &format!("{what}: {}", describe(e)))
+}
+
+/// A failure while reading an answer's body: the head arrived, so the site
+/// answered, and whatever broke the body (a reset, a close, the timeout) is
+/// `Broken`, never silence.
+fn body_error(site: &str, call: &str, timeout: Duration, e: &reqwest::Error) -> SiteError {
+    let why = if e.is_timeout() {
+        format!("timed out after {} ms", timeout.as_millis())
+    } else {
+        describe(e)
+    };
+    broken(site, call, &format!("the answer was cut short: {why}"))
+}
+
+fn broken(site: &str, call: &str, message: &str) -> SiteError {
+    SiteError::Broken {
         site: site.to_string(),
         call: call.to_string(),
-        message: trim(&message, MAX_MESSAGE),
+        message: trim(message, MAX_MESSAGE),
     }
+}
+
+/// Why `e` failed, as text: its sources (the call and the site are named
+/// by the error, and the reason comes last, where `trim` would cut it), or
+/// `e` itself when it has none. The URL's user info and query are masked
+/// (either may hold a credential).
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = StdError::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    let mut message = if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    };
+    if let Some(url) = e.url() {
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        let query = url.query().filter(|q| !q.is_empty());
+        if query.is_some() {
+            shown.set_query(Some("***"));
+        }
+        message = message.replace(url.as_str(), shown.as_str());
+        if let Some(q) = query {
+            message = message.replace(q, "***");
+        }
+    }
+    message
+}
+
+/// `e` and every error under it, looking inside an `io::Error` that wraps
+/// another error (its `source()` skips the one it wraps: a TLS failure is
+/// a `rustls::Error` in an `io::Error` in another).
+fn errors_under<'a>(
+    e: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(e), |&e| {
+        match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    })
+}
+
+/// The site closed or reset a connection it had taken (a refused one is
+/// `ConnectionRefused`, never one of these).
+fn closed_by_the_site(e: &reqwest::Error) -> bool {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    errors_under(e)
+        .filter_map(|s| s.downcast_ref::<io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            )
+        })
 }
 
 /// A 3xx answer, naming the target without user info or query (they may
@@ -288,6 +394,7 @@ pub fn redirect_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::SiteContact;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
@@ -346,7 +453,9 @@ mod tests {
         let client = build("west", Duration::from_secs(5), None).expect("client");
         assert_eq!(call(&client, Method::PUT, &url).await.expect("first"), 200);
         let e = call(&client, Method::PUT, &url).await.expect_err("closed");
-        assert!(matches!(e, SiteError::Unreachable { .. }), "{e}");
+        // The site took the call: an answer, never silence.
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
     }
 
     #[tokio::test]
@@ -412,6 +521,253 @@ mod tests {
             accepted.load(Ordering::SeqCst),
             2,
             "another timeout, another client"
+        );
+    }
+
+    /// A loopback site that runs `serve` on every connection it takes; its address.
+    async fn site<F, Fut>(serve: F) -> std::net::SocketAddr
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((c, _)) = l.accept().await {
+                tokio::spawn(serve(c));
+            }
+        });
+        addr
+    }
+
+    /// GET `url` and read the answer as the drivers do, with `timeout`.
+    async fn get(url: &str, timeout: Duration, ca_pem: Option<&[u8]>) -> SiteError {
+        let client = build("west", timeout, ca_pem).expect("client");
+        let req = client.get(url).timeout(timeout);
+        match send("west", "GET /mode", timeout, &client, req).await {
+            Ok(resp) => read("west", "GET /mode", timeout, 1 << 20, resp)
+                .await
+                .map(|(status, _)| status)
+                .expect_err("the call fails"),
+            Err(e) => e,
+        }
+    }
+
+    /// A head promising 1000 bytes of body, and the first 10 of them.
+    const HEAD_AND_TEN: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789";
+
+    #[tokio::test]
+    async fn a_refused_connection_is_silence() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/mode", l.local_addr().expect("addr"));
+        drop(l);
+        let e = get(&url, Duration::from_secs(5), None).await;
+        assert!(matches!(e, SiteError::Unreachable { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::NoAnswer, "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_site_that_takes_the_connection_and_never_answers_is_silence() {
+        // The kernel completes the handshake from the backlog and nobody
+        // reads (a stopped process).
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/mode", l.local_addr().expect("addr"));
+        let e = get(&url, Duration::from_millis(300), None).await;
+        assert!(matches!(e, SiteError::Timeout { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::NoAnswer, "{e}");
+        drop(l);
+        // A process that takes the call and never answers.
+        let addr = site(|mut c| async move {
+            read_head(&mut c).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        let e = get(
+            &format!("http://{addr}/mode"),
+            Duration::from_millis(300),
+            None,
+        )
+        .await;
+        assert!(matches!(e, SiteError::Timeout { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::NoAnswer, "{e}");
+    }
+
+    #[tokio::test]
+    async fn plain_http_bytes_to_a_tls_call_are_an_answer() {
+        let addr = site(|mut c| async move {
+            let mut hello = [0u8; 512];
+            let _ = c.read(&mut hello).await;
+            let _ = c
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        let e = get(
+            &format!("https://{addr}/mode"),
+            Duration::from_secs(5),
+            None,
+        )
+        .await;
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
+        assert!(e.to_string().contains("broken: TLS: "), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_certificate_the_ca_does_not_sign_is_an_answer() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let served =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        // The site's CA: another one, which signed nothing the site serves.
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "the site's CA");
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let trusted = ca.self_signed(&ca_key).expect("CA certificate");
+        let key = PrivateKeyDer::from_pem_slice(served.signing_key.serialize_pem().as_bytes())
+            .expect("key");
+        let chain = vec![CertificateDer::from(served.cert.der().to_vec())];
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let addr = site(move |c| {
+            let acceptor = acceptor.clone();
+            async move {
+                let _ = acceptor.accept(c).await;
+            }
+        })
+        .await;
+        let ca = trusted.pem();
+        let url = format!("https://{addr}/mode");
+        let e = get(&url, Duration::from_secs(5), Some(ca.as_bytes())).await;
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
+        assert!(
+            e.to_string()
+                .contains("broken: TLS: invalid peer certificate: UnknownIssuer"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_closed_or_reset_after_its_head_is_an_answer_cut_short() {
+        for reset in [false, true] {
+            let addr = site(move |mut c| async move {
+                read_head(&mut c).await;
+                let _ = c.write_all(HEAD_AND_TEN).await;
+                // Time for the head to be read before the connection goes.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if reset {
+                    let _ = c.set_zero_linger();
+                }
+            })
+            .await;
+            let e = get(&format!("http://{addr}/mode"), Duration::from_secs(5), None).await;
+            assert!(matches!(e, SiteError::Broken { .. }), "reset {reset}: {e}");
+            assert_eq!(e.contact(), SiteContact::Failing, "reset {reset}: {e}");
+            assert!(
+                e.to_string().contains("broken: the answer was cut short: "),
+                "reset {reset}: {e}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_stalls_after_its_head_past_the_timeout_is_an_answer_cut_short() {
+        let addr = site(|mut c| async move {
+            read_head(&mut c).await;
+            let _ = c.write_all(HEAD_AND_TEN).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        let e = get(
+            &format!("http://{addr}/mode"),
+            Duration::from_millis(500),
+            None,
+        )
+        .await;
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
+        assert!(
+            e.to_string()
+                .contains("the answer was cut short: timed out after 500 ms"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_taken_and_closed_without_a_byte_is_an_answer() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let taken = Arc::new(AtomicUsize::new(0));
+        let counter = taken.clone();
+        let addr = site(move |mut c| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { read_head(&mut c).await }
+        })
+        .await;
+        // Fresh connections both times: the read is sent again, and the
+        // second try's failure is the error.
+        let e = get(&format!("http://{addr}/mode"), Duration::from_secs(5), None).await;
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
+        assert!(
+            e.to_string()
+                .contains("broken: the site took the connection but gave no HTTP answer: "),
+            "{e}"
+        );
+        assert_eq!(taken.load(Ordering::SeqCst), 2, "the read is tried twice");
+    }
+
+    #[tokio::test]
+    async fn a_tls_connection_closed_during_the_handshake_is_an_answer() {
+        let addr = site(|mut c| async move {
+            let mut hello = [0u8; 512];
+            let _ = c.read(&mut hello).await;
+        })
+        .await;
+        let e = get(
+            &format!("https://{addr}/mode"),
+            Duration::from_secs(5),
+            None,
+        )
+        .await;
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
+        assert!(e.to_string().contains("broken: TLS: "), "{e}");
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_http_are_an_answer() {
+        let addr = site(|mut c| async move {
+            read_head(&mut c).await;
+            let _ = c.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
+        })
+        .await;
+        let e = get(&format!("http://{addr}/mode"), Duration::from_secs(5), None).await;
+        assert!(matches!(e, SiteError::Broken { .. }), "{e}");
+        assert_eq!(e.contact(), SiteContact::Failing, "{e}");
+        assert!(e.to_string().contains("gave no HTTP answer: "), "{e}");
+    }
+
+    #[tokio::test]
+    async fn no_credential_of_the_url_shows_in_a_transport_error() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        drop(l);
+        let url = format!("http://bob:pw0rd@{addr}/mode?token=s3cr3t");
+        let text = get(&url, Duration::from_secs(5), None).await.to_string();
+        assert!(text.contains("unreachable"), "{text}");
+        assert!(
+            !text.contains("pw0rd") && !text.contains("s3cr3t") && !text.contains("bob"),
+            "{text}"
         );
     }
 }

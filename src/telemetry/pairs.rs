@@ -80,6 +80,9 @@ pub struct PairMetrics {
     pub in_sync: Family<PairLabels, G>,
     pub epoch: Family<PairLabels, G>,
     pub parity: Family<PairLabels, G>,
+    /// Strays: sites beside the active one that report active, or answer
+    /// with errors unfenced (plan::strays).
+    pub strays: Family<PairLabels, G>,
     pub site_up: Family<SiteLabels, G>,
     pub site_active: Family<SiteLabels, G>,
     pub site_reports_active: Family<SiteLabels, G>,
@@ -99,6 +102,7 @@ impl PairMetrics {
             in_sync: Family::default(),
             epoch: Family::default(),
             parity: Family::default(),
+            strays: Family::default(),
             site_up: Family::default(),
             site_active: Family::default(),
             site_reports_active: Family::default(),
@@ -127,6 +131,11 @@ impl PairMetrics {
             "pair_parity",
             "1 when every site reported the same product version and token key fingerprint, 0 when two differ, -1 when some site did not report them",
             m.parity.clone(),
+        );
+        registry.register(
+            "pair_stray_sites",
+            "Sites beside the active one that report active, or answer with errors without telling their mode and were never fenced at the pair's epoch (the Degraded reason StraySite); each is demoted as soon as it answers GET /mode",
+            m.strays.clone(),
         );
         registry.register(
             "site_up",
@@ -189,6 +198,10 @@ impl PairMetrics {
             _ => -1,
         };
         self.parity.get_or_create(&p).set(parity);
+        let strays = crate::plan::strays::strays(status).len();
+        self.strays
+            .get_or_create(&p)
+            .set(i64::try_from(strays).unwrap_or(i64::MAX));
 
         let current = match status.promotion.as_ref().map(|p| &p.phase) {
             None => "None",
@@ -285,7 +298,13 @@ impl PairMetrics {
             namespace: namespace.to_string(),
             pair: pair.to_string(),
         };
-        for f in [&self.ready, &self.in_sync, &self.epoch, &self.parity] {
+        for f in [
+            &self.ready,
+            &self.in_sync,
+            &self.epoch,
+            &self.parity,
+            &self.strays,
+        ] {
             f.remove(&p);
         }
         self.old_active_wait.remove(&p);

@@ -176,24 +176,29 @@ fn a_site_sending_a_byte_a_second_is_cut_off_by_the_timeouts_and_the_sibling_sti
         |_| {},
     );
 
-    // The health check's timeout (1 s) ends west's call: silent. North
-    // answered its health check, so its GET /mode cut off by the per-call
-    // timeout (15 s) makes it failing, not silent.
+    // West's health check is cut off by its timeout (1 s): unhealthy, and
+    // never silent, since only the admin API decides that. Both west's and
+    // north's GET /mode answered a head and then dripped past the per-call
+    // timeout (15 s): they spoke, so they are failing, not silent.
     let st = bed.wait_status("rows for all three sites", |st| {
         observed_healthy(row(st, "east"))
-            && row(st, "west")["contact"] == "NoAnswer"
+            && row(st, "west")["contact"] == "Failing"
             && row(st, "north")["contact"] == "Failing"
     });
     let (w, n) = (row(&st, "west"), row(&st, "north"));
-    assert_eq!(w["health"], "Unreachable", "{st}");
+    assert_eq!(w["health"], "Unhealthy", "{st}");
     assert!(
         message(w).contains("site west: GET /health: timed out after 1000 ms"),
         "{st}"
     );
-    assert!(
-        message(n).contains("site north: GET /mode: timed out after 15000 ms"),
-        "{st}"
-    );
+    for (name, r) in [("west", w), ("north", n)] {
+        assert!(
+            message(r).contains(&format!(
+                "site {name}: GET /mode: broken: the answer was cut short"
+            )),
+            "{st}"
+        );
+    }
     assert_eq!(n["mode"], "Unknown", "{st}");
 
     // The reconcile is not stuck behind the slow calls: north is asked
@@ -378,19 +383,20 @@ fn a_certificate_no_trusted_ca_signed_is_refused_before_any_request() {
         |p| p["spec"]["sites"][1]["caSecretRef"] = json!({"name": "sites-ca", "key": "ca.crt"}),
     );
 
-    // A TLS handshake refused is no answer at all, and says so.
+    // A certificate the CA does not sign is an answer (the site sent it):
+    // failing, never silent, and said so.
     let st = bed.wait_status("west and north refused", |st| {
         observed_healthy(row(st, "east"))
             && ["west", "north"]
                 .iter()
-                .all(|n| row(st, n)["contact"] == "NoAnswer")
+                .all(|n| row(st, n)["contact"] == "Failing")
     });
     for name in ["west", "north"] {
         let r = row(&st, name);
-        assert_eq!(r["health"], "Unreachable", "{st}");
+        assert_eq!(r["health"], "Unhealthy", "{st}");
         let m = message(r);
         assert!(
-            m.starts_with(&format!("site {name}: GET /health: unreachable:"))
+            m.starts_with(&format!("site {name}: GET /mode: broken: TLS"))
                 && m.contains("certificate")
                 && m.contains("UnknownIssuer"),
             "{st}"

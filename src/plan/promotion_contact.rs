@@ -1,0 +1,224 @@
+//! Who may be passed over when a site is made active, pure. Before the
+//! target of a promotion (or the first activation) is made active, every
+//! other site is known passive, or has been silent (its admin API failed
+//! at connect or timed out before any byte) for a whole contact window
+//! measured up to that moment. A site that speaks, even with an error,
+//! stops the forcing until it is demoted or silent again for a whole window.
+
+use jiff::Timestamp;
+
+use super::promotion::{
+    Block, BlockReason, Notice, PromotionDecision, PromotionInput, SiteObs, Step, max_seen, stamp,
+};
+use crate::api::{PromotionPhase, PromotionStatus, SiteContact};
+
+/// Whether the other sites let the target be made active now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Others {
+    /// Every other site is known passive, or silent for a whole window
+    /// (then `p.forced` is set and the forcing was said out loud).
+    Settled,
+    /// Not yet: a demotion step, a block or the window is in `p` and `d`.
+    Wait,
+}
+
+/// What a site that did not tell its mode this trip means for activation.
+fn speaks(s: &SiteObs) -> bool {
+    s.contact != SiteContact::NoAnswer
+}
+
+/// Settle every site but `except` (the target; None on first sight, when
+/// the target too must tell its mode) before a site is made active: demote
+/// one reporting active, block on one that speaks without telling its
+/// mode, and wait out the window of the silent ones.
+pub(super) fn settle_others(
+    inp: &PromotionInput<'_>,
+    except: Option<&str>,
+    p: &mut PromotionStatus,
+    d: &mut PromotionDecision,
+) -> Others {
+    let others = || inp.sites.iter().filter(|s| Some(s.name.as_str()) != except);
+    if let Some(s) = others().find(|s| s.reports_active()) {
+        p.message = Some(format!(
+            "demoting {} (reports active at epoch {}) before promoting {}",
+            s.name,
+            s.epoch(),
+            p.to
+        ));
+        d.step = Some(Step::SetMode {
+            site: s.name.clone(),
+            active: false,
+            epoch: p.epoch,
+        });
+        return Others::Wait;
+    }
+    if let Some(s) = others().find(|s| !s.knows_mode() && speaks(s)) {
+        let reason = BlockReason::of_contact(s.contact).unwrap_or(BlockReason::SiteFailing);
+        answered_with_error(s, reason, p, d);
+        return Others::Wait;
+    }
+    let silent: Vec<&SiteObs> = others().filter(|s| !s.knows_mode()).collect();
+    if silent.is_empty() {
+        p.silent_since = None;
+        p.silent_sites.clear();
+        p.deadline = None;
+        p.forced = false;
+        return Others::Settled;
+    }
+    contact_window(inp, &silent, p, d)
+}
+
+/// A site of the window that spoke this trip (told its mode, or gave any
+/// answer) was not silent for the whole window: the window starts again,
+/// whatever this trip goes on to do (called first in every trip).
+pub(super) fn restart_window_if_one_spoke(inp: &PromotionInput<'_>, p: &mut PromotionStatus) {
+    let spoke = p.silent_sites.iter().any(|n| {
+        inp.sites
+            .iter()
+            .any(|s| &s.name == n && (s.knows_mode() || speaks(s)))
+    });
+    if !spoke {
+        return;
+    }
+    p.silent_since = None;
+    p.silent_sites.clear();
+    p.deadline = None;
+    // Once the target reports active at the promotion's epoch, the record
+    // keeps whether it was made so by forcing.
+    let activated = inp
+        .sites
+        .iter()
+        .any(|s| s.name == p.to && s.mode.is_some_and(|m| m.active && m.epoch == p.epoch));
+    if !activated {
+        p.forced = false;
+    }
+}
+
+/// A site answered, with an error: alive, so never forced past. The window
+/// stops (and a forcing decided earlier is withdrawn); the promotion waits
+/// and says why.
+pub(super) fn answered_with_error(
+    s: &SiteObs,
+    reason: BlockReason,
+    p: &mut PromotionStatus,
+    d: &mut PromotionDecision,
+) {
+    p.silent_since = None;
+    p.silent_sites.clear();
+    p.deadline = None;
+    p.forced = false;
+    if p.phase == PromotionPhase::WaitingForOldActive {
+        p.phase = PromotionPhase::Demoting;
+    }
+    let what = s.message.as_deref().unwrap_or("an error");
+    let msg = match reason {
+        BlockReason::CredentialsRefused => format!(
+            "site {} answers but refuses the credentials in its Secret ({what}); it is alive, so the promotion \
+             waits and is never forced: fix spec.sites[{}].credentialsSecretRef",
+            s.name, s.name
+        ),
+        BlockReason::SiteMisconfigured => format!(
+            "site {} cannot be called ({what}); the promotion waits and is never forced: fix the site's Secret or adminUrl",
+            s.name
+        ),
+        _ => format!(
+            "site {} answers with errors ({what}); it is alive, so the promotion retries and is never forced",
+            s.name
+        ),
+    };
+    p.message = Some(msg.clone());
+    d.blocked.push(Block {
+        reason,
+        message: msg,
+    });
+}
+
+/// The silent sites have not answered since `silent_since` (this trip's
+/// time on the first failed contact): wait until the deadline, then force.
+/// A site that was not silent before starts the window again.
+fn contact_window(
+    inp: &PromotionInput<'_>,
+    silent: &[&SiteObs],
+    p: &mut PromotionStatus,
+    d: &mut PromotionDecision,
+) -> Others {
+    let mut silent_names: Vec<String> = silent.iter().map(|s| s.name.clone()).collect();
+    silent_names.sort();
+    let names = silent_names.join(", ");
+    let newcomer = silent_names.iter().any(|n| !p.silent_sites.contains(n));
+    if newcomer {
+        p.silent_since = None;
+        p.forced = false;
+    }
+    p.silent_sites = silent_names;
+    let first = p.silent_since.is_none();
+    let since = p
+        .silent_since
+        .as_deref()
+        .and_then(|s| s.parse::<Timestamp>().ok())
+        .unwrap_or(inp.now);
+    let deadline = since.checked_add(inp.contact_timeout).unwrap_or(since);
+    p.silent_since = Some(stamp(since));
+    p.deadline = Some(stamp(deadline));
+    let initial = p.from.is_none();
+    if inp.now >= deadline {
+        if p.forced {
+            // Said when the window ran out; still silent since.
+            return Others::Settled;
+        }
+        let note = if initial {
+            format!(
+                "no epoch is recorded and {names} did not answer GET /mode within the contact window (from {} to {}); \
+                 the pair goes on without them",
+                stamp(since),
+                stamp(deadline),
+            )
+        } else {
+            format!(
+                "{names} did not answer within the contact window (from {} to {}); promoting {} without demoting it",
+                stamp(since),
+                stamp(deadline),
+                p.to
+            )
+        };
+        d.notices.push(Notice {
+            warning: true,
+            reason: "PromotionForced",
+            note,
+        });
+        p.message = Some(format!(
+            "forced: {names} did not answer from {} until {}",
+            stamp(since),
+            stamp(deadline)
+        ));
+        p.epoch = p.epoch.max(max_seen(inp.sites) + 1);
+        p.phase = PromotionPhase::Promoting;
+        p.forced = true;
+        return Others::Settled;
+    }
+    let msg = if initial {
+        format!(
+            "no epoch is recorded: no site is made active until every site has told its mode; {names} does not answer \
+             (since {}); the pair goes on without it at {} if it stays silent",
+            stamp(since),
+            stamp(deadline)
+        )
+    } else {
+        format!(
+            "{names} does not answer its admin API (since {}); the promotion is forced at {} unless it answers",
+            stamp(since),
+            stamp(deadline)
+        )
+    };
+    if first {
+        d.notices.push(Notice {
+            warning: true,
+            reason: "WaitingForOldActive",
+            note: msg.clone(),
+        });
+    }
+    // No attempt count here: a wait that learns nothing new writes nothing.
+    p.phase = PromotionPhase::WaitingForOldActive;
+    p.message = Some(msg);
+    Others::Wait
+}
