@@ -81,6 +81,22 @@ pub fn set_condition(list: &mut Vec<Condition>, mut new: Condition) {
     }
 }
 
+/// `set_condition`, measured against the conditions the last trip wrote
+/// (`previous`): a condition that another step of this trip set otherwise
+/// and this one sets back keeps the time of its last real transition.
+pub fn set_condition_since(list: &mut Vec<Condition>, mut new: Condition, previous: &[Condition]) {
+    if let Some(old) = find(previous, &new.type_)
+        && old.status == new.status
+    {
+        new.last_transition_time = old.last_transition_time.clone();
+        if let Some(c) = list.iter_mut().find(|c| c.type_ == new.type_) {
+            *c = new;
+            return;
+        }
+    }
+    set_condition(list, new);
+}
+
 /// The condition of one type, if present.
 pub fn find<'a>(list: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     list.iter().find(|c| c.type_ == type_)

@@ -52,7 +52,8 @@ pub fn failover_check(
             .get(ANNOTATION_ACK_FAILOVER)
             .map(String::as_str),
         pair: &obj.name_any(),
-        now: jiff::Timestamp::now(),
+        // The trip's one reading of the clock.
+        now: now.parse().unwrap_or_else(|_| jiff::Timestamp::now()),
     });
     let mut events = Vec::new();
     match decision {
@@ -67,7 +68,10 @@ pub fn failover_check(
                     note: message.clone(),
                 });
             }
-            conditions::set_condition(
+            // The promotion's fold set PromotionBlocked False a moment ago
+            // (no promotion runs): measured against the last trip, a held
+            // failover keeps its transition time.
+            conditions::set_condition_since(
                 &mut status.conditions,
                 Condition::new(
                     types::PROMOTION_BLOCKED,
@@ -77,6 +81,7 @@ pub fn failover_check(
                     generation,
                     now,
                 ),
+                previous,
             );
             (events, None)
         }
@@ -90,6 +95,7 @@ pub async fn carry_out(
     ctx: &Context,
     obj: &SiteHAPair,
     due: DueFailover,
+    decided_at: Option<&str>,
 ) -> Result<PlannedEvent, Error> {
     let DueFailover { to, why } = due;
     let namespace = obj.namespace().unwrap_or_default();
@@ -100,8 +106,16 @@ pub async fn carry_out(
         });
     }
     let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+    // Guarded by the resourceVersion the failover was decided on (the
+    // status this trip wrote): a person's edit of spec.activeSite in the
+    // meantime wins, and the next trip decides again.
+    let mut metadata =
+        json!({"annotations": {ANNOTATION_AUTOMATIC_FAILOVER: format!("{to}: {why}")}});
+    if let Some(rv) = decided_at {
+        metadata["resourceVersion"] = json!(rv);
+    }
     let patch = json!({
-        "metadata": {"annotations": {ANNOTATION_AUTOMATIC_FAILOVER: format!("{to}: {why}")}},
+        "metadata": metadata,
         "spec": {"activeSite": to},
     });
     let pp = PatchParams {
@@ -119,6 +133,16 @@ pub async fn carry_out(
             Err(_) => return Err(Error::NotLeader { namespace, name }),
         },
     };
+    if let Err(kube::Error::Api(status)) = &result
+        && status.code == 409
+    {
+        warn!(namespace = %namespace, name = %name, "automatic failover: the pair moved since the failover was decided; deciding again");
+        return Err(Error::Conflict {
+            namespace,
+            name,
+            resource_version: decided_at.unwrap_or_default().to_string(),
+        });
+    }
     if let Err(e) = result {
         warn!(error = %e, "automatic failover: could not change spec.activeSite");
         return Err(Error::Failover {
@@ -133,4 +157,99 @@ pub async fn carry_out(
         action: "Failover",
         note: format!("{why}: spec.activeSite set to {to}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{PromotionRecord, SiteHealth, SiteStatus};
+
+    /// A pair whose active east failed five health checks, with automatic
+    /// failover on, its last promotion at 00:30 and a minimum interval of
+    /// an hour: the failover is held.
+    fn held_pair() -> SiteHAPair {
+        let mut obj: SiteHAPair = serde_json::from_value(serde_json::json!({
+            "apiVersion": "sitehapair.io/v1alpha1",
+            "kind": "SiteHAPair",
+            "metadata": {"name": "gis", "namespace": "prod"},
+            "spec": {
+                "activeSite": "east",
+                "sites": [
+                    {"name": "east", "adminUrl": "https://east.example",
+                     "credentialsSecretRef": {"name": "east"}, "trafficAddresses": ["192.0.2.1"]},
+                    {"name": "west", "adminUrl": "https://west.example",
+                     "credentialsSecretRef": {"name": "west"}, "trafficAddresses": ["192.0.2.2"]},
+                ],
+                "promotion": {"automatic": {"enabled": true, "failureThreshold": 3, "minInterval": "1h"}},
+            },
+        }))
+        .expect("pair");
+        let row = |name: &str, health, failures| SiteStatus {
+            name: String::from(name),
+            health: Some(health),
+            consecutive_failures: Some(failures),
+            ..SiteStatus::default()
+        };
+        obj.status = Some(SiteHAPairStatus {
+            active_site: Some("east".into()),
+            epoch: 2,
+            sites: vec![
+                row("east", SiteHealth::Unhealthy, 5),
+                row("west", SiteHealth::Healthy, 0),
+            ],
+            history: vec![PromotionRecord {
+                completed_at: "2026-01-01T00:30:00Z".into(),
+                ..PromotionRecord::default()
+            }],
+            ..SiteHAPairStatus::default()
+        });
+        obj
+    }
+
+    /// As the promotion's fold leaves it every trip: no promotion runs,
+    /// so PromotionBlocked is False.
+    fn folded(status: &mut SiteHAPairStatus, now: &str) {
+        conditions::set_condition(
+            &mut status.conditions,
+            Condition::new(
+                types::PROMOTION_BLOCKED,
+                ConditionStatus::False,
+                "NotBlocked",
+                String::from("no promotion is blocked"),
+                1,
+                now,
+            ),
+        );
+    }
+
+    #[test]
+    fn a_held_failover_keeps_the_transition_time_of_promotion_blocked_across_trips() {
+        let obj = held_pair();
+        let mut first = obj.status.clone().expect("status");
+        folded(&mut first, "2026-01-01T00:40:00Z");
+        let (events, due) = failover_check(&obj, &mut first, &[], 1, "2026-01-01T00:40:00Z");
+        assert!(due.is_none());
+        assert_eq!(events.len(), 1, "one Event when the hold begins");
+        let blocked = conditions::find(&first.conditions, types::PROMOTION_BLOCKED)
+            .expect("condition")
+            .clone();
+        assert_eq!(blocked.status, ConditionStatus::True);
+
+        // The next trip, ten seconds on: still held, same transition time,
+        // no second Event.
+        let mut next = first.clone();
+        folded(&mut next, "2026-01-01T00:40:10Z");
+        let (events, _) = failover_check(
+            &obj,
+            &mut next,
+            &first.conditions,
+            1,
+            "2026-01-01T00:40:10Z",
+        );
+        assert!(events.is_empty(), "{events:?}");
+        let again =
+            conditions::find(&next.conditions, types::PROMOTION_BLOCKED).expect("condition");
+        assert_eq!(again.status, ConditionStatus::True);
+        assert_eq!(again.last_transition_time, blocked.last_transition_time);
+    }
 }

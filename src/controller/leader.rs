@@ -71,6 +71,24 @@ impl LeaderDeadline {
     }
 }
 
+/// The shortest time a write to a site is started with: below it, the
+/// write waits for the next term (or the next trip).
+pub const MIN_WRITE_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How long one write may take so that it lands before the renew deadline:
+/// `wanted`, cut to the time `left` (None: no leader election, no bound).
+/// None when too little is left to start it. Pure.
+pub fn write_budget(
+    left: Option<std::time::Duration>,
+    wanted: std::time::Duration,
+) -> Option<std::time::Duration> {
+    match left {
+        None => Some(wanted),
+        Some(left) if left < MIN_WRITE_BUDGET => None,
+        Some(left) => Some(wanted.min(left)),
+    }
+}
+
 /// How often the guard reads the Lease.
 const GUARD_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -156,7 +174,7 @@ pub async fn hold_lost(client: Client, cfg: LeaseConfig, until: LeaderDeadline) 
 
 #[cfg(test)]
 mod tests {
-    use super::remaining_hold;
+    use super::{remaining_hold, write_budget};
     use jiff::Timestamp;
 
     fn ts(s: &str) -> Timestamp {
@@ -194,5 +212,18 @@ mod tests {
             remaining_hold(Some("a"), "a", None, 10, ts("2026-01-01T00:00:01Z")),
             None
         );
+    }
+
+    #[test]
+    fn a_write_to_a_site_is_cut_to_the_time_left_before_the_renew_deadline() {
+        use std::time::Duration;
+        let ten = Duration::from_secs(10);
+        assert_eq!(write_budget(None, ten), Some(ten));
+        assert_eq!(write_budget(Some(Duration::from_secs(30)), ten), Some(ten));
+        assert_eq!(
+            write_budget(Some(Duration::from_secs(3)), ten),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(write_budget(Some(Duration::from_millis(100)), ten), None);
     }
 }

@@ -196,14 +196,25 @@ async fn set_mode(
     let namespace = obj.namespace().unwrap_or_default();
     let site = report.name.clone();
     let mode = if active { Mode::Active } else { Mode::Passive };
+    // The write (with every call a kind makes for it: a probe, a token
+    // renewal, a role record) must land before this replica's renew
+    // deadline, when another replica may lead and fence: it gets the time
+    // left, and is not started with too little.
+    let Some(budget) = super::leader::write_budget(ctx.leader_until.remaining(), MODE_TIMEOUT)
+    else {
+        report.error = Some(format!(
+            "site {site}: PUT /mode not sent: this replica's lease runs out before it could land"
+        ));
+        return ModeChange::Failed;
+    };
     // The trip's driver when it was built, else from the Secrets now.
     let driver = match drivers.get(&site) {
-        Some(d) => Ok(d.clone().with_timeout(MODE_TIMEOUT)),
+        Some(d) => Ok(d.clone().with_timeout(budget)),
         None => match obj.spec.sites.iter().find(|s| s.name == site) {
             Some(spec) => {
                 let secrets = TripSecrets::new(&ctx.secrets, &namespace);
                 let health = &obj.spec.health_check.path;
-                site_driver(&secrets, &ctx.site_clients, spec, health, MODE_TIMEOUT).await
+                site_driver(&secrets, &ctx.site_clients, spec, health, budget).await
             }
             None => Err(format!("site {site} is not in spec.sites")),
         },
@@ -217,7 +228,16 @@ async fn set_mode(
             return ModeChange::Failed;
         }
     };
-    match driver.set_mode(mode, epoch).await {
+    let started = std::time::Instant::now();
+    let call = tokio::time::timeout(budget, driver.set_mode(mode, epoch)).await;
+    let answer = call.unwrap_or_else(|_| {
+        Err(crate::sites::SiteError::Timeout {
+            site: site.clone(),
+            call: "PUT /mode".to_string(),
+            timeout_ms: started.elapsed().as_millis(),
+        })
+    });
+    match answer {
         Ok(state) => {
             info!(site = %site, mode = ?state.mode, epoch = state.epoch, "site mode set");
             report.contact = SiteContact::Answered;

@@ -213,7 +213,8 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     }
     // The spec change of a failover comes after the status it was decided on.
     if let Some(due) = due {
-        plan.events.push(carry_out(ctx, obj, due).await?);
+        plan.events
+            .push(carry_out(ctx, obj, due, written.resource_version()).await?);
     }
     for event in &plan.events {
         publish(ctx, obj, event).await;

@@ -28,6 +28,12 @@ impl Written {
         }
     }
 
+    /// The resourceVersion of the object as this trip last read or wrote
+    /// it: what a later write of this trip is guarded by.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+
     /// Apply `status` unless it equals the last one, with the
     /// resourceVersion as a precondition. Returns whether a write happened.
     pub async fn write(
