@@ -30,6 +30,16 @@ pub const ANNOTATION_APPROVE_PRUNE: &str = "sitehapair.io/approve-prune";
 /// Promote to this site although its version or token key differs from
 /// the active's (an explicit, audited override of the parity check).
 pub const ANNOTATION_ALLOW_PARITY_MISMATCH: &str = "sitehapair.io/allow-parity-mismatch";
+/// Annotation letting a promotion go on past a site that answers but
+/// cannot be demoted (`<site>@<epoch>`, the epoch status.sites shows for
+/// it): a person's decision that the site is broken; recorded in status
+/// history and an Event with who asked. Two active sites are possible
+/// while that site still serves: docs/runbook.md says what it risks.
+pub const ANNOTATION_FORCE_PAST: &str = "sitehapair.io/force-past";
+/// Who asked for the force-past (set by `sitehapair promote --force-past`
+/// from the API server's SelfSubjectReview; else the field manager that
+/// set the annotation is recorded).
+pub const ANNOTATION_FORCE_PAST_BY: &str = "sitehapair.io/force-past-by";
 /// Annotation acknowledging an automatic failover inside minInterval.
 pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";
 /// Set by the operator with spec.activeSite on an automatic failover:

@@ -129,10 +129,12 @@ pub struct SiteStatus {
     /// Healthy, Unhealthy or Unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<SiteHealth>,
-    /// How the site answered its last call: Answered, NoAnswer (a transport
-    /// failure: only this runs down a contact window), CredentialsRefused
-    /// (401/403), Fenced (409), Failing (5xx or an answer that does not
-    /// decode) or Misconfigured (its Secret or adminUrl cannot be used).
+    /// How the site's admin API answered its last call: Answered, NoAnswer
+    /// (no connection, or no answer head before the timeout: only this runs
+    /// down a contact window), CredentialsRefused (401/403), Fenced (409),
+    /// Failing (5xx, an answer that does not decode, or an exchange broken
+    /// after connecting: TLS refused, reset, cut short) or Misconfigured
+    /// (its Secret or adminUrl cannot be used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<SiteContact>,
     /// The epoch the site reports.
@@ -213,10 +215,14 @@ pub struct PromotionStatus {
     /// Attempts made in the current phase.
     #[serde(default)]
     pub attempts: i32,
-    /// The old active site never answered within the contact window: the
-    /// promotion went ahead without demoting it.
+    /// A site was passed over without being demoted: silent for the whole
+    /// contact window, or named by a person (forcedBy).
     #[serde(default)]
     pub forced: bool,
+    /// Who let the promotion go on past a site that answers (annotation
+    /// sitehapair.io/force-past), and past which site at which epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_by: Option<String>,
     /// What the promotion is waiting on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -242,6 +248,10 @@ pub struct PromotionRecord {
     /// Whether the old active site was unreachable and the switch was forced.
     #[serde(default)]
     pub forced: bool,
+    /// Who let the promotion go on past a site that answers, and past
+    /// which site at which epoch (annotation sitehapair.io/force-past).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_by: Option<String>,
 }
 
 /// A site's role as last reported by `GET /mode`.
@@ -261,21 +271,25 @@ pub enum SiteHealth {
     Unreachable,
 }
 
-/// How a site answered. Only `NoAnswer` is silence: a site that answers,
-/// even with an error, is alive and is never forced past.
+/// How a site's admin API answered (the health check never decides it).
+/// Only `NoAnswer` is silence: a site that answers, even with an error, is
+/// alive and is never forced past.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SiteContact {
     /// Every call answered as the contract says.
     #[default]
     Answered,
-    /// A transport failure: connection refused or reset, DNS, TLS
-    /// handshake, timeout.
+    /// Silence: the admin API could not be connected to (refused,
+    /// unreachable, DNS, connect timeout) or a call timed out before the
+    /// answer's head arrived.
     NoAnswer,
     /// HTTP 401 or 403: the credentials in the site's Secret are refused.
     CredentialsRefused,
     /// HTTP 409: the site holds a newer epoch than the one sent.
     Fenced,
-    /// HTTP 5xx, another unexpected status, or an answer that does not decode.
+    /// HTTP 5xx, another unexpected status, an answer that does not
+    /// decode, or an exchange broken after the connection was made (a TLS
+    /// alert or certificate refused, a close or reset, a body cut short).
     Failing,
     /// The operator cannot call the site: its Secret or adminUrl is unusable.
     Misconfigured,

@@ -40,6 +40,13 @@ pub struct PromoteArgs {
     /// Print the preflight results and the steps; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// SITE@EPOCH: go on past this site, which answers but cannot be
+    /// demoted (it is broken, and you know it). Two sites may be active
+    /// while it still serves: read docs/runbook.md first. Recorded in
+    /// status history and an Event with who asked (your user, as the API
+    /// server names it).
+    #[arg(long, value_name = "SITE@EPOCH")]
+    pub force_past: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -57,6 +64,22 @@ async fn pair_api(namespace: Option<String>) -> anyhow::Result<(Client, Api<Site
     Ok((client.clone(), Api::namespaced(client, &ns), ns))
 }
 
+/// The user the API server knows this CLI as (SelfSubjectReview), or
+/// "the sitehapair CLI" when it cannot tell.
+async fn who_am_i(client: &Client) -> String {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = SelfSubjectReview::default();
+    match api.create(&kube::api::PostParams::default(), &review).await {
+        Ok(r) => r
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .map_or_else(|| "the sitehapair CLI".to_string(), |u| format!("user {u}")),
+        Err(_) => "the sitehapair CLI".to_string(),
+    }
+}
+
 /// Exit 0: done (or the dry run's preflight passes); 1: blocked or timed out.
 pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     let (client, api, ns) = pair_api(args.namespace.clone()).await?;
@@ -71,7 +94,27 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         field_manager: Some(CLI_FIELD_MANAGER.into()),
         ..PatchParams::default()
     };
-    let patch = json!({"spec": {"activeSite": args.to}});
+    let mut patch = json!({"spec": {"activeSite": args.to}});
+    if let Some(past) = &args.force_past {
+        let Some(named) = crate::plan::promotion::ForcePast::parse(past, "") else {
+            anyhow::bail!(
+                "--force-past {past:?}: must be SITE@EPOCH, the epoch status.sites shows for the site"
+            );
+        };
+        if !pair.spec.sites.iter().any(|s| s.name == named.site) {
+            anyhow::bail!(
+                "--force-past {past:?}: {} has no site {}",
+                args.name,
+                named.site
+            );
+        }
+        let by = who_am_i(&client).await;
+        patch["metadata"] = json!({"annotations": {
+            crate::api::ANNOTATION_FORCE_PAST: past,
+            crate::api::ANNOTATION_FORCE_PAST_BY: by,
+        }});
+        eprintln!("forcing past {past} as {by}: two sites may be active while it still serves");
+    }
     api.patch(&args.name, &pp, &Patch::Merge(&patch)).await?;
     println!("{}: spec.activeSite set to {}", args.name, args.to);
     if !args.wait {
@@ -201,6 +244,7 @@ async fn dry_run(
         settling: duration::parse("settlingTime", &pair.spec.promotion.settling_time)?,
         warnings: &warnings,
         shifted: None,
+        force_past: None,
         now: jiff::Timestamp::now(),
     };
     let checks = preflight(&PromotionInput {
@@ -359,7 +403,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 h.reason,
                 h.started_at,
                 h.completed_at,
-                if h.forced { " (forced)" } else { "" }
+                match (&h.forced_by, h.forced) {
+                    (Some(by), _) => format!(" (forced by {by})"),
+                    (None, true) => " (forced)".to_string(),
+                    (None, false) => String::new(),
+                }
             );
         }
     }

@@ -165,6 +165,7 @@ mod tests {
             started_at: "2026-01-01T00:00:00Z".into(),
             completed_at: "2026-01-01T00:00:05Z".into(),
             forced: false,
+            forced_by: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::plan::observe::PlannedEvent;
 use crate::plan::preflight_warnings::pair_warnings;
-use crate::plan::promotion::{PromotionInput, Step, plan_promotion};
+use crate::plan::promotion::{ForcePast, PromotionInput, Step, plan_promotion};
 use crate::plan::promotion_status::{fold_promotion, observations};
 use crate::plan::sync_status::SiteReport;
 use crate::sites::{Mode, Site};
@@ -89,6 +89,7 @@ pub async fn promotion_trip(
     let settling = duration::parse("promotion.settlingTime", &obj.spec.promotion.settling_time)
         .unwrap_or_default();
     let warnings = pair_warnings(status, &obj.spec.active_site);
+    let force_past = force_past_of(obj);
     let mut events = Vec::new();
     for _ in 0..MAX_STEPS {
         let now = jiff::Timestamp::now();
@@ -121,6 +122,9 @@ pub async fn promotion_trip(
                 .annotations()
                 .get(crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH)
                 .map(String::as_str),
+            force_past: force_past
+                .as_ref()
+                .and_then(|(value, by)| ForcePast::parse(value, by)),
             settling,
             warnings: &warnings,
             shifted: shifted.as_deref(),
@@ -171,6 +175,35 @@ pub async fn promotion_trip(
         }
     }
     Ok(events)
+}
+
+/// The force-past annotation and who set it: the force-past-by
+/// annotation (the CLI fills it in from the API server's SelfSubjectReview),
+/// else the field manager that wrote the annotation (managedFields).
+fn force_past_of(obj: &SiteHAPair) -> Option<(String, String)> {
+    let value = obj.annotations().get(crate::api::ANNOTATION_FORCE_PAST)?;
+    let by = obj
+        .annotations()
+        .get(crate::api::ANNOTATION_FORCE_PAST_BY)
+        .cloned()
+        .or_else(|| {
+            let key = format!("f:{}", crate::api::ANNOTATION_FORCE_PAST);
+            obj.metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter(|m| {
+                    m.fields_v1.as_ref().is_some_and(|f| {
+                        f.0.pointer("/f:metadata/f:annotations")
+                            .and_then(|a| a.get(&key))
+                            .is_some()
+                    })
+                })
+                .find_map(|m| m.manager.clone())
+                .map(|m| format!("field manager {m}"))
+        })
+        .unwrap_or_else(|| "someone unknown".to_string());
+    Some((value.clone(), crate::sites::http::trim(&by, 120)))
 }
 
 /// How a mode change came out.

@@ -306,23 +306,30 @@ pub(super) async fn apply_traffic(
     if ctx.traffic.unchanged(&key, &namespace, hash) {
         return Ok(());
     }
-    // Traffic writes carry no resourceVersion: one must not land after
-    // this replica's renew deadline, when a new leader may have moved it.
-    let apply = crate::traffic::apply(&ctx.client, &namespace, &name, &objs);
+    // Every write carries the resourceVersion (and uid) of the object as
+    // this replica last wrote it, else as its watch shows it: one that
+    // lands late, after a new leader moved the traffic, is refused. And
+    // none is sent after this replica's renew deadline.
+    let apply = async {
+        let known = ctx.traffic.known(&key, &namespace, &objs).await;
+        crate::traffic::apply_guarded(&ctx.client, &namespace, &name, &objs, &known).await
+    };
     let applied = match ctx.leader_until.remaining() {
-        None => apply.await,
-        Some(left) => tokio::time::timeout(left, apply)
-            .await
-            .map_err(|_| Error::NotLeader {
-                namespace: namespace.clone(),
-                name: name.clone(),
-            })?,
+        None => Ok(apply.await),
+        Some(left) => tokio::time::timeout(left, apply).await,
     };
     match applied {
-        Ok(applied) => ctx.traffic.record(&key, hash, applied),
-        Err(e) => {
+        Ok(Ok(applied)) => ctx.traffic.record(&key, hash, applied),
+        Ok(Err(e)) => {
+            // Moved under it (409) or failed: the next trip plans again on
+            // the watch's versions.
             ctx.traffic.forget(&key);
             return Err(e.into());
+        }
+        Err(_) => {
+            // A write may have landed: what this replica wrote is unknown.
+            ctx.traffic.forget(&key);
+            return Err(Error::NotLeader { namespace, name });
         }
     }
     Ok(())

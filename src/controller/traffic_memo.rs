@@ -4,6 +4,10 @@
 //! watches of the operator's Services and EndpointSlices. An edit or
 //! deletion by anyone else changes a resourceVersion (and the watch
 //! triggers the pair's reconcile through the Controller), so it is put back.
+//!
+//! The memo and the watches are also what every traffic write is
+//! conditioned on (`known`): the resourceVersion this replica got back from
+//! its own last write of an object, else the one its watch holds.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -15,7 +19,10 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::traffic::objects::TrafficObjects;
-use crate::traffic::{Applied, TrafficKind};
+use crate::traffic::{Applied, Known, Seen, TrafficKind};
+
+/// How long a traffic write waits for the watches' first list.
+const STORE_READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The watches' stores of the operator's traffic objects (metadata only).
 pub struct TrafficStores {
@@ -72,6 +79,77 @@ impl TrafficMemo {
             })
     }
 
+    /// What a write of `objs` for `key` is conditioned on: for each of the
+    /// pair's objects (those to apply and those this replica last applied),
+    /// what this replica last wrote (its content vouched for only while the
+    /// watch shows that very version), else what the watch shows (once it
+    /// has listed), else nothing: the object is not known to exist.
+    pub async fn known(&self, key: &str, namespace: &str, objs: &TrafficObjects) -> Known {
+        let stores = self.stores.get();
+        if let Some(s) = stores {
+            // Before its first list a store knows nothing, not "absent";
+            // a watch that cannot list (no RBAC) is not waited on for ever.
+            let ready = async {
+                let _ = s.services.wait_until_ready().await;
+                let _ = s.slices.wait_until_ready().await;
+            };
+            let _ = tokio::time::timeout(STORE_READY_WAIT, ready).await;
+        }
+        let mine: Vec<Applied> = self
+            .applied
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).map(|(_, a)| a.clone()))
+            .unwrap_or_default();
+        let watched = |kind: TrafficKind, name: &str| {
+            let stores = stores?;
+            let meta = match kind {
+                TrafficKind::Service => stores
+                    .services
+                    .get(&ObjectRef::new(name).within(namespace))?
+                    .metadata
+                    .clone(),
+                TrafficKind::EndpointSlice => stores
+                    .slices
+                    .get(&ObjectRef::new(name).within(namespace))?
+                    .metadata
+                    .clone(),
+            };
+            Seen::of_meta(&meta)
+        };
+        let mut names: Vec<(TrafficKind, String)> = vec![(
+            TrafficKind::Service,
+            kube::ResourceExt::name_any(&objs.service),
+        )];
+        names.extend(
+            objs.slices
+                .iter()
+                .map(|s| (TrafficKind::EndpointSlice, kube::ResourceExt::name_any(s))),
+        );
+        names.extend(mine.iter().map(|a| (a.kind, a.name.clone())));
+        let mut known = Known::new();
+        for (kind, name) in names {
+            let watch = watched(kind, &name);
+            let seen = match mine.iter().find(|a| a.kind == kind && a.name == name) {
+                Some(a) => {
+                    let mut seen = Seen::of_applied(a);
+                    // Someone else's write, or a watch behind this
+                    // replica's own: the content is not vouched for.
+                    if watch.as_ref().map(|w| &w.resource_version) != Some(&a.resource_version) {
+                        seen.hash = None;
+                    }
+                    seen
+                }
+                None => match watch {
+                    Some(w) => w,
+                    None => continue,
+                },
+            };
+            known.insert((kind, name), seen);
+        }
+        known
+    }
+
     pub fn record(&self, key: &str, hash: u64, objects: Vec<Applied>) {
         if let Ok(mut m) = self.applied.lock() {
             m.insert(key.to_string(), (hash, objects));
@@ -90,5 +168,129 @@ impl TrafficMemo {
             .lock()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kube::runtime::{reflector, watcher};
+
+    fn meta<K>(name: &str, rv: &str) -> PartialObjectMeta<K> {
+        PartialObjectMeta {
+            types: None,
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                resource_version: Some(rv.into()),
+                uid: Some(format!("uid-{name}")),
+                ..ObjectMeta::default()
+            },
+            _phantom: std::marker::PhantomData,
+        }
+    }
+
+    fn objs() -> TrafficObjects {
+        let named = |n: &str| ObjectMeta {
+            name: Some(n.into()),
+            ..ObjectMeta::default()
+        };
+        TrafficObjects {
+            service: Service {
+                metadata: named("gis"),
+                ..Service::default()
+            },
+            slices: vec![EndpointSlice {
+                metadata: named("gis-ipv4"),
+                address_type: "IPv4".into(),
+                endpoints: None,
+                ports: None,
+            }],
+        }
+    }
+
+    fn applied(kind: TrafficKind, name: &str, rv: &str) -> Applied {
+        Applied {
+            kind,
+            name: name.into(),
+            resource_version: rv.into(),
+            uid: Some(format!("uid-{name}")),
+            hash: 7,
+            site: Some("east".into()),
+        }
+    }
+
+    /// A memo whose watches list `services` and `slices`.
+    fn memo(
+        services: Vec<PartialObjectMeta<Service>>,
+        slices: Vec<PartialObjectMeta<EndpointSlice>>,
+    ) -> TrafficMemo {
+        let (svc_r, mut svc_w) = reflector::store();
+        let (slice_r, mut slice_w) = reflector::store();
+        svc_w.apply_watcher_event(&watcher::Event::Init);
+        for s in services {
+            svc_w.apply_watcher_event(&watcher::Event::InitApply(s));
+        }
+        svc_w.apply_watcher_event(&watcher::Event::InitDone);
+        slice_w.apply_watcher_event(&watcher::Event::Init);
+        for s in slices {
+            slice_w.apply_watcher_event(&watcher::Event::InitApply(s));
+        }
+        slice_w.apply_watcher_event(&watcher::Event::InitDone);
+        let m = TrafficMemo::default();
+        let _ = m.stores.set(TrafficStores {
+            services: svc_r,
+            slices: slice_r,
+        });
+        m
+    }
+
+    #[tokio::test]
+    async fn writes_are_conditioned_on_this_replicas_last_write_else_the_watch() {
+        let m = memo(
+            vec![meta("gis", "3")],
+            vec![meta("gis-ipv4", "6"), meta("gis-ipv6", "8")],
+        );
+        m.record(
+            "ns/gis",
+            1,
+            vec![
+                applied(TrafficKind::EndpointSlice, "gis-ipv4", "5"),
+                applied(TrafficKind::EndpointSlice, "gis-ipv6", "8"),
+            ],
+        );
+        let known = m.known("ns/gis", "ns", &objs()).await;
+        let get = |k: TrafficKind, n: &str| known.get(&(k, n.to_string())).cloned();
+        // Not in the memo: the watch's version, content unknown.
+        let svc = get(TrafficKind::Service, "gis").expect("service");
+        assert_eq!((svc.resource_version.as_str(), svc.hash), ("3", None));
+        assert_eq!(svc.uid.as_deref(), Some("uid-gis"));
+        // Moved since this replica wrote it: its own version (the write is
+        // refused and planned again), content not vouched for.
+        let v4 = get(TrafficKind::EndpointSlice, "gis-ipv4").expect("ipv4");
+        assert_eq!((v4.resource_version.as_str(), v4.hash), ("5", None));
+        assert_eq!(v4.site.as_deref(), Some("east"));
+        // As written and as watched: content known. Kept though no longer
+        // wanted, so that its deletion is conditioned too.
+        let v6 = get(TrafficKind::EndpointSlice, "gis-ipv6").expect("ipv6");
+        assert_eq!((v6.resource_version.as_str(), v6.hash), ("8", Some(7)));
+        // Forgotten: the watch alone.
+        m.forget("ns/gis");
+        let known = m.known("ns/gis", "ns", &objs()).await;
+        let v4 = known
+            .get(&(TrafficKind::EndpointSlice, "gis-ipv4".to_string()))
+            .expect("ipv4");
+        assert_eq!(v4.resource_version, "6");
+        assert!(
+            !known.contains_key(&(TrafficKind::EndpointSlice, "gis-ipv6".to_string())),
+            "not wanted, not remembered: listed by the apply itself"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_object_seen_nowhere_is_not_known() {
+        let m = memo(vec![], vec![]);
+        assert!(m.known("ns/gis", "ns", &objs()).await.is_empty());
     }
 }

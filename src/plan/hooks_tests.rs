@@ -46,6 +46,7 @@ fn rec(to: &str, epoch: i64, reason: &str) -> PromotionRecord {
         started_at: "2026-01-01T00:00:00Z".into(),
         completed_at: "2026-01-01T00:00:05Z".into(),
         forced: false,
+        forced_by: None,
     }
 }
 

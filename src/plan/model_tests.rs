@@ -366,11 +366,17 @@ fn regression_a_refusal_inside_the_window_restarts_it() {
     run(3, false, &events).expect("invariants hold");
 }
 
-/// Shrunk from a run where a write planned on a stale read was accepted:
-/// s0 was activated at epoch 1, then a trip that read the empty status
-/// of before wrote it back, and status.epoch went from 1 to 0. The
-/// model's API server refuses it, as the resourceVersion guard on every
-/// status write does.
+/// Shrunk from a run where s0 was activated at epoch 1, then a trip whose
+/// cache still held the empty status of before wrote it back, and
+/// status.epoch went from 1 to 0. What this checks now: given a fresh
+/// read, the plan never lowers the epoch. It does not test the
+/// resourceVersion guard: the model's trip re-reads a copy it cannot
+/// vouch for, and its API server (`World::write`) refuses a write planned
+/// on an older version by itself, so a stale write cannot land here
+/// whatever the operator does. That the operator's own status write
+/// carries the guard, and the real API server refuses it with 409, is
+/// tested in tests/e2e/status_guard.rs
+/// (`the_operators_own_status_write_planned_on_a_stale_read_is_refused`).
 #[test]
 fn regression_a_stale_read_never_lowers_the_epoch() {
     let mut events = vec![step(&[0, 0], None, 0), step(&[10, 0], None, 0)];

@@ -365,6 +365,7 @@ impl World {
                 traffic_failover: self.policy,
                 reason: "Manual",
                 allow_parity_mismatch: None,
+                force_past: None,
                 settling: Duration::ZERO,
                 warnings: &[],
                 shifted: None,

@@ -112,6 +112,7 @@ mod tests {
             started_at: format!("2026-01-01T00:00:0{epoch}Z"),
             completed_at: format!("2026-01-01T00:01:0{epoch}Z"),
             forced,
+            forced_by: None,
         }
     }
 

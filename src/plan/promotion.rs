@@ -45,6 +45,8 @@ pub struct SiteObs {
     pub last_change: Option<Timestamp>,
     /// Still joining the pair: not a promotion target.
     pub joining: bool,
+    /// The epoch status last recorded for it (what a force-past names).
+    pub last_epoch: Option<i64>,
 }
 
 /// A site's answer to `GET /mode`.
@@ -97,6 +99,9 @@ pub struct PromotionInput<'a> {
     /// spec.promotion.settlingTime: planned promotions wait this long after
     /// the target's last change.
     pub settling: Duration,
+    /// A person's word that a site which answers but cannot be demoted is
+    /// broken: the promotion goes on past it (annotation force-past).
+    pub force_past: Option<ForcePast<'a>>,
     /// What about the rest of the pair preflight warns of (not blocking).
     pub warnings: &'a [String],
     /// Where a standby-first change of the active site holds traffic
@@ -104,6 +109,30 @@ pub struct PromotionInput<'a> {
     /// it back or a promotion switches it to a new active site.
     pub shifted: Option<&'a str>,
     pub now: Timestamp,
+}
+
+/// The annotation sitehapair.io/force-past, read: pass `site` over while
+/// it stands at `epoch` (as status.sites shows it), as `by` asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForcePast<'a> {
+    pub site: &'a str,
+    pub epoch: i64,
+    pub by: &'a str,
+}
+
+impl<'a> ForcePast<'a> {
+    /// `<site>@<epoch>`; None when it is not that shape.
+    pub fn parse(value: &'a str, by: &'a str) -> Option<Self> {
+        let (site, epoch) = value.trim().rsplit_once('@')?;
+        let epoch = epoch.trim().parse().ok()?;
+        (!site.is_empty()).then_some(ForcePast { site, epoch, by })
+    }
+
+    /// Does it name `s` at the epoch `s` stands at?
+    pub fn names(&self, s: &SiteObs) -> bool {
+        let epoch = s.mode.map(|m| m.epoch).or(s.last_epoch).unwrap_or(0);
+        s.name == self.site && epoch == self.epoch
+    }
 }
 
 /// The one external step to take next.

@@ -8,7 +8,8 @@
 use jiff::Timestamp;
 
 use super::promotion::{
-    Block, BlockReason, Notice, PromotionDecision, PromotionInput, SiteObs, Step, max_seen, stamp,
+    Block, BlockReason, ForcePast, Notice, PromotionDecision, PromotionInput, SiteObs, Step,
+    max_seen, stamp,
 };
 use crate::api::{PromotionPhase, PromotionStatus, SiteContact};
 
@@ -37,7 +38,17 @@ pub(super) fn settle_others(
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Others {
-    let others = || inp.sites.iter().filter(|s| Some(s.name.as_str()) != except);
+    // A site a person named as broken (annotation force-past, at the
+    // epoch it stands at) is passed over, whatever it answers.
+    let passed = inp
+        .force_past
+        .filter(|f| Some(f.site) != except)
+        .and_then(|f| Some((f, inp.sites.iter().find(|s| f.names(s))?)));
+    let others = || {
+        inp.sites.iter().filter(|s| {
+            Some(s.name.as_str()) != except && passed.is_none_or(|(_, p)| p.name != s.name)
+        })
+    };
     if let Some(s) = others().find(|s| s.reports_active()) {
         p.message = Some(format!(
             "demoting {} (reports active at epoch {}) before promoting {}",
@@ -58,14 +69,50 @@ pub(super) fn settle_others(
         return Others::Wait;
     }
     let silent: Vec<&SiteObs> = others().filter(|s| !s.knows_mode()).collect();
-    if silent.is_empty() {
+    let settled = if silent.is_empty() {
         p.silent_since = None;
         p.silent_sites.clear();
         p.deadline = None;
         p.forced = false;
-        return Others::Settled;
+        Others::Settled
+    } else {
+        contact_window(inp, &silent, p, d)
+    };
+    if let (Others::Settled, Some((f, s))) = (settled, passed) {
+        pass_over(f, s, p, d);
     }
-    contact_window(inp, &silent, p, d)
+    settled
+}
+
+/// Go on past a site a person named as broken: said out loud once, and
+/// recorded with who asked.
+fn pass_over(f: ForcePast<'_>, s: &SiteObs, p: &mut PromotionStatus, d: &mut PromotionDecision) {
+    p.forced = true;
+    let by = format!("{} (past {} at epoch {})", f.by, f.site, f.epoch);
+    if p.forced_by.as_deref() == Some(by.as_str()) {
+        return;
+    }
+    d.notices.push(Notice {
+        warning: true,
+        reason: "ForcedPastAnsweringSite",
+        note: format!(
+            "promoting {} past site {}, which {} and is not demoted, because {} asked (annotation {}={}@{}); \
+             while {} still serves, two sites may be active",
+            p.to,
+            s.name,
+            match (s.reports_active(), s.knows_mode()) {
+                (true, _) => "reports active",
+                (false, true) => "reports passive",
+                (false, false) => "answers without telling its mode",
+            },
+            f.by,
+            crate::api::ANNOTATION_FORCE_PAST,
+            f.site,
+            f.epoch,
+            s.name
+        ),
+    });
+    p.forced_by = Some(by);
 }
 
 /// A site of the window that spoke this trip (told its mode, or gave any

@@ -481,6 +481,11 @@ fn switch_phase(p: &mut PromotionStatus, d: &mut PromotionDecision) -> Next {
 fn complete(inp: &PromotionInput<'_>, p: PromotionStatus, d: &mut PromotionDecision) {
     let forced = p.forced;
     let from = p.from.as_deref().unwrap_or("none");
+    let by = p
+        .forced_by
+        .as_deref()
+        .map(|b| format!(", forced by {b}"))
+        .unwrap_or_default();
     let note = if p.reason == REASON_INITIAL {
         format!(
             "{} is the active site at epoch {} (first activation{})",
@@ -490,11 +495,15 @@ fn complete(inp: &PromotionInput<'_>, p: PromotionStatus, d: &mut PromotionDecis
         )
     } else {
         format!(
-            "{} is the active site at epoch {} (from {from}, {}{})",
+            "{} is the active site at epoch {} (from {from}, {}{}{by})",
             p.to,
             p.epoch,
             p.reason,
-            if forced { ", forced" } else { "" }
+            if forced && by.is_empty() {
+                ", forced"
+            } else {
+                ""
+            }
         )
     };
     d.notices.push(Notice {
@@ -510,6 +519,7 @@ fn complete(inp: &PromotionInput<'_>, p: PromotionStatus, d: &mut PromotionDecis
         started_at: p.started_at.clone(),
         completed_at: stamp(inp.now),
         forced,
+        forced_by: p.forced_by.clone(),
     });
     d.active_site = Some(p.to.clone());
     d.epoch = d.epoch.max(p.epoch);

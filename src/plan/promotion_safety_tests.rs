@@ -62,27 +62,88 @@ fn an_old_active_that_refuses_the_credentials_blocks_and_is_never_forced() {
     }
 }
 
+/// "Retried" in the pure machine: every trip in which the old active
+/// answers with an error (without telling its mode) keeps the promotion
+/// open, blocked with the reason its answer names, with no step, no
+/// window and nothing forced, over hours; the first trip in which it
+/// answers its mode (active) gets the demotion step at the promotion's
+/// epoch.
 #[test]
 fn an_old_active_that_answers_with_errors_is_retried_and_never_forced() {
-    for contact in [
-        SiteContact::Failing,
-        SiteContact::Misconfigured,
-        SiteContact::Fenced,
+    let start: Timestamp = t("2026-01-01T00:00:00Z");
+    // Trips from the start of the promotion to eight hours on.
+    let minutes = [0, 1, 2, 3, 10, 30, 60, 120, 240, 480];
+    for (contact, reason) in [
+        (SiteContact::Failing, BlockReason::SiteFailing),
+        (SiteContact::Misconfigured, BlockReason::SiteMisconfigured),
+        (SiteContact::Fenced, BlockReason::SiteFailing),
     ] {
-        let sites = vec![silent("east", contact), site("west", false, 1)];
-        let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
-        let p = d.running.clone().expect("running");
+        let errs = vec![silent("east", contact), site("west", false, 1)];
+        let mut p: Option<PromotionStatus> = None;
+        for m in minutes {
+            let now = start
+                .checked_add(jiff::SignedDuration::from_mins(m))
+                .expect("time")
+                .to_string();
+            let d = plan_promotion(&input("west", "east", p.as_ref(), &errs, &now));
+            let running = d
+                .running
+                .clone()
+                .unwrap_or_else(|| panic!("{contact:?} at {now}: the promotion was dropped"));
+            assert_eq!(running.to, "west", "{contact:?} at {now}");
+            assert_eq!(running.epoch, 2, "{contact:?} at {now}");
+            assert!(!running.forced, "{contact:?} at {now}: forced");
+            assert_eq!(running.deadline, None, "{contact:?} at {now}: a window");
+            assert_eq!(running.silent_since, None, "{contact:?} at {now}");
+            assert_eq!(d.step, None, "{contact:?} at {now}");
+            assert!(d.finished.is_none(), "{contact:?} at {now}");
+            assert_eq!(
+                d.blocked.iter().map(|b| b.reason).collect::<Vec<_>>(),
+                [reason],
+                "{contact:?} at {now}: {:?}",
+                d.blocked
+            );
+            assert!(
+                d.blocked[0].message.contains("never forced"),
+                "{contact:?} at {now}: {:?}",
+                d.blocked
+            );
+            assert_eq!(
+                (d.active_site.as_deref(), d.epoch),
+                (Some("east"), 1),
+                "{contact:?} at {now}"
+            );
+            assert_eq!(d.traffic_site.as_deref(), Some("east"), "{contact:?}");
+            assert!(
+                d.notices.iter().all(|n| n.reason != "PromotionForced"),
+                "{contact:?} at {now}: {:?}",
+                d.notices
+            );
+            p = Some(running);
+        }
+        // The retry that reaches it: east answers its mode (still active
+        // at epoch 1) and is demoted at the promotion's epoch.
+        let answers = vec![site("east", true, 1), site("west", false, 1)];
         let d = plan_promotion(&input(
             "west",
             "east",
-            Some(&p),
-            &sites,
-            "2026-01-02T00:00:00Z",
+            p.as_ref(),
+            &answers,
+            "2026-01-01T08:01:00Z",
         ));
-        let p = d.running.expect("running");
-        assert!(!p.forced, "{contact:?}");
-        assert!(d.step.is_none(), "{contact:?}");
-        assert!(!d.blocked.is_empty(), "{contact:?}");
+        assert_eq!(
+            d.step,
+            Some(Step::SetMode {
+                site: "east".into(),
+                active: false,
+                epoch: 2
+            }),
+            "{contact:?}: {d:?}"
+        );
+        assert!(d.blocked.is_empty(), "{contact:?}: {:?}", d.blocked);
+        let running = d.running.expect("running");
+        assert!(!running.forced, "{contact:?}");
+        assert_eq!(running.phase, Ph::Demoting, "{contact:?}");
     }
 }
 
@@ -431,4 +492,84 @@ fn cancelling_after_the_old_active_was_demoted_stamps_it_active_above_that_epoch
             epoch: 3
         })
     );
+}
+
+/// A person who knows the old active is broken (it answers 500 to every
+/// call) names it at the epoch status shows for it: the promotion goes on
+/// past it, forced, and the record says who asked.
+#[test]
+fn a_site_that_answers_is_passed_over_only_when_a_person_names_it_at_its_epoch() {
+    let mut east = silent("east", SiteContact::Failing);
+    east.last_epoch = Some(1);
+    let sites = vec![east, site("west", false, 1)];
+    let now = "2026-01-01T00:00:00Z";
+
+    // Without the annotation: blocked, never forced.
+    let d = plan_promotion(&input("west", "east", None, &sites, now));
+    assert_eq!(d.step, None);
+    assert_eq!(d.blocked[0].reason, BlockReason::SiteFailing);
+
+    // Named at an epoch it does not stand at (an annotation left from an
+    // earlier incident): nothing changes.
+    let mut inp = input("west", "east", None, &sites, now);
+    inp.force_past = Some(ForcePast {
+        site: "east",
+        epoch: 0,
+        by: "user alice",
+    });
+    let d = plan_promotion(&inp);
+    assert_eq!(d.step, None);
+    assert_eq!(d.blocked[0].reason, BlockReason::SiteFailing);
+
+    // Named at its epoch: west is made active without demoting east.
+    inp.force_past = Some(ForcePast {
+        site: "east",
+        epoch: 1,
+        by: "user alice",
+    });
+    let d = plan_promotion(&inp);
+    let running = d.running.clone().expect("running");
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "west".into(),
+            active: true,
+            epoch: running.epoch
+        })
+    );
+    assert!(running.forced);
+    assert_eq!(
+        running.forced_by.as_deref(),
+        Some("user alice (past east at epoch 1)")
+    );
+    let said = d
+        .notices
+        .iter()
+        .find(|n| n.reason == "ForcedPastAnsweringSite")
+        .expect("said out loud");
+    assert!(
+        said.note.contains("because user alice asked"),
+        "{}",
+        said.note
+    );
+    assert!(
+        said.note.contains("two sites may be active"),
+        "{}",
+        said.note
+    );
+}
+
+#[test]
+fn a_force_past_annotation_is_read_as_site_at_epoch() {
+    assert_eq!(
+        ForcePast::parse("east@4", "bob"),
+        Some(ForcePast {
+            site: "east",
+            epoch: 4,
+            by: "bob"
+        })
+    );
+    assert_eq!(ForcePast::parse("east", "bob"), None);
+    assert_eq!(ForcePast::parse("@4", "bob"), None);
+    assert_eq!(ForcePast::parse("east@four", "bob"), None);
 }

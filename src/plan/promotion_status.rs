@@ -42,6 +42,7 @@ pub fn observations(status: &SiteHAPairStatus, reports: &[SiteReport]) -> Vec<Si
                 token_key: row.token_key_fingerprint.clone(),
                 last_change: row.last_sync_time.as_deref().and_then(|t| t.parse().ok()),
                 joining: row.joining == Some(true),
+                last_epoch: row.epoch,
             }
         })
         .collect()

@@ -18,6 +18,7 @@ pub(super) fn site(name: &str, active: bool, epoch: i64) -> SiteObs {
         token_key: None,
         last_change: None,
         joining: false,
+        last_epoch: Some(epoch),
     }
 }
 
@@ -57,6 +58,7 @@ fn input<'a>(
         traffic_failover: TrafficFailover::WaitForPromotion,
         reason: "Manual",
         allow_parity_mismatch: None,
+        force_past: None,
         settling: Duration::ZERO,
         warnings: &[],
         shifted: None,

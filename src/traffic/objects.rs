@@ -118,13 +118,23 @@ pub fn build(
         })
         .collect();
     let slice = |family: &str, suffix: &str, addrs: Vec<String>| EndpointSlice {
-        metadata: meta(
-            format!("{name}-{suffix}"),
-            &[
-                ("kubernetes.io/service-name", name.as_str()),
-                ("endpointslice.kubernetes.io/managed-by", MANAGED_BY),
-            ],
-        ),
+        metadata: {
+            let mut m = meta(
+                format!("{name}-{suffix}"),
+                &[
+                    ("kubernetes.io/service-name", name.as_str()),
+                    ("endpointslice.kubernetes.io/managed-by", MANAGED_BY),
+                ],
+            );
+            // A slice names a site only when it sends clients there: the
+            // label is what a switch reads back from the metadata watch.
+            if addrs.is_empty()
+                && let Some(l) = m.labels.as_mut()
+            {
+                l.remove(LABEL_ACTIVE_SITE);
+            }
+            m
+        },
         address_type: family.to_string(),
         endpoints: Some(if addrs.is_empty() {
             vec![]
@@ -151,6 +161,22 @@ pub fn build(
         slices.push(slice("IPv6", "ipv6", v6));
     }
     TrafficObjects { service, slices }
+}
+
+/// The site a slice sends clients to, by its label (None: no endpoints).
+pub fn slice_site(meta: &ObjectMeta) -> Option<String> {
+    meta.labels.as_ref()?.get(LABEL_ACTIVE_SITE).cloned()
+}
+
+/// The slice with no endpoints and naming no site: what it is written as
+/// while a switch drains.
+pub fn drained(slice: &EndpointSlice) -> EndpointSlice {
+    let mut s = slice.clone();
+    s.endpoints = Some(vec![]);
+    if let Some(l) = s.metadata.labels.as_mut() {
+        l.remove(LABEL_ACTIVE_SITE);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -219,6 +245,19 @@ mod tests {
         assert_eq!(svc.type_.as_deref(), Some("ExternalName"));
         assert_eq!(svc.external_name.as_deref(), Some("west.example.com"));
         assert!(t.slices.is_empty());
+    }
+
+    #[test]
+    fn a_slice_names_its_site_only_when_it_holds_endpoints() {
+        let mut s = spec();
+        s.sites[0].traffic_addresses = Some(vec!["2001:db8::10".into()]);
+        let t = build("gis", "ns", &s, Some(&s.sites[0]), owner());
+        assert_eq!(slice_site(&t.slices[0].metadata), None, "empty IPv4 slice");
+        assert_eq!(slice_site(&t.slices[1].metadata).as_deref(), Some("east"));
+        let d = drained(&t.slices[1]);
+        assert_eq!(slice_site(&d.metadata), None);
+        assert_eq!(d.endpoints.as_deref(), Some(&[][..]));
+        assert_eq!(d.metadata.name, t.slices[1].metadata.name);
     }
 
     #[test]
