@@ -1,21 +1,30 @@
 //! Model-based property test of the whole failover logic. A simulated
 //! world of 2 to 4 sites; at each step every site is up, silent, refusing
-//! the credentials (401), fenced elsewhere (409), failing (500) or slow;
-//! the operator crashes and restarts at any step boundary, reads status
-//! back stale, the spec changes at any time and the clock moves. The real
-//! plan code drives the world (see `model_world`). After every step:
+//! the credentials (401), fenced elsewhere (409), failing (500), slow (its
+//! answers lost), failing or losing its mode writes, hanging its health
+//! check while the admin API answers, answering its health check while the
+//! admin API is silent, or making itself active; the operator crashes and
+//! restarts at any step boundary, reads status back stale, the pair is
+//! re-created (its status lost), the spec and the traffic policy change at
+//! any time and the clock moves. The real plan code drives the world (see
+//! `model_world`). After every step:
 //!
-//! 1. never two sites active at one epoch, and never a site made active
-//!    while another site that answers is active (demote before promote);
-//! 2. never a forced promotion while the old active answered within its
-//!    window (answers seen by a trip that survived to act on them);
-//! 3. no epoch goes down, at any site or in status;
+//! 1. never two sites active at one epoch by the operator's doing, and
+//!    never a site made active while another site that speaks (any answer,
+//!    even an error) is active, whatever their epochs;
+//! 2. a site is passed over only after a whole window of silence: never a
+//!    forced promotion while a site other than the target answered within
+//!    its window (answers seen by a trip that survived to act on them);
+//! 3. no epoch goes down, at any site or in status (but for a re-created
+//!    pair's empty status);
 //! 4. traffic only where the policy allows: after a completed trip, where
 //!    the latest status says; that is the active site, or with Immediate
 //!    the target of a promotion past preflight; never a site reported
-//!    active at an older epoch than another reported active;
+//!    active at an older epoch than another the operator made active;
 //! 5. once every site answers for long enough, exactly one site is active,
 //!    spec.activeSite, with status and traffic on it.
+//!
+//! `MODEL_CASES` runs more cases (scripts/model.sh).
 
 use proptest::prelude::*;
 
@@ -32,6 +41,9 @@ struct Event {
     crash: Crash,
     stale: usize,
     seconds: u32,
+    /// The pair is deleted and applied again (or its status is lost): the
+    /// API server holds an empty status, and the process knows nothing.
+    recreate: bool,
 }
 
 fn fault(n: u8) -> Fault {
@@ -62,15 +74,17 @@ fn event() -> impl Strategy<Value = Event> {
         ],
         prop_oneof![3 => Just(0usize), 1 => 1usize..4],
         0u32..40,
+        prop::bool::weighted(0.03),
     )
         .prop_map(
-            |(faults, retarget, flip_policy, crash, stale, seconds)| Event {
+            |(faults, retarget, flip_policy, crash, stale, seconds, recreate)| Event {
                 faults,
                 retarget,
                 flip_policy,
                 crash,
                 stale,
                 seconds,
+                recreate,
             },
         )
 }
@@ -114,7 +128,7 @@ fn check_world(w: &World, seen: &mut Seen) -> Result<(), String> {
     // Every status version written since the last check.
     for v in seen.checked_versions.max(1)..w.versions.len() {
         let (before, after) = (&w.versions[v - 1], &w.versions[v]);
-        if after.epoch < before.epoch {
+        if after.epoch < before.epoch && !w.recreated.contains(&v) {
             return Err(format!(
                 "status.epoch went from {} to {}",
                 before.epoch, after.epoch
@@ -284,6 +298,9 @@ fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), String> {
             .now
             .checked_add(jiff::SignedDuration::from_secs(i64::from(e.seconds)))
             .expect("time");
+        if e.recreate {
+            w.recreate();
+        }
         let end = w.trip(e.stale, e.crash);
         if end == TripEnd::Crashed {
             w.known = None; // a new process
@@ -330,6 +347,7 @@ fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
         crash: Crash::Never,
         stale: 0,
         seconds,
+        recreate: false,
     }
 }
 

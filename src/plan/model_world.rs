@@ -116,6 +116,8 @@ pub struct World {
     pub known: Option<SiteHAPairStatus>,
     /// Broken promises seen while acting (checked after every step).
     pub violations: Vec<String>,
+    /// The versions that are a re-created pair's empty status.
+    pub recreated: Vec<usize>,
 }
 
 impl World {
@@ -143,6 +145,7 @@ impl World {
             answers: Vec::new(),
             known: None,
             violations: Vec::new(),
+            recreated: Vec::new(),
         }
     }
 
@@ -187,6 +190,18 @@ impl World {
             s.rogue = true;
         }
         s.fault = fault;
+    }
+
+    /// The pair is deleted and applied again (a new generation, no status)
+    /// while the sites keep their roles and epochs; the process knows
+    /// nothing of it.
+    pub fn recreate(&mut self) {
+        self.versions.push(SiteHAPairStatus::default());
+        self.written_at.push(self.now);
+        self.silent_at.push(Vec::new());
+        self.recreated.push(self.versions.len() - 1);
+        self.known = None;
+        self.generation = 1;
     }
 
     /// What `GET /health` + `GET /mode` show the operator.
