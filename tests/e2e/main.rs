@@ -37,6 +37,7 @@ mod promotion_sync;
 mod quiet;
 mod secret_reads;
 mod shards;
+mod silence;
 mod sites;
 mod sources;
 mod standby_first;

@@ -96,13 +96,13 @@ impl Pair {
 
 /// Polls both sites' modes until stopped; returns every moment both were
 /// seen active (east before and after a west sample, at one epoch).
-struct Checker {
+pub(crate) struct Checker {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<(usize, Vec<String>)>>,
 }
 
 impl Checker {
-    fn start(east: &ReferenceSite, west: &ReferenceSite) -> Self {
+    pub(crate) fn start(east: &ReferenceSite, west: &ReferenceSite) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let d = |s: &ReferenceSite, token: &str| {
@@ -144,9 +144,16 @@ impl Checker {
         }
     }
 
-    fn finish(mut self) -> (usize, Vec<String>) {
+    pub(crate) fn finish(mut self) -> (usize, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.take().expect("handle").join().expect("checker")
+    }
+}
+
+/// A test that fails before `finish` stops the polling too.
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

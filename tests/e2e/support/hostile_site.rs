@@ -177,7 +177,7 @@ async fn serve(
 
 /// The request head (up to 64 KiB) and its body (up to 1 MiB, as
 /// Content-Length says), within 10 s; None when there is no head.
-async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
+pub async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -7,6 +7,7 @@ pub mod arcgis;
 pub mod git;
 pub mod hostile_site;
 pub mod operator;
+pub mod proxy;
 pub mod site;
 pub mod sshd;
 pub mod syncbed;
