@@ -154,7 +154,9 @@ pub(super) fn answered_with_error(
     p.silent_sites.clear();
     p.deadline = None;
     p.forced = false;
-    if p.phase == PromotionPhase::WaitingForOldActive {
+    // Demoting names whom it demotes; a first activation (no `from`)
+    // keeps waiting to know the sites.
+    if p.phase == PromotionPhase::WaitingForOldActive && p.from.is_some() {
         p.phase = PromotionPhase::Demoting;
     }
     let what = s.message.as_deref().unwrap_or("an error");

@@ -573,3 +573,22 @@ fn a_force_past_annotation_is_read_as_site_at_epoch() {
     assert_eq!(ForcePast::parse("@4", "bob"), None);
     assert_eq!(ForcePast::parse("east@four", "bob"), None);
 }
+
+/// With no recorded epoch and a site answering 500, the pair waits to
+/// know it: phase WaitingForOldActive (never Demoting with no one named),
+/// blocked with the site named, nobody activated.
+#[test]
+fn a_first_activation_blocked_by_a_failing_site_waits_and_names_no_demotion() {
+    let sites = vec![silent("east", SiteContact::Failing), site("west", false, 0)];
+    let mut inp = input("west", "west", None, &sites, "2026-01-01T00:00:00Z");
+    inp.current = None;
+    inp.epoch = 0;
+    let d = plan_promotion(&inp);
+    let running = d.running.clone().expect("waiting");
+    assert_eq!(running.from, None);
+    assert_eq!(running.phase, Ph::WaitingForOldActive);
+    assert_eq!(d.step, None);
+    assert_eq!(d.active_site, None);
+    assert_eq!(d.blocked[0].reason, BlockReason::SiteFailing);
+    assert!(d.blocked[0].message.contains("site east"), "{:?}", d.blocked);
+}
