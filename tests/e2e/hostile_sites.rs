@@ -565,15 +565,22 @@ fn a_long_error_text_reaches_status_and_events_trimmed_and_its_echoed_password_n
     let st = bed.wait_status("west failing with HTTP 500", |st| {
         observed_healthy(row(st, "east")) && row(st, "west")["contact"] == "Failing"
     });
+    // The row says what the admin API answered, then what the health
+    // check did: each trimmed, each with the password masked.
     let m = message(row(&st, "west"));
-    let prefix = "site west: GET /health: HTTP 500: could not apply service {";
-    assert!(m.starts_with(prefix), "{m}");
-    assert!(m.contains(r#""password":"***""#), "{m}");
-    assert!(m.ends_with('…'), "{m}");
-    assert!(
-        m.chars().count() <= "site west: GET /health: HTTP 500: ".len() + MAX_MESSAGE + 1,
-        "{m}"
-    );
+    let (admin, health) = m
+        .split_once("; health check: ")
+        .unwrap_or_else(|| panic!("both calls are told: {m}"));
+    for (said, call) in [(admin, "GET /mode"), (health, "GET /health")] {
+        let head = format!("site west: {call}: HTTP 500: ");
+        assert!(
+            said.starts_with(&format!("{head}could not apply service {{")),
+            "{m}"
+        );
+        assert!(said.contains(r#""password":"***""#), "{m}");
+        assert!(said.ends_with('…'), "{m}");
+        assert!(said.chars().count() <= head.len() + MAX_MESSAGE + 1, "{m}");
+    }
 
     // The Events say it too, as trimmed.
     let notes = wait_for("an Event naming the HTTP 500", WAIT, || {

@@ -95,6 +95,7 @@ fn the_prometheus_rule_is_off_by_default_and_passes_promtool_with_a_case_for_eac
             "SiteHAPairOperatorNotLeading",
             "SiteHAPairParityBroken",
             "SiteHAPairPassiveSiteUnhealthy",
+            "SiteHAPairStraySite",
             "SiteHAPairTwoSitesActive",
             "SiteHAPairWaitingForOldActive",
         ]
