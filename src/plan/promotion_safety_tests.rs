@@ -590,5 +590,9 @@ fn a_first_activation_blocked_by_a_failing_site_waits_and_names_no_demotion() {
     assert_eq!(d.step, None);
     assert_eq!(d.active_site, None);
     assert_eq!(d.blocked[0].reason, BlockReason::SiteFailing);
-    assert!(d.blocked[0].message.contains("site east"), "{:?}", d.blocked);
+    assert!(
+        d.blocked[0].message.contains("site east"),
+        "{:?}",
+        d.blocked
+    );
 }

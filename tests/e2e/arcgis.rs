@@ -620,24 +620,57 @@ fn an_arcgis_site_that_refuses_the_password_blocks_a_promotion_and_is_never_forc
         msg.contains("site east") && msg.contains("never forced"),
         "{msg}"
     );
-    // Three windows on: still blocked, never forced; the records unchanged.
-    let listings = || {
+    // Through three whole windows (3 s each) from the block, with east
+    // asked again and again: at every look still blocked on east's
+    // credentials, never forced, east the active site and the role
+    // records unchanged.
+    let window = Duration::from_secs(3);
+    let token_requests = || {
         bed.east
             .requests()
             .iter()
             .filter(|r| r["operation"] == "generateToken")
             .count()
     };
-    let seen = listings();
-    wait_for("three more refused token requests from east", WAIT, || {
-        (listings() >= seen + 3).then_some(())
-    });
-    let st = bed.status();
-    assert_ne!(
-        st["promotion"]["forced"], true,
-        "forced past a live site: {st}"
-    );
-    assert_eq!(st["activeSite"], "east", "{st}");
+    let seen = token_requests();
+    let blocked_at = std::time::Instant::now();
+    let mut samples = 0;
+    while blocked_at.elapsed() < window * 3 + Duration::from_millis(500)
+        || token_requests() < seen + 3
+    {
+        assert!(
+            blocked_at.elapsed() < WAIT,
+            "east was asked {} more times in {WAIT:?}",
+            token_requests() - seen
+        );
+        let st = bed.status();
+        samples += 1;
+        let at = format!(
+            "sample {samples}, {:?} after the block",
+            blocked_at.elapsed()
+        );
+        assert_ne!(
+            st["promotion"]["forced"], true,
+            "{at}: forced past a live site: {st}"
+        );
+        assert_eq!(st["promotion"]["to"], "west", "{at}: {st}");
+        assert_eq!(st["activeSite"], "east", "{at}: {st}");
+        let blocked = condition(&st, "PromotionBlocked");
+        assert_eq!(
+            (blocked["status"].as_str(), blocked["reason"].as_str()),
+            (Some("True"), Some("CredentialsRefused")),
+            "{at}: {st}"
+        );
+        assert!(
+            st["history"]
+                .as_array()
+                .is_none_or(|h| h.iter().all(|r| r["forced"] != true)),
+            "{at}: {st}"
+        );
+        assert_eq!(bed.role(&bed.west), Some(("passive".into(), 1)), "{at}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(samples >= 10, "only {samples} samples");
     assert_eq!(bed.role(&bed.east), Some(("active".into(), 1)));
     assert_eq!(bed.role(&bed.west), Some(("passive".into(), 1)));
     assert!(bed.ns.events("PromotionForced").is_empty());

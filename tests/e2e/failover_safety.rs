@@ -272,10 +272,84 @@ fn immediate_traffic_moves_to_the_target_while_the_role_change_waits() {
     assert_eq!(st["promotion"]["phase"], "WaitingForOldActive");
 }
 
+/// The default policy (no spec.traffic.failover, as most pairs are
+/// written): while the promotion waits for a silent old active, every
+/// look at the EndpointSlice and at status.trafficSite, from the spec
+/// change through several trips and health intervals of the wait, finds
+/// the old active.
 #[test]
 fn by_default_traffic_stays_on_the_old_active_while_the_promotion_waits() {
-    let (addr, st) = traffic_while_waiting("WaitForPromotion");
-    assert_eq!(addr, json!(["192.0.2.10"]));
-    assert_eq!(st["trafficSite"], "east");
-    assert_eq!(st["promotion"]["phase"], "WaitingForOldActive");
+    let mut p = Pair::start("traffic-default", |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "120s"});
+        if let Some(spec) = pair["spec"].as_object_mut() {
+            spec.remove("traffic");
+        }
+    });
+    // Nothing was said: the API server filled in the default.
+    let applied = p.ns.get_json("shp/gis").expect("pair");
+    assert_eq!(
+        applied["spec"]["traffic"]["failover"], "WaitForPromotion",
+        "the default filled in: {}",
+        applied["spec"]
+    );
+    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    let health_interval = Duration::from_secs(1);
+    // Each trip asks west its mode: that count tells how many trips have
+    // decided the wait.
+    let trips = |west: &ReferenceSite| {
+        west.requests()
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"] == "/mode")
+            .count()
+    };
+    // East goes away (its admin API refuses connections: silence).
+    p.east.kill();
+    p.promote("west");
+    // Sample every 200 ms from the spec change until the promotion has
+    // waited for east through at least five health intervals and four
+    // more trips (far inside the 120 s window).
+    let mut waiting: Option<(Instant, usize)> = None;
+    let (mut samples, mut in_wait) = (0, 0);
+    let mut opened = false;
+    let started = Instant::now();
+    while waiting.is_none_or(|(t, n)| t.elapsed() < health_interval * 5 || trips(&p.west) < n + 4) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no wait of five health intervals and four trips: {}",
+            p.status()
+        );
+        let st = p.status();
+        let addr = p.slice_addresses();
+        samples += 1;
+        assert_eq!(
+            addr,
+            json!(["192.0.2.10"]),
+            "sample {samples}: traffic left the old active during the wait: {st}"
+        );
+        assert_eq!(
+            st["trafficSite"], "east",
+            "sample {samples}: status.trafficSite left the old active: {st}"
+        );
+        assert_eq!(st["activeSite"], "east", "sample {samples}: {st}");
+        // Before the operator has seen the spec change there is no
+        // promotion yet; once opened, it stays open through the wait.
+        opened |= !st["promotion"].is_null();
+        assert!(
+            !opened || !st["promotion"].is_null(),
+            "sample {samples}: the promotion ended inside the window: {st}"
+        );
+        assert_ne!(st["promotion"]["forced"], true, "sample {samples}: {st}");
+        if waiting.is_none() && st["promotion"]["phase"] == "WaitingForOldActive" {
+            waiting = Some((Instant::now(), trips(&p.west)));
+        }
+        if waiting.is_some() {
+            assert_eq!(
+                st["promotion"]["phase"], "WaitingForOldActive",
+                "sample {samples}: {st}"
+            );
+            in_wait += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(in_wait >= 5, "only {in_wait} samples during the wait");
 }

@@ -353,6 +353,71 @@ fn an_active_that_fails_its_check_after_the_change_keeps_traffic_on_the_standby(
     assert!(site_services(&bed.east, EAST).get("breaker").is_none());
 }
 
+/// Every status.activeChange the pair held, as (time, value), from a
+/// `kubectl get -w` started before the change under test: a watch sees
+/// every write, not a sample of them.
+struct ChangeWatch {
+    child: Child,
+    seen: Arc<Mutex<Vec<(f64, Value)>>>,
+}
+
+impl ChangeWatch {
+    fn start(namespace: &str) -> Self {
+        let mut child = kubectl_cmd(testbed(), Some(namespace))
+            .args(["get", "shp", "gis", "-w", "-o", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl get -w");
+        let out = child.stdout.take().expect("stdout");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let into = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = String::new();
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                buf.push_str(&line);
+                buf.push('\n');
+                let Ok(v) = serde_json::from_str::<Value>(&buf) else {
+                    continue;
+                };
+                buf.clear();
+                let change = v["status"]["activeChange"].clone();
+                if let Ok(mut s) = into.lock()
+                    && s.last().is_none_or(|(_, c)| *c != change)
+                {
+                    s.push((now_s(), change));
+                }
+            }
+        });
+        Self { child, seen }
+    }
+
+    fn seen(&self) -> Vec<(f64, Value)> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for ChangeWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service writes (method and path) a site logged since `since`.
+fn service_writes_since(site: &ReferenceSite, since: f64) -> Vec<String> {
+    site.requests()
+        .iter()
+        .filter_map(|r| {
+            let at = secs(r["time"].as_str()?)?;
+            let path = r["path"].as_str()?;
+            let method = r["method"].as_str()?;
+            (at >= since && method != "GET" && path.starts_with("/services"))
+                .then(|| format!("{method} {path}"))
+        })
+        .collect()
+}
+
 #[test]
 fn a_killed_operator_resumes_the_standby_first_change_where_it_stood() {
     let mut bed = SyncBed::new("shift-kill", &[("roads", 1), ("parcels", 1)]);
@@ -374,6 +439,7 @@ fn a_killed_operator_resumes_the_standby_first_change_where_it_stood() {
         &args,
         &[("SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE", "ChangingActive")],
     );
+    let t0 = now_s();
     bed.repo.write("services/roads.yaml", &service("roads", 2));
     let rev2 = bed.repo.commit("roads v2");
     let exit = doomed
@@ -381,17 +447,83 @@ fn a_killed_operator_resumes_the_standby_first_change_where_it_stood() {
         .expect("the operator to exit at its failpoint");
     assert_eq!(exit.code(), Some(86), "{}", doomed.logs());
     let st = bed.status();
-    assert_eq!(st["activeChange"]["step"], "ChangingActive", "{st}");
+    let stood = st["activeChange"].clone();
+    assert_eq!(stood["step"], "ChangingActive", "{st}");
+    assert_eq!(stood["revision"], json!(rev2), "{st}");
+    assert!(stood["startedAt"].is_string(), "{st}");
     assert_eq!(st["trafficSite"], "west", "{st}");
     let slice = bed.ns.get_json("endpointslice/gis-ipv4").expect("slice");
     assert_eq!(addresses(&slice), vec![WEST_IP.to_string()]);
     assert_eq!(site_services(&bed.east, EAST)["roads"]["version"], 1);
+    // What the doomed operator did: the standby took roads v2 once; the
+    // active took nothing.
+    assert_eq!(
+        service_writes_since(&bed.west, t0),
+        vec!["PUT /services/roads".to_string()]
+    );
+    assert_eq!(service_writes_since(&bed.east, t0), Vec::<String>::new());
 
-    // A new operator finishes the change from there.
+    // A new operator finishes the change from the step in status.
+    let changes = ChangeWatch::start(&bed.ns.name);
+    let slices = SliceWatch::start(&bed.ns.name);
+    wait_for(
+        "the watches to see the pair and the slice",
+        CONVERGE,
+        || (!changes.seen().is_empty() && !slices.seen().is_empty()).then_some(()),
+    );
+    let restarted = now_s();
     bed.op = Some(Operator::start(&bed.ns.name, "heir", &args));
     wait_settled(&bed, &rev2);
     assert_eq!(site_services(&bed.east, EAST)["roads"]["version"], 2);
     let slice = bed.ns.get_json("endpointslice/gis-ipv4").expect("slice");
     assert_eq!(addresses(&slice), vec![EAST_IP.to_string()]);
     assert!(!bed.events("ActiveChanged").is_empty());
+
+    // Resumed, not started over: every activeChange the heir wrote is the
+    // one that stood (same start, same drain, same revision), at
+    // ChangingActive or later; traffic never left west before east was
+    // written, and never went anywhere but back to east.
+    let seen = changes.seen();
+    let steps: Vec<String> = seen
+        .iter()
+        .map(|(_, c)| c["step"].as_str().unwrap_or("(none)").to_string())
+        .collect();
+    println!("activeChange steps across the restart: {steps:?}");
+    for (_, c) in seen.iter().filter(|(_, c)| !c.is_null()) {
+        assert!(
+            c["step"] == "ChangingActive" || c["step"] == "TrafficBack",
+            "an earlier step was taken again after the restart: {c} (steps {steps:?})"
+        );
+        for field in ["startedAt", "drainedAt", "revision", "standby", "site"] {
+            assert_eq!(
+                c[field], stood[field],
+                "the change was started over ({field}): {c}, before the kill {stood}"
+            );
+        }
+    }
+    assert_eq!(seen.first().map(|(_, c)| c), Some(&stood), "{steps:?}");
+    assert!(seen.last().is_some_and(|(_, c)| c.is_null()), "{steps:?}");
+    let moves: Vec<Vec<String>> = slices.seen().into_iter().map(|(_, a)| a).collect();
+    assert_eq!(
+        moves,
+        vec![vec![WEST_IP.to_string()], vec![EAST_IP.to_string()]],
+        "traffic after the restart"
+    );
+    // Sites: the standby is not written again; the active takes roads v2
+    // exactly once, and only from the heir.
+    assert_eq!(
+        service_writes_since(&bed.west, restarted),
+        Vec::<String>::new(),
+        "the standby was written again after the restart"
+    );
+    assert_eq!(
+        service_writes_since(&bed.east, t0),
+        vec!["PUT /services/roads".to_string()],
+        "east's writes"
+    );
+    assert_eq!(
+        service_writes_since(&bed.east, restarted).len(),
+        1,
+        "east was written before the heir started"
+    );
 }
