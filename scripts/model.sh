@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cases="${1:-50000}"
 [[ "$cases" =~ ^[0-9]+$ ]] || { echo "usage: scripts/model.sh [CASES]" >&2; exit 2; }
-cargo test --release --lib --no-run >/dev/null 2>&1 || cargo test --release --lib --no-run
+cargo test --lib --no-run --quiet
 start=$(date +%s.%N)
-MODEL_CASES="$cases" cargo test --release --lib plan::model_tests::one_active_site_holds_under_every_fault -- --exact
+MODEL_CASES="$cases" cargo test --lib plan::model_tests::one_active_site_holds_under_every_fault -- --exact
 end=$(date +%s.%N)
 echo "model: $cases cases in $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f", b - a}') s, every invariant held"
