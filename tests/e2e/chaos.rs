@@ -13,20 +13,50 @@
 //! its deadline. The randomness is a seeded xorshift: `CHAOS_SEED` replays a
 //! run. With violations (or `CHAOS_KEEP_LOGS`) the operator logs, the sites'
 //! request logs and the pair's status are kept in a directory printed last.
+//!
+//! Three more scenarios (issue 24), each a test of its own, with a
+//! forwarding proxy (support/proxy.rs) in front of each site's admin URL:
+//!
+//! - `health-hangs`: the old active's health check hangs (or is answered
+//!   only after the health timeout) while its admin API answers; every
+//!   promotion demotes it through `PUT /mode`, never forced.
+//! - `answers-500`: the old active is blackholed, then answers 500: after a
+//!   forced promotion it is a stray (Degraded StraySite, traffic stays on
+//!   the new active) until it answers and is demoted; while the promotion
+//!   still waits, a 500 blocks it (SiteFailing) and nothing is forced.
+//! - `leader-paused`: two replicas; the Lease holder is SIGSTOPped right
+//!   after a promotion's patch, past its Lease: while a proxy holds its
+//!   `PUT /mode`, or while its connect for the activation hangs (the
+//!   target's proxy accepts nothing), or at a random moment; the other
+//!   replica finishes; the old one, continued, exits without one more
+//!   `PUT /mode` (the sites' request logs name the replica in the
+//!   User-Agent).
+//!
+//! Their checker asks every site directly (never through its proxy) every
+//! 20 ms. A site speaks while it answers and its proxy lets the operator
+//! hear it (anything but Blackhole). Counted, and asserted 0: moments with
+//! two speaking active sites where one was made active (or the two share
+//! an epoch); an old active that comes back from silence still active at
+//! an older epoch is a stray (by design: shown, fenced when it answers),
+//! counted apart. Each prints `chaos <scenario>: <rounds> rounds, <n>
+//! moments with two speaking active sites, <forced> forced, longest
+//! two-active <ms> ms`. `CHAOS_ROUNDS` (default 2 for these) and
+//! `CHAOS_SEED` apply to them too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sitehapair::sites::http::{HttpSite, Token};
-use sitehapair::sites::{Mode, Site};
+use sitehapair::sites::{Mode, ModeState, Site, SiteError};
 
 use crate::promotion::{FAST_LEASE, Pair};
 use crate::support::operator::Operator;
+use crate::support::proxy::{Behaviour, BehaviourView, Outcome, Proxy};
 use crate::support::site::ReferenceSite;
-use crate::support::{Namespace, wait_for};
+use crate::support::{Namespace, condition, wait_for};
 
 /// Lease flags of every replica: a killed leader's successor leads after
 /// about three seconds.
@@ -86,7 +116,16 @@ impl Rng {
 
 /// Poll `check` every 100 ms until it gives Some or `deadline` passes:
 /// `wait_for` without the panic, so that a late round is counted, not fatal.
-fn poll_until<T>(deadline: Instant, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+fn poll_until<T>(deadline: Instant, check: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_until_every(deadline, Duration::from_millis(100), check)
+}
+
+/// `poll_until`, looking every `period`.
+fn poll_until_every<T>(
+    deadline: Instant,
+    period: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
     loop {
         if let Some(v) = check() {
             return Some(v);
@@ -94,7 +133,7 @@ fn poll_until<T>(deadline: Instant, mut check: impl FnMut() -> Option<T>) -> Opt
         if Instant::now() > deadline {
             return None;
         }
-        sleep(Duration::from_millis(100));
+        sleep(period);
     }
 }
 
@@ -262,13 +301,47 @@ fn settled(p: &Pair, rt: &tokio::runtime::Runtime, sites: &[HttpSite], to: &str)
     Some(epoch)
 }
 
+/// `CHAOS_ROUNDS`, else `default`.
+fn rounds_from_env(default: usize) -> usize {
+    std::env::var("CHAOS_ROUNDS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// Copy the operator logs, the sites' request logs and the status to a
 /// directory that outlives the run.
 fn keep_logs(seed: u64, p: &Pair, ops: &Replicas) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sitehapair-chaos-{seed}"));
+    let all: Vec<&Operator> = ops.live.iter().chain(&ops.dead).collect();
+    keep_logs_of("", seed, p, &all, &[])
+}
+
+/// `keep_logs` for a scenario: its name in the directory's, and what the
+/// proxies read (one line per request) beside the rest.
+fn keep_logs_of(
+    scenario: &str,
+    seed: u64,
+    p: &Pair,
+    ops: &[&Operator],
+    proxies: &[Proxy],
+) -> std::path::PathBuf {
+    let name = if scenario.is_empty() {
+        format!("sitehapair-chaos-{seed}")
+    } else {
+        format!("sitehapair-chaos-{scenario}-{seed}")
+    };
+    let dir = std::env::temp_dir().join(name);
     std::fs::create_dir_all(&dir).expect("log dir");
-    for op in ops.live.iter().chain(&ops.dead) {
+    for op in ops {
         let _ = std::fs::copy(&op.log, dir.join(format!("{}.log", op.identity)));
+    }
+    for (px, name) in proxies.iter().zip(NAMES) {
+        let lines: String = px
+            .requests()
+            .iter()
+            .map(|r| format!("{} {} {:?}\n", r.method, r.path, r.outcome))
+            .collect();
+        let _ = std::fs::write(dir.join(format!("{name}.proxy.txt")), lines);
     }
     for s in [&p.east, &p.west] {
         let _ = std::fs::copy(
@@ -283,10 +356,7 @@ fn keep_logs(seed: u64, p: &Pair, ops: &Replicas) -> std::path::PathBuf {
 
 #[test]
 fn chaos_leader_kills_and_site_stops_never_make_two_actives() {
-    let rounds: usize = std::env::var("CHAOS_ROUNDS")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(3);
+    let rounds = rounds_from_env(3);
     let (mut rng, seed) = Rng::from_env();
     println!("chaos: {rounds} rounds, seed {seed} (replay with CHAOS_SEED={seed})");
     let mut p = Pair::start_with(
@@ -440,3 +510,14 @@ fn chaos_leader_kills_and_site_stops_never_make_two_actives() {
     );
     assert_eq!(violations, 0, "chaos violations; seed {seed}");
 }
+
+// ---------------------------------------------------------------------------
+// Scenarios with a proxy in front of each site (issue 24).
+// ---------------------------------------------------------------------------
+
+use speaking::NAMES;
+
+mod answers_500;
+mod health_hangs;
+mod leader_paused;
+mod speaking;

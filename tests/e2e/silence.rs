@@ -3,7 +3,10 @@
 //! hangs while the admin API answers makes east unhealthy, not silent, so
 //! the promotion demotes it and is not forced; and an old active that
 //! comes back from a forced promotion answering 500 to every call is shown
-//! as a stray, gets no traffic, and is demoted as soon as it answers.
+//! as a stray, gets no traffic, and is demoted as soon as it answers. An
+//! old active that answers 500 to everything blocks the promotion and is
+//! never forced past by the operator; a person can (`sitehapair promote
+//! --force-past east@N`), which is recorded with who asked.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +16,7 @@ use sitehapair::sites::Mode;
 use crate::failover_safety::mode_of;
 use crate::promotion::{Checker, Pair, WAIT};
 use crate::support::proxy::{Behaviour, Outcome, Proxy};
-use crate::support::{condition, wait_for};
+use crate::support::{condition, testbed, wait_for};
 
 const EAST_TRAFFIC: &str = "192.0.2.10";
 const WEST_TRAFFIC: &str = "192.0.2.20";
@@ -206,4 +209,142 @@ fn an_old_active_that_answers_500_after_a_forced_promotion_is_shown_and_demoted_
         condition(st, "Degraded")["reason"] != "StraySite" && st["sites"][0]["mode"] == "Passive"
     });
     assert_eq!(p.slice_addresses(), json!([WEST_TRAFFIC]));
+}
+
+/// The pairs' contact window in the force-past test.
+const FORCE_PAST_WINDOW: Duration = Duration::from_secs(2);
+
+/// The user the API server names the test's kubeconfig as (SelfSubjectReview).
+fn who_am_i(p: &Pair) -> String {
+    let out = p.ns.kubectl(&["auth", "whoami", "-o", "json"]);
+    let review: Value = serde_json::from_str(&out).expect("a SelfSubjectReview");
+    review["status"]["userInfo"]["username"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn blocked_by_failing_site(st: &Value) -> bool {
+    let c = condition(st, "PromotionBlocked");
+    c["status"] == "True" && c["reason"] == "SiteFailing"
+}
+
+#[test]
+fn a_person_can_force_past_an_old_active_that_answers_500_and_it_is_recorded_with_who() {
+    let (p, proxy) = pair_with_east_behind_a_proxy("silence-force-past", |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "2s"});
+    });
+    // East answers every call with 500: alive, its role unknown, and it
+    // cannot be demoted.
+    proxy.set(Behaviour::Fail500);
+    wait_for("the operator to get a 500 from east", WAIT, || {
+        (proxy.count("GET", "", Outcome::Failed) >= 1).then_some(())
+    });
+    p.promote("west");
+    p.wait_status("PromotionBlocked (SiteFailing)", blocked_by_failing_site);
+    // Blocked, not forced, for two contact windows and more, while the
+    // operator keeps asking east.
+    let asked = proxy.count("GET", "/mode", Outcome::Failed);
+    let until = Instant::now() + 2 * FORCE_PAST_WINDOW + 2 * HEALTH_INTERVAL;
+    while Instant::now() < until {
+        let st = p.status();
+        assert!(blocked_by_failing_site(&st), "no longer blocked: {st}");
+        assert_eq!(st["activeSite"], "east", "{st}");
+        assert_ne!(st["promotion"]["forced"], true, "forced past east: {st}");
+        assert_eq!(
+            mode_of(&p.west, "west-token-2"),
+            Some((Mode::Passive, 1)),
+            "west made active while east answers"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        proxy.count("GET", "/mode", Outcome::Failed) >= asked + 2,
+        "the operator stopped asking east"
+    );
+    assert!(p.events("PromotionForced").is_empty());
+    assert!(p.events("ForcedPastAnsweringSite").is_empty());
+
+    // A person who knows east is broken names it at the epoch status shows.
+    let st = p.status();
+    assert_eq!(st["sites"][0]["name"], "east", "{st}");
+    let east_epoch = st["sites"][0]["epoch"]
+        .as_i64()
+        .expect("east's epoch in status");
+    let user = who_am_i(&p);
+    assert!(!user.is_empty(), "the API server names no user");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args(["promote", "gis", "--to", "west", "-n", &p.ns.name])
+        .args(["--force-past", &format!("east@{east_epoch}")])
+        .args(["--wait", "--timeout", "60s"])
+        .env("KUBECONFIG", &testbed().kubeconfig)
+        .output()
+        .expect("run sitehapair promote");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("forcing past east@{east_epoch} as user {user}")),
+        "{text}"
+    );
+    let st = p.wait_status("the promotion to west to complete", |st| {
+        st["activeSite"] == "west" && st["promotion"].is_null()
+    });
+    let rec = last_record(&st);
+    assert_eq!(
+        (
+            rec["from"].as_str(),
+            rec["to"].as_str(),
+            rec["forced"].as_bool()
+        ),
+        (Some("east"), Some("west"), Some(true)),
+        "{st}"
+    );
+    let by = rec["forcedBy"].as_str().unwrap_or_default();
+    println!("forcedBy: {by}");
+    assert!(
+        by.contains(&format!("(past east at epoch {east_epoch})")),
+        "forcedBy {by:?}"
+    );
+    assert!(by.contains(&user), "forcedBy {by:?} does not name {user}");
+    let epoch = st["epoch"].as_i64().expect("status.epoch");
+    assert_eq!(rec["epoch"], epoch, "{st}");
+    assert!(epoch > east_epoch, "{st}");
+    let notes = p.events("ForcedPastAnsweringSite");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("past site east") && n.contains(&user)),
+        "{notes:?}"
+    );
+    assert_eq!(
+        mode_of(&p.west, "west-token-2"),
+        Some((Mode::Active, epoch))
+    );
+    wait_for("traffic on west", WAIT, || {
+        (p.slice_addresses() == json!([WEST_TRAFFIC])).then_some(())
+    });
+    // East, which never heard of it, still thinks it is active.
+    assert_eq!(
+        mode_of(&p.east, "east-token-1"),
+        Some((Mode::Active, east_epoch))
+    );
+
+    // East answers again: demoted at the new epoch; traffic stays on west.
+    proxy.set(Behaviour::Pass);
+    wait_for("east passive at the new epoch", WAIT, || {
+        (mode_of(&p.east, "east-token-1") == Some((Mode::Passive, epoch))).then_some(())
+    });
+    wait_with_traffic_on_west(&p, "east shown passive, no stray", |st| {
+        st["sites"][0]["mode"] == "Passive"
+            && st["sites"][0]["epoch"] == epoch
+            && condition(st, "Degraded")["reason"] != "StraySite"
+    });
+    assert_eq!(
+        mode_of(&p.west, "west-token-2"),
+        Some((Mode::Active, epoch))
+    );
 }

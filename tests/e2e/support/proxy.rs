@@ -1,14 +1,16 @@
 //! A forwarding HTTP proxy on a free loopback port, in front of one site
 //! (a reference site over plain HTTP), whose behaviour a test switches
 //! while it runs: pass everything through, hold the health check without
-//! an answer, answer every call with 500, or answer nothing at all. It
+//! an answer, answer every call with 500, or answer nothing at all; or
+//! forward the health check, or every write, only after a delay; or accept
+//! no connection at all (a client's connect hangs). It
 //! records every request it read (method and path) and what became of it.
 //! One request per connection (every answer says `Connection: close`);
 //! request bodies as Content-Length says. Run by a thread of its own with
 //! its own tokio runtime; stopped, with every request it holds, when
 //! dropped.
 
-use std::net::TcpListener as StdListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -31,6 +33,29 @@ pub enum Behaviour {
     Fail500,
     /// Accept and read every request, and never answer.
     Blackhole,
+    /// Hold each request to the health path this long after it was read,
+    /// then forward it (unless the client gave up meanwhile); forward the
+    /// others at once.
+    DelayHealth(Duration),
+    /// Hold each write (any method but GET and HEAD) this long after it
+    /// was read, then forward it (unless the client gave up meanwhile);
+    /// forward the others at once.
+    DelayWrites(Duration),
+    /// Accept no new connection: the proxy fills its listen backlog with
+    /// connections of its own, so the kernel drops a client's SYN and the
+    /// client's connect hangs (its kernel tries again after 1 s, 3 s, ...)
+    /// until another behaviour accepts again. Connections accepted before
+    /// go on as with `Pass`.
+    StallAccepts,
+}
+
+impl Behaviour {
+    /// Whether the site's admin API answers through the proxy in this
+    /// behaviour (with the site's answers, late or not, or with 500):
+    /// every behaviour but `Blackhole` and `StallAccepts`.
+    pub fn speaks(self) -> bool {
+        !matches!(self, Behaviour::Blackhole | Behaviour::StallAccepts)
+    }
 }
 
 /// What became of one request.
@@ -59,12 +84,26 @@ pub struct Seen {
 
 /// The longest one forwarded exchange may take before the proxy drops it.
 const FORWARD_LIMIT: Duration = Duration::from_secs(60);
+/// The listen backlog: ample for the bursts of a test (the proxy accepts
+/// at once), small enough for `StallAccepts` to fill.
+const BACKLOG: u32 = 16;
+
+/// What a proxy does now, readable from another thread (a checker).
+#[derive(Clone)]
+pub struct BehaviourView(watch::Receiver<Behaviour>);
+
+impl BehaviourView {
+    pub fn now(&self) -> Behaviour {
+        *self.0.borrow()
+    }
+}
 
 pub struct Proxy {
     /// The proxy's URL, with the upstream URL's path: an admin URL.
     pub url: String,
     behaviour: watch::Sender<Behaviour>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -81,18 +120,23 @@ impl Proxy {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let std_listener = StdListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        std_listener.set_nonblocking(true).expect("nonblocking");
-        let addr = std_listener.local_addr().expect("local addr");
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("bind a loopback port");
+        let addr = socket.local_addr().expect("local addr");
+        let (listening, is_listening) = std::sync::mpsc::channel();
         let (behaviour, watching) = watch::channel(Behaviour::Pass);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop, stopped) = oneshot::channel();
         let shared = Arc::new(Shared {
+            stalled: AtomicBool::new(false),
             upstream: authority.to_string(),
             health_path: strip_query(health_path).to_string(),
             behaviour: watching,
             seen: seen.clone(),
         });
+        let serving = shared.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -100,12 +144,19 @@ impl Proxy {
                 .expect("runtime");
             // Held and forwarded requests still running when this returns
             // are dropped (their connections closed) with the runtime.
-            rt.block_on(serve(std_listener, shared, stopped));
+            rt.block_on(async move {
+                // Listening needs the runtime; the caller waits for it.
+                let listener = socket.listen(BACKLOG).expect("listen");
+                let _ = listening.send(());
+                serve(listener, serving, stopped).await
+            });
         });
+        is_listening.recv().expect("the proxy listens");
         Self {
             url: format!("http://{addr}{prefix}"),
             behaviour,
             seen,
+            shared,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -114,6 +165,17 @@ impl Proxy {
     /// Switch the behaviour; requests held now are judged again by it.
     pub fn set(&self, behaviour: Behaviour) {
         self.behaviour.send_replace(behaviour);
+    }
+
+    /// Whether `StallAccepts` is in force: the backlog is full, a connect
+    /// hangs.
+    pub fn stalled(&self) -> bool {
+        self.shared.stalled.load(Ordering::Acquire)
+    }
+
+    /// The behaviour now, for another thread to read while it changes.
+    pub fn view(&self) -> BehaviourView {
+        BehaviourView(self.behaviour.subscribe())
     }
 
     /// Every request read so far, in order.
@@ -145,6 +207,8 @@ impl Drop for Proxy {
 }
 
 struct Shared {
+    /// `StallAccepts` is in force: the backlog is full.
+    stalled: AtomicBool,
     upstream: String,
     health_path: String,
     behaviour: watch::Receiver<Behaviour>,
@@ -156,7 +220,20 @@ impl Shared {
         match behaviour {
             Behaviour::Blackhole => true,
             Behaviour::HangHealth => strip_query(path).ends_with(&self.health_path),
-            Behaviour::Pass | Behaviour::Fail500 => false,
+            Behaviour::Pass
+            | Behaviour::Fail500
+            | Behaviour::DelayHealth(_)
+            | Behaviour::DelayWrites(_)
+            | Behaviour::StallAccepts => false,
+        }
+    }
+
+    /// How long to hold this request before forwarding it.
+    fn delay(&self, behaviour: Behaviour, method: &str, path: &str) -> Option<Duration> {
+        match behaviour {
+            Behaviour::DelayHealth(d) if strip_query(path).ends_with(&self.health_path) => Some(d),
+            Behaviour::DelayWrites(d) if method != "GET" && method != "HEAD" => Some(d),
+            _ => None,
         }
     }
 
@@ -169,12 +246,33 @@ fn strip_query(path: &str) -> &str {
     path.split_once('?').map_or(path, |(p, _)| p)
 }
 
-async fn serve(std_listener: StdListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
-    let listener = TcpListener::from_std(std_listener).expect("tokio listener");
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    let own = listener.local_addr().expect("local addr");
+    let mut behaviour = shared.behaviour.clone();
+    // The proxy's own connections that fill the backlog while it stalls.
+    let mut fillers: Vec<TcpStream> = Vec::new();
     loop {
+        let stall = *behaviour.borrow_and_update() == Behaviour::StallAccepts;
+        if stall && fillers.is_empty() {
+            // Connect until a connect hangs: the backlog is full.
+            for _ in 0..BACKLOG + 4 {
+                let connect = TcpStream::connect(own);
+                match tokio::time::timeout(Duration::from_millis(100), connect).await {
+                    Ok(Ok(s)) => fillers.push(s),
+                    _ => {
+                        shared.stalled.store(true, Ordering::Release);
+                        break;
+                    }
+                }
+            }
+        } else if !stall {
+            fillers.clear();
+            shared.stalled.store(false, Ordering::Release);
+        }
         tokio::select! {
             _ = &mut stopped => return,
-            accepted = listener.accept() => {
+            changed = behaviour.changed() => if changed.is_err() { return },
+            accepted = listener.accept(), if !stall => {
                 let Ok((stream, _)) = accepted else { continue };
                 tokio::spawn(one_request(stream, shared.clone()));
             }
@@ -192,7 +290,7 @@ async fn one_request(mut client: TcpStream, shared: Arc<Shared>) {
     let index = {
         let mut all = shared.seen.lock().expect("lock");
         all.push(Seen {
-            method,
+            method: method.clone(),
             path: path.clone(),
             outcome: Outcome::Held,
         });
@@ -215,6 +313,21 @@ async fn one_request(mut client: TcpStream, shared: Arc<Shared>) {
             },
         }
     };
+    // A delayed request is held for its delay, whatever the behaviour
+    // becomes meanwhile, and dropped if the client gives up first.
+    if let Some(delay) = shared.delay(now, &method, &path) {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            let mut probe = [0u8; 512];
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                read = client.read(&mut probe) => if let Ok(0) | Err(_) = read {
+                    shared.record(index, Outcome::Abandoned);
+                    return;
+                },
+            }
+        }
+    }
     let outcome = match now {
         Behaviour::Fail500 => {
             let body = r#"{"error":"internal error (the test proxy fails every call)"}"#;
@@ -343,5 +456,107 @@ mod tests {
         assert_eq!(proxy.count("GET", "/mode", Outcome::Failed), 1);
         // Dropping the proxy ends its thread and what it holds.
         drop(proxy);
+    }
+
+    /// The delays: a health check or a write is forwarded only after its
+    /// delay; other calls at once; a client that gives up first is not
+    /// forwarded.
+    #[test]
+    fn the_proxy_forwards_health_checks_or_writes_after_a_delay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let site = ReferenceSite::start(dir.path(), "east", "t");
+        let proxy = Proxy::start(&site.url, "/health");
+        let client = |timeout| {
+            HttpSite::new("east", &proxy.url, Token::new("t"), None, timeout).expect("driver")
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let delay = Duration::from_millis(400);
+        rt.block_on(async {
+            let c = client(Duration::from_secs(5));
+            proxy.set(Behaviour::DelayHealth(delay));
+            let t = std::time::Instant::now();
+            assert!(c.health().await.expect("a delayed health check"));
+            assert!(t.elapsed() >= delay, "{:?}", t.elapsed());
+            let t = std::time::Instant::now();
+            let m = c.mode().await.expect("mode");
+            assert!(t.elapsed() < delay, "GET /mode was delayed");
+            // Given up on before its delay: never forwarded.
+            let hasty = client(Duration::from_millis(100)).health().await;
+            assert!(matches!(hasty, Err(SiteError::Timeout { .. })), "{hasty:?}");
+
+            proxy.set(Behaviour::DelayWrites(delay));
+            assert!(c.health().await.expect("health"));
+            let t = std::time::Instant::now();
+            c.set_mode(Mode::Passive, m.epoch + 1)
+                .await
+                .expect("a delayed PUT /mode");
+            assert!(t.elapsed() >= delay, "{:?}", t.elapsed());
+        });
+        // Each recorded once the proxy has relayed the whole answer, or
+        // seen the client close.
+        crate::support::wait_for("the calls recorded", Duration::from_secs(5), || {
+            (proxy.count("GET", "/health", Outcome::Abandoned) == 1
+                && proxy.count("GET", "/health", Outcome::Forwarded) == 2
+                && proxy.count("PUT", "/mode", Outcome::Forwarded) == 1)
+                .then_some(())
+        });
+        assert_eq!(
+            proxy.count("GET", "/health", Outcome::Forwarded),
+            2,
+            "{:?}",
+            proxy.requests()
+        );
+    }
+
+    /// A stalled proxy accepts nothing: a connect hangs until it accepts
+    /// again, and then goes through (the client's kernel sends its SYN
+    /// again).
+    #[test]
+    fn a_stalled_proxy_lets_connects_hang_until_it_accepts_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let site = ReferenceSite::start(dir.path(), "east", "t");
+        let proxy = Proxy::start(&site.url, "/health");
+        let addr = proxy.url.trim_start_matches("http://").to_string();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let client = HttpSite::new(
+                "east",
+                &proxy.url,
+                Token::new("t"),
+                None,
+                Duration::from_secs(5),
+            )
+            .expect("driver");
+            proxy.set(Behaviour::StallAccepts);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !proxy.stalled() {
+                assert!(std::time::Instant::now() < deadline, "never stalled");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let hung = tokio::time::timeout(
+                Duration::from_millis(700),
+                tokio::net::TcpStream::connect(&addr),
+            )
+            .await;
+            assert!(hung.is_err(), "a connect went through: {hung:?}");
+            // A call started while it stalls goes through once it accepts.
+            let call = tokio::spawn(async move { client.mode().await });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!call.is_finished());
+            proxy.set(Behaviour::Pass);
+            call.await
+                .expect("join")
+                .expect("GET /mode after the stall");
+        });
+        // Recorded once the proxy has relayed the whole answer.
+        crate::support::wait_for("the call recorded", Duration::from_secs(5), || {
+            (proxy.count("GET", "/mode", Outcome::Forwarded) == 1).then_some(())
+        });
     }
 }
