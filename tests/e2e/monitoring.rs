@@ -139,7 +139,7 @@ fn the_prometheus_rule_is_off_by_default_and_passes_promtool_with_a_case_for_eac
     std::fs::write(dir.path().join("tests.yaml"), &fixture).expect("tests");
     let check = promtool(&["check", "rules", "rules.yaml"], dir.path());
     let out = ok(check, "promtool check rules");
-    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 8 rules found"), "{out}");
     let test = promtool(&["test", "rules", "tests.yaml"], dir.path());
     let out = ok(test, "promtool test rules");
     assert!(out.contains("SUCCESS"), "{out}");
