@@ -36,9 +36,9 @@ pub const ANNOTATION_ALLOW_PARITY_MISMATCH: &str = "sitehapair.io/allow-parity-m
 /// history and an Event with who asked. Two active sites are possible
 /// while that site still serves: docs/runbook.md says what it risks.
 pub const ANNOTATION_FORCE_PAST: &str = "sitehapair.io/force-past";
-/// Who asked for the force-past (set by `sitehapair promote --force-past`
-/// from the API server's SelfSubjectReview; else the field manager that
-/// set the annotation is recorded).
+/// Who asked for the force-past: `<SITE@EPOCH> by <who>`, set by
+/// `sitehapair promote --force-past` from the API server's
+/// SelfSubjectReview; believed only for the force-past value it names.
 pub const ANNOTATION_FORCE_PAST_BY: &str = "sitehapair.io/force-past-by";
 /// Annotation acknowledging an automatic failover inside minInterval.
 pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";

@@ -111,7 +111,7 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         let by = who_am_i(&client).await;
         patch["metadata"] = json!({"annotations": {
             crate::api::ANNOTATION_FORCE_PAST: past,
-            crate::api::ANNOTATION_FORCE_PAST_BY: by,
+            crate::api::ANNOTATION_FORCE_PAST_BY: format!("{past} by {by}"),
         }});
         eprintln!("forcing past {past} as {by}: two sites may be active while it still serves");
     }

@@ -78,8 +78,9 @@ pub async fn promotion_trip(
     written: &mut Written,
     reports: &mut [SiteReport],
     drivers: &Drivers,
-    generation: i64,
+    now: jiff::Timestamp,
 ) -> Result<Vec<PlannedEvent>, Error> {
+    let generation = obj.metadata.generation.unwrap_or(0);
     let namespace = obj.namespace().unwrap_or_default();
     let contact = duration::parse(
         "promotion.contactTimeout",
@@ -92,7 +93,8 @@ pub async fn promotion_trip(
     let force_past = force_past_of(obj);
     let mut events = Vec::new();
     for _ in 0..MAX_STEPS {
-        let now = jiff::Timestamp::now();
+        // The trip's one clock reading, taken before the sites were
+        // observed: a window is never counted past what was seen.
         let sites = observations(status, reports);
         let source_revision = status
             .expected_revision(obj.spec.source.is_some())
@@ -178,32 +180,27 @@ pub async fn promotion_trip(
 }
 
 /// The force-past annotation and who set it: the force-past-by
-/// annotation (the CLI fills it in from the API server's SelfSubjectReview),
-/// else the field manager that wrote the annotation (managedFields).
+/// annotation (`<SITE@EPOCH> by <who>`, written by `sitehapair promote
+/// --force-past` from the API server's SelfSubjectReview) when it was
+/// written for this very value; else it is not known who.
 fn force_past_of(obj: &SiteHAPair) -> Option<(String, String)> {
     let value = obj.annotations().get(crate::api::ANNOTATION_FORCE_PAST)?;
     let by = obj
         .annotations()
         .get(crate::api::ANNOTATION_FORCE_PAST_BY)
-        .cloned()
-        .or_else(|| {
-            let key = format!("f:{}", crate::api::ANNOTATION_FORCE_PAST);
-            obj.metadata
-                .managed_fields
-                .iter()
-                .flatten()
-                .filter(|m| {
-                    m.fields_v1.as_ref().is_some_and(|f| {
-                        f.0.pointer("/f:metadata/f:annotations")
-                            .and_then(|a| a.get(&key))
-                            .is_some()
-                    })
-                })
-                .find_map(|m| m.manager.clone())
-                .map(|m| format!("field manager {m}"))
-        })
-        .unwrap_or_else(|| "someone unknown".to_string());
+        .and_then(|by| who_forced(value, by))
+        .unwrap_or_else(|| {
+            "someone not recorded (set it with sitehapair promote --force-past to record who)"
+                .to_string()
+        });
     Some((value.clone(), crate::sites::http::trim(&by, 120)))
+}
+
+/// Who the force-past-by annotation names, if it was written for `value`
+/// (one left from an earlier force-past names nobody).
+fn who_forced(value: &str, by: &str) -> Option<String> {
+    let (for_value, who) = by.split_once(" by ")?;
+    (for_value.trim() == value.trim() && !who.trim().is_empty()).then(|| who.trim().to_string())
 }
 
 /// How a mode change came out.
@@ -261,6 +258,14 @@ async fn set_mode(
             return ModeChange::Failed;
         }
     };
+    // Building the driver may have waited (a Secret read): the time left
+    // is measured again right before the write goes out.
+    let Some(budget) = super::leader::write_budget(ctx.leader_until.remaining(), budget) else {
+        report.error = Some(format!(
+            "site {site}: PUT /mode not sent: this replica's lease runs out before it could land"
+        ));
+        return ModeChange::Failed;
+    };
     let started = std::time::Instant::now();
     let call = tokio::time::timeout(budget, driver.set_mode(mode, epoch)).await;
     let answer = call.unwrap_or_else(|_| {
@@ -301,6 +306,17 @@ async fn set_mode(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn who_forced_is_believed_only_for_the_value_it_was_written_for() {
+        use super::who_forced;
+        assert_eq!(
+            who_forced("east@4", "east@4 by user alice").as_deref(),
+            Some("user alice")
+        );
+        assert_eq!(who_forced("east@7", "east@4 by user alice"), None);
+        assert_eq!(who_forced("east@4", "user alice"), None);
+    }
+
     /// The crash switch ships in no build a user runs: not a default
     /// feature, not in the image's build.
     #[test]

@@ -123,6 +123,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 
 /// One trip on `obj`, whose status is current (see `apply`).
 async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
+    let trip_started = jiff::Timestamp::now();
     let now = now_rfc3339();
     let generation = obj.metadata.generation.unwrap_or(0);
     let requested = obj
@@ -180,7 +181,7 @@ async fn apply_once(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             &mut written,
             &mut report.sites,
             &drivers,
-            generation,
+            trip_started,
         )
         .await?
     } else {

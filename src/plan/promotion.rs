@@ -391,12 +391,13 @@ pub(super) fn steady(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
         return;
     }
     // Then the active site is (re)stamped active at the epoch; made active
-    // from passive only while every other site told its mode (one that
-    // did not may be active).
-    let others_known = inp
+    // from passive only while no other site speaks without telling its
+    // mode (it may be active; a silent one was settled before: it was
+    // passive when last heard, or ran out a whole window).
+    let others_known = !inp
         .sites
         .iter()
-        .all(|s| s.name == current || s.knows_mode());
+        .any(|s| s.name != current && !s.knows_mode() && s.contact != SiteContact::NoAnswer);
     if let Some(s) = find(inp.sites, &current)
         && let Some(m) = s.mode
         && (!m.active || m.epoch != d.epoch)

@@ -40,10 +40,18 @@ pub(super) fn settle_others(
 ) -> Others {
     // A site a person named as broken (annotation force-past, at the
     // epoch it stands at) is passed over, whatever it answers.
+    // A named site that reports active is demoted like any other, never
+    // passed over: force-past is for a site that cannot tell its mode.
     let passed = inp
         .force_past
         .filter(|f| Some(f.site) != except)
-        .and_then(|f| Some((f, inp.sites.iter().find(|s| f.names(s))?)));
+        .and_then(|f| {
+            let s = inp
+                .sites
+                .iter()
+                .find(|s| f.names(s) && !s.reports_active())?;
+            Some((f, s))
+        });
     let others = || {
         inp.sites.iter().filter(|s| {
             Some(s.name.as_str()) != except && passed.is_none_or(|(_, p)| p.name != s.name)
@@ -100,10 +108,10 @@ fn pass_over(f: ForcePast<'_>, s: &SiteObs, p: &mut PromotionStatus, d: &mut Pro
              while {} still serves, two sites may be active",
             p.to,
             s.name,
-            match (s.reports_active(), s.knows_mode()) {
-                (true, _) => "reports active",
-                (false, true) => "reports passive",
-                (false, false) => "answers without telling its mode",
+            if s.knows_mode() {
+                "reports passive"
+            } else {
+                "answers without telling its mode"
             },
             f.by,
             crate::api::ANNOTATION_FORCE_PAST,
@@ -171,8 +179,9 @@ pub(super) fn answered_with_error(
             s.name
         ),
         _ => format!(
-            "site {} answers with errors ({what}); it is alive, so the promotion retries and is never forced",
-            s.name
+            "site {} answers with errors ({what}); it is alive, so the promotion retries and is never forced \
+             by the operator (if the site is broken, see `sitehapair promote --force-past {}@EPOCH`)",
+            s.name, s.name
         ),
     };
     p.message = Some(msg.clone());

@@ -325,15 +325,34 @@ fn preflight_phase(
     Next::Go
 }
 
-/// Demote the old active, then settle every other site: the target is
-/// made active only when each is known passive or silent for a whole
-/// window (see `promotion_contact`).
+/// Settle the sites other than the old active and the target first (a
+/// third site that speaks without telling its mode, or is silent, holds
+/// the promotion while the old active still serves); then demote the old
+/// active, then settle every other site: the target is made active only
+/// when each is known passive or silent for a whole window (see
+/// `promotion_contact`).
 fn demote_phase(
     inp: &PromotionInput<'_>,
     from: &str,
     p: &mut PromotionStatus,
     d: &mut PromotionDecision,
 ) -> Next {
+    let third: Vec<SiteObs> = inp
+        .sites
+        .iter()
+        .filter(|s| s.name != from)
+        .cloned()
+        .collect();
+    let unsettled = third
+        .iter()
+        .any(|s| s.name != p.to && (s.reports_active() || !s.knows_mode()));
+    let thirds = PromotionInput {
+        sites: &third,
+        ..inp.clone()
+    };
+    if unsettled && settle_others(&thirds, Some(&p.to.clone()), p, d) == Others::Wait {
+        return Next::Wait;
+    }
     if let Some(m) = find(inp.sites, from).and_then(|s| s.mode)
         && (m.active || m.epoch < p.epoch)
     {

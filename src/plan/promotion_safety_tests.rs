@@ -596,3 +596,51 @@ fn a_first_activation_blocked_by_a_failing_site_waits_and_names_no_demotion() {
         d.blocked
     );
 }
+
+/// Three sites: a planned promotion while the third answers 500 holds
+/// before anything is done, with the old active still active (it was
+/// demoted first, and the pair had no active site for the whole hold).
+#[test]
+fn a_third_site_that_answers_errors_holds_the_promotion_before_the_old_active_is_demoted() {
+    let sites = vec![
+        site("east", true, 5),
+        site("west", false, 5),
+        silent("north", SiteContact::Failing),
+    ];
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    assert_eq!(d.step, None, "east demoted while north holds the promotion");
+    assert_eq!(d.blocked[0].reason, BlockReason::SiteFailing);
+    assert!(
+        d.blocked[0].message.contains("site north"),
+        "{:?}",
+        d.blocked
+    );
+    assert_eq!(d.active_site.as_deref(), Some("east"));
+    assert_eq!(d.traffic_site.as_deref(), Some("east"));
+}
+
+/// Force-past never passes over a site that reports active: it is
+/// demoted like any other (force-past is for a site that cannot tell).
+#[test]
+fn a_force_past_naming_a_site_that_reports_active_demotes_it_instead() {
+    let sites = vec![site("east", true, 4), site("west", false, 4)];
+    let mut inp = input("west", "east", None, &sites, "2026-01-01T00:00:00Z");
+    inp.epoch = 4;
+    inp.force_past = Some(ForcePast {
+        site: "east",
+        epoch: 4,
+        by: "user alice",
+    });
+    let d = plan_promotion(&inp);
+    assert_eq!(
+        d.step,
+        Some(Step::SetMode {
+            site: "east".into(),
+            active: false,
+            epoch: 5
+        })
+    );
+    let running = d.running.expect("running");
+    assert!(!running.forced);
+    assert_eq!(running.forced_by, None);
+}

@@ -1,8 +1,9 @@
 //! Strays, pure: while no promotion runs, a site beside the active one
-//! that reports active, or that speaks (an error answer) without telling
-//! its mode and was never fenced at the pair's epoch (an old active back
-//! after a forced promotion). Shown in Degraded, counted in a metric; the
-//! promotion machine demotes it as soon as it tells its mode.
+//! that reports active, or the old active of a forced promotion that
+//! speaks (an error answer) without telling its mode and was not fenced
+//! since. Shown in Degraded, counted in a metric; the promotion machine
+//! demotes it as soon as it tells its mode. A standby that answers errors
+//! (booting, broken) is no stray: it was passive when last heard.
 
 use crate::api::{SiteHAPairStatus, SiteMode};
 
@@ -44,7 +45,7 @@ pub fn strays(status: &SiteHAPairStatus) -> Vec<Stray> {
                 },
                 Some(SiteMode::Unknown)
                     if row.contact.is_some_and(|c| c.answered())
-                        && row.epoch.unwrap_or(0) < status.epoch =>
+                        && passed_over_active(status, &row.name, row.epoch) =>
                 {
                     StrayKind::RoleUnknown {
                         epoch: row.epoch,
@@ -59,6 +60,15 @@ pub fn strays(status: &SiteHAPairStatus) -> Vec<Stray> {
             })
         })
         .collect()
+}
+
+/// `site` was the active site a forced promotion went on without, and it
+/// has not told a mode at or above that promotion's epoch since.
+fn passed_over_active(status: &SiteHAPairStatus, site: &str, told: Option<i64>) -> bool {
+    status
+        .history
+        .iter()
+        .any(|r| r.forced && r.from.as_deref() == Some(site) && told.unwrap_or(0) < r.epoch)
 }
 
 /// The Degraded message naming every stray.
@@ -99,11 +109,19 @@ mod tests {
         }
     }
 
+    /// West active at 5 after a promotion forced past east.
     fn pair(rows: Vec<SiteStatus>) -> SiteHAPairStatus {
         SiteHAPairStatus {
             active_site: Some("west".into()),
             epoch: 5,
             sites: rows,
+            history: vec![crate::api::PromotionRecord {
+                from: Some("east".into()),
+                to: "west".into(),
+                epoch: 5,
+                forced: true,
+                ..crate::api::PromotionRecord::default()
+            }],
             ..SiteHAPairStatus::default()
         }
     }
@@ -145,6 +163,11 @@ mod tests {
         let st = pair(vec![
             row("east", SiteMode::Unknown, SiteContact::Failing, Some(5)),
             row("north", SiteMode::Unknown, SiteContact::NoAnswer, Some(2)),
+            // A standby back from a spell of silence, booting (503): it
+            // was passive when last heard, and no promotion went past it.
+            row("nova", SiteMode::Unknown, SiteContact::Failing, Some(2)),
+            // A site just added, answering 500 before it ever told a mode.
+            row("fresh", SiteMode::Unknown, SiteContact::Failing, None),
             row("south", SiteMode::Passive, SiteContact::Answered, Some(5)),
             row("west", SiteMode::Active, SiteContact::Answered, Some(5)),
         ]);

@@ -247,9 +247,10 @@ pub fn fold_report(
         set(&mut status.conditions, types::IN_SYNC, s, reason, msg);
     }
 
-    // Degraded: sites that cannot be reached (every one named), a halted
-    // sync, a bad source; first of all a stray (a site beside the active
-    // one whose role is not passive, or not known while it speaks).
+    // Degraded: sites that cannot be reached (every one named), a bad
+    // source; a stray (a site beside the active one that reports active,
+    // or the unfenced old active of a forced promotion answering errors)
+    // before those; a halted sync or a failed active change after it.
     let failing: Vec<&SiteReport> = report.sites.iter().filter(|s| s.error.is_some()).collect();
     if let Some(site) = failing.first() {
         let errors: Vec<&str> = failing.iter().filter_map(|s| s.error.as_deref()).collect();
