@@ -314,11 +314,13 @@ fn a_forced_promotion_is_counted_with_its_wait_for_the_silent_old_active() {
             (site("site_up", ns, "east"), 0.0),
         ],
     );
-    // The wait ran from east's first silence to the deadline (6 s), give
-    // or take the trips around it.
+    // The wait ran from the start of the first trip that found east silent
+    // to the end of the trip that forced: at least the window (6 s), and
+    // each trip with a stopped site lasts up to its GET /mode timeout
+    // (15 s), so two such trips and the requeue between them.
     let waited = sample(op, &pair("old_active_wait_seconds_sum", ns)).unwrap_or(0.0);
     assert!(
-        (5.0..=30.0).contains(&waited),
+        (6.0..=45.0).contains(&waited),
         "waited {waited} s for a 6 s contact window"
     );
     p.east.signal("CONT");
