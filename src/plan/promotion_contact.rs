@@ -58,17 +58,8 @@ pub(super) fn settle_others(
         })
     };
     if let Some(s) = others().find(|s| s.reports_active()) {
-        p.message = Some(format!(
-            "demoting {} (reports active at epoch {}) before promoting {}",
-            s.name,
-            s.epoch(),
-            p.to
-        ));
-        d.step = Some(Step::SetMode {
-            site: s.name.clone(),
-            active: false,
-            epoch: p.epoch,
-        });
+        let before = format!("before promoting {}", p.to);
+        demote(s, &before, p, d);
         return Others::Wait;
     }
     if let Some(s) = others().find(|s| !s.knows_mode() && speaks(s)) {
@@ -121,6 +112,21 @@ fn pass_over(f: ForcePast<'_>, s: &SiteObs, p: &mut PromotionStatus, d: &mut Pro
         ),
     });
     p.forced_by = Some(by);
+}
+
+/// Demote `s`, which reports active, at the promotion's epoch (`why`:
+/// the rest of the status message).
+pub(super) fn demote(s: &SiteObs, why: &str, p: &mut PromotionStatus, d: &mut PromotionDecision) {
+    p.message = Some(format!(
+        "demoting {} (reports active at epoch {}) {why}",
+        s.name,
+        s.epoch()
+    ));
+    d.step = Some(Step::SetMode {
+        site: s.name.clone(),
+        active: false,
+        epoch: p.epoch,
+    });
 }
 
 /// A site of the window that spoke this trip (told its mode, or gave any

@@ -9,7 +9,7 @@ use super::promotion::{
     Block, BlockReason, Notice, PromotionDecision, PromotionInput, REASON_INITIAL, SiteObs, Step,
     adopt, find, first_sight, max_seen, short, stamp, steady,
 };
-use super::promotion_contact::{Others, restart_window_if_one_spoke, settle_others};
+use super::promotion_contact::{Others, demote, restart_window_if_one_spoke, settle_others};
 use crate::api::{PromotionPhase, PromotionRecord, PromotionStatus};
 
 /// Whether the machine goes on in this trip.
@@ -280,16 +280,7 @@ fn preflight_phase(
         .iter()
         .find(|s| s.reports_active() && Some(s.name.as_str()) != p.from.as_deref())
     {
-        d.step = Some(Step::SetMode {
-            site: s.name.clone(),
-            active: false,
-            epoch: p.epoch,
-        });
-        p.message = Some(format!(
-            "demoting {} (reports active at epoch {}, beside the active site)",
-            s.name,
-            s.epoch()
-        ));
+        demote(s, "beside the active site", p, d);
         return Next::Wait;
     }
     let failed = preflight(&PromotionInput {
@@ -439,17 +430,8 @@ fn promote_phase(
             .iter()
             .find(|s| s.reports_active() && s.name != p.to)
         {
-            p.message = Some(format!(
-                "demoting {} (reports active at epoch {}) beside {}",
-                s.name,
-                s.epoch(),
-                p.to
-            ));
-            d.step = Some(Step::SetMode {
-                site: s.name.clone(),
-                active: false,
-                epoch: p.epoch,
-            });
+            let beside = format!("beside {}", p.to);
+            demote(s, &beside, p, d);
             return Next::Wait;
         }
         p.phase = PromotionPhase::SwitchingTraffic;

@@ -111,11 +111,9 @@ fn chaos_health_check_hangs_while_the_admin_api_answers_never_forced() {
             "promotion::Checker saw both sites active ({samples} samples): {both:?}"
         ));
     }
-    for f in &failures {
-        println!("chaos {SCENARIO}: failure: {f}");
-    }
-    let violations = report(
+    conclude(
         SCENARIO,
+        seed,
         rounds,
         &t,
         forced,
@@ -124,14 +122,9 @@ fn chaos_health_check_hangs_while_the_admin_api_answers_never_forced() {
             longest.as_secs_f64(),
             started.elapsed().as_secs_f64()
         ),
+        &failures,
+        &p,
+        &proxies,
     );
-    if violations > 0 || !failures.is_empty() || std::env::var_os("CHAOS_KEEP_LOGS").is_some() {
-        let ops: Vec<&Operator> = p.op.iter().collect();
-        let dir = keep_logs_of(SCENARIO, seed, &p, &ops, &proxies);
-        println!("chaos {SCENARIO}: logs kept in {}", dir.display());
-    }
-    assert_eq!(t.two_speaking, 0, "two speaking active sites; seed {seed}");
-    assert_eq!(violations, 0, "chaos violations; seed {seed}");
     assert_eq!(forced, 0, "forced past a site whose admin API answers");
-    assert!(failures.is_empty(), "{failures:#?}; seed {seed}");
 }

@@ -356,3 +356,33 @@ pub(super) fn report(
     );
     t.two_speaking + t.epoch_down
 }
+
+/// The end every scenario shares: print its failures and its figures
+/// (`extra` after the common ones), keep the logs when anything went wrong
+/// (or CHAOS_KEEP_LOGS), and assert no two speaking active sites, no
+/// violation and no failure.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conclude(
+    scenario: &str,
+    seed: u64,
+    rounds: usize,
+    t: &SpeakTally,
+    forced: usize,
+    extra: &str,
+    failures: &[String],
+    p: &Pair,
+    proxies: &[Proxy],
+) {
+    for f in failures {
+        println!("chaos {scenario}: failure: {f}");
+    }
+    let violations = report(scenario, rounds, t, forced, extra);
+    if violations > 0 || !failures.is_empty() || std::env::var_os("CHAOS_KEEP_LOGS").is_some() {
+        let ops: Vec<&Operator> = p.op.iter().collect();
+        let dir = keep_logs_of(scenario, seed, p, &ops, proxies);
+        println!("chaos {scenario}: logs kept in {}", dir.display());
+    }
+    assert_eq!(t.two_speaking, 0, "two speaking active sites; seed {seed}");
+    assert_eq!(violations, 0, "chaos violations; seed {seed}");
+    assert!(failures.is_empty(), "{failures:#?}; seed {seed}");
+}
