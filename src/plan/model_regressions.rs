@@ -273,3 +273,21 @@ fn scenario_immediate_traffic_on_a_target_that_makes_itself_active() {
     events[3].flip_policy = true;
     run(2, false, &events).expect("invariants hold");
 }
+
+/// Shrunk: the target's activation took effect but its answer was lost;
+/// both sites then fell silent, and the wait for them put the promotion
+/// back to WaitingForOldActive. spec.activeSite set back to the old active
+/// then cancelled it, and the old active was made active at the epoch the
+/// silent target already held. A wait from Promoting on stays Promoting.
+#[test]
+fn regression_a_wait_after_the_activation_was_sent_never_lets_a_cancel_reactivate_the_old_active() {
+    let mut events = vec![
+        step(&[0, 0], None, 0),
+        step(&[0, 0], Some(1), 0),
+        step(&[13, 17], None, 0),
+        step(&[10, 10], None, 0),
+        step(&[0, 10], Some(0), 0),
+    ];
+    events[1].crash = Crash::BeforeStep(2);
+    run(2, false, &events).expect("invariants hold");
+}

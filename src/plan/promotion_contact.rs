@@ -282,7 +282,12 @@ fn contact_window(
         });
     }
     // No attempt count here: a wait that learns nothing new writes nothing.
-    p.phase = PromotionPhase::WaitingForOldActive;
+    // From Promoting on the target may be active already (a write whose
+    // answer was lost): the phase never goes back, so that spec.activeSite
+    // set back cannot cancel and re-activate the old active beside it.
+    if p.phase != PromotionPhase::Promoting {
+        p.phase = PromotionPhase::WaitingForOldActive;
+    }
     p.message = Some(msg);
     Others::Wait
 }
