@@ -37,7 +37,7 @@ pub struct Context {
     /// Whether `file://` repositories may be read (`--allow-file-sources`).
     pub allow_file_sources: bool,
     /// Outcomes of recent hook calls, for a trip planned again after them.
-    pub hook_outcomes: super::hooks::HookOutcomes,
+    pub hook_outcomes: super::trip::hooks::HookOutcomes,
     /// Every pair this replica watches (set when the controller starts):
     /// which pair manages a site shared by two.
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,

@@ -1,23 +1,25 @@
-//! Errors of one reconcile, each naming the object and what failed.
+//! Errors of one reconcile, each naming the pair and what failed: a read,
+//! a step of the trip (see `trip::error`), the finalizer, the clean-up.
 
 use thiserror::Error;
 
+use super::trip::error::TripError;
+
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("writing status of {namespace}/{name}: {source}")]
-    StatusWrite {
+    #[error("reading {namespace}/{name}: {source}")]
+    Read {
         namespace: String,
         name: String,
         #[source]
         source: kube::Error,
     },
-    #[error(
-        "status of {namespace}/{name} moved since it was read (resourceVersion {resource_version}); re-reading and planning again"
-    )]
-    Conflict {
+    #[error("{namespace}/{name}: {source}")]
+    Trip {
         namespace: String,
         name: String,
-        resource_version: String,
+        #[source]
+        source: TripError,
     },
     #[error("finalizer on {namespace}/{name}: {message}")]
     Finalizer {
@@ -29,28 +31,25 @@ pub enum Error {
     NotLeader { namespace: String, name: String },
     #[error("object has no namespace")]
     NoNamespace,
-    #[error("automatic failover of {namespace}/{name}: {source}")]
-    Failover {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error(transparent)]
-    Traffic(#[from] crate::traffic::TrafficError),
+    #[error("removing the traffic objects of a deleted pair: {0}")]
+    Cleanup(#[from] crate::traffic::TrafficError),
 }
 
 impl Error {
     /// Short reason used as the metrics label.
     pub fn metric_reason(&self) -> &'static str {
         match self {
-            Error::StatusWrite { .. } => "StatusWrite",
-            Error::Conflict { .. } => "Conflict",
+            Error::Read { .. } => "Read",
+            Error::Trip { source, .. } => source.metric_reason(),
             Error::Finalizer { .. } => "Finalizer",
             Error::NotLeader { .. } => "NotLeader",
             Error::NoNamespace => "NoNamespace",
-            Error::Traffic(_) => "Traffic",
-            Error::Failover { .. } => "Failover",
+            Error::Cleanup(_) => "Traffic",
         }
+    }
+
+    /// A status write found the pair moved since it was read.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Trip { source, .. } if source.is_conflict())
     }
 }

@@ -1,16 +1,14 @@
-//! The imperative shell: kube-runtime wiring, the shared context, leader
-//! election, the HTTP endpoints, events and status writes.
+//! The imperative shell: kube-runtime wiring (`run`), the shared context,
+//! leader election, the reconcile (`reconcile`) and its trip (`trip`: the
+//! steps, the status journal, events, traffic), the sync's I/O (`sync`),
+//! the site drivers and Secrets, hooks' calls and Jobs, the HTTP endpoints.
 
-pub mod active_change;
 pub mod context;
 pub mod error;
-pub mod failover;
 pub mod hook_http;
 pub mod hook_job;
-pub mod hooks;
 pub mod leader;
 pub mod listings;
-pub mod promote;
 pub mod push_trigger;
 pub mod reconcile;
 pub mod role_records;
@@ -18,9 +16,9 @@ pub mod run;
 pub mod secrets;
 pub mod server;
 pub mod site_drivers;
-pub mod status_write;
 pub mod sync;
 pub mod traffic_memo;
+pub mod trip;
 pub mod webhook;
 
 pub use context::Context;

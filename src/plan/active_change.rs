@@ -12,7 +12,7 @@
 //! check after the change leaves traffic on the standby.
 
 use crate::api::{ActiveChangeStatus, ChangeStep, SyncStrategy};
-use crate::plan::observe::PlannedEvent;
+use crate::plan::event::PlannedEvent;
 use crate::plan::promotion::stamp;
 use crate::plan::sync_status::short;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::api::{ANNOTATION_ACK_FAILOVER, PromotionRecord, SiteHealth, SiteStatus};
+use crate::plan::conditions::reasons::FailoverHold;
 
 /// What the failover check needs.
 #[derive(Debug, Clone)]
@@ -40,7 +41,7 @@ pub enum FailoverDecision {
     Stay,
     /// A failover is due but may not run; the message says why and what to do.
     Blocked {
-        reason: &'static str,
+        reason: FailoverHold,
         message: String,
     },
     /// Set spec.activeSite to `to`.
@@ -75,7 +76,7 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
         .find(|s| s.name != active && s.health == Some(SiteHealth::Healthy) && in_sync(s))
     else {
         return FailoverDecision::Blocked {
-            reason: "NoFailoverCandidate",
+            reason: FailoverHold::NoFailoverCandidate,
             message: format!("{why}, but no passive site is healthy and in sync"),
         };
     };
@@ -87,7 +88,7 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
         && i.ack != Some(last.completed_at.as_str())
     {
         return FailoverDecision::Blocked {
-            reason: "AntiFlap",
+            reason: FailoverHold::AntiFlap,
             message: format!(
                 "{why}; automatic failover to {} is held: the last promotion completed at {}, within \
                  spec.promotion.automatic.minInterval; to allow it: kubectl annotate shp {} {}={} --overwrite",
@@ -167,7 +168,7 @@ mod tests {
         assert!(matches!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Blocked {
-                reason: "NoFailoverCandidate",
+                reason: FailoverHold::NoFailoverCandidate,
                 ..
             }
         ));
@@ -187,7 +188,7 @@ mod tests {
         let FailoverDecision::Blocked { reason, message } = held else {
             panic!("not blocked: {held:?}");
         };
-        assert_eq!(reason, "AntiFlap");
+        assert_eq!(reason, FailoverHold::AntiFlap);
         assert!(
             message.contains("sitehapair.io/ack-failover=2026-01-01T00:30:00Z"),
             "{message}"

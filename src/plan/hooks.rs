@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
 use crate::api::{HookPhase, HookStatus, PromotionHook, PromotionRecord, duration};
-use crate::plan::observe::PlannedEvent;
+use crate::plan::event::PlannedEvent;
 use crate::plan::promotion::{REASON_INITIAL, stamp};
 use crate::sites::answers::{MAX_MESSAGE, mask_secret_values, trim};
 

@@ -3,23 +3,29 @@
 
 pub mod active_change;
 pub mod claims;
+pub mod conditions;
 pub mod diff;
+pub mod event;
 pub mod failover;
 pub mod hooks;
 pub mod monitoring;
-pub mod observe;
 pub mod parity;
 pub mod preflight_warnings;
 pub mod promotion;
 mod promotion_contact;
+pub mod promotion_input;
 mod promotion_phases;
 pub mod promotion_status;
+pub mod promotion_types;
 pub mod prune;
 pub mod schedule;
 pub mod shard;
+pub mod spec_check;
+pub mod status_start;
 pub mod strays;
 pub mod sync;
 pub mod sync_status;
+pub mod time;
 
 #[cfg(test)]
 mod diff_props;
@@ -27,5 +33,3 @@ mod diff_props;
 mod model_tests;
 #[cfg(test)]
 mod model_world;
-#[cfg(test)]
-mod observe_tests;

@@ -9,9 +9,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::api::{SiteContact, SiteHAPairSpec, SiteHAPairStatus, SiteMode, TrafficFailover};
-use crate::plan::observe::plan_status;
-use crate::plan::promotion::{PromotionInput, Step, plan_promotion};
+use crate::plan::promotion::{Step, plan_promotion};
+use crate::plan::promotion_input::PairAsks;
 use crate::plan::promotion_status::{fold_promotion, observations};
+use crate::plan::spec_check::check_spec;
+use crate::plan::status_start::start_status;
 use crate::plan::sync_status::SiteReport;
 
 /// How a site behaves during one step of the world.
@@ -358,35 +360,23 @@ impl World {
         let spec = self.spec();
         let old = self.versions[read].clone();
         let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
-        let mut status = plan_status(&spec, self.generation, old_ref, None, "t").status;
+        let mut status = start_status(&spec, self.generation, old_ref, None).status;
+        // The machine's input as the shell builds it, from the pair as
+        // the model writes it.
+        let asks = PairAsks {
+            spec: &spec,
+            times: check_spec(&spec).times,
+            reason: "Manual",
+            allow_parity_mismatch: None,
+            force_past: None,
+            warnings: Vec::new(),
+        };
         let mut version = read;
         let (mut writes, mut steps) = (0u8, 0u8);
         for _ in 0..8 {
             let sites = observations(&status, &reports);
-            let running = status.promotion.clone();
-            let current = status.active_site.clone();
-            let traffic = status.traffic_site.clone();
-            let d = plan_promotion(&PromotionInput {
-                target: &spec.active_site,
-                current: current.as_deref(),
-                epoch: status.epoch,
-                running: running.as_ref(),
-                traffic: traffic.as_deref(),
-                sites: &sites,
-                source_revision: None,
-                require_in_sync: true,
-                require_healthy: true,
-                contact_timeout: self.contact_timeout,
-                traffic_failover: self.policy,
-                reason: "Manual",
-                allow_parity_mismatch: None,
-                force_past: None,
-                settling: Duration::ZERO,
-                warnings: &[],
-                shifted: None,
-                now: self.now,
-            });
-            fold_promotion(&mut status, &d, self.generation, "t");
+            let d = plan_promotion(&asks.input(&status, &sites, self.now));
+            fold_promotion(&mut status, &d);
             let Some(step) = d.step else { break };
             if status != self.versions[version] {
                 version = self.write(version, &status).ok_or(())?;

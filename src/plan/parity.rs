@@ -5,8 +5,9 @@
 //! condition, and the differences that block a promotion in preflight. A
 //! site that did not report a value is unknown, never equal.
 
-use crate::api::SiteHAPairStatus;
 use crate::api::conditions::ConditionStatus;
+use crate::api::{SiteHAPairStatus, SiteStatus};
+use crate::plan::conditions::reasons::ParityReason;
 
 /// One site's reported values (None: not reported, or not yet seen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +18,16 @@ pub struct Reported<'a> {
 }
 
 /// The `Parity` condition: status, reason, message.
-pub fn parity_condition(sites: &[Reported<'_>]) -> (ConditionStatus, &'static str, String) {
+pub fn parity_condition(sites: &[Reported<'_>]) -> (ConditionStatus, ParityReason, String) {
     let mut differs = Vec::new();
     let mut reasons = Vec::new();
     for (what, token_key, reason) in [
-        ("version", false, "VersionSkew"),
-        ("token key fingerprint", true, "TokenKeyMismatch"),
+        ("version", false, ParityReason::VersionSkew),
+        (
+            "token key fingerprint",
+            true,
+            ParityReason::TokenKeyMismatch,
+        ),
     ] {
         let known: Vec<(&str, &str)> = sites
             .iter()
@@ -36,7 +41,7 @@ pub fn parity_condition(sites: &[Reported<'_>]) -> (ConditionStatus, &'static st
     }
     if !differs.is_empty() {
         let reason = if reasons.len() > 1 {
-            "VersionSkewAndTokenKeyMismatch"
+            ParityReason::VersionSkewAndTokenKeyMismatch
         } else {
             reasons[0]
         };
@@ -60,14 +65,14 @@ pub fn parity_condition(sites: &[Reported<'_>]) -> (ConditionStatus, &'static st
     if !unknown.is_empty() {
         return (
             ConditionStatus::Unknown,
-            "ParityUnknown",
+            ParityReason::ParityUnknown,
             unknown.join("; "),
         );
     }
     let version = sites.first().and_then(|s| s.version).unwrap_or_default();
     (
         ConditionStatus::True,
-        "Matched",
+        ParityReason::Matched,
         format!(
             "all {} sites run version {version} and share one token key",
             sites.len()
@@ -100,9 +105,12 @@ pub fn differences(active: &Reported<'_>, target: &Reported<'_>) -> Vec<String> 
 
 /// Every site's reported values, from the status rows.
 pub fn reported(status: &SiteHAPairStatus) -> Vec<Reported<'_>> {
-    status
-        .sites
-        .iter()
+    reported_rows(&status.sites)
+}
+
+/// Every site's reported values, from `rows`.
+pub fn reported_rows(rows: &[SiteStatus]) -> Vec<Reported<'_>> {
+    rows.iter()
         .map(|r| Reported {
             name: &r.name,
             version: r.version.as_deref(),
@@ -129,7 +137,7 @@ mod tests {
             site("east", Some("11.3"), Some("ab12")),
             site("west", Some("11.3"), Some("ab12")),
         ]);
-        assert_eq!((s, r), (ConditionStatus::True, "Matched"));
+        assert_eq!((s, r), (ConditionStatus::True, ParityReason::Matched));
         assert!(m.contains("11.3"), "{m}");
     }
 
@@ -141,7 +149,10 @@ mod tests {
         ]);
         assert_eq!(
             (s, r),
-            (ConditionStatus::False, "VersionSkewAndTokenKeyMismatch")
+            (
+                ConditionStatus::False,
+                ParityReason::VersionSkewAndTokenKeyMismatch
+            )
         );
         assert!(
             m.contains("east 11.1, west 11.3") && m.contains("east ab12, west cd34"),
@@ -155,14 +166,17 @@ mod tests {
             site("east", Some("11.3"), Some("ab12")),
             site("west", Some("11.3"), None),
         ]);
-        assert_eq!((s, r), (ConditionStatus::Unknown, "ParityUnknown"));
+        assert_eq!(
+            (s, r),
+            (ConditionStatus::Unknown, ParityReason::ParityUnknown)
+        );
         assert!(m.contains("west reports no token key fingerprint"), "{m}");
         // Unknown never hides a known difference.
         let (s, r, _) = parity_condition(&[
             site("east", Some("11.1"), None),
             site("west", Some("11.3"), None),
         ]);
-        assert_eq!((s, r), (ConditionStatus::False, "VersionSkew"));
+        assert_eq!((s, r), (ConditionStatus::False, ParityReason::VersionSkew));
     }
 
     #[test]

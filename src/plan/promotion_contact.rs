@@ -7,7 +7,7 @@
 
 use jiff::Timestamp;
 
-use super::promotion::{
+use super::promotion_types::{
     Block, BlockReason, ForcePast, Notice, PromotionDecision, PromotionInput, SiteObs, Step,
     max_seen, stamp,
 };

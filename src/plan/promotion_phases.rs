@@ -5,11 +5,11 @@
 //! down the contact window; a site that answers with an error blocks with a
 //! named reason and is never forced past.
 
-use super::promotion::{
-    Block, BlockReason, Notice, PromotionDecision, PromotionInput, REASON_INITIAL, SiteObs, Step,
-    adopt, find, first_sight, max_seen, short, stamp, steady,
-};
 use super::promotion_contact::{Others, demote, restart_window_if_one_spoke, settle_others};
+use super::promotion_types::{
+    Block, BlockReason, Notice, PromotionDecision, PromotionInput, REASON_INITIAL, SiteObs, Step,
+    find, max_seen, short, stamp,
+};
 use crate::api::{PromotionPhase, PromotionRecord, PromotionStatus};
 
 /// Whether the machine goes on in this trip.
@@ -18,8 +18,22 @@ enum Next {
     Go,
     /// Wait (with or without a step); status.promotion is `p`.
     Wait,
-    /// The promotion is over or dropped; `d` says what follows.
-    Done,
+    /// The promotion is over or dropped; `d` says what follows, and what
+    /// the machine at rest decides next, if anything.
+    Done(Option<AtRest>),
+}
+
+/// What the machine at rest (`promotion`) decides after a phase ended the
+/// promotion: the phases hand it back instead of calling it, so that the
+/// machine's parts import each other one way only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AtRest {
+    /// Every site told its mode: decide as on first sight.
+    FirstSight,
+    /// Keep the site reporting active (the silent ones ran out a window).
+    Adopt,
+    /// The promotion was cancelled: keep the pair fenced as it is.
+    Steady,
 }
 
 /// The preflight checks on the target; each failure names the check and why.
@@ -118,8 +132,8 @@ fn settling_block(inp: &PromotionInput<'_>, t: &SiteObs) -> Option<Block> {
         message: format!(
             "settled: site {} changed at {}; planned promotions wait spec.promotion.settlingTime after a site's last change, until {}",
             t.name,
-            super::promotion::stamp(changed),
-            super::promotion::stamp(until)
+            stamp(changed),
+            stamp(until)
         ),
     })
 }
@@ -143,10 +157,15 @@ pub(super) fn parity_differences(inp: &PromotionInput<'_>, t: &SiteObs) -> Vec<S
     }
 }
 
-/// Carry a running promotion as far as it goes in this trip.
-pub(super) fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut PromotionDecision) {
+/// Carry a running promotion as far as it goes in this trip; returns what
+/// the machine at rest decides next, when the promotion ended so.
+pub(super) fn advance(
+    inp: &PromotionInput<'_>,
+    mut p: PromotionStatus,
+    d: &mut PromotionDecision,
+) -> Option<AtRest> {
     if follow_the_wish(inp, &mut p, d) {
-        return;
+        return Some(AtRest::Steady);
     }
     adopt_newer_epoch(inp, &mut p, d);
     if matches!(
@@ -176,17 +195,18 @@ pub(super) fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut 
             PromotionPhase::SwitchingTraffic => switch_phase(&mut p, d),
             PromotionPhase::Complete => {
                 complete(inp, p, d);
-                return;
+                return None;
             }
             PromotionPhase::Unknown(_) => Next::Wait,
         };
         match next {
             Next::Go => continue,
             Next::Wait => break,
-            Next::Done => return,
+            Next::Done(rest) => return rest,
         }
     }
     d.running = Some(p);
+    None
 }
 
 /// spec.activeSite changed while the promotion runs. Until the target may
@@ -194,7 +214,8 @@ pub(super) fn advance(inp: &PromotionInput<'_>, mut p: PromotionStatus, d: &mut 
 /// back to the old active cancels (it is stamped active again, above any
 /// epoch a demotion left) and another target starts over; from Promoting
 /// on, the promotion finishes first, unless its target left spec.sites.
-/// True when the promotion is over.
+/// True when the promotion is over (cancelled: the machine at rest keeps
+/// the pair as it is).
 fn follow_the_wish(
     inp: &PromotionInput<'_>,
     p: &mut PromotionStatus,
@@ -227,7 +248,6 @@ fn follow_the_wish(
         });
         d.running = None;
         d.active_site = p.from.clone();
-        steady(inp, d);
         return true;
     }
     p.to = inp.target.to_string();
@@ -377,8 +397,7 @@ fn initial_wait(
 ) -> Next {
     if inp.sites.iter().all(SiteObs::knows_mode) {
         d.running = None;
-        first_sight(inp, d);
-        return Next::Done;
+        return Next::Done(Some(AtRest::FirstSight));
     }
     // Nobody is demoted on first sight before every site told its mode
     // (which one to keep is not known yet): only the sites that did not
@@ -397,8 +416,7 @@ fn initial_wait(
         Others::Wait => Next::Wait,
         Others::Settled if inp.sites.iter().any(SiteObs::reports_active) => {
             d.running = None;
-            adopt(inp, d);
-            Next::Done
+            Next::Done(Some(AtRest::Adopt))
         }
         Others::Settled => {
             p.phase = PromotionPhase::Promoting;

@@ -4,6 +4,7 @@
 //! phase is refused, first sight waits for every site, traffic policy.
 
 use super::*;
+use jiff::Timestamp;
 
 /// Run the machine to where it waits, applying each step to `sites` as a
 /// site would; returns the last decision.

@@ -3,7 +3,9 @@
 //! past, epoch adoption, first sight, traffic policy, fencing.
 
 use super::*;
-use crate::api::{PromotionPhase as Ph, SiteContact, TrafficFailover};
+use crate::api::{PromotionPhase as Ph, PromotionRecord, SiteContact, TrafficFailover};
+use jiff::Timestamp;
+use std::time::Duration;
 
 pub(super) fn site(name: &str, active: bool, epoch: i64) -> SiteObs {
     SiteObs {

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use crate::api::PromotionPhase;
-use crate::api::{SiteHAPairSpec, SiteHAPairStatus, duration};
-use crate::plan::observe::spec_problems;
+use crate::api::{SiteHAPairSpec, SiteHAPairStatus};
+use crate::plan::spec_check::{SpecCheck, SpecTimes};
 
 /// How soon a running promotion is looked at again.
 pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
@@ -18,7 +18,7 @@ pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
 /// site is known, not while suspended,
 /// not on a bad spec, and not once a promotion has taken a step (one still
 /// in Preflight may be waiting for exactly this sync).
-pub fn sync_allowed(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
+pub fn sync_allowed(spec: &SiteHAPairSpec, check: &SpecCheck, status: &SiteHAPairStatus) -> bool {
     let promotion_stepping = status
         .promotion
         .as_ref()
@@ -29,21 +29,14 @@ pub fn sync_allowed(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
         && status.active_site.is_some()
         && !spec.sync.suspend
         && !promotion_stepping
-        && spec_problems(spec).is_empty()
+        && check.valid()
 }
 
 /// Come back at the sooner of the health and git intervals; every second
 /// while a promotion runs.
-pub fn requeue_after(
-    spec: &SiteHAPairSpec,
-    status: &SiteHAPairStatus,
-    health: Duration,
-) -> Duration {
-    let base = spec
-        .source
-        .as_ref()
-        .and_then(|s| duration::parse("source.git.interval", &s.git.interval).ok())
-        .map_or(health, |git| git.min(health));
+pub fn requeue_after(times: &SpecTimes, status: &SiteHAPairStatus) -> Duration {
+    let health = times.health_interval;
+    let base = times.git_interval.map_or(health, |git| git.min(health));
     // A running promotion, or traffic resting on a standby for drainTime.
     let resting = status
         .active_change
@@ -112,27 +105,31 @@ mod tests {
         }
     }
 
+    fn allowed(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
+        sync_allowed(spec, &crate::plan::spec_check::check_spec(spec), status)
+    }
+
+    fn requeue(spec: &SiteHAPairSpec, status: &SiteHAPairStatus, health: Duration) -> Duration {
+        let mut times = crate::plan::spec_check::check_spec(spec).times;
+        times.health_interval = health;
+        requeue_after(&times, status)
+    }
+
     #[test]
     fn sync_waits_for_a_source_an_active_site_no_suspend_and_no_promotion_step() {
         let idle = SiteHAPairStatus {
             active_site: Some("east".into()),
             ..SiteHAPairStatus::default()
         };
-        assert!(!sync_allowed(&spec(false), &idle));
-        assert!(sync_allowed(&spec(true), &idle));
+        assert!(!allowed(&spec(false), &idle));
+        assert!(allowed(&spec(true), &idle));
         // First sight: no active site known, so no standby to start from.
-        assert!(!sync_allowed(&spec(true), &SiteHAPairStatus::default()));
+        assert!(!allowed(&spec(true), &SiteHAPairStatus::default()));
         let mut suspended = spec(true);
         suspended.sync.suspend = true;
-        assert!(!sync_allowed(&suspended, &idle));
-        assert!(sync_allowed(
-            &spec(true),
-            &promoting(PromotionPhase::Preflight)
-        ));
-        assert!(!sync_allowed(
-            &spec(true),
-            &promoting(PromotionPhase::Demoting)
-        ));
+        assert!(!allowed(&suspended, &idle));
+        assert!(allowed(&spec(true), &promoting(PromotionPhase::Preflight)));
+        assert!(!allowed(&spec(true), &promoting(PromotionPhase::Demoting)));
     }
 
     #[test]
@@ -196,13 +193,10 @@ mod tests {
     fn requeue_is_the_sooner_interval_and_fast_while_promoting() {
         let idle = SiteHAPairStatus::default();
         let ten = Duration::from_secs(10);
-        assert_eq!(requeue_after(&spec(false), &idle, ten), ten);
+        assert_eq!(requeue(&spec(false), &idle, ten), ten);
+        assert_eq!(requeue(&spec(true), &idle, ten), Duration::from_secs(5));
         assert_eq!(
-            requeue_after(&spec(true), &idle, ten),
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            requeue_after(&spec(true), &promoting(PromotionPhase::Promoting), ten),
+            requeue(&spec(true), &promoting(PromotionPhase::Promoting), ten),
             PROMOTION_REQUEUE
         );
     }

@@ -1,13 +1,14 @@
-//! Folding what one sync trip saw and did into the status, pure: per-site
-//! rows (mode, health, epoch, drift, synced revision), status.source, the
-//! SourceReady, InSync, Healthy, Degraded and Ready conditions, the phase, and the
-//! Events worth publishing (each warning only when its condition changes).
+//! Folding what one sync trip saw and did into the status data, pure:
+//! per-site rows (mode, health, epoch, drift, synced revision) and
+//! status.source; the Events of what was done (Synced, SiteJoined); and
+//! the findings the conditions are composed from (see `conditions`).
 
-use crate::api::conditions::{self, Condition, ConditionStatus, types};
-use crate::api::{Drift, Phase, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SourceStatus};
+use crate::api::{Drift, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SourceStatus};
+use crate::plan::conditions::SyncFindings;
 use crate::plan::diff::SiteDiff;
-use crate::plan::observe::PlannedEvent;
+use crate::plan::event::PlannedEvent;
 use crate::plan::sync::GateClosed;
+use crate::plan::time::{Timestamp, stamp};
 
 /// What the source gave this trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,93 +82,45 @@ pub fn drift_of(d: &SiteDiff) -> Drift {
     }
 }
 
-fn changed(old: Option<&Condition>, status: ConditionStatus, reason: &str) -> bool {
-    !old.is_some_and(|c| c.status == status && c.reason == reason)
+/// Fold the trip's report into the status data (site rows, status.source)
+/// and return the Events of what was done (Synced, SiteJoined) and the
+/// findings the conditions are composed from, as they stand now.
+pub fn fold_sync(
+    status: &mut SiteHAPairStatus,
+    report: SyncReport,
+    has_source: bool,
+    now: Timestamp,
+) -> (Vec<PlannedEvent>, SyncFindings) {
+    let mut events = Vec::new();
+    fold_sites(status, &report, has_source, &stamp(now), &mut events);
+    fold_source(status, &report.source);
+    let change_failed = status
+        .active_change
+        .as_ref()
+        .filter(|c| c.step == crate::api::ChangeStep::ActiveFailedCheck)
+        .map(|c| c.message.clone().unwrap_or_default());
+    let findings = SyncFindings {
+        rows: status.sites.clone(),
+        strays: crate::plan::strays::strays(status),
+        active: status.active_site.clone(),
+        epoch: status.epoch,
+        change_failed,
+        report,
+    };
+    (events, findings)
 }
 
-/// Put the trip's findings into `status`; returns the Events to publish.
-/// `previous` are the conditions the last trip wrote: a warning Event is
-/// published only when its condition changes.
-pub fn fold_report(
-    status: &mut SiteHAPairStatus,
-    previous: &[Condition],
-    report: &SyncReport,
-    source_url: &str,
-    generation: i64,
-    now: &str,
-) -> Vec<PlannedEvent> {
-    let mut events = Vec::new();
-    let old = |t: &str| conditions::find(previous, t);
-    let set = |conds: &mut Vec<Condition>, t: &str, s, reason: &str, msg: String| {
-        conditions::set_condition(conds, Condition::new(t, s, reason, msg, generation, now));
-    };
-
-    fold_sites(status, report, !source_url.is_empty(), now, &mut events);
-    if !status.sites.is_empty() {
-        let (st, reason, msg) =
-            crate::plan::parity::parity_condition(&crate::plan::parity::reported(status));
-        if st == ConditionStatus::False && changed(old(types::PARITY), st, reason) {
-            events.push(warning("ParityBroken", "Compare", msg.clone()));
-        }
-        set(&mut status.conditions, types::PARITY, st, reason, msg);
-    }
-    if !report.sites.is_empty() {
-        let failing: Vec<String> = report
-            .sites
-            .iter()
-            .filter(|s| s.healthy != Some(true) || s.error.is_some())
-            .map(|s| match (&s.error, s.contact) {
-                (Some(_), SiteContact::NoAnswer) => format!("{} does not answer", s.name),
-                (Some(_), SiteContact::CredentialsRefused) => {
-                    format!("{} refuses the credentials", s.name)
-                }
-                (Some(_), SiteContact::Misconfigured) => format!("{} cannot be called", s.name),
-                (Some(_), _) => format!("{} answers with errors", s.name),
-                (None, _) => format!("{} fails its health check", s.name),
-            })
-            .collect();
-        let (st, reason, msg) = if failing.is_empty() {
-            (
-                ConditionStatus::True,
-                "AllHealthy",
-                format!("all {} sites pass their health checks", report.sites.len()),
-            )
-        } else {
-            (ConditionStatus::False, "SiteUnhealthy", failing.join("; "))
-        };
-        set(&mut status.conditions, types::HEALTHY, st, reason, msg);
-    }
-
-    // The source.
-    let mut degraded: Option<(&'static str, String)> = None;
-    let revision = match &report.source {
-        SourceReport::Skipped => None,
+/// status.source from what the source gave: a failure keeps the last good
+/// revision and says why; a check finding the same revision is no news.
+fn fold_source(status: &mut SiteHAPairStatus, source: &SourceReport) {
+    match source {
+        SourceReport::Skipped => {}
         SourceReport::Failed { message } | SourceReport::Refused { message } => {
-            let (reason, event) = match &report.source {
-                SourceReport::Refused { .. } => ("SourceRefused", "SourceRefused"),
-                _ => ("FetchFailed", "SourceFailed"),
-            };
             let keep = status.source.clone().unwrap_or_default();
-            let msg = match &keep.revision {
-                Some(r) => format!("{message}; the sites keep revision {}", short(r)),
-                None => message.clone(),
-            };
             status.source = Some(SourceStatus {
                 message: Some(message.clone()),
                 ..keep
             });
-            if changed(old(types::SOURCE_READY), ConditionStatus::False, reason) {
-                events.push(warning(event, "Fetch", msg.clone()));
-            }
-            set(
-                &mut status.conditions,
-                types::SOURCE_READY,
-                ConditionStatus::False,
-                reason,
-                msg.clone(),
-            );
-            degraded = Some(("SourceUnavailable", msg));
-            None
         }
         SourceReport::Invalid { revision, message } => {
             let keep = status.source.clone().unwrap_or_default();
@@ -176,33 +129,15 @@ pub fn fold_report(
                 short(revision)
             );
             status.source = Some(SourceStatus {
-                message: Some(msg.clone()),
+                message: Some(msg),
                 ..keep
             });
-            if changed(
-                old(types::SOURCE_READY),
-                ConditionStatus::False,
-                "InvalidRevision",
-            ) || old(types::SOURCE_READY).is_some_and(|c| c.message != msg)
-            {
-                events.push(warning("InvalidRevision", "Validate", msg.clone()));
-            }
-            set(
-                &mut status.conditions,
-                types::SOURCE_READY,
-                ConditionStatus::False,
-                "InvalidRevision",
-                msg.clone(),
-            );
-            degraded = Some(("InvalidRevision", msg));
-            None
         }
         SourceReport::Fetched {
             revision,
             fetched_at,
         } => {
-            // The time this revision was first fetched: a check that finds
-            // the same revision is no news and does not move status.
+            // The time this revision was first fetched.
             let first = status
                 .source
                 .as_ref()
@@ -213,120 +148,8 @@ pub fn fold_report(
                 fetched_at: first.or_else(|| Some(fetched_at.clone())),
                 message: None,
             });
-            set(
-                &mut status.conditions,
-                types::SOURCE_READY,
-                ConditionStatus::True,
-                "Fetched",
-                format!("revision {} of {source_url}", short(revision)),
-            );
-            Some(revision.clone())
-        }
-    };
-
-    // InSync, from the sites, when there is a good revision to compare with.
-    if let Some(rev) = &revision {
-        let (s, reason, msg) = in_sync(report, rev);
-        if s == ConditionStatus::False
-            && reason == "PruneBlocked"
-            && changed(old(types::IN_SYNC), s, reason)
-        {
-            events.push(warning("PruneBlocked", "Sync", msg.clone()));
-        }
-        if s == ConditionStatus::False
-            && reason == "Drift"
-            && changed(old(types::IN_SYNC), s, reason)
-        {
-            events.push(PlannedEvent {
-                warning: false,
-                reason: "DriftDetected",
-                action: "Compare",
-                note: msg.clone(),
-            });
-        }
-        set(&mut status.conditions, types::IN_SYNC, s, reason, msg);
-    }
-
-    // Degraded: sites that cannot be reached (every one named), a bad
-    // source; a stray (a site beside the active one that reports active,
-    // or the unfenced old active of a forced promotion answering errors)
-    // before those; a halted sync or a failed active change after it.
-    let failing: Vec<&SiteReport> = report.sites.iter().filter(|s| s.error.is_some()).collect();
-    if let Some(site) = failing.first() {
-        let errors: Vec<&str> = failing.iter().filter_map(|s| s.error.as_deref()).collect();
-        let msg = format!(
-            "{}; {} left as {} and retried",
-            errors.join("; "),
-            if failing.len() == 1 {
-                "the site is"
-            } else {
-                "the sites are"
-            },
-            if failing.len() == 1 {
-                "it was"
-            } else {
-                "they were"
-            },
-        );
-        let reason = match site.contact {
-            SiteContact::NoAnswer => "SiteUnreachable",
-            SiteContact::CredentialsRefused => "CredentialsRefused",
-            SiteContact::Misconfigured => "SiteMisconfigured",
-            _ => "SiteFailing",
-        };
-        degraded = Some((reason, msg));
-    }
-    let strays = crate::plan::strays::strays(status);
-    if let (false, Some(active)) = (strays.is_empty(), status.active_site.as_deref()) {
-        let msg = crate::plan::strays::message(&strays, active, status.epoch);
-        degraded = Some(("StraySite", msg));
-    }
-    if let Some(g @ GateClosed::PassiveUnhealthy { .. }) = &report.gate {
-        degraded = Some((g.reason(), g.message()));
-    }
-    // A standby-first change whose active failed after taking the
-    // revision: traffic stays on the standby (the procedure said so in
-    // its own Event).
-    if let Some(c) = status
-        .active_change
-        .as_ref()
-        .filter(|c| c.step == crate::api::ChangeStep::ActiveFailedCheck)
-    {
-        degraded = Some(("ActiveFailedCheck", c.message.clone().unwrap_or_default()));
-    }
-    if let Some((reason, msg)) = degraded {
-        if changed(old(types::DEGRADED), ConditionStatus::True, reason) {
-            let ev_reason = if reason == "PassiveUnhealthy" {
-                "SyncHalted"
-            } else {
-                reason
-            };
-            if !matches!(
-                ev_reason,
-                "InvalidRevision" | "SourceUnavailable" | "ActiveFailedCheck"
-            ) {
-                events.push(warning(ev_reason, "Sync", msg.clone()));
-            }
-        }
-        set(
-            &mut status.conditions,
-            types::DEGRADED,
-            ConditionStatus::True,
-            reason,
-            msg.clone(),
-        );
-        if matches!(status.phase, Some(Phase::Ready) | None) {
-            status.phase = Some(Phase::Degraded);
-            set(
-                &mut status.conditions,
-                types::READY,
-                ConditionStatus::False,
-                reason,
-                msg,
-            );
         }
     }
-    events
 }
 
 /// The per-site rows.
@@ -442,66 +265,6 @@ fn synced_note(site: &str, revision: Option<&str>, d: &SiteDiff) -> String {
         short(revision.unwrap_or("?")),
         parts.join("; ")
     )
-}
-
-/// InSync from the site reports: the first problem names the condition.
-fn in_sync(report: &SyncReport, rev: &str) -> (ConditionStatus, &'static str, String) {
-    if let Some(s) = report.sites.iter().find(|s| s.error.is_some()) {
-        return (
-            ConditionStatus::False,
-            "SiteUnreachable",
-            s.error.clone().unwrap_or_default(),
-        );
-    }
-    if let Some(s) = report.sites.iter().find(|s| s.prune_blocked) {
-        return (
-            ConditionStatus::False,
-            "PruneBlocked",
-            s.hold.clone().unwrap_or_default(),
-        );
-    }
-    if let Some(g) = &report.gate {
-        return (ConditionStatus::False, g.reason(), g.message());
-    }
-    let drifting: Vec<String> = report
-        .sites
-        .iter()
-        .filter_map(|s| {
-            let d = s.drift?;
-            (d.added + d.changed + d.removed > 0).then(|| {
-                let why = s
-                    .hold
-                    .clone()
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                format!(
-                    "site {}: {} to add, {} changed, {} to remove{why}",
-                    s.name, d.added, d.changed, d.removed
-                )
-            })
-        })
-        .collect();
-    if !drifting.is_empty() {
-        return (ConditionStatus::False, "Drift", drifting.join("; "));
-    }
-    (
-        ConditionStatus::True,
-        "Synced",
-        format!(
-            "all {} sites hold revision {}",
-            report.sites.len(),
-            short(rev)
-        ),
-    )
-}
-
-fn warning(reason: &'static str, action: &'static str, note: String) -> PlannedEvent {
-    PlannedEvent {
-        warning: true,
-        reason,
-        action,
-        note,
-    }
 }
 
 #[cfg(test)]

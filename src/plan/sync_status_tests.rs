@@ -1,11 +1,62 @@
-//! Unit tests of folding a sync trip into the status.
+//! Unit tests of folding a sync trip into the status, composed as the
+//! trip composes it (conditions and Events from the findings).
 
 use super::*;
-use crate::api::SiteStatus;
+use crate::api::conditions::{self, Condition, ConditionStatus, types};
+use crate::api::{Phase, SiteHAPairSpec, SiteStatus};
+use crate::plan::conditions::{Findings, compose};
+
+/// A pair of east (active) and west with a source at `url`.
+fn spec(url: &str) -> SiteHAPairSpec {
+    let mut spec: SiteHAPairSpec = serde_json::from_value(serde_json::json!({
+        "activeSite": "east",
+        "sites": [
+            {"name": "east", "adminUrl": "https://east.example",
+             "credentialsSecretRef": {"name": "east"}, "trafficAddresses": ["192.0.2.1"]},
+            {"name": "west", "adminUrl": "https://west.example",
+             "credentialsSecretRef": {"name": "west"}, "trafficAddresses": ["192.0.2.2"]}
+        ],
+        "source": {"git": {"url": "https://g/r.git"}}
+    }))
+    .expect("spec");
+    if url.is_empty() {
+        spec.source = None;
+    }
+    spec
+}
+
+/// `now` is a label ("t1", "10:00"); labels map to distinct seconds.
+fn at(now: &str) -> Timestamp {
+    let n: i64 = now.bytes().map(i64::from).sum();
+    Timestamp::from_second(1_767_225_600 + n).expect("time")
+}
+
+/// Fold the report into `s` and compose it, as a trip does; the Events of
+/// both.
+fn fold_report(
+    s: &mut SiteHAPairStatus,
+    previous: &[Condition],
+    report: &SyncReport,
+    url: &str,
+    generation: i64,
+    now: &str,
+) -> Vec<PlannedEvent> {
+    let (mut events, sync) = fold_sync(s, report.clone(), !url.is_empty(), at(now));
+    let findings = Findings {
+        sync: Some(sync),
+        source_url: url.to_string(),
+        ..Findings::default()
+    };
+    let composed = compose(previous, &spec(url), s, &findings, generation, at(now));
+    events.extend(composed.events);
+    *s = composed.status;
+    events
+}
 
 fn status() -> SiteHAPairStatus {
     SiteHAPairStatus {
         phase: Some(Phase::Ready),
+        active_site: Some("east".into()),
         sites: vec![
             SiteStatus {
                 name: "east".into(),
@@ -72,7 +123,8 @@ fn a_clean_sync_is_in_sync_with_an_event_naming_the_written_site() {
         events[0].note,
         "site east: revision abcdef012345: created a, b"
     );
-    assert_eq!(s.sites[0].last_sync_time.as_deref(), Some("t1"));
+    let t1 = crate::plan::time::stamp(at("t1"));
+    assert_eq!(s.sites[0].last_sync_time.as_deref(), Some(t1.as_str()));
     assert_eq!(
         s.source.as_ref().and_then(|x| x.revision.as_deref()),
         Some("abcdef0123456789")

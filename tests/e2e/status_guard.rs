@@ -2,7 +2,7 @@
 //! from, on the real API server: the operator's own status write, planned
 //! on a read that another write has since overtaken, is refused with 409
 //! and changes nothing, so status.epoch cannot go backwards. Tested on the
-//! path every reconcile writes through (`Written::write`, which must carry
+//! path every reconcile writes through (`StatusJournal::write`, which must carry
 //! the resourceVersion of the trip's read) and on the call under it
 //! (`apply_status_at`).
 
@@ -13,9 +13,10 @@ use std::time::Duration;
 use kube::api::Api;
 use serde_json::json;
 use sitehapair::api::{SiteHAPair, SiteHAPairStatus};
+use sitehapair::controller::Context;
 use sitehapair::controller::secrets::SecretStore;
-use sitehapair::controller::status_write::{Written, apply_status_at};
-use sitehapair::controller::{Context, Error};
+use sitehapair::controller::trip::error::JournalError;
+use sitehapair::controller::trip::journal::{Recorded, StatusJournal, apply_status_at};
 use sitehapair::source::cache::SourceCache;
 use sitehapair::telemetry::Metrics;
 
@@ -30,7 +31,7 @@ fn at(epoch: i64) -> SiteHAPairStatus {
     }
 }
 
-/// The operator's own status write (`Written::write`, as every reconcile
+/// The operator's own status write (`StatusJournal::write`, as every trip
 /// calls it, with a leading context) planned on a read that another
 /// writer has overtaken: the API server refuses it (409, the operator's
 /// Conflict), the newer status stands, and the trip that reads again
@@ -60,12 +61,13 @@ fn the_operators_own_status_write_planned_on_a_stale_read_is_refused() {
         let api: Api<SiteHAPair> = Api::namespaced(client, &ns.name);
         // The trip reads the pair and writes epoch 3: it lands.
         let read = api.get("gis").await.expect("pair");
-        let mut written = Written::read(&read);
-        assert!(
+        let mut written = StatusJournal::open(&read, jiff::Timestamp::now());
+        assert_eq!(
             written
                 .write(&ctx, &read, &at(3))
                 .await
                 .expect("a write on a fresh read lands"),
+            Recorded::Written,
             "nothing was written"
         );
         let ours = written.resource_version().map(str::to_string);
@@ -90,7 +92,7 @@ fn the_operators_own_status_write_planned_on_a_stale_read_is_refused() {
             .await
             .expect_err("a status write planned on a stale read must be refused");
         assert!(
-            matches!(&err, Error::Conflict { resource_version, .. }
+            matches!(&err, JournalError::Conflict { resource_version }
                 if Some(resource_version.as_str()) == ours.as_deref()),
             "{err}"
         );
@@ -105,12 +107,13 @@ fn the_operators_own_status_write_planned_on_a_stale_read_is_refused() {
             newer.metadata.resource_version
         );
         // The next trip reads again, and its write lands.
-        let mut again = Written::read(&now);
-        assert!(
+        let mut again = StatusJournal::open(&now, jiff::Timestamp::now());
+        assert_eq!(
             again
                 .write(&ctx, &now, &at(6))
                 .await
-                .expect("a write on a fresh read lands")
+                .expect("a write on a fresh read lands"),
+            Recorded::Written
         );
     });
     let st = ns.get_json("shp/gis").expect("pair");

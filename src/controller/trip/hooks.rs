@@ -4,30 +4,31 @@
 //! starts to status before making them (so an operator killed mid-call
 //! resumes instead of forgetting a hook), makes the HTTP calls and Job
 //! creations and reads concurrently, and folds their outcomes back into
-//! status, the HooksSucceeded condition and Events. A hook never fails
-//! the reconcile and never touches the promotion.
+//! status.hooks and Events (the HooksSucceeded condition is composed from
+//! those rows). A hook never fails the reconcile and never touches the
+//! promotion.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::hook_http::{self, Call};
-use super::hook_job::{self, JobFor};
-use super::secrets::TripSecrets;
-use super::status_write::Written;
-use super::{Context, Error};
+use super::error::StepError;
+use super::journal::StatusJournal;
 use crate::api::{HookStatus, PromotionHook, PromotionRecord, SiteHAPair, SiteHAPairStatus};
+use crate::controller::Context;
+use crate::controller::hook_http::{self, Call};
+use crate::controller::hook_job::{self, JobFor};
+use crate::controller::secrets::TripSecrets;
+use crate::plan::conditions::Findings;
+use crate::plan::event::PlannedEvent;
 use crate::plan::hooks::{
     Due, Outcome, Work, abandon_removed, begin, completed_now, due, finish, hook_id, http_body,
-    next_wake, set_condition, start,
+    next_wake, start,
 };
-use crate::plan::observe::PlannedEvent;
-use crate::plan::promotion::stamp;
 
 /// Outcomes are remembered this long.
 const REMEMBER_FOR: Duration = Duration::from_secs(600);
@@ -85,23 +86,23 @@ fn crash_point(_work: &[Due], _rows: &[HookStatus]) {}
 /// The hooks' part of a trip: `before` is the newest epoch in
 /// status.history when the trip began. Returns the Events and how soon
 /// the trip should come back for the hooks.
-pub async fn hooks_trip(
+pub async fn hooks(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    written: &mut Written,
+    journal: &mut StatusJournal,
+    findings: &Findings,
     before: Option<i64>,
-    generation: i64,
-) -> Result<(Vec<PlannedEvent>, Option<Duration>), Error> {
+) -> Result<(Vec<PlannedEvent>, Option<Duration>), StepError> {
     let hooks = &obj.spec.promotion.hooks;
     let name = obj.name_any();
-    let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
+    let namespace = obj.namespace().unwrap_or_default();
     let mut events = Vec::new();
     if let Some(rec) = completed_now(before, &status.history).cloned() {
         events.extend(begin(&mut status.hooks, hooks, &rec));
     }
     events.extend(abandon_removed(&mut status.hooks, hooks));
-    let now = Timestamp::now();
+    let now = journal.now();
     let promoting = status.promotion.is_some();
     let work = due(&status.hooks, hooks, &name, promoting, now);
     if work.iter().any(|d| d.work.starts_attempt()) {
@@ -112,22 +113,16 @@ pub async fn hooks_trip(
                 _ => {}
             }
         }
-        set_condition(
-            &mut status.conditions,
-            &status.hooks,
-            generation,
-            &stamp(now),
-        );
         // The attempts reach status before they are made.
-        written.write(ctx, obj, status).await?;
+        journal.record(ctx, obj, status, findings).await?;
         crash_point(&work, &status.hooks);
         if !ctx.is_leader() {
-            return Err(Error::NotLeader { namespace, name });
+            return Err(StepError::NotLeader);
         }
     }
     let secrets = TripSecrets::new(&ctx.secrets, &namespace);
     let rows: Vec<HookStatus> = work.iter().map(|d| status.hooks[d.index].clone()).collect();
-    let trip = Trip {
+    let calls = HookCalls {
         ctx,
         obj,
         secrets: &secrets,
@@ -137,10 +132,9 @@ pub async fn hooks_trip(
     let outcomes = join_all(
         work.iter()
             .zip(&rows)
-            .map(|(d, row)| trip.carry_out(d, row)),
+            .map(|(d, row)| calls.carry_out(d, row)),
     )
     .await;
-    let now = Timestamp::now();
     for (d, outcome) in work.iter().zip(outcomes) {
         let row = &mut status.hooks[d.index];
         let Some(hook) = hooks.iter().find(|h| h.name == row.name) else {
@@ -148,17 +142,11 @@ pub async fn hooks_trip(
         };
         events.extend(finish(row, hook, outcome, now));
     }
-    set_condition(
-        &mut status.conditions,
-        &status.hooks,
-        generation,
-        &stamp(now),
-    );
     Ok((events, next_wake(&status.hooks, promoting, now)))
 }
 
-/// What one trip's hook work needs.
-struct Trip<'a> {
+/// What the hook calls and Jobs of one trip need.
+struct HookCalls<'a> {
     ctx: &'a Context,
     obj: &'a SiteHAPair,
     secrets: &'a TripSecrets<'a>,
@@ -166,7 +154,7 @@ struct Trip<'a> {
     hooks: &'a [PromotionHook],
 }
 
-impl Trip<'_> {
+impl HookCalls<'_> {
     /// Do one piece of work; its outcome, never an error.
     async fn carry_out(&self, d: &Due, row: &HookStatus) -> Outcome {
         let Some(hook) = self.hooks.iter().find(|h| h.name == row.name) else {

@@ -1,8 +1,66 @@
-//! Unit tests of the status plan.
+//! Unit tests of the status a trip starts from, composed as a trip that
+//! observed no site composes it (a pair on first sight, or refused).
 
-use super::observe::*;
+use super::*;
 use crate::api::conditions::{ConditionStatus, find, types};
 use crate::api::*;
+use crate::plan::conditions::{Findings, Refusal, compose};
+use crate::plan::spec_check::check_spec;
+
+/// What the trip decides before any site answers: the start status and
+/// its conditions, the Events, when to come back.
+struct Plan {
+    status: SiteHAPairStatus,
+    events: Vec<PlannedEvent>,
+    requeue_after: std::time::Duration,
+}
+
+/// `now` is a label: "t<n>" or a time; labels map to distinct seconds.
+fn at(now: &str) -> jiff::Timestamp {
+    now.parse().unwrap_or_else(|_| {
+        let n: i64 = now.bytes().map(i64::from).sum();
+        jiff::Timestamp::from_second(1_767_225_600 + n).expect("time")
+    })
+}
+
+fn plan_status(
+    spec: &SiteHAPairSpec,
+    generation: i64,
+    old: Option<&SiteHAPairStatus>,
+    requested: Option<&str>,
+    now: &str,
+) -> Plan {
+    let start = start_status(spec, generation, old, requested);
+    let check = check_spec(spec);
+    let findings = Findings {
+        refusal: (!check.valid()).then(|| Refusal::InvalidSpec(check.problems.clone())),
+        source_url: spec
+            .source
+            .as_ref()
+            .map(|s| crate::api::redact::redact_url(&s.git.url))
+            .unwrap_or_default(),
+        ..Findings::default()
+    };
+    let previous = old.map(|s| s.conditions.clone()).unwrap_or_default();
+    let composed = compose(
+        &previous,
+        spec,
+        &start.status,
+        &findings,
+        generation,
+        at(now),
+    );
+    let mut events = start.events;
+    events.extend(composed.events);
+    Plan {
+        status: composed.status,
+        events,
+        requeue_after: crate::plan::schedule::requeue_after(
+            &check.times,
+            &SiteHAPairStatus::default(),
+        ),
+    }
+}
 
 fn spec() -> SiteHAPairSpec {
     serde_json::from_value(serde_json::json!({

@@ -5,59 +5,37 @@
 //! revision to the active site and check its health. Every action is
 //! idempotent, so a killed operator resumes from the step in status.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::time::Duration;
-
 use kube::ResourceExt;
 use tracing::info;
 
-use super::promote::crash_point;
-use super::status_write::Written;
-use super::sync::{ListingKeys, Observed, Target, sync_one};
-use super::{Context, Error};
+use super::error::StepError;
+use super::journal::StatusJournal;
+use super::traffic::apply_traffic;
 use crate::api::{SiteHAPair, SiteHAPairStatus};
+use crate::controller::Context;
+use crate::controller::sync::{ActiveWork, ListingKeys, Target, sync_one};
 use crate::plan::active_change::{ChangeAction, ChangeInput, plan_change};
+use crate::plan::conditions::Findings;
 use crate::plan::diff::ServiceSet;
-use crate::plan::observe::PlannedEvent;
+use crate::plan::event::PlannedEvent;
 use crate::plan::sync_status::SyncReport;
 use crate::sites::Site;
-use crate::source::files::FileError;
 
 /// Most actions one trip takes (a whole change is three).
 const MAX_ACTIONS: usize = 8;
 
-/// The active site's change, left by the sync trip to the procedure.
-pub struct ActiveWork {
-    /// The active site has writes to take.
-    pub work: bool,
-    /// Every passive holds the revision and passed its check.
-    pub gate_open: bool,
-    /// Passives that may take traffic (healthy, synced, not joining).
-    pub candidates: Vec<String>,
-    pub(super) observed: Observed,
-    pub revision: String,
-    pub services: Arc<Result<ServiceSet, FileError>>,
-    pub synced: BTreeMap<String, String>,
-    pub joining: BTreeSet<String>,
-    pub approved: Option<String>,
-    pub health_timeout: Duration,
-    /// namespace/name of the pair, and what its listings are matched to.
-    pub pair_key: String,
-    pub desired_key: String,
-}
-
 /// Run the procedure until it waits. `status` is updated in place and
-/// written before every action; `report` gets the active site's writes,
+/// recorded before every action; `report` gets the active site's writes,
 /// health and any hold.
-pub async fn change_trip(
+pub async fn change(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    written: &mut Written,
+    journal: &mut StatusJournal,
+    findings: &Findings,
     report: &mut SyncReport,
     mut work: ActiveWork,
-) -> Result<Vec<PlannedEvent>, Error> {
+) -> Result<Vec<PlannedEvent>, StepError> {
     let Some(active) = status.active_site.clone() else {
         return Ok(Vec::new());
     };
@@ -69,15 +47,13 @@ pub async fn change_trip(
         .collect();
     let empty = ServiceSet::new();
     let desired = work.services.as_ref().as_ref().unwrap_or(&empty);
-    let own = super::sync::desired_for(&work.observed.driver, desired);
+    let own = crate::controller::sync::desired_for(&work.observed.driver, desired);
     let desired = own.as_ref().unwrap_or(desired);
     let mut traffic_applied: Option<String> = None;
     let mut active_checked: Option<Result<(), String>> = None;
     let mut events = Vec::new();
-    let drain = crate::api::duration::parse("sync.drainTime", &obj.spec.sync.drain_time)
-        .unwrap_or(Duration::from_secs(10));
+    let now = journal.now();
     for _ in 0..MAX_ACTIONS {
-        let now = jiff::Timestamp::now();
         let running = status.active_change.clone();
         let d = plan_change(&ChangeInput {
             strategy: obj.spec.sync.strategy,
@@ -85,12 +61,12 @@ pub async fn change_trip(
             active: &active,
             revision: &work.revision,
             gate_open: work.gate_open,
-            active_work: work.work,
+            active_work: work.active_has_writes,
             candidates: &work.candidates,
             healthy: &healthy,
             traffic_applied: traffic_applied.as_deref(),
             active_checked: active_checked.clone(),
-            drain,
+            drain: work.drain,
             now,
         });
         status.active_change = d.change.clone();
@@ -107,17 +83,13 @@ pub async fn change_trip(
             status.traffic_site = Some(site.clone());
         }
         // The step reaches status before it is taken.
-        written.write(ctx, obj, status).await?;
-        crash_point(status);
+        journal.before_step(ctx, obj, status, findings).await?;
         if !ctx.is_leader() {
-            return Err(Error::NotLeader {
-                namespace: obj.namespace().unwrap_or_default(),
-                name: obj.name_any(),
-            });
+            return Err(StepError::NotLeader);
         }
         match action {
             ChangeAction::MoveTraffic(site) => {
-                super::reconcile::apply_traffic(ctx, obj, Some(&site)).await?;
+                apply_traffic(ctx, obj, Some(&site)).await?;
                 info!(name = obj.name_any(), site = %site, "standby-first change: traffic moved");
                 traffic_applied = Some(site);
             }
@@ -161,7 +133,7 @@ pub async fn change_trip(
                     *r = o.report.clone();
                 }
                 // Written once: a retry this trip has nothing more to write.
-                work.work = false;
+                work.active_has_writes = false;
                 active_checked = Some(checked);
             }
         }

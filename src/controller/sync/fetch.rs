@@ -1,0 +1,79 @@
+//! The source snapshot of a trip, through the shared cache (a URL the
+//! operator does not read is refused before any Secret is touched), and
+//! what a refused credential means for the Secret cache.
+
+use std::time::Duration;
+
+use super::observe::Observed;
+use crate::api::{GitSource, SiteContact};
+use crate::controller::Context;
+use crate::controller::secrets::TripSecrets;
+use crate::controller::site_drivers::{check_source_url, source_key};
+use crate::source::cache::{Snapshot, SourceError};
+use crate::source::git::GitError;
+
+/// Why the source gave no snapshot.
+pub(super) enum Unread {
+    /// The operator does not read this source at all.
+    Refused(String),
+    /// Reading it failed.
+    Failed(String),
+}
+
+/// Snapshot through the shared cache, as a message on failure. A URL the
+/// operator does not read is refused before any Secret or repository is
+/// touched.
+pub(super) async fn fetch(
+    ctx: &Context,
+    secrets: &TripSecrets<'_>,
+    git: &GitSource,
+    interval: Option<Duration>,
+    refresh: Option<std::time::SystemTime>,
+) -> Result<Snapshot, Unread> {
+    check_source_url(&git.url, ctx.allow_file_sources)
+        .map_err(|e| Unread::Refused(e.to_string()))?;
+    let (key, creds) = source_key(secrets, git).await.map_err(Unread::Failed)?;
+    // A bad interval is a spec problem, and a pair with one is not synced.
+    let interval = interval.unwrap_or(Duration::from_secs(60));
+    let snapshot = ctx
+        .source
+        .snapshot(&key, creds, &git.path, interval, refresh)
+        .await;
+    if let (Err(SourceError::Git(GitError::Auth { .. } | GitError::HostKey { .. })), Some(s)) =
+        (&snapshot, &git.secret_ref)
+    {
+        // Refused credentials: read the Secret afresh next time.
+        secrets.store().invalidate(secrets.namespace(), &s.name);
+    }
+    snapshot.map_err(|e| Unread::Failed(e.to_string()))
+}
+
+/// A site that refused its credentials gets them read afresh next time
+/// (the watch may be behind a rotation).
+pub(super) fn forget_refused_credentials(
+    secrets: &TripSecrets<'_>,
+    spec: &crate::api::SiteHAPairSpec,
+    observed: &[Observed],
+) {
+    for o in observed {
+        if o.report.contact != SiteContact::CredentialsRefused {
+            continue;
+        }
+        if let Some(site) = spec.sites.iter().find(|s| s.name == o.spec_name) {
+            let store = secrets.store();
+            store.invalidate(secrets.namespace(), &site.credentials_secret_ref.name);
+            if let Some(ca) = &site.ca_secret_ref {
+                store.invalidate(secrets.namespace(), &ca.name);
+            }
+        }
+    }
+}
+
+/// A wall-clock time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
+pub(super) fn rfc3339(t: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .ok()
+        .and_then(|t| t.round(jiff::Unit::Second).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}

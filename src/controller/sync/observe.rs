@@ -1,0 +1,222 @@
+//! Observing the sites at the start of a trip: each site's driver built
+//! from its Secrets, then its health check and `GET /mode` together (only
+//! the admin API decides silence), `GET /info` when due, and its services
+//! (conditionally on an ETag when one matched). Also the CLI's observation
+//! without services.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use kube::Client;
+
+use super::keys::Ask;
+use crate::api::{SiteContact, SiteMode, SiteSpec};
+use crate::controller::secrets::{SecretStore, TripSecrets};
+use crate::controller::site_drivers::{SiteClients, site_driver};
+use crate::plan::diff::ServiceSet;
+use crate::plan::sync_status::SiteReport;
+use crate::sites::{Listing, Mode, Site, SiteDriver, SiteError};
+use crate::source::cache::Parsed;
+
+/// Timeout of one write or list call to a site.
+pub(super) const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One site as observed at the start of the trip.
+pub(crate) struct Observed {
+    pub(crate) spec_name: String,
+    pub(crate) driver: Result<SiteDriver, String>,
+    pub(crate) report: SiteReport,
+    pub(crate) services: Option<Live>,
+    /// The ETag of the listing read this trip, if the site gave one.
+    pub(crate) etag: Option<String>,
+    /// `GET /info` answered this trip.
+    pub(crate) read_info: bool,
+}
+
+/// The revision as `driver`'s kind compares it, when that is not the
+/// revision as written (see `Site::canonical`).
+pub(crate) fn desired_for(
+    driver: &Result<SiteDriver, String>,
+    desired: &ServiceSet,
+) -> Option<ServiceSet> {
+    driver.as_ref().ok()?.canonical_set(desired)
+}
+
+/// The services on a site, as this trip knows them.
+pub(crate) enum Live {
+    /// Read in full.
+    Listed(ServiceSet),
+    /// Unchanged (304) since a listing that matched this revision exactly.
+    AsRevision,
+    /// Unchanged (304) since a listing that matched the revision before
+    /// this one exactly (a push moved the source): the site holds exactly
+    /// that revision's services, shared from the source cache, not read.
+    AsBefore(Parsed),
+}
+
+/// The services on a site, when observed; `desired` stands for a site
+/// known to hold exactly the revision.
+pub(crate) fn live_of<'a>(
+    services: &'a Option<Live>,
+    desired: &'a ServiceSet,
+) -> Option<&'a ServiceSet> {
+    match services.as_ref()? {
+        Live::Listed(s) => Some(s),
+        Live::AsRevision => Some(desired),
+        Live::AsBefore(before) => before.as_ref().as_ref().ok(),
+    }
+}
+
+/// The status form of a site's mode.
+pub fn site_mode(mode: Mode) -> SiteMode {
+    match mode {
+        Mode::Active => SiteMode::Active,
+        Mode::Passive => SiteMode::Passive,
+    }
+}
+
+/// Health, mode, version and (when `with_services`) services of one site.
+pub(super) async fn observe(
+    secrets: &TripSecrets<'_>,
+    clients: &SiteClients,
+    site: &SiteSpec,
+    health_path: &str,
+    health_timeout: Duration,
+    ask: Ask,
+    with_info: bool,
+) -> Observed {
+    let mut report = SiteReport {
+        name: site.name.clone(),
+        ..SiteReport::default()
+    };
+    let driver = site_driver(secrets, clients, site, health_path, SITE_CALL_TIMEOUT).await;
+    let mut services = None;
+    let mut etag = None;
+    let mut read_info = false;
+    // The first failed admin call says how the site answered; later calls
+    // are skipped. Only the admin API decides whether a site is silent.
+    let fail = |report: &mut SiteReport, e: SiteError| {
+        report.contact = e.contact();
+        report.error = Some(e.to_string());
+    };
+    match &driver {
+        Err(e) => {
+            report.contact = SiteContact::Misconfigured;
+            report.error = Some(e.clone());
+        }
+        Ok(d) => {
+            // The health check and GET /mode go out together: a health
+            // check that hangs delays nothing and silences nobody; it makes
+            // the site unhealthy, with the reason shown.
+            let health = async {
+                match tokio::time::timeout(health_timeout, d.health()).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(SiteError::Timeout {
+                        site: site.name.clone(),
+                        call: d.health_call().to_string(),
+                        timeout_ms: health_timeout.as_millis(),
+                    }),
+                }
+            };
+            let (health, mode) = futures::join!(health, d.mode());
+            match health {
+                Ok(h) => report.healthy = Some(h),
+                Err(e) => {
+                    report.healthy = Some(false);
+                    report.health_error = Some(format!("health check: {e}"));
+                }
+            }
+            match mode {
+                Ok(m) => {
+                    report.mode = Some(site_mode(m.mode));
+                    report.epoch = Some(m.epoch);
+                }
+                Err(e) => fail(&mut report, e),
+            }
+            if report.error.is_none()
+                && with_info
+                && let Ok(info) = d.info().await
+            {
+                read_info = true;
+                report.version = Some(info.version);
+                report.token_key_fingerprint = info
+                    .token_key_fingerprint
+                    .map(|f| crate::sites::http::trim(&f, 80));
+            }
+            if let (
+                None,
+                Ask::Services {
+                    etag: known,
+                    before,
+                },
+            ) = (&report.error, &ask)
+            {
+                match d.services_if_changed(known.as_deref()).await {
+                    Ok(Listing::Unchanged) => match before {
+                        None => services = Some(Live::AsRevision),
+                        Some(before) => {
+                            // As this kind of site compares them (a copy only
+                            // for kinds that rewrite definitions).
+                            let canonical = before
+                                .as_ref()
+                                .as_ref()
+                                .ok()
+                                .and_then(|b| d.canonical_set(b));
+                            services = Some(match canonical {
+                                Some(own) => Live::Listed(own),
+                                None => Live::AsBefore(before.clone()),
+                            });
+                            etag = known.clone();
+                        }
+                    },
+                    Ok(Listing::Full {
+                        services: s,
+                        etag: tag,
+                    }) => {
+                        services = Some(Live::Listed(s));
+                        etag = tag;
+                    }
+                    Err(e) => fail(&mut report, e),
+                }
+            }
+        }
+    }
+    Observed {
+        spec_name: site.name.clone(),
+        driver,
+        report,
+        services,
+        etag,
+        read_info,
+    }
+}
+
+/// Health, mode, epoch and version of every site (no services), as the
+/// CLI's dry run and status see them.
+pub async fn observe_sites(
+    client: &Client,
+    namespace: &str,
+    spec: &crate::api::SiteHAPairSpec,
+) -> Vec<SiteReport> {
+    let timeout = crate::plan::spec_check::check_spec(spec)
+        .times
+        .health_timeout;
+    let store = SecretStore::unwatched(client.clone());
+    let secrets = TripSecrets::new(&store, namespace);
+    let clients = SiteClients::in_cluster(client.clone());
+    join_all(spec.sites.iter().map(|s| {
+        observe(
+            &secrets,
+            &clients,
+            s,
+            &spec.health_check.path,
+            timeout,
+            Ask::NoServices,
+            true,
+        )
+    }))
+    .await
+    .into_iter()
+    .map(|o| o.report)
+    .collect()
+}

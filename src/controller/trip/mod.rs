@@ -1,0 +1,241 @@
+//! One trip of one pair, straight through, each step a function of its
+//! own: observe the pair (the status this trip starts from, the spec
+//! checked, claims) → sync (observe the sites, write them standby first)
+//! → change (the standby-first change of the active, ShiftTraffic) →
+//! promote → hooks → compose (every condition and the phase, from the
+//! findings; `plan::conditions`) → record (the journal, the one writer of
+//! status) → failover patch → events → traffic. The clock is read once,
+//! at the start; everything after plans with that reading.
+
+pub mod change;
+pub mod error;
+pub mod events;
+pub mod failover;
+pub mod hooks;
+pub mod journal;
+pub mod promote;
+pub mod traffic;
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use tracing::info;
+
+use self::error::TripError;
+use self::journal::StatusJournal;
+use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, SiteHAPair, SiteHAPairStatus};
+use crate::controller::Context;
+use crate::controller::secrets::TripSecrets;
+use crate::plan::conditions::{Findings, Refusal};
+use crate::plan::event::PlannedEvent;
+use crate::plan::failover::FailoverDecision;
+use crate::plan::preflight_warnings::pair_warnings;
+use crate::plan::promotion_input::PairAsks;
+use crate::plan::schedule::{requeue_after, sync_allowed};
+use crate::plan::spec_check::{SpecCheck, check_spec};
+use crate::plan::status_start::start_status;
+use crate::plan::sync_status::fold_sync;
+use crate::plan::time::Timestamp;
+
+/// What a trip leaves for the reconcile: when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TripEnd {
+    /// The pair's interval (its slot is the reconcile's to find).
+    pub period: Duration,
+    /// Sooner, when a hook's next attempt is due.
+    pub hooks_due: Option<Duration>,
+}
+
+/// The pair as this trip starts: status, Events so far, findings so far.
+struct Start {
+    status: SiteHAPairStatus,
+    events: Vec<PlannedEvent>,
+    findings: Findings,
+    check: SpecCheck,
+}
+
+/// One trip on `obj`, whose status is current (the reconcile read it
+/// fresh when it could not vouch for the cached copy).
+pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> {
+    // The trip's one reading of the clock.
+    let now = Timestamp::now();
+    let mut journal = StatusJournal::open(obj, now);
+    let Start {
+        mut status,
+        mut events,
+        mut findings,
+        check,
+    } = observe_pair(obj, ctx);
+    if matches!(findings.refusal, Some(Refusal::Claimed(_))) {
+        // Another pair manages a site of this one: no site is called.
+        let (composed, _) = journal
+            .record(ctx, obj, &status, &findings)
+            .await
+            .map_err(TripError::Record)?;
+        events.extend(composed.events);
+        events::publish_all(ctx, obj, &events).await;
+        return Ok(end(&check, &composed.status, None));
+    }
+    // Sync, then the standby-first change of the active site.
+    let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
+    let sync_now = sync_allowed(&obj.spec, &check, &status);
+    let refresh = refresh_asked(obj, ctx, now);
+    let synced =
+        crate::controller::sync::sync(ctx, &secrets, obj, &status, &check.times, sync_now, refresh)
+            .await;
+    let (mut report, drivers) = (synced.report, synced.drivers);
+    if let Some(work) = synced.active_work {
+        let done = change::change(
+            ctx,
+            obj,
+            &mut status,
+            &mut journal,
+            &findings,
+            &mut report,
+            work,
+        );
+        events.extend(done.await.map_err(TripError::Change)?);
+    }
+    let has_source = obj.spec.source.is_some();
+    let (sync_events, sync_findings) = fold_sync(&mut status, report.clone(), has_source, now);
+    events.extend(sync_events);
+    findings.sync = Some(sync_findings);
+    // Promotion and fencing: the phase is recorded before each step.
+    if check.valid() {
+        let warnings = pair_warnings(&status, &obj.spec.active_site);
+        let asks = PairAsks::of(obj, check.times, warnings);
+        let (reports, journal) = (&mut report.sites, &mut journal);
+        let promoted = promote::promote(
+            ctx,
+            obj,
+            &mut status,
+            journal,
+            &mut findings,
+            reports,
+            &drivers,
+            &asks,
+        );
+        events.extend(promoted.await.map_err(TripError::Promote)?);
+    }
+    // Work after a promotion: recorded before it is done, never undoing it.
+    let before = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.history.last())
+        .map(|r| r.epoch);
+    let hooked = hooks::hooks(ctx, obj, &mut status, &mut journal, &findings, before);
+    let (hook_events, hooks_due) = hooked.await.map_err(TripError::Hooks)?;
+    events.extend(hook_events);
+    let decision = failover::decide(obj, &status, &check.times, now);
+    if let FailoverDecision::Blocked { reason, message } = &decision {
+        findings.failover_hold = Some((*reason, message.clone()));
+    }
+    let composed = record(ctx, obj, &mut journal, &status, &findings).await?;
+    events.extend(composed.events);
+    // The spec change of a failover comes after the status it was decided on.
+    if let FailoverDecision::Promote { to, why } = &decision {
+        let at = journal.resource_version();
+        let patched = failover::patch_active_site(ctx, obj, to, why, at).await;
+        events.push(patched.map_err(TripError::Failover)?);
+    }
+    events::publish_all(ctx, obj, &events).await;
+    // The reconcile planned this trip from a current status, so traffic may follow it.
+    let site = composed.status.traffic_site.as_deref();
+    traffic::apply_traffic(ctx, obj, site)
+        .await
+        .map_err(TripError::Traffic)?;
+    Ok(end(&check, &composed.status, hooks_due))
+}
+
+/// The pair itself: the status this trip starts from, the spec checked
+/// once, the sites another pair claims.
+fn observe_pair(obj: &SiteHAPair, ctx: &Context) -> Start {
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let requested = obj
+        .annotations()
+        .get(ANNOTATION_RECONCILE_REQUESTED_AT)
+        .map(String::as_str);
+    let start = start_status(&obj.spec, generation, obj.status.as_ref(), requested);
+    let check = check_spec(&obj.spec);
+    let claimed = ctx.claimed_elsewhere(obj);
+    let refusal = if !claimed.is_empty() {
+        Some(Refusal::Claimed(claimed))
+    } else if !check.valid() {
+        Some(Refusal::InvalidSpec(check.problems.clone()))
+    } else {
+        None
+    };
+    let source_url = obj
+        .spec
+        .source
+        .as_ref()
+        .map(|s| crate::api::redact::redact_url(&s.git.url))
+        .unwrap_or_default();
+    Start {
+        status: start.status,
+        events: start.events,
+        findings: Findings {
+            refusal,
+            source_url,
+            ..Findings::default()
+        },
+        check,
+    }
+}
+
+/// Compose and record the trip's status; the pair's gauges follow the
+/// status that stands now, written or not.
+async fn record(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    journal: &mut StatusJournal,
+    status: &SiteHAPairStatus,
+    findings: &Findings,
+) -> Result<crate::plan::conditions::Composed, TripError> {
+    let (composed, recorded) = journal
+        .record(ctx, obj, status, findings)
+        .await
+        .map_err(TripError::Record)?;
+    let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    ctx.metrics
+        .pairs
+        .observe_pair(&namespace, &name, &composed.status);
+    if recorded == journal::Recorded::Written {
+        info!(
+            namespace,
+            name,
+            generation = obj.metadata.generation.unwrap_or(0),
+            phase = composed.status.phase.map(|p| p.as_str()).unwrap_or(""),
+            "status written"
+        );
+    }
+    Ok(composed)
+}
+
+/// A new value of the refresh annotation, or a push the webhook took in
+/// memory, asks for a fetch now.
+fn refresh_asked(obj: &SiteHAPair, ctx: &Context, now: Timestamp) -> Option<std::time::SystemTime> {
+    let handled = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.last_handled_reconcile_at.as_deref());
+    let asked = obj
+        .annotations()
+        .get(ANNOTATION_RECONCILE_REQUESTED_AT)
+        .map(String::as_str)
+        .filter(|r| Some(*r) != handled)
+        .map(|r| std::time::SystemTime::from(crate::plan::time::parse(r).unwrap_or(now)));
+    let pushed = obj
+        .spec
+        .source
+        .as_ref()
+        .and_then(|s| ctx.push.pushed_at(&s.git.url));
+    asked.max(pushed)
+}
+
+fn end(check: &SpecCheck, status: &SiteHAPairStatus, hooks_due: Option<Duration>) -> TripEnd {
+    TripEnd {
+        period: requeue_after(&check.times, status),
+        hooks_due,
+    }
+}

@@ -1,0 +1,227 @@
+//! Every condition of a pair's status, and its phase, from one place: the
+//! steps of a trip return typed findings and set no condition; `compose`
+//! calls one function per condition type over those findings and the
+//! status data the steps left (rows, source, promotion, hooks) and gives
+//! the status to write and the Events its changes are worth. A condition's
+//! lastTransitionTime moves only when its status differs from the one the
+//! last trip wrote.
+
+mod degraded;
+mod events;
+mod hooks;
+mod promotion;
+mod ready;
+pub mod reasons;
+mod sites;
+mod source;
+
+pub use degraded::degraded;
+pub use hooks::hooks_succeeded;
+pub use promotion::{promoting, promotion_blocked};
+pub use ready::ready;
+pub use sites::{healthy, parity};
+pub use source::{in_sync, source_ready};
+
+use crate::api::conditions::{Condition, ConditionStatus, find, types};
+use crate::api::{Phase, SiteHAPairSpec, SiteHAPairStatus, SiteStatus};
+use crate::plan::promotion::Block;
+use crate::plan::strays::Stray;
+use crate::plan::sync_status::SyncReport;
+use crate::plan::time::{Timestamp, stamp};
+use reasons::FailoverHold;
+
+/// What one condition says, with a typed reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict<R> {
+    pub status: ConditionStatus,
+    pub reason: R,
+    pub message: String,
+}
+
+impl<R> Verdict<R> {
+    pub fn new(status: ConditionStatus, reason: R, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why the pair does nothing this trip but say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Sites of this pair another pair manages, one message each.
+    Claimed(Vec<String>),
+    /// What the API server should have refused in the spec.
+    InvalidSpec(Vec<String>),
+}
+
+/// What the sync step saw, as it stood when it was folded into the rows
+/// (before any promotion step changed them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncFindings {
+    pub report: SyncReport,
+    /// The site rows right after the fold (versions and token keys).
+    pub rows: Vec<SiteStatus>,
+    /// Strays, and the active site and epoch they stray from.
+    pub strays: Vec<Stray>,
+    pub active: Option<String>,
+    pub epoch: i64,
+    /// The standby-first change left the active failing its check.
+    pub change_failed: Option<String>,
+}
+
+/// Everything the trip found that a condition is decided from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    pub refusal: Option<Refusal>,
+    /// None: no sync step ran (a refused pair).
+    pub sync: Option<SyncFindings>,
+    /// The repository's URL, credentials removed ("" when none).
+    pub source_url: String,
+    /// Why the promotion machine waits; None: it did not run.
+    pub blocked: Option<Vec<Block>>,
+    /// An automatic failover that is due but held, and why.
+    pub failover_hold: Option<(FailoverHold, String)>,
+}
+
+/// The status to write and the Events its condition changes are worth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Composed {
+    pub status: SiteHAPairStatus,
+    pub events: Vec<crate::plan::event::PlannedEvent>,
+}
+
+/// What a condition function says: a verdict, keep the one written last
+/// (not judged this trip), or no such condition at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged<R> {
+    Is(Verdict<R>),
+    Keep,
+    Absent,
+}
+
+/// Compose the status from the data the steps left in `data` and the
+/// trip's findings; `previous` are the conditions the last trip wrote.
+pub fn compose(
+    previous: &[Condition],
+    spec: &SiteHAPairSpec,
+    data: &SiteHAPairStatus,
+    f: &Findings,
+    generation: i64,
+    now: Timestamp,
+) -> Composed {
+    let now = stamp(now);
+    let mut out = Vec::new();
+    let mut put = |type_: &str, status: ConditionStatus, reason: &str, message: &str| {
+        let kept = find(previous, type_)
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone());
+        out.push(Condition {
+            type_: type_.to_string(),
+            status,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            last_transition_time: kept.unwrap_or_else(|| now.clone()),
+            observed_generation: generation,
+        });
+    };
+    let degraded = degraded(spec, data, f);
+    let (ready, phase) = ready(spec, data, f, &degraded);
+    let promoting = promoting(spec, data, f);
+    let blocked = promotion_blocked(data, f);
+    let source = source_ready(spec, data, f);
+    let in_sync = in_sync(previous, f);
+    let healthy = healthy(f);
+    let parity = parity(f);
+    let hooks = hooks_succeeded(&data.hooks);
+    put(
+        types::READY,
+        ready.status,
+        ready.reason.as_str(),
+        &ready.message,
+    );
+    put(
+        types::DEGRADED,
+        degraded.status,
+        degraded.reason.as_str(),
+        &degraded.message,
+    );
+    let mut judged = |type_: &str, j: Judged<&'static str>| match j {
+        Judged::Is(v) => put(type_, v.status, v.reason, &v.message),
+        Judged::Keep => {
+            if let Some(c) = find(previous, type_) {
+                put(type_, c.status, &c.reason, &c.message)
+            }
+        }
+        Judged::Absent => {}
+    };
+    judged(types::PROMOTING, map(&promoting, |r| r.as_str()));
+    judged(types::PROMOTION_BLOCKED, map(&blocked, |r| r.as_str()));
+    judged(types::SOURCE_READY, Judged::Is(source.as_reason()));
+    judged(types::IN_SYNC, map(&in_sync, |r| r.as_str()));
+    judged(types::HEALTHY, map(&healthy, |r| r.as_str()));
+    judged(types::PARITY, map(&parity, |r| r.as_str()));
+    judged(types::HOOKS_SUCCEEDED, map(&hooks, |r| r.as_str()));
+    // Conditions of types this version does not write are left as found.
+    let ours = [
+        types::READY,
+        types::DEGRADED,
+        types::PROMOTING,
+        types::PROMOTION_BLOCKED,
+        types::SOURCE_READY,
+        types::IN_SYNC,
+        types::HEALTHY,
+        types::PARITY,
+        types::HOOKS_SUCCEEDED,
+    ];
+    out.extend(
+        data.conditions
+            .iter()
+            .filter(|c| !ours.contains(&c.type_.as_str()))
+            .cloned(),
+    );
+    let events = events::transitions(
+        previous,
+        &events::Verdicts {
+            degraded: &degraded,
+            blocked: &blocked,
+            source: &source,
+            in_sync: &in_sync,
+            parity: &parity,
+        },
+    );
+    let mut status = data.clone();
+    status.conditions = out;
+    status.phase = Some(phase);
+    Composed { status, events }
+}
+
+fn map<R, S>(j: &Judged<R>, f: impl Fn(&R) -> S) -> Judged<S> {
+    match j {
+        Judged::Is(v) => Judged::Is(Verdict::new(v.status, f(&v.reason), v.message.clone())),
+        Judged::Keep => Judged::Keep,
+        Judged::Absent => Judged::Absent,
+    }
+}
+
+impl Verdict<reasons::SourceReadyReason> {
+    fn as_reason(&self) -> Verdict<&'static str> {
+        Verdict::new(self.status, self.reason.as_str(), self.message.clone())
+    }
+}
+
+/// The phase a pair in `Phase::Promoting` shows while it waits for a
+/// silent old active.
+pub(crate) fn phase_of(p: &crate::api::PromotionStatus) -> Phase {
+    if p.phase == crate::api::PromotionPhase::WaitingForOldActive {
+        Phase::WaitingForOldActive
+    } else {
+        Phase::Promoting
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

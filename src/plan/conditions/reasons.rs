@@ -1,0 +1,184 @@
+//! The reasons each condition type can give, as enums: the core decides
+//! with these and writes `as_str()` into status; nothing compares reason
+//! strings.
+
+use crate::api::PromotionPhase;
+use crate::plan::promotion::BlockReason;
+use crate::plan::sync::GateClosed;
+
+/// An enum of unit variants whose names are the reasons written.
+macro_rules! reasons {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($(#[$vm])* $v),+ }
+        impl $name {
+            /// The reason as written to the condition.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => stringify!($v)),+ }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Why the pair is (or is not) Degraded.
+    DegradedReason {
+        AsExpected,
+        /// The spec holds what the API server should have refused.
+        InvalidSpec,
+        /// A site of this pair is managed by another pair.
+        SiteClaimed,
+        /// The repository could not be read (or is refused).
+        SourceUnavailable,
+        /// The fetched revision's files are invalid.
+        InvalidRevision,
+        SiteUnreachable,
+        CredentialsRefused,
+        SiteMisconfigured,
+        SiteFailing,
+        /// A site reports active beside the active one, or a forced-past
+        /// old active answers errors unfenced.
+        StraySite,
+        /// A passive failed its health check after taking a revision.
+        PassiveUnhealthy,
+        /// The active failed its check after a standby-first change.
+        ActiveFailedCheck,
+    }
+}
+
+reasons! {
+    /// Why the source is (or is not) ready.
+    SourceReadyReason {
+        NoSource,
+        Fetched,
+        NotFetched,
+        FetchFailed,
+        SourceRefused,
+        InvalidRevision,
+    }
+}
+
+reasons! {
+    /// Why every site does (or does not) hold the revision.
+    InSyncReason {
+        NotObserved,
+        SiteUnreachable,
+        PruneBlocked,
+        PassiveSyncFailed,
+        PassiveHeld,
+        PassiveUnhealthy,
+        Drift,
+        Synced,
+    }
+}
+
+impl InSyncReason {
+    /// The reason a closed gate gives.
+    pub fn of_gate(gate: &GateClosed) -> Self {
+        match gate {
+            GateClosed::PassiveFailed { .. } => Self::PassiveSyncFailed,
+            GateClosed::PassiveHeld { .. } => Self::PassiveHeld,
+            GateClosed::PassiveUnhealthy { .. } => Self::PassiveUnhealthy,
+        }
+    }
+}
+
+reasons! {
+    /// Whether every site passes its health check.
+    HealthyReason { AllHealthy, SiteUnhealthy }
+}
+
+reasons! {
+    /// Whether the sites run one version and share one token key.
+    ParityReason {
+        Matched,
+        VersionSkew,
+        TokenKeyMismatch,
+        VersionSkewAndTokenKeyMismatch,
+        ParityUnknown,
+    }
+}
+
+reasons! {
+    /// Whether the hooks of the last promotion all succeeded.
+    HooksReason { Succeeded, HookFailed, HooksRunning }
+}
+
+reasons! {
+    /// Why an automatic failover that is due does not run.
+    FailoverHold {
+        /// No passive site is healthy and in sync.
+        NoFailoverCandidate,
+        /// The last promotion is too recent (minInterval).
+        AntiFlap,
+    }
+}
+
+/// Why a promotion runs or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromotingReason {
+    /// spec.activeSite names another site and no promotion runs yet.
+    Pending,
+    Idle,
+    /// A promotion runs, in this phase.
+    Phase(PromotionPhase),
+}
+
+impl PromotingReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Idle => "Idle",
+            Self::Phase(p) => match p {
+                PromotionPhase::Preflight => "Preflight",
+                PromotionPhase::Demoting => "Demoting",
+                PromotionPhase::WaitingForOldActive => "WaitingForOldActive",
+                PromotionPhase::Promoting => "Promoting",
+                PromotionPhase::SwitchingTraffic => "SwitchingTraffic",
+                PromotionPhase::Complete => "Complete",
+                PromotionPhase::Unknown(_) => "UnknownPhase",
+            },
+        }
+    }
+}
+
+/// Why a promotion (or an automatic failover) is blocked, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockedReason {
+    NotBlocked,
+    Promotion(BlockReason),
+    Failover(FailoverHold),
+}
+
+impl BlockedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotBlocked => "NotBlocked",
+            Self::Promotion(b) => b.as_str(),
+            Self::Failover(h) => h.as_str(),
+        }
+    }
+}
+
+/// Why the pair is Ready, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyReason {
+    /// The active site is the one spec.activeSite names.
+    Observed,
+    Suspended,
+    Promoting,
+    /// What makes it Degraded.
+    Degraded(DegradedReason),
+}
+
+impl ReadyReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Observed => "Observed",
+            Self::Suspended => "Suspended",
+            Self::Promoting => "Promoting",
+            Self::Degraded(d) => d.as_str(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The spec as a trip uses it, checked once: every duration parsed into
+//! `SpecTimes`, and every problem the API server should have refused (an
+//! object stored before a CRD upgrade may still hold one) named.
+
+use std::time::Duration;
+
+use crate::api::{SiteHAPairSpec, duration};
+
+/// The spec's durations, parsed. A field that does not parse is named in
+/// the problems and falls back to its default here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecTimes {
+    pub health_interval: Duration,
+    pub health_timeout: Duration,
+    pub contact_timeout: Duration,
+    pub min_interval: Duration,
+    /// spec.source.git.interval (None: no source, or not parsed).
+    pub git_interval: Option<Duration>,
+    pub settling: Duration,
+    pub drain: Duration,
+}
+
+/// The spec checked: its times, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecCheck {
+    pub times: SpecTimes,
+    pub problems: Vec<String>,
+}
+
+impl SpecCheck {
+    pub fn valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Check `spec` once for the trip.
+pub fn check_spec(spec: &SiteHAPairSpec) -> SpecCheck {
+    let mut problems = Vec::new();
+    let mut parse = |field: &'static str, value: &str, fallback: Duration| {
+        duration::parse(field, value).unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            fallback
+        })
+    };
+    let promotion = &spec.promotion;
+    let contact_timeout = parse(
+        "spec.promotion.contactTimeout",
+        &promotion.contact_timeout,
+        Duration::from_secs(1800),
+    );
+    let min_interval = parse(
+        "spec.promotion.automatic.minInterval",
+        &promotion.automatic.min_interval,
+        Duration::ZERO,
+    );
+    let health_interval = parse(
+        "spec.healthCheck.interval",
+        &spec.health_check.interval,
+        Duration::from_secs(30),
+    );
+    let health_timeout = parse(
+        "spec.healthCheck.timeout",
+        &spec.health_check.timeout,
+        Duration::from_secs(2),
+    );
+    let git_interval = spec.source.as_ref().and_then(|src| {
+        let field = "spec.source.git.interval";
+        duration::parse(field, &src.git.interval)
+            .map_err(|e| problems.push(e.to_string()))
+            .ok()
+    });
+    let times = SpecTimes {
+        health_interval,
+        health_timeout,
+        contact_timeout,
+        min_interval,
+        git_interval,
+        // Not among the problems: a bad one falls back to its default.
+        settling: duration::parse("spec.promotion.settlingTime", &promotion.settling_time)
+            .unwrap_or_default(),
+        drain: duration::parse("spec.sync.drainTime", &spec.sync.drain_time)
+            .unwrap_or(Duration::from_secs(10)),
+    };
+    problems.extend(site_problems(spec));
+    SpecCheck { times, problems }
+}
+
+/// Everything in the spec the API server should have refused, as messages.
+pub fn spec_problems(spec: &SiteHAPairSpec) -> Vec<String> {
+    check_spec(spec).problems
+}
+
+/// Sites named twice, and an active site that is none of them.
+fn site_problems(spec: &SiteHAPairSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    if !spec.sites.iter().any(|s| s.name == spec.active_site) {
+        out.push(format!(
+            "spec.activeSite {:?} names none of spec.sites",
+            spec.active_site
+        ));
+    }
+    let mut names: Vec<&str> = spec.sites.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        out.push(format!("spec.sites: the name {:?} is used twice", w[0]));
+    }
+    let mut urls: Vec<String> = spec
+        .sites
+        .iter()
+        .map(|s| crate::plan::claims::normalize(&s.admin_url))
+        .collect();
+    urls.sort_unstable();
+    if let Some(w) = urls.windows(2).find(|w| w[0] == w[1]) {
+        out.push(format!("spec.sites: the adminUrl {} is named twice", w[0]));
+    }
+    out
+}
