@@ -46,7 +46,8 @@ pub async fn change(
         .map(|r| r.name.clone())
         .collect();
     let empty = ServiceSet::new();
-    let desired = work.services.as_ref().as_ref().unwrap_or(&empty);
+    let services = work.services.clone();
+    let desired = services.as_ref().as_ref().unwrap_or(&empty);
     let own = crate::controller::sync::desired_for(&work.observed.driver, desired);
     let desired = own.as_ref().unwrap_or(desired);
     let mut traffic_applied: Option<String> = None;
@@ -94,43 +95,10 @@ pub async fn change(
                 traffic_applied = Some(site);
             }
             ChangeAction::ChangeActive => {
-                let listings = ListingKeys {
-                    memo: &ctx.listings,
-                    pair: &work.pair_key,
-                    desired: &work.desired_key,
-                };
-                let target = Target {
-                    revision: &work.revision,
-                    desired,
-                    spec: &obj.spec,
-                    synced: &work.synced,
-                    joining: &work.joining,
-                    approved: work.approved.as_deref(),
-                    listings: &listings,
-                };
-                let o = &mut work.observed;
-                let outcome = sync_one(o, &target).await;
-                let checked = match (&outcome.error, &o.driver) {
-                    (Some(e), _) => Err(e.clone()),
-                    // A prune guard held the active back: it did not take the revision.
-                    (None, _) if o.report.prune_blocked => {
-                        Err(outcome.hold.clone().unwrap_or_default())
-                    }
-                    (None, Err(e)) => Err(e.clone()),
-                    (None, Ok(driver)) => {
-                        let h = tokio::time::timeout(work.health_timeout, driver.health()).await;
-                        let ok = matches!(h, Ok(Ok(true)));
-                        o.report.healthy = Some(ok);
-                        if ok {
-                            Ok(())
-                        } else {
-                            Err("it fails its health check".to_string())
-                        }
-                    }
-                };
-                info!(name = obj.name_any(), site = %active, ok = checked.is_ok(), wrote = ?o.report.wrote, "standby-first change: active site changed and checked");
+                let checked = change_active(ctx, obj, &mut work, desired).await;
+                info!(name = obj.name_any(), site = %active, ok = checked.is_ok(), wrote = ?work.observed.report.wrote, "standby-first change: active site changed and checked");
                 if let Some(r) = report.sites.iter_mut().find(|r| r.name == active) {
-                    *r = o.report.clone();
+                    *r = work.observed.report.clone();
                 }
                 // Written once: a retry this trip has nothing more to write.
                 work.active_has_writes = false;
@@ -139,4 +107,46 @@ pub async fn change(
         }
     }
     Ok(events)
+}
+
+/// Write the revision to the active site and check its health; why it did
+/// not take the revision or fails, if so.
+async fn change_active(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    work: &mut ActiveWork,
+    desired: &ServiceSet,
+) -> Result<(), String> {
+    let listings = ListingKeys {
+        memo: &ctx.listings,
+        pair: &work.pair_key,
+        desired: &work.desired_key,
+    };
+    let target = Target {
+        revision: &work.revision,
+        desired,
+        spec: &obj.spec,
+        synced: &work.synced,
+        joining: &work.joining,
+        approved: work.approved.as_deref(),
+        listings: &listings,
+    };
+    let o = &mut work.observed;
+    let outcome = sync_one(o, &target).await;
+    match (&outcome.error, &o.driver) {
+        (Some(e), _) => Err(e.clone()),
+        // A prune guard held the active back: it did not take the revision.
+        (None, _) if o.report.prune_blocked => Err(outcome.hold.clone().unwrap_or_default()),
+        (None, Err(e)) => Err(e.clone()),
+        (None, Ok(driver)) => {
+            let h = tokio::time::timeout(work.health_timeout, driver.health()).await;
+            let ok = matches!(h, Ok(Ok(true)));
+            o.report.healthy = Some(ok);
+            if ok {
+                Ok(())
+            } else {
+                Err("it fails its health check".to_string())
+            }
+        }
+    }
 }

@@ -26,6 +26,7 @@ use self::journal::StatusJournal;
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, SiteHAPair, SiteHAPairStatus};
 use crate::controller::Context;
 use crate::controller::secrets::TripSecrets;
+use crate::controller::sync::{Drivers, sync};
 use crate::plan::conditions::{Findings, Refusal};
 use crate::plan::event::PlannedEvent;
 use crate::plan::failover::FailoverDecision;
@@ -34,7 +35,7 @@ use crate::plan::promotion_input::PairAsks;
 use crate::plan::schedule::{requeue_after, sync_allowed};
 use crate::plan::spec_check::{SpecCheck, check_spec};
 use crate::plan::status_start::start_status;
-use crate::plan::sync_status::fold_sync;
+use crate::plan::sync_status::{SyncReport, fold_sync};
 use crate::plan::time::Timestamp;
 
 /// What a trip leaves for the reconcile: when to come back.
@@ -46,8 +47,9 @@ pub struct TripEnd {
     pub hooks_due: Option<Duration>,
 }
 
-/// The pair as this trip starts: status, Events so far, findings so far.
-struct Start {
+/// What the trip carries from step to step: the status data, the Events
+/// so far, the findings so far, the spec as checked.
+struct State {
     status: SiteHAPairStatus,
     events: Vec<PlannedEvent>,
     findings: Findings,
@@ -60,62 +62,31 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     // The trip's one reading of the clock.
     let now = Timestamp::now();
     let mut journal = StatusJournal::open(obj, now);
-    let Start {
-        mut status,
-        mut events,
-        mut findings,
-        check,
-    } = observe_pair(obj, ctx);
-    if matches!(findings.refusal, Some(Refusal::Claimed(_))) {
-        // Another pair manages a site of this one: no site is called.
-        let (composed, _) = journal
-            .record(ctx, obj, &status, &findings)
-            .await
-            .map_err(TripError::Record)?;
-        events.extend(composed.events);
-        events::publish_all(ctx, obj, &events).await;
-        return Ok(end(&check, &composed.status, None));
+    let mut st = observe_pair(obj, ctx);
+    if matches!(st.findings.refusal, Some(Refusal::Claimed(_))) {
+        return refused(ctx, obj, &mut journal, st).await;
     }
-    // Sync, then the standby-first change of the active site.
-    let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
-    let sync_now = sync_allowed(&obj.spec, &check, &status);
-    let refresh = refresh_asked(obj, ctx, now);
-    let synced =
-        crate::controller::sync::sync(ctx, &secrets, obj, &status, &check.times, sync_now, refresh)
-            .await;
-    let (mut report, drivers) = (synced.report, synced.drivers);
-    if let Some(work) = synced.active_work {
-        let done = change::change(
-            ctx,
-            obj,
-            &mut status,
-            &mut journal,
-            &findings,
-            &mut report,
-            work,
-        );
-        events.extend(done.await.map_err(TripError::Change)?);
-    }
+    let (mut report, drivers) = sync_and_change(ctx, obj, &mut journal, &mut st).await?;
     let has_source = obj.spec.source.is_some();
-    let (sync_events, sync_findings) = fold_sync(&mut status, report.clone(), has_source, now);
-    events.extend(sync_events);
-    findings.sync = Some(sync_findings);
+    let (sync_events, sync_findings) = fold_sync(&mut st.status, report.clone(), has_source, now);
+    st.events.extend(sync_events);
+    st.findings.sync = Some(sync_findings);
     // Promotion and fencing: the phase is recorded before each step.
-    if check.valid() {
-        let warnings = pair_warnings(&status, &obj.spec.active_site);
-        let asks = PairAsks::of(obj, check.times, warnings);
-        let (reports, journal) = (&mut report.sites, &mut journal);
+    if st.check.valid() {
+        let warnings = pair_warnings(&st.status, &obj.spec.active_site);
+        let asks = PairAsks::of(obj, st.check.times, warnings);
         let promoted = promote::promote(
             ctx,
             obj,
-            &mut status,
-            journal,
-            &mut findings,
-            reports,
+            &mut st.status,
+            &mut journal,
+            &mut st.findings,
+            &mut report.sites,
             &drivers,
             &asks,
         );
-        events.extend(promoted.await.map_err(TripError::Promote)?);
+        st.events
+            .extend(promoted.await.map_err(TripError::Promote)?);
     }
     // Work after a promotion: recorded before it is done, never undoing it.
     let before = obj
@@ -123,33 +94,83 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
         .as_ref()
         .and_then(|s| s.history.last())
         .map(|r| r.epoch);
-    let hooked = hooks::hooks(ctx, obj, &mut status, &mut journal, &findings, before);
+    let hooked = hooks::hooks(ctx, obj, &mut st.status, &mut journal, &st.findings, before);
     let (hook_events, hooks_due) = hooked.await.map_err(TripError::Hooks)?;
-    events.extend(hook_events);
-    let decision = failover::decide(obj, &status, &check.times, now);
-    if let FailoverDecision::Blocked { reason, message } = &decision {
-        findings.failover_hold = Some((*reason, message.clone()));
+    st.events.extend(hook_events);
+    finish(ctx, obj, &mut journal, st, hooks_due).await
+}
+
+/// Another pair manages a site of this one: no site is called; the pair
+/// says so in its status and an Event.
+async fn refused(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    journal: &mut StatusJournal,
+    mut st: State,
+) -> Result<TripEnd, TripError> {
+    let (composed, _) = journal
+        .record(ctx, obj, &st.status, &st.findings)
+        .await
+        .map_err(TripError::Record)?;
+    st.events.extend(composed.events);
+    events::publish_all(ctx, obj, &st.events).await;
+    Ok(end(&st.check, &composed.status, None))
+}
+
+/// Sync the sites, then the standby-first change of the active site.
+async fn sync_and_change(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    journal: &mut StatusJournal,
+    st: &mut State,
+) -> Result<(SyncReport, Drivers), TripError> {
+    let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
+    let sync_now = sync_allowed(&obj.spec, &st.check, &st.status);
+    let refresh = refresh_asked(obj, ctx, journal.now());
+    let times = &st.check.times;
+    let synced = sync(ctx, &secrets, obj, &st.status, times, sync_now, refresh).await;
+    let mut report = synced.report;
+    if let Some(work) = synced.active_work {
+        let (status, findings) = (&mut st.status, &st.findings);
+        let done = change::change(ctx, obj, status, journal, findings, &mut report, work);
+        st.events.extend(done.await.map_err(TripError::Change)?);
     }
-    let composed = record(ctx, obj, &mut journal, &status, &findings).await?;
-    events.extend(composed.events);
+    Ok((report, synced.drivers))
+}
+
+/// The automatic failover's decision, compose and record, the failover's
+/// spec change, the Events, the traffic.
+async fn finish(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    journal: &mut StatusJournal,
+    mut st: State,
+    hooks_due: Option<Duration>,
+) -> Result<TripEnd, TripError> {
+    let decision = failover::decide(obj, &st.status, &st.check.times, journal.now());
+    if let FailoverDecision::Blocked { reason, message } = &decision {
+        st.findings.failover_hold = Some((*reason, message.clone()));
+    }
+    let composed = record(ctx, obj, journal, &st.status, &st.findings).await?;
+    st.events.extend(composed.events);
     // The spec change of a failover comes after the status it was decided on.
     if let FailoverDecision::Promote { to, why } = &decision {
         let at = journal.resource_version();
         let patched = failover::patch_active_site(ctx, obj, to, why, at).await;
-        events.push(patched.map_err(TripError::Failover)?);
+        st.events.push(patched.map_err(TripError::Failover)?);
     }
-    events::publish_all(ctx, obj, &events).await;
+    events::publish_all(ctx, obj, &st.events).await;
     // The reconcile planned this trip from a current status, so traffic may follow it.
     let site = composed.status.traffic_site.as_deref();
     traffic::apply_traffic(ctx, obj, site)
         .await
         .map_err(TripError::Traffic)?;
-    Ok(end(&check, &composed.status, hooks_due))
+    Ok(end(&st.check, &composed.status, hooks_due))
 }
 
 /// The pair itself: the status this trip starts from, the spec checked
 /// once, the sites another pair claims.
-fn observe_pair(obj: &SiteHAPair, ctx: &Context) -> Start {
+fn observe_pair(obj: &SiteHAPair, ctx: &Context) -> State {
     let generation = obj.metadata.generation.unwrap_or(0);
     let requested = obj
         .annotations()
@@ -171,7 +192,7 @@ fn observe_pair(obj: &SiteHAPair, ctx: &Context) -> Start {
         .as_ref()
         .map(|s| crate::api::redact::redact_url(&s.git.url))
         .unwrap_or_default();
-    Start {
+    State {
         status: start.status,
         events: start.events,
         findings: Findings {

@@ -102,6 +102,19 @@ pub enum Judged<R> {
     Absent,
 }
 
+/// The condition types this version writes, in the order written.
+const OURS: [&str; 9] = [
+    types::READY,
+    types::DEGRADED,
+    types::PROMOTING,
+    types::PROMOTION_BLOCKED,
+    types::SOURCE_READY,
+    types::IN_SYNC,
+    types::HEALTHY,
+    types::PARITY,
+    types::HOOKS_SUCCEEDED,
+];
+
 /// Compose the status from the data the steps left in `data` and the
 /// trip's findings; `previous` are the conditions the last trip wrote.
 pub fn compose(
@@ -112,90 +125,92 @@ pub fn compose(
     generation: i64,
     now: Timestamp,
 ) -> Composed {
-    let now = stamp(now);
-    let mut out = Vec::new();
-    let mut put = |type_: &str, status: ConditionStatus, reason: &str, message: &str| {
-        let kept = find(previous, type_)
-            .filter(|c| c.status == status)
-            .map(|c| c.last_transition_time.clone());
-        out.push(Condition {
-            type_: type_.to_string(),
-            status,
-            reason: reason.to_string(),
-            message: message.to_string(),
-            last_transition_time: kept.unwrap_or_else(|| now.clone()),
-            observed_generation: generation,
-        });
-    };
     let degraded = degraded(spec, data, f);
     let (ready, phase) = ready(spec, data, f, &degraded);
-    let promoting = promoting(spec, data, f);
     let blocked = promotion_blocked(data, f);
     let source = source_ready(spec, data, f);
     let in_sync = in_sync(previous, f);
-    let healthy = healthy(f);
     let parity = parity(f);
-    let hooks = hooks_succeeded(&data.hooks);
-    put(
-        types::READY,
-        ready.status,
-        ready.reason.as_str(),
-        &ready.message,
-    );
-    put(
-        types::DEGRADED,
-        degraded.status,
-        degraded.reason.as_str(),
-        &degraded.message,
-    );
-    let mut judged = |type_: &str, j: Judged<&'static str>| match j {
-        Judged::Is(v) => put(type_, v.status, v.reason, &v.message),
-        Judged::Keep => {
-            if let Some(c) = find(previous, type_) {
-                put(type_, c.status, &c.reason, &c.message)
-            }
-        }
-        Judged::Absent => {}
-    };
-    judged(types::PROMOTING, map(&promoting, |r| r.as_str()));
-    judged(types::PROMOTION_BLOCKED, map(&blocked, |r| r.as_str()));
-    judged(types::SOURCE_READY, Judged::Is(source.as_reason()));
-    judged(types::IN_SYNC, map(&in_sync, |r| r.as_str()));
-    judged(types::HEALTHY, map(&healthy, |r| r.as_str()));
-    judged(types::PARITY, map(&parity, |r| r.as_str()));
-    judged(types::HOOKS_SUCCEEDED, map(&hooks, |r| r.as_str()));
-    // Conditions of types this version does not write are left as found.
-    let ours = [
-        types::READY,
-        types::DEGRADED,
-        types::PROMOTING,
-        types::PROMOTION_BLOCKED,
-        types::SOURCE_READY,
-        types::IN_SYNC,
-        types::HEALTHY,
-        types::PARITY,
-        types::HOOKS_SUCCEEDED,
+    let as_is = |v: Verdict<&'static str>| Judged::Is(v);
+    let judged: [Judged<&'static str>; 9] = [
+        as_is(Verdict::new(
+            ready.status,
+            ready.reason.as_str(),
+            ready.message,
+        )),
+        as_is(Verdict::new(
+            degraded.status,
+            degraded.reason.as_str(),
+            degraded.message.clone(),
+        )),
+        map(&promoting(spec, data, f), |r| r.as_str()),
+        map(&blocked, |r| r.as_str()),
+        as_is(Verdict::new(
+            source.status,
+            source.reason.as_str(),
+            source.message.clone(),
+        )),
+        map(&in_sync, |r| r.as_str()),
+        map(&healthy(f), |r| r.as_str()),
+        map(&parity, |r| r.as_str()),
+        map(&hooks_succeeded(&data.hooks), |r| r.as_str()),
     ];
-    out.extend(
-        data.conditions
-            .iter()
-            .filter(|c| !ours.contains(&c.type_.as_str()))
-            .cloned(),
-    );
-    let events = events::transitions(
-        previous,
-        &events::Verdicts {
-            degraded: &degraded,
-            blocked: &blocked,
-            source: &source,
-            in_sync: &in_sync,
-            parity: &parity,
-        },
-    );
+    let stamp = stamp(now);
+    let mut conditions: Vec<Condition> = OURS
+        .iter()
+        .zip(judged)
+        .filter_map(|(type_, j)| condition(previous, type_, j, generation, &stamp))
+        .collect();
+    // Conditions of types this version does not write are left as found.
+    let theirs = data
+        .conditions
+        .iter()
+        .filter(|c| !OURS.contains(&c.type_.as_str()));
+    conditions.extend(theirs.cloned());
+    let verdicts = events::Verdicts {
+        degraded: &degraded,
+        blocked: &blocked,
+        source: &source,
+        in_sync: &in_sync,
+        parity: &parity,
+    };
+    let events = events::transitions(previous, &verdicts);
     let mut status = data.clone();
-    status.conditions = out;
+    status.conditions = conditions;
     status.phase = Some(phase);
     Composed { status, events }
+}
+
+/// One condition as written: its transition time kept from the last trip
+/// when its status did not change; a kept one is the last one, at this
+/// generation.
+fn condition(
+    previous: &[Condition],
+    type_: &str,
+    judged: Judged<&'static str>,
+    generation: i64,
+    now: &str,
+) -> Option<Condition> {
+    let last = find(previous, type_);
+    let (status, reason, message) = match judged {
+        Judged::Is(v) => (v.status, v.reason.to_string(), v.message),
+        Judged::Keep => {
+            let c = last?;
+            (c.status, c.reason.clone(), c.message.clone())
+        }
+        Judged::Absent => return None,
+    };
+    let since = last
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone());
+    Some(Condition {
+        type_: type_.to_string(),
+        status,
+        reason,
+        message,
+        last_transition_time: since.unwrap_or_else(|| now.to_string()),
+        observed_generation: generation,
+    })
 }
 
 fn map<R, S>(j: &Judged<R>, f: impl Fn(&R) -> S) -> Judged<S> {
@@ -203,12 +218,6 @@ fn map<R, S>(j: &Judged<R>, f: impl Fn(&R) -> S) -> Judged<S> {
         Judged::Is(v) => Judged::Is(Verdict::new(v.status, f(&v.reason), v.message.clone())),
         Judged::Keep => Judged::Keep,
         Judged::Absent => Judged::Absent,
-    }
-}
-
-impl Verdict<reasons::SourceReadyReason> {
-    fn as_reason(&self) -> Verdict<&'static str> {
-        Verdict::new(self.status, self.reason.as_str(), self.message.clone())
     }
 }
 
