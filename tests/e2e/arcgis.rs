@@ -11,206 +11,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::arcgis::{ArcGisEmulator, USERNAME};
+use crate::support::arcgis_bed::{EAST_PASSWORD, WAIT, start};
 use crate::support::git::GitRepo;
-use crate::support::operator::Operator;
+use crate::support::status::last_record;
 use crate::support::{Namespace, base_pair, condition, repo_root, stderr, wait_for};
-
-const WAIT: Duration = Duration::from_secs(60);
-const EAST_PASSWORD: &str = "east-Adm1n-pw-9f3c";
-const WEST_PASSWORD: &str = "west-Adm1n-pw-7d21";
-const SHARED_KEY: &str = "pair-shared-token-key-5e1b";
-
-struct Bed {
-    ns: Namespace,
-    east: ArcGisEmulator,
-    west: ArcGisEmulator,
-    op: Operator,
-    pair: Value,
-    dir: tempfile::TempDir,
-}
-
-/// The newest entry of status.history (oldest first).
-fn last(history: &Value) -> Value {
-    history
-        .as_array()
-        .and_then(|h| h.last().cloned())
-        .unwrap_or(Value::Null)
-}
-
-fn refs(f: &[String]) -> Vec<&str> {
-    f.iter().map(String::as_str).collect()
-}
-
-/// Two emulated ArcGIS sites (east active), their account Secrets, an
-/// operator, and a pair made by `shape` from the base ArcGIS pair.
-fn start(
-    prefix: &str,
-    east_flags: &[&str],
-    west_flags: &[&str],
-    shape: impl FnOnce(&mut Value, &std::path::Path),
-) -> Bed {
-    let ns = Namespace::new(prefix);
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Sites of one pair share their token key, as the GIS procedure asks
-    // (an emulator given no key makes a random one, as a new site does).
-    let with_key = |flags: &[&str]| -> Vec<String> {
-        let mut f: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
-        if !flags.contains(&"--shared-key") {
-            f.extend(["--shared-key".to_string(), SHARED_KEY.to_string()]);
-        }
-        f
-    };
-    let (ef, wf) = (with_key(east_flags), with_key(west_flags));
-    let east = ArcGisEmulator::start(dir.path(), "east", EAST_PASSWORD, &refs(&ef));
-    let west = ArcGisEmulator::start(dir.path(), "west", WEST_PASSWORD, &refs(&wf));
-    for (site, pw) in [("east", EAST_PASSWORD), ("west", WEST_PASSWORD)] {
-        ns.kubectl(&[
-            "create",
-            "secret",
-            "generic",
-            &format!("{site}-admin"),
-            &format!("--from-literal=username={USERNAME}"),
-            &format!("--from-literal=password={pw}"),
-        ]);
-    }
-    let mut pair = base_pair("gis");
-    for (i, site) in [&east, &west].iter().enumerate() {
-        pair["spec"]["sites"][i]["kind"] = json!("ArcGISServer");
-        pair["spec"]["sites"][i]["adminUrl"] = json!(site.url);
-    }
-    pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
-    shape(&mut pair, dir.path());
-    let op = Operator::start(&ns.name, "op", &[]);
-    let out = ns.apply(&pair.to_string());
-    assert!(out.status.success(), "apply: {}", stderr(&out));
-    Bed {
-        ns,
-        east,
-        west,
-        op,
-        pair,
-        dir,
-    }
-}
-
-impl Bed {
-    fn status(&self) -> Value {
-        self.ns
-            .get_json("shp/gis")
-            .map(|o| o["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
-    /// Wait for the status to satisfy `ok`; on a timeout, say what the
-    /// status and the operator's last log lines were.
-    fn wait(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let st = self.status();
-            if ok(&st) {
-                return st;
-            }
-            if std::time::Instant::now() > deadline {
-                let logs = self.op.logs();
-                let tail: Vec<&str> = logs.lines().rev().take(12).collect();
-                panic!(
-                    "timed out after {WAIT:?} waiting for {what}\nstatus: {st:#}\nlog tail: {tail:#?}"
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn wait_in_sync(&self, revision: &str) -> Value {
-        self.wait(&format!("both sites in sync at {revision}"), |st| {
-            let rows = st["sites"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            rows.len() == 2
-                && rows.iter().all(|r| r["syncedRevision"] == revision)
-                && condition(st, "InSync")["status"] == "True"
-        })
-    }
-
-    /// The role record of a site: (mode, epoch).
-    fn role(&self, site: &ArcGisEmulator) -> Option<(String, i64)> {
-        let out = self.ns.kubectl_raw(&[
-            "get",
-            "configmaps",
-            "-l",
-            "sitehapair.io/role-record",
-            "-o",
-            "json",
-        ]);
-        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
-        list["items"].as_array()?.iter().find_map(|cm| {
-            (cm["metadata"]["annotations"]["sitehapair.io/admin-url"] == site.url.as_str()).then(
-                || {
-                    (
-                        cm["data"]["mode"].as_str().unwrap_or_default().to_string(),
-                        cm["data"]["epoch"]
-                            .as_str()
-                            .and_then(|e| e.parse().ok())
-                            .unwrap_or(-1),
-                    )
-                },
-            )
-        })
-    }
-
-    fn wait_role(&self, site: &ArcGisEmulator, mode: &str, epoch: i64) {
-        wait_for(
-            &format!("{} {mode} at epoch {epoch} in its role record", site.name),
-            WAIT,
-            || (self.role(site) == Some((mode.to_string(), epoch))).then_some(()),
-        );
-    }
-
-    fn traffic(&self) -> Value {
-        self.ns
-            .get_json("endpointslice/gis-ipv4")
-            .map(|s| s["endpoints"][0]["addresses"].clone())
-            .unwrap_or(Value::Null)
-    }
-
-    /// Replace the account Secret of `site` with this password.
-    fn set_password(&self, site: &str, password: &str) {
-        let secret = json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": format!("{site}-admin")},
-            "stringData": {"username": USERNAME, "password": password},
-        });
-        let out = self.ns.apply(&secret.to_string());
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-
-    fn promote(&self, to: &str) {
-        self.ns.kubectl(&[
-            "patch",
-            "shp",
-            "gis",
-            "--type=merge",
-            "-p",
-            &json!({"spec": {"activeSite": to}}).to_string(),
-        ]);
-    }
-
-    /// No password or shared key in the operator's log, the pair's Events or its status.
-    fn assert_no_credentials(&self) {
-        let logs = self.op.logs();
-        let events = self
-            .ns
-            .kubectl(&["get", "events.events.k8s.io", "-o", "json"]);
-        let status = self.status().to_string();
-        for pw in [EAST_PASSWORD, WEST_PASSWORD, SHARED_KEY] {
-            assert!(!logs.contains(pw), "a credential in the operator's log");
-            assert!(!events.contains(pw), "a credential in an Event");
-            assert!(!status.contains(pw), "a credential in status");
-        }
-    }
-}
 
 /// `sitehapair ARGS` against the test bed.
 fn sitehapair(args: &[&str]) -> std::process::Output {
@@ -504,7 +308,7 @@ fn arcgis_promotions_planned_and_forced_fence_through_the_role_records() {
     let st = bed.wait("west active at epoch 2", |st| {
         st["activeSite"] == "west" && st["epoch"] == 2 && st["promotion"].is_null()
     });
-    assert_eq!(last(&st["history"])["forced"], false, "{}", st["history"]);
+    assert_eq!(last_record(&st)["forced"], false, "{}", st["history"]);
     bed.wait_role(&bed.west, "active", 2);
     bed.wait_role(&bed.east, "passive", 2);
     wait_for("traffic on west", WAIT, || {
@@ -532,7 +336,7 @@ fn arcgis_promotions_planned_and_forced_fence_through_the_role_records() {
     let st = bed.wait("east forced active at epoch 3", |st| {
         st["activeSite"] == "east" && st["epoch"] == 3 && st["promotion"].is_null()
     });
-    assert_eq!(last(&st["history"])["forced"], true, "{}", st["history"]);
+    assert_eq!(last_record(&st)["forced"], true, "{}", st["history"]);
     bed.wait_role(&bed.east, "active", 3);
     wait_for("traffic on east", WAIT, || {
         (bed.traffic() == json!(["192.0.2.10"])).then_some(())
@@ -679,7 +483,7 @@ fn an_arcgis_site_that_refuses_the_password_blocks_a_promotion_and_is_never_forc
     let st = bed.wait("west active", |st| {
         st["activeSite"] == "west" && st["promotion"].is_null()
     });
-    assert_eq!(last(&st["history"])["forced"], false, "{}", st["history"]);
+    assert_eq!(last_record(&st)["forced"], false, "{}", st["history"]);
     bed.wait_role(&bed.east, "passive", 2);
     bed.wait_role(&bed.west, "active", 2);
     assert!(

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::git_auth::put_secret;
 use crate::support::git::GitHttp;
+use crate::support::secrets::put_secret;
 use crate::support::syncbed::SyncBed;
 use crate::support::{testbed, wait_for};
 
@@ -64,7 +64,7 @@ fn bench_api_calls_per_idle_reconcile() {
     let mut bed = SyncBed::new("bench-api", &[("roads", 1), ("parcels", 2)]);
     let git = GitHttp::start(bed.dir.path(), "deploy", "bench-pass-1");
     put_secret(
-        &bed,
+        &bed.ns,
         "git-creds",
         &[("username", "deploy"), ("password", "bench-pass-1")],
     );

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::promotion::{Pair, WAIT};
+use crate::support::pair::Pair;
+use crate::support::status::WAIT;
 use crate::support::{percentile, wait_for};
 
 const THRESHOLD: u64 = 3;

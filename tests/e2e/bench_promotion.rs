@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use sitehapair::api::SiteHAPair;
 
-use crate::promotion::Pair;
+use crate::support::pair::Pair;
 use crate::support::{kube_client, percentile};
 
 #[test]

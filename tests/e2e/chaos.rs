@@ -49,13 +49,15 @@ use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sitehapair::sites::http::{HttpSite, Token};
+use sitehapair::sites::http::HttpSite;
 use sitehapair::sites::{Mode, ModeState, Site, SiteError};
 
-use crate::promotion::{FAST_LEASE, Pair};
-use crate::support::operator::Operator;
+use crate::support::drivers::runtime;
+use crate::support::operator::{FAST_LEASE, Operator};
+use crate::support::pair::Pair;
 use crate::support::proxy::{Behaviour, BehaviourView, Outcome, Proxy};
 use crate::support::site::ReferenceSite;
+use crate::support::status::last_record;
 use crate::support::{Namespace, condition, wait_for};
 
 /// Lease flags of every replica: a killed leader's successor leads after
@@ -143,7 +145,7 @@ fn driver(site: &ReferenceSite, timeout: Duration) -> HttpSite {
     } else {
         "west-token-2"
     };
-    HttpSite::new(&site.name, &site.url, Token::new(token), None, timeout).expect("driver")
+    crate::support::drivers::driver(site, token, timeout)
 }
 
 /// The operator replicas: the live ones compete for the Lease; killed ones
@@ -203,10 +205,7 @@ impl Checker {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let rt = runtime();
             rt.block_on(async move {
                 let mut t = Tally::default();
                 let mut last: Vec<Option<i64>> = vec![None; sites.len()];
@@ -371,10 +370,7 @@ fn chaos_leader_kills_and_site_stops_never_make_two_actives() {
         started: 0,
     };
     ops.spawn();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let sites = [
         driver(&p.east, Duration::from_secs(1)),
         driver(&p.west, Duration::from_secs(1)),

@@ -2,15 +2,13 @@
 //! one pair is refused by the API server; a site another pair already
 //! manages is left alone by the later pair, which says which pair holds it.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::promotion::Pair;
+use crate::support::pair::Pair;
+use crate::support::secrets::create_secret;
 use crate::support::site::ReferenceSite;
+use crate::support::status::WAIT;
 use crate::support::{Namespace, base_pair, condition, stderr, wait_for};
-
-const WAIT: Duration = Duration::from_secs(45);
 
 #[test]
 fn a_site_named_twice_in_one_pair_is_refused_by_the_api_server() {
@@ -34,13 +32,7 @@ fn a_site_another_pair_manages_is_left_alone_and_the_pair_is_named() {
     let p = Pair::start_with("claims", |_| {}, &[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let north = ReferenceSite::start(dir.path(), "north", "north-token-3");
-    p.ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "north-admin",
-        "--from-literal=token=north-token-3",
-    ]);
+    create_secret(&p.ns, "north-admin", &[("token", "north-token-3")]);
     let writes = |s: &ReferenceSite| s.requests().iter().filter(|r| r["method"] == "PUT").count();
     let east_puts = writes(&p.east);
 

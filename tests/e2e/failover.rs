@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::promotion::{Pair, WAIT};
+use crate::support::pair::Pair;
+use crate::support::status::WAIT;
 use crate::support::syncbed::set_health;
 use crate::support::{condition, wait_for};
 

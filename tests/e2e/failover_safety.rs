@@ -7,40 +7,16 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sitehapair::sites::http::{HttpSite, Token};
-use sitehapair::sites::{Mode, Site};
+use sitehapair::sites::Mode;
 
-use crate::promotion::{Pair, WAIT};
+use crate::support::drivers::mode_of;
 use crate::support::operator::Operator;
+use crate::support::pair::Pair;
+use crate::support::secrets::put_secret;
 use crate::support::site::ReferenceSite;
+use crate::support::status::WAIT;
 use crate::support::syncbed::{live_sites, set_health};
 use crate::support::{Namespace, condition, stderr, wait_for};
-
-/// What a site says of its mode right now (None: no answer).
-pub(crate) fn mode_of(site: &ReferenceSite, token: &str) -> Option<(Mode, i64)> {
-    mode_at(&site.name, &site.url, token)
-}
-
-/// What the site `name` at `url` says of its mode (None: no answer).
-pub(crate) fn mode_at(name: &str, url: &str, token: &str) -> Option<(Mode, i64)> {
-    let d =
-        HttpSite::new(name, url, Token::new(token), None, Duration::from_secs(2)).expect("driver");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(d.mode()).ok().map(|m| (m.mode, m.epoch))
-}
-
-fn set_token(ns: &Namespace, site: &str, token: &str) {
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": format!("{site}-admin")},
-        "stringData": {"token": token},
-    });
-    let out = ns.apply(&secret.to_string());
-    assert!(out.status.success(), "{}", stderr(&out));
-}
 
 fn ts(v: &Value) -> jiff::Timestamp {
     v.as_str()
@@ -55,7 +31,7 @@ fn a_site_that_refuses_the_credentials_is_never_forced_past() {
     });
     // A token rotation done in the wrong order: east is alive, healthy,
     // active, and answers every call with 401.
-    set_token(&p.ns, "east", "rotated-too-early");
+    put_secret(&p.ns, "east-admin", &[("token", "rotated-too-early")]);
     p.promote("west");
     let st = p.wait_status("the promotion blocked on east's credentials", |st| {
         condition(st, "PromotionBlocked")["reason"] == "CredentialsRefused"
@@ -95,7 +71,7 @@ fn a_site_that_refuses_the_credentials_is_never_forced_past() {
     );
     assert!(p.events("PromotionForced").is_empty());
     // The Secret is fixed: the promotion completes, planned, not forced.
-    set_token(&p.ns, "east", "east-token-1");
+    put_secret(&p.ns, "east-admin", &[("token", "east-token-1")]);
     let st = p.wait_status("west active", |st| {
         st["activeSite"] == "west" && st["promotion"].is_null()
     });

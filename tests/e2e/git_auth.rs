@@ -7,26 +7,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::git::GitHttp;
+use crate::support::secrets::put_secret;
 use crate::support::sshd::Sshd;
+use crate::support::stdout;
 use crate::support::syncbed::SyncBed;
-use crate::support::{kubectl_stdin, stdout};
 
 const CONVERGE: Duration = Duration::from_secs(45);
-
-/// Create or replace a Secret with these string keys.
-pub fn put_secret(bed: &SyncBed, name: &str, data: &[(&str, &str)]) {
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name},
-        "stringData": data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-    });
-    let out = kubectl_stdin(&bed.ns.name, &["apply", "-f", "-"], &secret.to_string());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Everything a user could read: operator logs, Events, the pair's status.
 fn visible_text(bed: &SyncBed) -> String {
@@ -40,7 +26,7 @@ fn https_with_wrong_credentials_is_refused_and_no_credential_leaks() {
     let mut bed = SyncBed::new("auth-https", &[("roads", 1)]);
     let git = GitHttp::start(bed.dir.path(), "deploy", "correct-horse-42");
     put_secret(
-        &bed,
+        &bed.ns,
         "git-creds",
         &[("username", "deploy"), ("password", "wrong-pass-77")],
     );
@@ -53,7 +39,7 @@ fn https_with_wrong_credentials_is_refused_and_no_credential_leaks() {
     assert!(bed.status()["sites"][0]["syncedRevision"].is_null());
 
     put_secret(
-        &bed,
+        &bed.ns,
         "git-creds",
         &[("username", "deploy"), ("password", "correct-horse-42")],
     );
@@ -71,7 +57,7 @@ fn ssh_needs_the_right_host_key() {
     let mut bed = SyncBed::new("auth-ssh", &[("roads", 1)]);
     let sshd = Sshd::start(bed.dir.path());
     put_secret(
-        &bed,
+        &bed.ns,
         "git-ssh",
         &[
             ("identity", &sshd.client_key),
@@ -90,7 +76,7 @@ fn ssh_needs_the_right_host_key() {
     assert!(bed.status()["sites"][0]["syncedRevision"].is_null());
 
     put_secret(
-        &bed,
+        &bed.ns,
         "git-ssh",
         &[
             ("identity", &sshd.client_key),

@@ -5,24 +5,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::hostile_site::{Answer, HostileSite};
 use crate::support::operator::Operator;
+use crate::support::secrets::token_secrets;
 use crate::support::site::ReferenceSite;
-use crate::support::syncbed::{pair_for, token_secrets};
+use crate::support::status::{WAIT, pair_status};
+use crate::support::syncbed::{pair_for, set_health};
 use crate::support::{Namespace, condition, stderr, wait_for};
 
-const WAIT: Duration = Duration::from_secs(45);
 const GIS_CHECK: &str = "/arcgis/rest/info/healthCheck";
-
-fn status(ns: &Namespace) -> Value {
-    ns.get_json("shp/gis")
-        .map(|o| o["status"].clone())
-        .unwrap_or(Value::Null)
-}
 
 #[test]
 fn the_configured_health_check_path_is_the_one_called_and_decides_health() {
@@ -48,7 +42,7 @@ fn the_configured_health_check_path_is_the_one_called_and_decides_health() {
     let out = ns.apply(&pair.to_string());
     assert!(out.status.success(), "{}", stderr(&out));
     wait_for("both sites healthy through the GIS check", WAIT, || {
-        let st = status(&ns);
+        let st = pair_status(&ns, "gis");
         let healthy = condition(&st, "Healthy");
         (healthy["status"] == "True" && st["activeSite"] == "east").then_some(())
     });
@@ -66,26 +60,9 @@ fn the_configured_health_check_path_is_the_one_called_and_decides_health() {
         );
     }
     // The site says it may not take traffic: the pair says so, naming it.
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "-H",
-            "Authorization: Bearer west-token-2",
-        ])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"healthy": false}"#,
-        ])
-        .arg(format!("{}/_control/health", west.url))
-        .output()
-        .expect("curl");
-    assert!(out.status.success());
+    set_health(&west, "west-token-2", false);
     let msg = wait_for("west unhealthy", WAIT, || {
-        let st = status(&ns);
+        let st = pair_status(&ns, "gis");
         let h = condition(&st, "Healthy");
         (h["status"] == "False").then(|| h["message"].as_str().unwrap_or_default().to_string())
     });
@@ -121,7 +98,7 @@ fn a_sites_own_health_check_url_is_called_without_its_token() {
     let out = ns.apply(&pair.to_string());
     assert!(out.status.success(), "{}", stderr(&out));
     wait_for("both sites healthy", WAIT, || {
-        let st = status(&ns);
+        let st = pair_status(&ns, "gis");
         (condition(&st, "Healthy")["status"] == "True" && st["sites"][1]["mode"] == "Passive")
             .then_some(())
     });
@@ -144,7 +121,7 @@ fn a_sites_own_health_check_url_is_called_without_its_token() {
     );
     up.store(false, Ordering::Relaxed);
     let msg = wait_for("west unhealthy through its own check", WAIT, || {
-        let st = status(&ns);
+        let st = pair_status(&ns, "gis");
         let h = condition(&st, "Healthy");
         (h["status"] == "False").then(|| h["message"].as_str().unwrap_or_default().to_string())
     });

@@ -5,39 +5,14 @@
 //! and manifests/install.yaml applied to a fresh test bed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::helm::helm;
 use crate::support::syncbed::{SyncBed, service, site_services};
-use crate::support::{kubectl_in, repo_root, script, stderr, stdout, testbed, wait_for};
-
-pub(crate) fn helm(args: &[&str], kubeconfig: &Path) -> Output {
-    Command::new(testbed().bin.join("helm"))
-        .args(args)
-        .current_dir(repo_root())
-        .env("KUBECONFIG", kubeconfig)
-        .env(
-            "HELM_CACHE_HOME",
-            std::env::temp_dir().join("sitehapair-helm-cache"),
-        )
-        .env(
-            "HELM_CONFIG_HOME",
-            std::env::temp_dir().join("sitehapair-helm-config"),
-        )
-        .env(
-            "HELM_DATA_HOME",
-            std::env::temp_dir().join("sitehapair-helm-data"),
-        )
-        .output()
-        .expect("run helm")
-}
-
-fn ok(o: Output, what: &str) -> String {
-    assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
-    stdout(&o)
-}
+use crate::support::{kubectl_in, ok, repo_root, script, stderr, stdout, testbed, wait_for};
 
 fn render() -> String {
     let o = Command::new(repo_root().join("scripts/render-manifests.sh"))

@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::promotion::{FAST_LEASE, Pair, WAIT};
 use crate::support::hostile_site::{Answer, HostileSite};
-use crate::support::operator::Operator;
+use crate::support::operator::{FAST_LEASE, Operator};
+use crate::support::pair::Pair;
+use crate::support::secrets::create_secret;
+use crate::support::status::WAIT;
 use crate::support::{Namespace, base_pair, condition, stderr, wait_for};
 
 const TOKEN: &str = "hook-token-s3cr3t";
@@ -29,13 +31,7 @@ fn row(st: &Value, name: &str) -> Value {
 
 /// The Secret holding the hooks' bearer token.
 fn token_secret(p: &Pair) {
-    p.ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "hook-token",
-        &format!("--from-literal=token={TOKEN}"),
-    ]);
+    create_secret(&p.ns, "hook-token", &[("token", TOKEN)]);
 }
 
 fn http_hook(name: &str, url: &str, attempts: i32) -> Value {

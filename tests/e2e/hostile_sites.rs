@@ -14,11 +14,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sitehapair::sites::http::MAX_MESSAGE;
 
-use crate::promotion::WAIT;
 use crate::support::git::GitRepo;
 use crate::support::hostile_site::{Answer, Ended, HostileSite};
 use crate::support::operator::Operator;
+use crate::support::secrets::create_secret;
 use crate::support::site::ReferenceSite;
+use crate::support::status::{WAIT, pair_status, wait_status};
 use crate::support::syncbed::service;
 use crate::support::{Namespace, condition, stderr, wait_for};
 
@@ -45,13 +46,11 @@ impl Bed {
 
     /// The Secret `<name>-admin` holding the site's token.
     fn token_secret(&self, name: &str) {
-        self.ns.kubectl(&[
-            "create",
-            "secret",
-            "generic",
+        create_secret(
+            &self.ns,
             &format!("{name}-admin"),
-            &format!("--from-literal=token={}", token(name)),
-        ]);
+            &[("token", &token(name))],
+        );
     }
 
     /// Apply the pair `gis`: these (name, adminUrl) sites, the first active,
@@ -82,15 +81,12 @@ impl Bed {
     }
 
     fn status(&self) -> Value {
-        self.ns
-            .get_json("shp/gis")
-            .map(|o| o["status"].clone())
-            .unwrap_or(Value::Null)
+        pair_status(&self.ns, "gis")
     }
 
     /// Wait until `ok` holds of the status; returns it.
     fn wait_status(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        wait_for(what, WAIT, || Some(self.status()).filter(|s| ok(s)))
+        wait_status(&self.ns, "gis", what, ok)
     }
 
     /// Every events.k8s.io Event note in the namespace.

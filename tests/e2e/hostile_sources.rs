@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::promotion::WAIT;
 use crate::support::git::GitHttp;
 use crate::support::operator::Operator;
+use crate::support::status::WAIT;
 use crate::support::syncbed::{SyncBed, live_sites};
 use crate::support::{Namespace, condition, stderr, stdout, wait_for};
 

@@ -3,38 +3,16 @@
 //! joining it is no promotion target, and the services it already holds
 //! that are not in git are named and kept until the prune is approved.
 
-use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::support::secrets::create_secret;
 use crate::support::site::ReferenceSite;
-use crate::support::syncbed::{SyncBed, site_services};
+use crate::support::syncbed::{SyncBed, put_service, site_services};
 use crate::support::{condition, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(60);
-
-/// `PUT <site>/services/<name>` with the site's token.
-fn put_service(site: &ReferenceSite, token: &str, name: &str, body: &Value) {
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-        ])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body.to_string(),
-        ])
-        .arg(format!("{}/services/{name}", site.url))
-        .output()
-        .expect("curl");
-    assert!(out.status.success(), "PUT {name} on {}", site.name);
-}
 
 #[test]
 fn a_joining_site_keeps_its_own_services_until_approved_and_is_no_target_until_joined() {
@@ -47,13 +25,7 @@ fn a_joining_site_keeps_its_own_services_until_approved_and_is_no_target_until_j
 
     // A third site that already holds a service of its own.
     let north = ReferenceSite::start(bed.dir.path(), "north", "north-token-3");
-    bed.ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "north-admin",
-        "--from-literal=token=north-token-3",
-    ]);
+    create_secret(&bed.ns, "north-admin", &[("token", "north-token-3")]);
     put_service(
         &north,
         "north-token-3",

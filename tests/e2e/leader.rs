@@ -3,16 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::operator::Operator;
+use crate::support::operator::{FAST_LEASE, Operator};
 use crate::support::{Namespace, base_pair, stderr, wait_for};
-
-const LEASE: &[&str] = &["--lease-duration", "5", "--lease-grace", "4"];
 
 #[test]
 fn one_leader_writes_and_a_standby_takes_over_after_sigkill() {
     let ns = Namespace::new("leader");
-    let a = Operator::start(&ns.name, "replica-a", LEASE);
-    let b = Operator::start(&ns.name, "replica-b", LEASE);
+    let a = Operator::start(&ns.name, "replica-a", &FAST_LEASE);
+    let b = Operator::start(&ns.name, "replica-b", &FAST_LEASE);
     let out = ns.apply(&base_pair("pair").to_string());
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -79,7 +77,7 @@ fn one_leader_writes_and_a_standby_takes_over_after_sigkill() {
 #[test]
 fn a_leader_whose_lease_is_taken_stops_at_once() {
     let ns = Namespace::new("usurp");
-    let mut op = Operator::start(&ns.name, "replica-a", LEASE);
+    let mut op = Operator::start(&ns.name, "replica-a", &FAST_LEASE);
     wait_for("leadership", Duration::from_secs(20), || {
         (op.metric("sitehapair_leader") == Some(1.0)).then_some(())
     });

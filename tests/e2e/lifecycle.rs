@@ -7,14 +7,7 @@ use serde_json::Value;
 
 use crate::support::operator::Operator;
 use crate::support::syncbed::live_sites;
-use crate::support::{Namespace, base_pair, stderr, wait_for};
-
-fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-}
+use crate::support::{Namespace, base_pair, condition, stderr, wait_for};
 
 #[test]
 fn operator_writes_status_and_follows_spec_edits() {
@@ -34,7 +27,8 @@ fn operator_writes_status_and_follows_spec_edits() {
             .filter(|o| o["status"]["observedGeneration"] == 1 && o["status"]["phase"] == "Ready")
     });
     assert_eq!(obj["status"]["activeSite"], "east");
-    let ready = condition(&obj, "Ready").expect("Ready condition");
+    let ready = condition(&obj["status"], "Ready");
+    assert!(!ready.is_null(), "no Ready condition: {obj}");
     assert_eq!(ready["status"], "True");
     assert_eq!(ready["observedGeneration"], 1);
     assert!(

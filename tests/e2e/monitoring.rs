@@ -11,17 +11,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helm::helm;
-use crate::promotion::{Pair, WAIT};
+use crate::support::helm::helm;
 use crate::support::operator::Operator;
-use crate::support::{repo_root, stderr, stdout, testbed, wait_for};
+use crate::support::pair::Pair;
+use crate::support::status::WAIT;
+use crate::support::{ok, repo_root, testbed, wait_for};
 
 const FIXTURE: &str = "tests/e2e/fixtures/prometheusrule-tests.yaml";
-
-fn ok(o: Output, what: &str) -> String {
-    assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
-    stdout(&o)
-}
 
 /// The chart rendered as the fixture expects it (release sitehapair in
 /// sitehapair-system), with `extra` values; one YAML document per object.

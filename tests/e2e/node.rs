@@ -21,11 +21,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sitehapair::sites::Mode;
 
-use crate::failover_safety::{mode_at, mode_of};
-use crate::helm::helm;
+use crate::support::drivers::{mode_at, mode_of};
 use crate::support::git::GitHttp;
+use crate::support::helm::helm;
+use crate::support::secrets::create_secret;
 use crate::support::syncbed::{SyncBed, service, site_services};
-use crate::support::{condition, kubectl_in, repo_root, script, stderr, stdout, testbed, wait_for};
+use crate::support::{
+    condition, kubectl_in, ok, repo_root, script, stderr, stdout, testbed, wait_for,
+};
 
 /// The inner test, run only by the outer one.
 const INNER: &str = "node::inside_the_node_namespaces";
@@ -193,11 +196,6 @@ fn get_json(args: &[&str]) -> Option<Value> {
         .success()
         .then(|| serde_json::from_slice(&out.stdout).ok())
         .flatten()
-}
-
-fn ok(o: Output, what: &str) -> String {
-    assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
-    stdout(&o)
 }
 
 /// The operator's pods in `ns` once exactly `n` are Running and Ready (and
@@ -441,14 +439,11 @@ fn inside_the_node_namespaces() {
         &format!("{NODE_IP}:0"),
         bed.dir.path().join("git-http.log"),
     );
-    bed.ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
+    create_secret(
+        &bed.ns,
         "git-creds",
-        "--from-literal=username=deploy",
-        "--from-literal=password=node-pass-31",
-    ]);
+        &[("username", "deploy"), ("password", "node-pass-31")],
+    );
     let mut pair = bed.pair(&git.url("services"));
     pair["spec"]["source"]["git"]["secretRef"] = json!({"name": "git-creds"});
     bed.apply(&pair);

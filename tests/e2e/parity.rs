@@ -8,16 +8,15 @@
 //! warning Event.
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::operator::Operator;
+use crate::support::secrets::token_secrets;
 use crate::support::site::ReferenceSite;
-use crate::support::syncbed::{pair_for, token_secrets};
-use crate::support::{Namespace, condition, stderr, testbed, wait_for};
-
-const WAIT: Duration = Duration::from_secs(45);
+use crate::support::status::wait_status;
+use crate::support::syncbed::pair_for;
+use crate::support::{Namespace, condition, stderr, testbed};
 
 struct Bed {
     ns: Namespace,
@@ -64,15 +63,8 @@ fn start(prefix: &str, east: (&str, Option<&str>), west: (&str, Option<&str>)) -
 }
 
 impl Bed {
-    fn status(&self) -> Value {
-        self.ns
-            .get_json("shp/gis")
-            .map(|o| o["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
     fn wait(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        wait_for(what, WAIT, || Some(self.status()).filter(|s| ok(s)))
+        wait_status(&self.ns, "gis", what, ok)
     }
 
     fn cli_status(&self) -> String {

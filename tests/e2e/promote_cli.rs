@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use crate::promotion::Pair;
+use crate::support::pair::Pair;
 use crate::support::syncbed::set_health;
 use crate::support::testbed;
 

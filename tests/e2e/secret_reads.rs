@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::git_auth::put_secret;
 use crate::support::git::GitHttp;
+use crate::support::secrets::put_secret;
 use crate::support::syncbed::SyncBed;
 use crate::support::wait_for;
 
@@ -19,7 +19,7 @@ fn an_idle_pair_reads_no_secret_and_a_changed_one_is_read_at_once() {
     let mut bed = SyncBed::new("secret-reads", &[("roads", 1)]);
     let git = GitHttp::start(bed.dir.path(), "deploy", "good-pass-5");
     put_secret(
-        &bed,
+        &bed.ns,
         "git-creds",
         &[("username", "deploy"), ("password", "good-pass-5")],
     );
@@ -48,7 +48,7 @@ fn an_idle_pair_reads_no_secret_and_a_changed_one_is_read_at_once() {
 
     // A rotation done wrong is seen at the next check of the repository.
     put_secret(
-        &bed,
+        &bed.ns,
         "git-creds",
         &[("username", "deploy"), ("password", "rotated-wrong")],
     );
@@ -57,7 +57,7 @@ fn an_idle_pair_reads_no_secret_and_a_changed_one_is_read_at_once() {
     assert!(metric("sitehapair_secret_reads_total") > reads);
     // And put right, it is read again at once.
     put_secret(
-        &bed,
+        &bed.ns,
         "git-creds",
         &[("username", "deploy"), ("password", "good-pass-5")],
     );

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::promotion::FAST_LEASE;
-use crate::support::operator::Operator;
+use crate::support::operator::{FAST_LEASE, Operator};
 use crate::support::syncbed::SyncBed;
 use crate::support::{stderr, wait_for};
 

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sitehapair::sites::Mode;
 
-use crate::failover_safety::mode_of;
-use crate::promotion::{Checker, Pair, WAIT};
+use crate::support::checker::Checker;
+use crate::support::drivers::mode_of;
+use crate::support::pair::Pair;
 use crate::support::proxy::{Behaviour, Outcome, Proxy};
+use crate::support::status::{WAIT, last_record};
 use crate::support::{condition, testbed, wait_for};
 
 const EAST_TRAFFIC: &str = "192.0.2.10";
@@ -27,28 +29,8 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// reference site (the test's own calls to `p.east` go to the site
 /// directly); `tweak` edits the pair first, as for `Pair::start`.
 fn pair_with_east_behind_a_proxy(prefix: &str, tweak: impl FnOnce(&mut Value)) -> (Pair, Proxy) {
-    let mut proxy = None;
-    let p = Pair::start(prefix, |pair| {
-        tweak(pair);
-        let health_path = pair["spec"]["healthCheck"]["path"]
-            .as_str()
-            .unwrap_or("/health")
-            .to_string();
-        let east = &mut pair["spec"]["sites"][0];
-        assert_eq!(east["name"], "east");
-        let px = Proxy::start(east["adminUrl"].as_str().expect("adminUrl"), &health_path);
-        east["adminUrl"] = json!(px.url);
-        proxy = Some(px);
-    });
-    (p, proxy.expect("the proxy in front of east"))
-}
-
-/// The newest record of status.history.
-fn last_record(st: &Value) -> Value {
-    st["history"]
-        .as_array()
-        .and_then(|h| h.last().cloned())
-        .unwrap_or(Value::Null)
+    let (p, mut proxies) = Pair::start_proxied(prefix, tweak, &[], 1);
+    (p, proxies.remove(0))
 }
 
 #[test]

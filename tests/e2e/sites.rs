@@ -4,35 +4,20 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sitehapair::sites::http::{HttpSite, Token};
 use sitehapair::sites::{Mode, Site, SiteError};
 
+use crate::support::drivers::{driver, runtime};
 use crate::support::site::ReferenceSite;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn driver(site: &ReferenceSite, token: &str) -> HttpSite {
-    HttpSite::new(
-        &site.name,
-        &site.url,
-        Token::new(token),
-        None,
-        Duration::from_secs(2),
-    )
-    .expect("driver")
-}
+/// Each call of the drivers here is given this long.
+const TIMEOUT: Duration = Duration::from_secs(2);
 
 #[test]
 fn driver_speaks_the_whole_contract_with_the_reference_site() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut site = ReferenceSite::start(dir.path(), "east", "east-token-123");
-    let d = driver(&site, "east-token-123");
-    let rt = rt();
+    let d = driver(&site, "east-token-123", TIMEOUT);
+    let rt = runtime();
     rt.block_on(async {
         assert!(d.health().await.expect("health"));
         let info = d.info().await.expect("info");
@@ -74,7 +59,7 @@ fn driver_speaks_the_whole_contract_with_the_reference_site() {
     let addr = site.addr().to_string();
     site.kill();
     let site = ReferenceSite::start_on(dir.path(), "east", "east-token-123", &addr);
-    let d = driver(&site, "east-token-123");
+    let d = driver(&site, "east-token-123", TIMEOUT);
     rt.block_on(async {
         let m = d.mode().await.expect("mode after restart");
         assert_eq!((m.mode, m.epoch), (Mode::Active, 3));
@@ -104,8 +89,8 @@ fn driver_speaks_the_whole_contract_with_the_reference_site() {
 fn wrong_token_is_refused_and_never_echoed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let site = ReferenceSite::start(dir.path(), "west", "right-token");
-    let d = driver(&site, "wrong-token-xyz");
-    let e = rt().block_on(d.services()).unwrap_err();
+    let d = driver(&site, "wrong-token-xyz", TIMEOUT);
+    let e = runtime().block_on(d.services()).unwrap_err();
     assert!(matches!(e, SiteError::Unauthorized { .. }), "{e}");
     let text = format!("{e} {e:?}");
     assert!(
@@ -113,15 +98,15 @@ fn wrong_token_is_refused_and_never_echoed() {
         "{text}"
     );
     // Health is open to load balancers.
-    assert!(rt().block_on(d.health()).expect("health"));
+    assert!(runtime().block_on(d.health()).expect("health"));
 }
 
 #[test]
 fn unhealthy_and_unreachable_sites_are_told_apart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut site = ReferenceSite::start(dir.path(), "east", "t");
-    let d = driver(&site, "t");
-    let rt = rt();
+    let d = driver(&site, "t", TIMEOUT);
+    let rt = runtime();
     let client = reqwest::Client::new();
     rt.block_on(async {
         let r = client

@@ -10,6 +10,7 @@ use sha2::Sha256;
 
 use crate::support::git::{GitDaemon, GitHttp};
 use crate::support::operator::Operator;
+use crate::support::secrets::create_secret;
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{SyncBed, service, site_services};
 use crate::support::{stderr, wait_for};
@@ -92,13 +93,7 @@ fn post_hook(port: u16, body: &str, signature: &str) -> u16 {
 fn a_webhook_converges_at_once_in_memory_and_through_a_replica_that_does_not_lead() {
     let mut bed = SyncBed::new("src-hook", &[("roads", 1)]);
     let git = GitHttp::start(bed.dir.path(), "", "");
-    bed.ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "git-hook",
-        "--from-literal=token=hook-s3cret",
-    ]);
+    create_secret(&bed.ns, "git-hook", &[("token", "hook-s3cret")]);
     let ns = bed.ns.name.clone();
     bed.start_operator(&[
         "--webhook-secret",

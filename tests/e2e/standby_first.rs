@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::promotion::FAST_LEASE;
-use crate::support::operator::Operator;
+use crate::support::operator::{FAST_LEASE, Operator};
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{SyncBed, service, site_services};
 use crate::support::{kubectl_cmd, testbed, wait_for};

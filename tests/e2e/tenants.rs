@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::git_auth::put_secret;
 use crate::support::git::GitHttp;
 use crate::support::operator::Operator;
+use crate::support::secrets::put_secret;
 use crate::support::syncbed::{SyncBed, site_services};
 use crate::support::{stderr, wait_for};
 
@@ -32,12 +32,12 @@ fn a_tenant_cannot_get_another_tenants_private_services_by_any_source() {
     let git_a = GitHttp::start(a.dir.path(), "team-a", "a-pass-71");
     let git_b = GitHttp::start(b.dir.path(), "team-b", "b-pass-93");
     put_secret(
-        &a,
+        &a.ns,
         "git-creds",
         &[("username", "team-a"), ("password", "a-pass-71")],
     );
     put_secret(
-        &b,
+        &b.ns,
         "git-creds",
         &[("username", "team-b"), ("password", "b-pass-93")],
     );

@@ -17,8 +17,8 @@ use sitehapair::api::SiteHAPair;
 use sitehapair::traffic::objects::build;
 use sitehapair::traffic::{Known, Seen, TrafficError, apply_guarded};
 
-use crate::promotion::Pair;
 use crate::support::operator::Operator;
+use crate::support::pair::Pair;
 use crate::support::syncbed::live_sites;
 use crate::support::{Namespace, base_pair, kube_client, stderr, wait_for};
 

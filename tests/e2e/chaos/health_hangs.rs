@@ -29,7 +29,7 @@ fn chaos_health_check_hangs_while_the_admin_api_answers_never_forced() {
     let sites = drivers(&p, Duration::from_secs(1));
     let t0 = Instant::now();
     let checker = SpeakChecker::start(watched(&p, &proxies), t0);
-    let both_checker = crate::promotion::Checker::start(&p.east, &p.west);
+    let both_checker = crate::support::checker::Checker::start(&p.east, &p.west);
     let (mut forced, mut longest) = (0, Duration::ZERO);
     let mut failures: Vec<String> = Vec::new();
     for round in 1..=rounds {

@@ -85,7 +85,7 @@ fn chaos_leader_paused_past_its_lease_during_a_role_write_writes_nothing_late() 
     let sites = drivers(&p, Duration::from_secs(1));
     let t0 = Instant::now();
     let checker = SpeakChecker::start(watched(&p, &proxies), t0);
-    let both_checker = crate::promotion::Checker::start(&p.east, &p.west);
+    let both_checker = crate::support::checker::Checker::start(&p.east, &p.west);
     let (mut forced, mut at_write, mut at_connect) = (0, 0, 0);
     let (mut late, mut after_deadline) = (0, 0);
     let mut longest_stop = Duration::ZERO;

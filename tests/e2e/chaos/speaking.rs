@@ -28,13 +28,6 @@ pub(super) fn direction(round: usize) -> (usize, usize) {
     if round % 2 == 1 { (1, 0) } else { (0, 1) }
 }
 
-pub(super) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// A pair whose sites' admin URLs are proxies in front of them (east's
 /// first); the test's own calls (`p.east`, `p.west`, `driver`) go to the
 /// sites directly. `tweak` edits the pair first, as for `Pair::start`.
@@ -43,39 +36,12 @@ pub(super) fn proxied_pair(
     tweak: impl FnOnce(&mut Value),
     op_args: &[&str],
 ) -> (Pair, Vec<Proxy>) {
-    let mut proxies = Vec::new();
-    let p = Pair::start_with(
-        prefix,
-        |pair| {
-            tweak(pair);
-            let health_path = pair["spec"]["healthCheck"]["path"]
-                .as_str()
-                .unwrap_or("/health")
-                .to_string();
-            for (i, name) in NAMES.iter().enumerate() {
-                let site = &mut pair["spec"]["sites"][i];
-                assert_eq!(site["name"], *name);
-                let px = Proxy::start(site["adminUrl"].as_str().expect("adminUrl"), &health_path);
-                site["adminUrl"] = json!(px.url);
-                proxies.push(px);
-            }
-        },
-        op_args,
-    );
-    (p, proxies)
+    Pair::start_proxied(prefix, tweak, op_args, NAMES.len())
 }
 
 /// Direct drivers for both sites, east first.
 pub(super) fn drivers(p: &Pair, timeout: Duration) -> [HttpSite; 2] {
     [driver(&p.east, timeout), driver(&p.west, timeout)]
-}
-
-/// The newest record of status.history.
-pub(super) fn last_record(st: &Value) -> Value {
-    st["history"]
-        .as_array()
-        .and_then(|h| h.last().cloned())
-        .unwrap_or(Value::Null)
 }
 
 /// Traffic is on `site` in status and in the EndpointSlice; else what is wrong.

@@ -4,12 +4,19 @@
 //! test process exits.
 
 pub mod arcgis;
+pub mod arcgis_bed;
+pub mod checker;
+pub mod drivers;
 pub mod git;
+pub mod helm;
 pub mod hostile_site;
 pub mod operator;
+pub mod pair;
 pub mod proxy;
+pub mod secrets;
 pub mod site;
 pub mod sshd;
+pub mod status;
 pub mod syncbed;
 
 use std::path::{Path, PathBuf};
@@ -207,6 +214,13 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The stdout of a command that must have succeeded; panics with `what`
+/// and both its outputs when it did not.
+pub fn ok(o: Output, what: &str) -> String {
+    assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
 }
 
 /// A namespace of its own for one test; deleted when dropped.

@@ -9,8 +9,11 @@ use serde_json::{Value, json};
 
 use super::git::GitRepo;
 use super::operator::Operator;
+use super::pair::set_active_site;
+use super::secrets::token_secrets;
 use super::site::ReferenceSite;
-use super::{Namespace, stderr, wait_for};
+use super::status::pair_status;
+use super::{Namespace, condition, stderr, wait_for};
 
 pub struct SyncBed {
     pub ns: Namespace,
@@ -44,19 +47,6 @@ pub fn start_sites_on(
     let west = ReferenceSite::start_on(dir, "west", "west-token-2", listen);
     token_secrets(ns);
     (east, west)
-}
-
-/// The token Secrets `east-admin` and `west-admin` of the two usual sites.
-pub fn token_secrets(ns: &Namespace) {
-    for (site, token) in [("east", "east-token-1"), ("west", "west-token-2")] {
-        ns.kubectl(&[
-            "create",
-            "secret",
-            "generic",
-            &format!("{site}-admin"),
-            &format!("--from-literal=token={token}"),
-        ]);
-    }
 }
 
 /// A pair (no source) named `name` pointing at the two sites, east active.
@@ -138,23 +128,15 @@ impl SyncBed {
 
     /// Ask for a promotion: set spec.activeSite of the pair.
     pub fn set_active_site(&self, site: &str) {
-        let patch = serde_json::json!({"spec": {"activeSite": site}}).to_string();
-        self.ns
-            .kubectl(&["patch", "shp", &self.name, "--type=merge", "-p", &patch]);
+        set_active_site(&self.ns, &self.name, site);
     }
 
     pub fn status(&self) -> Value {
-        self.ns
-            .get_json(&format!("shp/{}", self.name))
-            .map(|p| p["status"].clone())
-            .unwrap_or(Value::Null)
+        pair_status(&self.ns, &self.name)
     }
 
     pub fn condition(&self, type_: &str) -> Value {
-        self.status()["conditions"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
-            .unwrap_or(Value::Null)
+        condition(&self.status(), type_)
     }
 
     /// Wait until both sites' status rows say `revision` and InSync is True.

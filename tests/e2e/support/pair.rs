@@ -1,0 +1,129 @@
+//! `Pair`: the pair `gis` of two reference sites (east active, west
+//! passive) with an operator, started and waited for until east is active
+//! at epoch 1; and the spec and traffic lookups other test beds share with
+//! it (`set_active_site`, `slice_addresses`).
+
+use serde_json::{Value, json};
+
+use super::operator::Operator;
+use super::proxy::Proxy;
+use super::site::ReferenceSite;
+use super::status::{pair_status, wait_status};
+use super::syncbed::live_sites;
+use super::{Namespace, stderr};
+
+/// Sites of a pair, east first.
+const SITES: [&str; 2] = ["east", "west"];
+
+pub struct Pair {
+    pub ns: Namespace,
+    pub east: ReferenceSite,
+    pub west: ReferenceSite,
+    pub op: Option<Operator>,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    pub fn start(prefix: &str, tweak: impl FnOnce(&mut Value)) -> Self {
+        Self::start_with(prefix, tweak, &[])
+    }
+
+    pub fn start_with(prefix: &str, tweak: impl FnOnce(&mut Value), op_args: &[&str]) -> Self {
+        let ns = Namespace::new(prefix);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (east, west, mut pair) = live_sites(&ns, dir.path(), "gis");
+        pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
+        tweak(&mut pair);
+        let op = Operator::start(&ns.name, "op", op_args);
+        let out = ns.apply(&pair.to_string());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let p = Self {
+            ns,
+            east,
+            west,
+            op: Some(op),
+            _dir: dir,
+        };
+        p.wait_status("east active at epoch 1", |st| {
+            st["activeSite"] == "east"
+                && st["epoch"] == 1
+                && st["sites"][0]["mode"] == "Active"
+                && st["sites"][1]["mode"] == "Passive"
+                && st["sites"][1]["epoch"] == 1
+        });
+        p
+    }
+
+    /// Like `start_with`, with the admin URLs of the first `proxied` sites
+    /// (east, then west) pointing at proxies in front of them, returned in
+    /// that order; the test's own calls (`p.east`, `p.west`) go to the
+    /// sites directly. `tweak` edits the pair first; a health check path it
+    /// sets is the one the proxies tell apart (else /health).
+    pub fn start_proxied(
+        prefix: &str,
+        tweak: impl FnOnce(&mut Value),
+        op_args: &[&str],
+        proxied: usize,
+    ) -> (Self, Vec<Proxy>) {
+        let mut proxies = Vec::new();
+        let p = Self::start_with(
+            prefix,
+            |pair| {
+                tweak(pair);
+                let health_path = pair["spec"]["healthCheck"]["path"]
+                    .as_str()
+                    .unwrap_or("/health")
+                    .to_string();
+                for (i, name) in SITES.iter().enumerate().take(proxied) {
+                    let site = &mut pair["spec"]["sites"][i];
+                    assert_eq!(site["name"], *name);
+                    let px =
+                        Proxy::start(site["adminUrl"].as_str().expect("adminUrl"), &health_path);
+                    site["adminUrl"] = json!(px.url);
+                    proxies.push(px);
+                }
+            },
+            op_args,
+        );
+        (p, proxies)
+    }
+
+    pub fn status(&self) -> Value {
+        pair_status(&self.ns, "gis")
+    }
+
+    pub fn wait_status(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        wait_status(&self.ns, "gis", what, ok)
+    }
+
+    pub fn promote(&self, to: &str) {
+        set_active_site(&self.ns, "gis", to);
+    }
+
+    pub fn slice_addresses(&self) -> Value {
+        slice_addresses(&self.ns)
+    }
+
+    pub fn events(&self, reason: &str) -> Vec<String> {
+        self.ns.events(reason)
+    }
+}
+
+/// Ask for a promotion: set spec.activeSite of the pair `name`.
+pub fn set_active_site(ns: &Namespace, name: &str, to: &str) {
+    ns.kubectl(&[
+        "patch",
+        "shp",
+        name,
+        "--type=merge",
+        "-p",
+        &json!({"spec": {"activeSite": to}}).to_string(),
+    ]);
+}
+
+/// The addresses of the pair `gis`'s IPv4 EndpointSlice (Null when none).
+pub fn slice_addresses(ns: &Namespace) -> Value {
+    ns.get_json("endpointslice/gis-ipv4")
+        .map(|s| s["endpoints"][0]["addresses"].clone())
+        .unwrap_or(Value::Null)
+}
