@@ -121,12 +121,12 @@ fn begin(inp: &ChangeInput<'_>, d: &mut ChangeDecision) {
     ));
 }
 
-fn advance(inp: &ChangeInput<'_>, mut c: ActiveChangeStatus, d: &mut ChangeDecision) {
-    let active = inp.active;
-    let standby = c.standby.clone();
+/// Carry a running change one step: by its step, the standby's health and
+/// where this trip put traffic.
+fn advance(inp: &ChangeInput<'_>, c: ActiveChangeStatus, d: &mut ChangeDecision) {
     let active_ok = match &inp.active_checked {
         Some(r) => r.is_ok(),
-        None => inp.is_healthy(active),
+        None => inp.is_healthy(inp.active),
     };
     match c.step.clone() {
         ChangeStep::Unknown(step) => {
@@ -135,150 +135,189 @@ fn advance(inp: &ChangeInput<'_>, mut c: ActiveChangeStatus, d: &mut ChangeDecis
                  (written by a newer version?); the active site waits and traffic stays where it is"
             ));
         }
-        ChangeStep::TrafficBack if inp.traffic_applied == Some(active) => {
-            d.change = None;
-            d.events.push(event(
-                false,
-                "ActiveChanged",
-                format!(
-                    "active site {active} holds revision {} and passes its health check: \
-                     traffic is back on it",
-                    short(&c.revision)
-                ),
-            ));
-        }
-        ChangeStep::TrafficBack if active_ok => {
-            d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
-            d.change = Some(c);
-        }
-        ChangeStep::TrafficBack => {
-            // Resumed to find the active failing again: traffic stays off it.
-            c.step = ChangeStep::ActiveFailedCheck;
-            c.message = Some(format!(
-                "active site {active} fails its health check: traffic stays on {standby}"
-            ));
-            if inp.is_healthy(&standby) {
-                d.action = Some(ChangeAction::MoveTraffic(standby));
-            }
-            d.change = Some(c);
-        }
-        _ if !inp.is_healthy(&standby) => {
-            if active_ok {
-                // Given up: traffic home to a site that passes its check.
-                d.events.push(event(
-                    true,
-                    "StandbyFailedCheck",
-                    format!(
-                        "standby {standby} fails its health check: traffic returns to {active}, \
-                         which passes its own; the change starts again"
-                    ),
-                ));
-                d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
-                d.change = None;
-                return;
-            } else {
-                c.message = Some(format!(
-                    "standby {standby} and active site {active} both fail their health checks: \
-                     traffic stays on {standby}"
-                ));
-            }
-            d.change = Some(c);
-        }
-        _ if inp.traffic_applied != Some(standby.as_str()) => {
+        ChangeStep::TrafficBack => traffic_back(inp, c, d, active_ok),
+        _ if !inp.is_healthy(&c.standby) => standby_failing(inp, c, d, active_ok),
+        _ if inp.traffic_applied != Some(c.standby.as_str()) => {
             // Traffic first (again, on resume): the active is changed only
             // once this trip has put traffic on the standby.
+            d.action = Some(ChangeAction::MoveTraffic(c.standby.clone()));
+            d.change = Some(c);
+        }
+        ChangeStep::TrafficToStandby => on_standby(inp, c, d, active_ok),
+        step => after_check(inp, c, d, step),
+    }
+}
+
+/// Traffic goes back to the active, which took the revision: done once
+/// this trip put it there; not while the active fails again.
+fn traffic_back(
+    inp: &ChangeInput<'_>,
+    mut c: ActiveChangeStatus,
+    d: &mut ChangeDecision,
+    active_ok: bool,
+) {
+    let (active, standby) = (inp.active, c.standby.clone());
+    if inp.traffic_applied == Some(active) {
+        d.change = None;
+        d.events.push(event(
+            false,
+            "ActiveChanged",
+            format!(
+                "active site {active} holds revision {} and passes its health check: \
+                 traffic is back on it",
+                short(&c.revision)
+            ),
+        ));
+    } else if active_ok {
+        d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
+        d.change = Some(c);
+    } else {
+        // Resumed to find the active failing again: traffic stays off it.
+        c.step = ChangeStep::ActiveFailedCheck;
+        c.message = Some(format!(
+            "active site {active} fails its health check: traffic stays on {standby}"
+        ));
+        if inp.is_healthy(&standby) {
             d.action = Some(ChangeAction::MoveTraffic(standby));
-            d.change = Some(c);
         }
-        ChangeStep::TrafficToStandby if !inp.gate_open => {
-            // The passives no longer hold the revision the active would
-            // take; the active is untouched, so traffic goes home.
-            if active_ok {
-                d.events.push(event(
-                    false,
-                    "ChangeAbandoned",
-                    format!(
-                        "the passive sites do not hold revision {} any more: \
-                         traffic returns to {active}, unchanged",
-                        short(inp.revision)
-                    ),
-                ));
-                d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
-                d.change = None;
-                return;
-            } else {
-                c.message = Some(format!(
-                    "waits for every passive to hold revision {}; traffic stays on {standby}",
+        d.change = Some(c);
+    }
+}
+
+/// The standby fails its check: traffic home to an active that passes
+/// its own (the change starts again), else it stays where it is.
+fn standby_failing(
+    inp: &ChangeInput<'_>,
+    mut c: ActiveChangeStatus,
+    d: &mut ChangeDecision,
+    active_ok: bool,
+) {
+    let (active, standby) = (inp.active, c.standby.clone());
+    if active_ok {
+        // Given up: traffic home to a site that passes its check.
+        d.events.push(event(
+            true,
+            "StandbyFailedCheck",
+            format!(
+                "standby {standby} fails its health check: traffic returns to {active}, \
+                 which passes its own; the change starts again"
+            ),
+        ));
+        d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
+        d.change = None;
+        return;
+    }
+    c.message = Some(format!(
+        "standby {standby} and active site {active} both fail their health checks: \
+         traffic stays on {standby}"
+    ));
+    d.change = Some(c);
+}
+
+/// Traffic is on the standby: once drained, the active takes the
+/// revision; if the passives no longer hold it, traffic goes home.
+fn on_standby(
+    inp: &ChangeInput<'_>,
+    mut c: ActiveChangeStatus,
+    d: &mut ChangeDecision,
+    active_ok: bool,
+) {
+    let (active, standby) = (inp.active, c.standby.clone());
+    if !inp.gate_open {
+        // The passives no longer hold the revision the active would
+        // take; the active is untouched, so traffic goes home.
+        if active_ok {
+            d.events.push(event(
+                false,
+                "ChangeAbandoned",
+                format!(
+                    "the passive sites do not hold revision {} any more: \
+                     traffic returns to {active}, unchanged",
                     short(inp.revision)
-                ));
-            }
-            d.change = Some(c);
+                ),
+            ));
+            d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
+            d.change = None;
+            return;
         }
-        ChangeStep::TrafficToStandby if !drained(inp, &mut c) => {
-            d.change = Some(c);
-        }
-        ChangeStep::TrafficToStandby => {
-            c.step = ChangeStep::ChangingActive;
+        c.message = Some(format!(
+            "waits for every passive to hold revision {}; traffic stays on {standby}",
+            short(inp.revision)
+        ));
+        d.change = Some(c);
+        return;
+    }
+    if !drained(inp, &mut c) {
+        d.change = Some(c);
+        return;
+    }
+    c.step = ChangeStep::ChangingActive;
+    c.revision = inp.revision.to_string();
+    c.message = None;
+    d.events.push(event(
+        false,
+        "ChangingActive",
+        format!(
+            "traffic is on {standby}: active site {active} takes revision {} and is checked",
+            short(inp.revision)
+        ),
+    ));
+    d.action = Some(ChangeAction::ChangeActive);
+    d.change = Some(c);
+}
+
+/// The active is being changed (or failed its check): change it (again)
+/// when the gate is open; after the check, traffic back or stay.
+fn after_check(
+    inp: &ChangeInput<'_>,
+    mut c: ActiveChangeStatus,
+    d: &mut ChangeDecision,
+    step: ChangeStep,
+) {
+    let (active, standby) = (inp.active, c.standby.clone());
+    match &inp.active_checked {
+        None if inp.gate_open => {
+            // ChangingActive (resumed) or a retry after a failed check.
             c.revision = inp.revision.to_string();
+            d.action = Some(ChangeAction::ChangeActive);
+        }
+        None => {
+            c.message = Some(format!(
+                "waits for every passive to hold revision {} again; traffic stays on {standby}",
+                short(inp.revision)
+            ));
+        }
+        Some(Ok(())) => {
+            c.step = ChangeStep::TrafficBack;
             c.message = None;
             d.events.push(event(
                 false,
-                "ChangingActive",
+                "TrafficBack",
                 format!(
-                    "traffic is on {standby}: active site {active} takes revision {} and is checked",
-                    short(inp.revision)
+                    "active site {active} took revision {} and passes its health check: \
+                     traffic moves back to it from {standby}",
+                    short(&c.revision)
                 ),
             ));
-            d.action = Some(ChangeAction::ChangeActive);
-            d.change = Some(c);
+            d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
         }
-        step => match &inp.active_checked {
-            None if inp.gate_open => {
-                // ChangingActive (resumed) or a retry after a failed check.
-                c.revision = inp.revision.to_string();
-                d.action = Some(ChangeAction::ChangeActive);
-                d.change = Some(c);
-            }
-            None => {
-                c.message = Some(format!(
-                    "waits for every passive to hold revision {} again; traffic stays on {standby}",
-                    short(inp.revision)
-                ));
-                d.change = Some(c);
-            }
-            Some(Ok(())) => {
-                c.step = ChangeStep::TrafficBack;
-                c.message = None;
+        Some(Err(why)) => {
+            c.step = ChangeStep::ActiveFailedCheck;
+            c.message = Some(format!(
+                "active site {active} failed after taking revision {}: {why}; \
+                 traffic stays on {standby} and the change is tried again",
+                short(&c.revision)
+            ));
+            if step != ChangeStep::ActiveFailedCheck {
                 d.events.push(event(
-                    false,
-                    "TrafficBack",
-                    format!(
-                        "active site {active} took revision {} and passes its health check: \
-                         traffic moves back to it from {standby}",
-                        short(&c.revision)
-                    ),
+                    true,
+                    "ActiveCheckFailed",
+                    c.message.clone().unwrap_or_default(),
                 ));
-                d.action = Some(ChangeAction::MoveTraffic(active.to_string()));
-                d.change = Some(c);
             }
-            Some(Err(why)) => {
-                c.step = ChangeStep::ActiveFailedCheck;
-                c.message = Some(format!(
-                    "active site {active} failed after taking revision {}: {why}; \
-                     traffic stays on {standby} and the change is tried again",
-                    short(&c.revision)
-                ));
-                if step != ChangeStep::ActiveFailedCheck {
-                    d.events.push(event(
-                        true,
-                        "ActiveCheckFailed",
-                        c.message.clone().unwrap_or_default(),
-                    ));
-                }
-                d.change = Some(c);
-            }
-        },
+        }
     }
+    d.change = Some(c);
 }
 
 /// Has traffic rested on the standby for spec.sync.drainTime? The rest

@@ -226,38 +226,10 @@ fn contact_window(
     p.deadline = Some(stamp(deadline));
     let initial = p.from.is_none();
     if inp.now >= deadline {
-        if p.forced {
-            // Said when the window ran out; still silent since.
-            return Others::Settled;
+        if !p.forced {
+            force(inp, &names, (since, deadline), p, d);
         }
-        let note = if initial {
-            format!(
-                "no epoch is recorded and {names} did not answer GET /mode within the contact window (from {} to {}); \
-                 the pair goes on without them",
-                stamp(since),
-                stamp(deadline),
-            )
-        } else {
-            format!(
-                "{names} did not answer within the contact window (from {} to {}); promoting {} without demoting it",
-                stamp(since),
-                stamp(deadline),
-                p.to
-            )
-        };
-        d.notices.push(Notice {
-            warning: true,
-            reason: "PromotionForced",
-            note,
-        });
-        p.message = Some(format!(
-            "forced: {names} did not answer from {} until {}",
-            stamp(since),
-            stamp(deadline)
-        ));
-        p.epoch = p.epoch.max(max_seen(inp.sites) + 1);
-        p.phase = PromotionPhase::Promoting;
-        p.forced = true;
+        // Else said when the window ran out; still silent since.
         return Others::Settled;
     }
     let msg = if initial {
@@ -290,4 +262,43 @@ fn contact_window(
     }
     p.message = Some(msg);
     Others::Wait
+}
+
+/// The window ran out on `names`: say so once, and go on without them
+/// above every epoch seen.
+fn force(
+    inp: &PromotionInput<'_>,
+    names: &str,
+    (since, deadline): (Timestamp, Timestamp),
+    p: &mut PromotionStatus,
+    d: &mut PromotionDecision,
+) {
+    let note = if p.from.is_none() {
+        format!(
+            "no epoch is recorded and {names} did not answer GET /mode within the contact window (from {} to {}); \
+             the pair goes on without them",
+            stamp(since),
+            stamp(deadline),
+        )
+    } else {
+        format!(
+            "{names} did not answer within the contact window (from {} to {}); promoting {} without demoting it",
+            stamp(since),
+            stamp(deadline),
+            p.to
+        )
+    };
+    d.notices.push(Notice {
+        warning: true,
+        reason: "PromotionForced",
+        note,
+    });
+    p.message = Some(format!(
+        "forced: {names} did not answer from {} until {}",
+        stamp(since),
+        stamp(deadline)
+    ));
+    p.epoch = p.epoch.max(max_seen(inp.sites) + 1);
+    p.phase = PromotionPhase::Promoting;
+    p.forced = true;
 }

@@ -3,7 +3,9 @@
 //! status.source; the Events of what was done (Synced, SiteJoined); and
 //! the findings the conditions are composed from (see `conditions`).
 
-use crate::api::{Drift, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SourceStatus};
+use crate::api::{
+    Drift, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SiteStatus, SourceStatus,
+};
 use crate::plan::conditions::SyncFindings;
 use crate::plan::diff::SiteDiff;
 use crate::plan::event::PlannedEvent;
@@ -171,45 +173,7 @@ fn fold_sites(
         let Some(row) = status.sites.iter_mut().find(|s| s.name == r.name) else {
             continue;
         };
-        let said: Vec<&str> = [&r.error, &r.health_error]
-            .into_iter()
-            .filter_map(Option::as_deref)
-            .collect();
-        row.message = match said.as_slice() {
-            [] => r.hold.clone(),
-            _ => Some(said.join("; ")),
-        };
-        row.contact = Some(r.contact);
-        // The admin API decides whether a site answers at all; a site is
-        // healthy when its health check passes and it told its mode.
-        row.health = Some(match (r.contact.answered(), r.healthy, r.mode) {
-            (false, _, _) => SiteHealth::Unreachable,
-            (true, Some(true), Some(_)) => SiteHealth::Healthy,
-            (true, _, _) => SiteHealth::Unhealthy,
-        });
-        row.consecutive_failures = Some(match r.healthy {
-            Some(true) => 0,
-            _ => row.consecutive_failures.unwrap_or(0).saturating_add(1),
-        });
-        // What the site did not tell this time is not shown as known.
-        row.mode = Some(r.mode.unwrap_or(SiteMode::Unknown));
-        if r.mode.is_some() {
-            row.epoch = r.epoch;
-        }
-        // GET /info answered: what it did not report is unknown now.
-        if r.version.is_some() {
-            row.version = r.version.clone();
-            row.token_key_fingerprint = r.token_key_fingerprint.clone();
-        }
-        if r.drift.is_some() {
-            row.drift = r.drift;
-        }
-        if let Some(rev) = &r.synced_revision {
-            if row.synced_revision.as_ref() != Some(rev) {
-                row.last_sync_time = Some(now.to_string());
-            }
-            row.synced_revision = Some(rev.clone());
-        }
+        fold_row(row, r, now);
         if !r.wrote.is_empty() {
             row.last_sync_time = Some(now.to_string());
             synced_notes.push(synced_note(&r.name, revision, &r.wrote));
@@ -241,6 +205,50 @@ fn fold_sites(
             action: "Sync",
             note: synced_notes.join(" | "),
         });
+    }
+}
+
+/// What one site said this trip, into its row: contact, health, mode and
+/// epoch (what it did not tell is not shown as known), version, drift, the
+/// revision it holds.
+fn fold_row(row: &mut SiteStatus, r: &SiteReport, now: &str) {
+    let said: Vec<&str> = [&r.error, &r.health_error]
+        .into_iter()
+        .filter_map(Option::as_deref)
+        .collect();
+    row.message = match said.as_slice() {
+        [] => r.hold.clone(),
+        _ => Some(said.join("; ")),
+    };
+    row.contact = Some(r.contact);
+    // The admin API decides whether a site answers at all; a site is
+    // healthy when its health check passes and it told its mode.
+    row.health = Some(match (r.contact.answered(), r.healthy, r.mode) {
+        (false, _, _) => SiteHealth::Unreachable,
+        (true, Some(true), Some(_)) => SiteHealth::Healthy,
+        (true, _, _) => SiteHealth::Unhealthy,
+    });
+    row.consecutive_failures = Some(match r.healthy {
+        Some(true) => 0,
+        _ => row.consecutive_failures.unwrap_or(0).saturating_add(1),
+    });
+    row.mode = Some(r.mode.unwrap_or(SiteMode::Unknown));
+    if r.mode.is_some() {
+        row.epoch = r.epoch;
+    }
+    // GET /info answered: what it did not report is unknown now.
+    if r.version.is_some() {
+        row.version = r.version.clone();
+        row.token_key_fingerprint = r.token_key_fingerprint.clone();
+    }
+    if r.drift.is_some() {
+        row.drift = r.drift;
+    }
+    if let Some(rev) = &r.synced_revision {
+        if row.synced_revision.as_ref() != Some(rev) {
+            row.last_sync_time = Some(now.to_string());
+        }
+        row.synced_revision = Some(rev.clone());
     }
 }
 

@@ -93,46 +93,13 @@ pub(super) async fn observe(
     let mut services = None;
     let mut etag = None;
     let mut read_info = false;
-    // The first failed admin call says how the site answered; later calls
-    // are skipped. Only the admin API decides whether a site is silent.
-    let fail = |report: &mut SiteReport, e: SiteError| {
-        report.contact = e.contact();
-        report.error = Some(e.to_string());
-    };
     match &driver {
         Err(e) => {
             report.contact = SiteContact::Misconfigured;
             report.error = Some(e.clone());
         }
         Ok(d) => {
-            // The health check and GET /mode go out together: a health
-            // check that hangs delays nothing and silences nobody; it makes
-            // the site unhealthy, with the reason shown.
-            let health = async {
-                match tokio::time::timeout(health_timeout, d.health()).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(SiteError::Timeout {
-                        site: site.name.clone(),
-                        call: d.health_call().to_string(),
-                        timeout_ms: health_timeout.as_millis(),
-                    }),
-                }
-            };
-            let (health, mode) = futures::join!(health, d.mode());
-            match health {
-                Ok(h) => report.healthy = Some(h),
-                Err(e) => {
-                    report.healthy = Some(false);
-                    report.health_error = Some(format!("health check: {e}"));
-                }
-            }
-            match mode {
-                Ok(m) => {
-                    report.mode = Some(site_mode(m.mode));
-                    report.epoch = Some(m.epoch);
-                }
-                Err(e) => fail(&mut report, e),
-            }
+            health_and_mode(d, &site.name, health_timeout, &mut report).await;
             if report.error.is_none()
                 && with_info
                 && let Ok(info) = d.info().await
@@ -151,31 +118,8 @@ pub(super) async fn observe(
                 },
             ) = (&report.error, &ask)
             {
-                match d.services_if_changed(known.as_deref()).await {
-                    Ok(Listing::Unchanged) => match before {
-                        None => services = Some(Live::AsRevision),
-                        Some(before) => {
-                            // As this kind of site compares them (a copy only
-                            // for kinds that rewrite definitions).
-                            let canonical = before
-                                .as_ref()
-                                .as_ref()
-                                .ok()
-                                .and_then(|b| d.canonical_set(b));
-                            services = Some(match canonical {
-                                Some(own) => Live::Listed(own),
-                                None => Live::AsBefore(before.clone()),
-                            });
-                            etag = known.clone();
-                        }
-                    },
-                    Ok(Listing::Full {
-                        services: s,
-                        etag: tag,
-                    }) => {
-                        services = Some(Live::Listed(s));
-                        etag = tag;
-                    }
+                match list(d, known.as_ref(), before.as_ref()).await {
+                    Ok((live, tag)) => (services, etag) = (Some(live), tag),
                     Err(e) => fail(&mut report, e),
                 }
             }
@@ -189,6 +133,81 @@ pub(super) async fn observe(
         etag,
         read_info,
     }
+}
+
+/// The first failed admin call says how the site answered; later calls
+/// are skipped. Only the admin API decides whether a site is silent.
+fn fail(report: &mut SiteReport, e: SiteError) {
+    report.contact = e.contact();
+    report.error = Some(e.to_string());
+}
+
+/// The health check and `GET /mode`, sent together: a health check that
+/// hangs delays nothing and silences nobody; it makes the site unhealthy,
+/// with the reason shown.
+async fn health_and_mode(
+    d: &SiteDriver,
+    site: &str,
+    health_timeout: Duration,
+    report: &mut SiteReport,
+) {
+    let health = async {
+        match tokio::time::timeout(health_timeout, d.health()).await {
+            Ok(answer) => answer,
+            Err(_) => Err(SiteError::Timeout {
+                site: site.to_string(),
+                call: d.health_call().to_string(),
+                timeout_ms: health_timeout.as_millis(),
+            }),
+        }
+    };
+    let (health, mode) = futures::join!(health, d.mode());
+    match health {
+        Ok(h) => report.healthy = Some(h),
+        Err(e) => {
+            report.healthy = Some(false);
+            report.health_error = Some(format!("health check: {e}"));
+        }
+    }
+    match mode {
+        Ok(m) => {
+            report.mode = Some(site_mode(m.mode));
+            report.epoch = Some(m.epoch);
+        }
+        Err(e) => fail(report, e),
+    }
+}
+
+/// A site's services: in full, or unchanged (304) since `known`, the tag
+/// that matched this revision, or, with `before`, the revision before
+/// (whose services these are). Returns them and the tag to remember.
+async fn list(
+    d: &SiteDriver,
+    known: Option<&String>,
+    before: Option<&Parsed>,
+) -> Result<(Live, Option<String>), SiteError> {
+    Ok(
+        match d.services_if_changed(known.map(String::as_str)).await? {
+            Listing::Unchanged => match before {
+                None => (Live::AsRevision, None),
+                Some(before) => {
+                    // As this kind of site compares them (a copy only for
+                    // kinds that rewrite definitions).
+                    let canonical = before
+                        .as_ref()
+                        .as_ref()
+                        .ok()
+                        .and_then(|b| d.canonical_set(b));
+                    let live = match canonical {
+                        Some(own) => Live::Listed(own),
+                        None => Live::AsBefore(before.clone()),
+                    };
+                    (live, known.cloned())
+                }
+            },
+            Listing::Full { services, etag } => (Live::Listed(services), etag),
+        },
+    )
 }
 
 /// Health, mode, epoch and version of every site (no services), as the

@@ -45,8 +45,7 @@ pub async fn change(
         .filter(|r| r.healthy == Some(true))
         .map(|r| r.name.clone())
         .collect();
-    let empty = ServiceSet::new();
-    let services = work.services.clone();
+    let (empty, services) = (ServiceSet::new(), work.services.clone());
     let desired = services.as_ref().as_ref().unwrap_or(&empty);
     let own = crate::controller::sync::desired_for(&work.observed.driver, desired);
     let desired = own.as_ref().unwrap_or(desired);

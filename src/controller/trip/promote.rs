@@ -23,7 +23,7 @@ use crate::plan::promotion::{Step, plan_promotion};
 use crate::plan::promotion_input::PairAsks;
 use crate::plan::promotion_status::{fold_promotion, observations};
 use crate::plan::sync_status::SiteReport;
-use crate::sites::{Mode, Site};
+use crate::sites::{Mode, Site, SiteDriver};
 
 /// Most steps one reconcile takes (a whole planned promotion is four).
 const MAX_STEPS: usize = 8;
@@ -114,7 +114,6 @@ async fn set_mode(
     active: bool,
     epoch: i64,
 ) -> ModeChange {
-    let namespace = obj.namespace().unwrap_or_default();
     let site = report.name.clone();
     let mode = if active { Mode::Active } else { Mode::Passive };
     // The write (with every call a kind makes for it: a probe, a token
@@ -130,17 +129,7 @@ async fn set_mode(
         return ModeChange::Failed;
     };
     // The trip's driver when it was built, else from the Secrets now.
-    let driver = match drivers.get(&site) {
-        Some(d) => Ok(d.clone().with_timeout(budget)),
-        None => match obj.spec.sites.iter().find(|s| s.name == site) {
-            Some(spec) => {
-                let secrets = TripSecrets::new(&ctx.secrets, &namespace);
-                let health = &obj.spec.health_check.path;
-                site_driver(&secrets, &ctx.site_clients, spec, health, budget).await
-            }
-            None => Err(format!("site {site} is not in spec.sites")),
-        },
-    };
+    let driver = driver_for(ctx, obj, drivers, &site, budget).await;
     let driver = match driver {
         Ok(d) => d,
         Err(e) => {
@@ -196,6 +185,26 @@ async fn set_mode(
             ModeChange::Failed
         }
     }
+}
+
+/// The trip's driver of `site` when it was built, else one built from the
+/// Secrets now, with `budget` as its timeout.
+async fn driver_for(
+    ctx: &Context,
+    obj: &SiteHAPair,
+    drivers: &Drivers,
+    site: &str,
+    budget: Duration,
+) -> Result<SiteDriver, String> {
+    if let Some(d) = drivers.get(site) {
+        return Ok(d.clone().with_timeout(budget));
+    }
+    let Some(spec) = obj.spec.sites.iter().find(|s| s.name == site) else {
+        return Err(format!("site {site} is not in spec.sites"));
+    };
+    let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
+    let health = &obj.spec.health_check.path;
+    site_driver(&secrets, &ctx.site_clients, spec, health, budget).await
 }
 
 #[cfg(test)]
