@@ -42,8 +42,8 @@ pub struct ActiveWork {
     pub joining: BTreeSet<String>,
     pub approved: Option<String>,
     pub health_timeout: Duration,
-    /// namespace/name of the pair, and what its listings are matched to.
-    pub pair_key: String,
+    /// The pair, and what its listings are matched to.
+    pub pair_key: super::PairKey,
     pub desired_key: String,
 }
 

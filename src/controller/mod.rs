@@ -10,6 +10,8 @@ pub mod hook_job;
 pub mod hooks;
 pub mod leader;
 pub mod listings;
+pub mod pair_key;
+pub mod pair_memory;
 pub mod promote;
 pub mod push_trigger;
 pub mod reconcile;
@@ -25,4 +27,5 @@ pub mod webhook;
 
 pub use context::Context;
 pub use error::Error;
+pub use pair_key::PairKey;
 pub use run::{RunConfig, run};

@@ -442,12 +442,10 @@ async fn prune_forgotten(
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let exists = |key: &str| {
-            key.split_once('/').is_some_and(|(ns, name)| {
-                pairs
-                    .get(&reflector::ObjectRef::new(name).within(ns))
-                    .is_some()
-            })
+        let exists = |key: &super::PairKey| {
+            pairs
+                .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                .is_some()
         };
         ctx.prune(exists, std::time::Instant::now());
         debug!(

@@ -66,7 +66,7 @@ impl Written {
                 );
                 self.status = Some(status.clone());
                 // What this replica wrote is what it can vouch for.
-                ctx.remember_status(&format!("{namespace}/{name}"), Some(status));
+                ctx.remember_status(&super::PairKey::new(&namespace, &name), Some(status));
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::Conflict {

@@ -100,8 +100,8 @@ enum Ask {
 /// Where a trip records which listings matched the revision.
 pub(super) struct ListingKeys<'a> {
     pub(super) memo: &'a super::listings::ListingMemo,
-    /// namespace/name of the pair.
-    pub(super) pair: &'a str,
+    /// The pair.
+    pub(super) pair: &'a super::PairKey,
     /// Source URL, folder and commit: what "matched" means.
     pub(super) desired: &'a str,
 }
@@ -364,7 +364,7 @@ pub async fn sync_trip(
         Some(g) => Some(fetch(ctx, secrets, g, refresh).await),
     };
     let want_services = matches!(&snapshot, Some(Ok(s)) if s.services.is_ok());
-    let pair_key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let pair_key = super::PairKey::of(obj);
     let desired_key = match (&snapshot, git) {
         (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
         _ => String::new(),
