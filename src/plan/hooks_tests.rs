@@ -4,7 +4,11 @@
 //! newer promotion, the condition, the wake-up time, names and bodies.
 
 use super::*;
-use crate::api::{HttpHook, JobHook};
+use crate::api::conditions::{Condition, ConditionStatus, types};
+use crate::api::redact::MAX_MESSAGE;
+use crate::api::{HookPhase, HttpHook, JobHook, PromotionHook, PromotionRecord};
+use crate::plan::promotion::REASON_INITIAL;
+use serde_json::json;
 
 fn t(s: &str) -> Timestamp {
     s.parse().expect("timestamp")
