@@ -10,3 +10,6 @@ pub mod sites;
 pub mod source;
 pub mod telemetry;
 pub mod traffic;
+
+#[cfg(test)]
+mod layout_tests;

@@ -1,7 +1,6 @@
 //! Conditions in the Kubernetes shape (type, status, reason, message,
-//! lastTransitionTime, observedGeneration) and the pure helper that merges a
-//! new condition into a list, keeping the transition time when the status did
-//! not change.
+//! lastTransitionTime, observedGeneration) and their types. Which condition
+//! says what is decided in one place: `plan::conditions`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -67,90 +66,7 @@ impl Condition {
     }
 }
 
-/// Put `new` into `list`, replacing the condition of the same type. The
-/// transition time of the old one is kept when the status is unchanged, so
-/// that a steady condition does not look freshly changed on every reconcile.
-pub fn set_condition(list: &mut Vec<Condition>, mut new: Condition) {
-    if let Some(old) = list.iter_mut().find(|c| c.type_ == new.type_) {
-        if old.status == new.status {
-            new.last_transition_time = old.last_transition_time.clone();
-        }
-        *old = new;
-    } else {
-        list.push(new);
-    }
-}
-
-/// `set_condition`, measured against the conditions the last trip wrote
-/// (`previous`): a condition that another step of this trip set otherwise
-/// and this one sets back keeps the time of its last real transition.
-pub fn set_condition_since(list: &mut Vec<Condition>, mut new: Condition, previous: &[Condition]) {
-    if let Some(old) = find(previous, &new.type_)
-        && old.status == new.status
-    {
-        new.last_transition_time = old.last_transition_time.clone();
-        if let Some(c) = list.iter_mut().find(|c| c.type_ == new.type_) {
-            *c = new;
-            return;
-        }
-    }
-    set_condition(list, new);
-}
-
 /// The condition of one type, if present.
 pub fn find<'a>(list: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     list.iter().find(|c| c.type_ == type_)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unchanged_status_keeps_transition_time() {
-        let mut list = vec![Condition::new(
-            types::READY,
-            ConditionStatus::True,
-            "A",
-            "a",
-            1,
-            "t1",
-        )];
-        set_condition(
-            &mut list,
-            Condition::new(types::READY, ConditionStatus::True, "B", "b", 2, "t2"),
-        );
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].last_transition_time, "t1");
-        assert_eq!(list[0].reason, "B");
-        assert_eq!(list[0].observed_generation, 2);
-    }
-
-    #[test]
-    fn changed_status_moves_transition_time() {
-        let mut list = vec![Condition::new(
-            types::READY,
-            ConditionStatus::True,
-            "A",
-            "a",
-            1,
-            "t1",
-        )];
-        set_condition(
-            &mut list,
-            Condition::new(types::READY, ConditionStatus::False, "B", "b", 1, "t2"),
-        );
-        assert_eq!(list[0].last_transition_time, "t2");
-    }
-
-    #[test]
-    fn new_type_is_appended() {
-        let mut list = vec![];
-        set_condition(
-            &mut list,
-            Condition::new(types::IN_SYNC, ConditionStatus::Unknown, "A", "a", 1, "t1"),
-        );
-        assert!(find(&list, types::IN_SYNC).is_some());
-        assert!(find(&list, types::READY).is_none());
-    }
 }

@@ -1,9 +1,9 @@
 //! What every reconcile shares: the client, the event recorder, metrics,
 //! the leader flag, the shared git source cache, Secrets and site clients,
-//! and per-object retry counts, status hashes and metric series (pruned
-//! with `prune`).
+//! and each pair's memory (`pair_memory`: retry counts, status hashes,
+//! traffic and listing memos) and metric series, all of a pair forgotten
+//! at once with `forget` and `prune`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,8 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::leader::LeaderDeadline;
+use super::pair_key::PairKey;
+use super::pair_memory::PairMemories;
 use super::secrets::SecretStore;
 use super::site_drivers::SiteClients;
 use crate::api::SiteHAPairStatus;
@@ -43,24 +45,25 @@ pub struct Context {
     pub pairs: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::SiteHAPair>>,
     /// The shard of pairs this context reconciles (all of them by default).
     pub shard: crate::plan::shard::Shard,
-    /// What each pair's traffic objects were last applied as.
+    /// What each pair's traffic objects were last applied as (kept in
+    /// `memory`).
     pub traffic: super::traffic_memo::TrafficMemo,
     /// Pushes the webhook took in this (leading) replica, and the
     /// Controller trigger that wakes the pairs following them.
     pub push: super::push_trigger::PushTrigger,
-    /// The ETag of each site's last listing that matched the revision.
+    /// The ETag of each site's last listing that matched the revision
+    /// (kept in `memory`).
     pub listings: super::listings::ListingMemo,
     /// What every pair's slot in its interval is counted from (see
     /// `plan::schedule::until_slot`).
-    pub epoch: std::time::Instant,
-    /// Failed attempts per object (namespace/name), reset on success.
-    failures: Mutex<HashMap<String, u32>>,
-    /// Objects read fresh from the API server in this leadership term.
-    term_seen: Mutex<std::collections::HashSet<String>>,
-    /// A hash of the status this replica last wrote or read fresh, per
-    /// object, in this term: a cached object whose status hashes the same
-    /// is not behind it.
-    known_status: Mutex<HashMap<String, u64>>,
+    pub started: std::time::Instant,
+    /// Each pair's memory: failed attempts (reset on success), whether it
+    /// was read fresh from the API server in this leadership term, a hash
+    /// of the status this replica last wrote or read fresh in this term (a
+    /// cached object whose status hashes the same is not behind it), the
+    /// generation the pair watch delivered, and the traffic and listing
+    /// memos.
+    memory: Arc<PairMemories>,
     /// The claim index of every pair, with the version of the pair set it
     /// was built from.
     claims: Mutex<Option<(u64, Arc<crate::plan::claims::ClaimIndex>)>>,
@@ -68,8 +71,6 @@ pub struct Context {
     /// generation, as the pair watch delivers them): status writes leave
     /// the claim index alone.
     claims_version: std::sync::atomic::AtomicU64,
-    /// The generation of every pair seen by the watch, by uid.
-    generations: Mutex<HashMap<String, Option<i64>>>,
 }
 
 impl Context {
@@ -87,6 +88,7 @@ impl Context {
             instance: Some(identity.to_string()),
         };
         let site_clients = SiteClients::in_cluster(client.clone());
+        let memory = Arc::new(PairMemories::default());
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             identity: identity.to_string(),
@@ -101,16 +103,13 @@ impl Context {
             hook_outcomes: Default::default(),
             pairs: std::sync::OnceLock::new(),
             shard: crate::plan::shard::Shard::ALL,
-            traffic: Default::default(),
-            listings: Default::default(),
+            traffic: super::traffic_memo::TrafficMemo::new(memory.clone()),
+            listings: super::listings::ListingMemo::new(memory.clone()),
             push: Default::default(),
-            epoch: std::time::Instant::now(),
-            failures: Mutex::new(HashMap::new()),
-            term_seen: Mutex::new(std::collections::HashSet::new()),
-            known_status: Mutex::new(HashMap::new()),
+            started: std::time::Instant::now(),
+            memory,
             claims: Mutex::new(None),
             claims_version: std::sync::atomic::AtomicU64::new(0),
-            generations: Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,14 +125,16 @@ impl Context {
         use kube::runtime::watcher::Event;
         let changed = match event {
             Event::Apply(p) | Event::InitApply(p) => {
-                let uid = p.metadata.uid.clone().unwrap_or_default();
-                let mut seen = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-                seen.insert(uid, p.metadata.generation) != Some(p.metadata.generation)
+                let seen = (
+                    p.metadata.uid.clone().unwrap_or_default(),
+                    p.metadata.generation,
+                );
+                self.memory.update(&PairKey::of(p), |m| {
+                    m.generation.replace(seen.clone()) != Some(seen)
+                })
             }
             Event::Delete(p) => {
-                let uid = p.metadata.uid.clone().unwrap_or_default();
-                let mut seen = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-                seen.remove(&uid);
+                self.memory.update(&PairKey::of(p), |m| m.generation = None);
                 true
             }
             Event::Init => false,
@@ -192,128 +193,80 @@ impl Context {
 
     /// A new leadership term: every object is read fresh once again.
     pub fn new_term(&self) {
-        self.term_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.known_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.memory.update_all(|m| {
+            m.seen_in_term = false;
+            m.known_status = None;
+        });
     }
 
     /// Remember the status of `key` as current (just written or read fresh).
-    pub fn remember_status(&self, key: &str, status: Option<&SiteHAPairStatus>) {
-        self.known_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), status_hash(status));
+    pub fn remember_status(&self, key: &PairKey, status: Option<&SiteHAPairStatus>) {
+        let hash = status_hash(status);
+        self.memory.update(key, |m| m.known_status = Some(hash));
     }
 
     /// Whether `status` is the one last remembered for `key`.
-    pub fn is_known_status(&self, key: &str, status: Option<&SiteHAPairStatus>) -> bool {
-        self.known_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .is_some_and(|h| *h == status_hash(status))
+    pub fn is_known_status(&self, key: &PairKey, status: Option<&SiteHAPairStatus>) -> bool {
+        let hash = status_hash(status);
+        self.memory.read(key, |m| m.known_status == Some(hash))
     }
 
     /// Whether `key` was read fresh in this term.
-    pub fn seen_in_term(&self, key: &str) -> bool {
-        self.term_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(key)
+    pub fn seen_in_term(&self, key: &PairKey) -> bool {
+        self.memory.read(key, |m| m.seen_in_term)
     }
 
     /// `key` was read fresh in this term.
-    pub fn mark_seen(&self, key: &str) {
-        self.term_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string());
+    pub fn mark_seen(&self, key: &PairKey) {
+        self.memory.update(key, |m| m.seen_in_term = true);
     }
 
-    /// Forget an object that went away, its metric series too.
-    pub fn forget(&self, key: &str) {
-        if let Some((namespace, name)) = key.split_once('/') {
-            self.metrics.pairs.forget_pair(namespace, name);
-        }
-        self.term_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-        self.known_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-        self.traffic.forget(key);
-        self.listings.forget(key);
-        self.reset_backoff(key);
+    /// Forget a pair that went away: all of its memory and its metric
+    /// series.
+    pub fn forget(&self, key: &PairKey) {
+        self.metrics.pairs.forget_pair(&key.namespace, &key.name);
+        self.memory.forget(key);
     }
 
-    /// Forget per-object state of every object `exists` says is gone, and
+    /// Forget all of every pair `exists` says is gone (its memory and its
+    /// metric series, also of a pair known only to the metrics), and
     /// Secrets, site clients and source entries unused for a while: the
     /// maps hold only what live pairs use.
-    pub fn prune(&self, exists: impl Fn(&str) -> bool, now: std::time::Instant) {
-        let mut keys = self.object_keys();
-        keys.extend(self.metrics.pairs.tracked_pairs());
-        keys.retain(|k| !exists(k));
-        for k in keys {
-            self.forget(&k);
+    pub fn prune(&self, exists: impl Fn(&PairKey) -> bool, now: std::time::Instant) {
+        let mut gone: std::collections::BTreeSet<PairKey> =
+            self.memory.prune(&exists).into_iter().collect();
+        let tracked = self.metrics.pairs.tracked_pairs();
+        gone.extend(
+            tracked
+                .iter()
+                .filter_map(|k| PairKey::parse(k))
+                .filter(|k| !exists(k)),
+        );
+        for key in &gone {
+            self.metrics.pairs.forget_pair(&key.namespace, &key.name);
         }
         self.secrets.prune(now);
         self.site_clients.prune(now);
         self.source.prune(now);
     }
 
-    /// How many objects have per-object state (for tests and metrics).
+    /// How many pairs something is remembered of (for tests and logs).
     pub fn tracked_objects(&self) -> usize {
-        self.object_keys().len()
-    }
-
-    /// Every object some per-object map holds state for.
-    fn object_keys(&self) -> std::collections::HashSet<String> {
-        let mut keys: std::collections::HashSet<String> = self
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        keys.extend(
-            self.known_status
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .cloned(),
-        );
-        keys.extend(self.traffic.keys());
-        keys.extend(self.listings.keys());
-        keys.extend(
-            self.term_seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned(),
-        );
-        keys
+        self.memory.len()
     }
 
     /// Record a failure of `key` and return how long to back off: 1s,
     /// doubling, at most 5 minutes.
-    pub fn backoff(&self, key: &str) -> Duration {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(key.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        backoff_delay(*n)
+    pub fn backoff(&self, key: &PairKey) -> Duration {
+        self.memory.update(key, |m| {
+            m.failures = m.failures.saturating_add(1);
+            backoff_delay(m.failures)
+        })
     }
 
     /// Forget the failures of `key` after a successful reconcile.
-    pub fn reset_backoff(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
+    pub fn reset_backoff(&self, key: &PairKey) {
+        self.memory.update(key, |m| m.failures = 0);
     }
 }
 
@@ -336,9 +289,8 @@ pub fn backoff_delay(attempts: u32) -> Duration {
 
 /// namespace/name and creationTimestamp of a pair, as claims compare them.
 fn pair_key(p: &crate::api::SiteHAPair) -> (String, String) {
-    use kube::ResourceExt;
     (
-        format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
+        PairKey::of(p).to_string(),
         p.metadata
             .creation_timestamp
             .as_ref()
@@ -457,14 +409,18 @@ mod tests {
         assert!(ctx.claimed_elsewhere(&new).is_empty());
     }
 
+    fn key(shown: &str) -> PairKey {
+        PairKey::parse(shown).expect("namespace/name")
+    }
+
     #[tokio::test]
     async fn prune_forgets_the_state_of_pairs_that_are_gone_and_keeps_the_rest() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctx = offline_context(dir.path());
-        for key in ["ns/kept", "ns/deleted", "other/moved"] {
-            ctx.backoff(key);
-            ctx.mark_seen(key);
-            ctx.remember_status(key, None);
+        for k in ["ns/kept", "ns/deleted", "other/moved"] {
+            ctx.backoff(&key(k));
+            ctx.mark_seen(&key(k));
+            ctx.remember_status(&key(k), None);
         }
         // Metric series, also of a pair known only to the metrics.
         for name in ["kept", "deleted", "metrics-only"] {
@@ -473,18 +429,73 @@ mod tests {
                 .observe_pair("ns", name, &SiteHAPairStatus::default());
         }
         assert_eq!(ctx.tracked_objects(), 3);
-        ctx.prune(|k| k == "ns/kept", Instant::now());
+        ctx.prune(|k| *k == key("ns/kept"), Instant::now());
         assert_eq!(ctx.tracked_objects(), 1);
         assert_eq!(ctx.metrics.pairs.tracked_pairs(), ["ns/kept"]);
         let text = ctx.metrics.render();
         assert!(text.contains("pair=\"kept\""), "{text}");
         assert!(!text.contains("pair=\"deleted\""), "{text}");
         assert!(!text.contains("pair=\"metrics-only\""), "{text}");
-        assert!(ctx.seen_in_term("ns/kept"));
-        assert!(!ctx.seen_in_term("ns/deleted"));
+        assert!(ctx.seen_in_term(&key("ns/kept")));
+        assert!(!ctx.seen_in_term(&key("ns/deleted")));
         // The kept pair's failure count went on; the others start afresh.
-        assert_eq!(ctx.backoff("ns/kept"), Duration::from_secs(2));
-        assert_eq!(ctx.backoff("ns/deleted"), Duration::from_secs(1));
+        assert_eq!(ctx.backoff(&key("ns/kept")), Duration::from_secs(2));
+        assert_eq!(ctx.backoff(&key("ns/deleted")), Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn forget_and_prune_drop_every_kind_of_a_pairs_memory_and_keep_the_others() {
+        use super::super::pair_memory::PairMemory;
+        use kube::runtime::watcher::Event;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = offline_context(dir.path());
+        let now = Instant::now();
+        let pairs = [
+            pair("a", "ua", 1, "2026-01-01T00:00:00Z", "https://a.example"),
+            pair("b", "ub", 1, "2026-01-01T00:00:00Z", "https://b.example"),
+            pair("c", "uc", 1, "2026-01-01T00:00:00Z", "https://c.example"),
+        ];
+        for p in &pairs {
+            let k = PairKey::of(p);
+            ctx.note_pair_event(&Event::Apply(p.clone()));
+            ctx.backoff(&k);
+            ctx.mark_seen(&k);
+            ctx.remember_status(&k, None);
+            ctx.traffic.record(&k, 7, Vec::new());
+            ctx.listings.matched(&k, "east", "\"1\"", "u#p@r1");
+            ctx.listings.info_was_read(&k, "east", now);
+            ctx.metrics
+                .pairs
+                .observe_pair(&k.namespace, &k.name, &SiteHAPairStatus::default());
+        }
+        let [a, b, c] = pairs.each_ref().map(PairKey::of);
+        let memory_of = |k: &PairKey| ctx.memory.read(k, Clone::clone);
+        let full = memory_of(&c);
+        assert!(
+            full.failures == 1
+                && full.seen_in_term
+                && full.known_status.is_some()
+                && full.generation.is_some()
+                && full.traffic.is_some()
+                && !full.listings.is_empty()
+                && !full.info_read.is_empty(),
+            "{full:?}"
+        );
+        // Forgotten: every kind at once, metric series too.
+        ctx.forget(&a);
+        assert_eq!(memory_of(&a), PairMemory::default());
+        assert_eq!(ctx.listings.etag_for(&a, "east", "u#p@r1"), None);
+        assert!(ctx.listings.info_due(&a, "east", now));
+        assert!(!ctx.seen_in_term(&a) && !ctx.is_known_status(&a, None));
+        assert_eq!(ctx.tracked_objects(), 2);
+        // Pruned: b is gone, c stays exactly as it was.
+        ctx.prune(|k| *k == c, now);
+        assert_eq!(memory_of(&b), PairMemory::default());
+        assert_eq!(memory_of(&c), full);
+        assert_eq!(ctx.tracked_objects(), 1);
+        assert_eq!(ctx.metrics.pairs.tracked_pairs(), ["ns/c"]);
+        assert_eq!(ctx.backoff(&b), Duration::from_secs(1));
+        assert_eq!(ctx.backoff(&c), Duration::from_secs(2));
     }
 
     #[test]

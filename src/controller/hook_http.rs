@@ -11,9 +11,9 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::secrets::TripSecrets;
+use crate::api::redact::{MAX_MESSAGE, trim};
 use crate::api::{HttpHook, duration};
 use crate::plan::hooks::{Outcome, http_outcome};
-use crate::sites::answers::{MAX_MESSAGE, trim};
 
 /// The most of an answer read (only its start reaches status).
 pub const MAX_ANSWER: usize = 64 * 1024;

@@ -11,9 +11,9 @@ use k8s_openapi::api::core::v1::{Container, EnvVar};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, PostParams};
 
+use crate::api::redact::{MAX_MESSAGE, trim};
 use crate::api::{FIELD_MANAGER, JobHook, PromotionRecord};
 use crate::plan::hooks::{JobSeen, Outcome, job_env, job_outcome};
-use crate::sites::answers::{MAX_MESSAGE, trim};
 use crate::traffic::objects::LABEL_PAIR;
 
 /// Label naming the hook a Job runs.

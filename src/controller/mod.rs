@@ -9,6 +9,8 @@ pub mod hook_http;
 pub mod hook_job;
 pub mod leader;
 pub mod listings;
+pub mod pair_key;
+pub mod pair_memory;
 pub mod push_trigger;
 pub mod reconcile;
 pub mod role_records;
@@ -23,4 +25,5 @@ pub mod webhook;
 
 pub use context::Context;
 pub use error::Error;
+pub use pair_key::PairKey;
 pub use run::{RunConfig, run};

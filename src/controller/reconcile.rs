@@ -50,7 +50,7 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
     });
     ctx.metrics.observe_reconcile(started.elapsed());
     if result.is_ok() {
-        ctx.reset_backoff(&format!("{namespace}/{name}"));
+        ctx.reset_backoff(&super::PairKey::new(&namespace, &name));
     }
     result
 }
@@ -58,7 +58,7 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
 /// Called by the Controller when reconcile fails: count it, back off per object.
 pub fn error_policy(obj: Arc<SiteHAPair>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.observe_error(error.metric_reason());
-    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let key = super::PairKey::of(&obj);
     let delay = ctx.backoff(&key);
     warn!(object = %key, error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
@@ -89,7 +89,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     // first trip of the term, or a status other than the one it last wrote
     // or read (the cache lags behind a write). At rest the copy is known
     // and nothing is read.
-    let key = format!("{namespace}/{name}");
+    let key = super::PairKey::new(&namespace, &name);
     let mut fresh: Option<SiteHAPair> = None;
     if !ctx.seen_in_term(&key) || !ctx.is_known_status(&key, obj.status.as_ref()) {
         let obj = get_fresh().await?;
@@ -132,7 +132,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
 /// How long until the pair's next trip, every `period`, on its slot.
 fn next_trip(ctx: &Context, obj: &SiteHAPair, period: std::time::Duration) -> std::time::Duration {
     let hash = crate::plan::shard::pair_hash(&obj.namespace().unwrap_or_default(), &obj.name_any());
-    until_slot(period, hash, ctx.epoch.elapsed())
+    until_slot(period, hash, ctx.started.elapsed())
 }
 
 /// A pair is going away: remove what the operator made in the cluster (its
@@ -141,7 +141,7 @@ fn next_trip(ctx: &Context, obj: &SiteHAPair, period: std::time::Duration) -> st
 async fn cleanup(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
     let namespace = obj.namespace().ok_or(Error::NoNamespace)?;
     crate::traffic::remove(&ctx.client, &namespace, &obj.name_any()).await?;
-    ctx.forget(&format!("{namespace}/{}", obj.name_any()));
+    ctx.forget(&super::PairKey::new(&namespace, obj.name_any()));
     publish(
         ctx,
         obj,

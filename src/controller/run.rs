@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -88,64 +88,13 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             .map(|w| (w.secret_namespace.as_str(), w.secret_name.as_str())),
         metrics.secret_reads.clone(),
     );
-    // One context per shard: its own leader flag and per-pair state; the
-    // git cache, Secrets and metrics are shared.
-    let shards = cfg.shards.max(1);
-    let contexts: Vec<Arc<Context>> = (0..shards)
-        .map(|index| {
-            Arc::new(
-                Context::new(
-                    client.clone(),
-                    &cfg.identity,
-                    metrics.clone(),
-                    Arc::new(AtomicBool::new(false)),
-                    source.clone(),
-                    secrets.clone(),
-                    cfg.allow_file_sources,
-                )
-                .with_shard(Shard {
-                    index,
-                    count: shards,
-                }),
-            )
-        })
-        .collect();
-
-    let listener = bind(cfg.listen).await.map_err(|source| RunError::Bind {
-        addr: cfg.listen,
-        source,
-    })?;
-    let local = listener.local_addr().map_err(|source| RunError::Bind {
-        addr: cfg.listen,
-        source,
-    })?;
-    info!(address = %local, "serving /healthz, /readyz and /metrics");
-    let mut app = router(ServerState {
+    let contexts = shard_contexts(&client, &cfg, &metrics, &source, &secrets);
+    let state = ServerState {
         metrics: metrics.clone(),
         ready: ready.clone(),
-    });
-    if let Some(hook) = &cfg.webhook {
-        info!(secret = %format!("{}/{}", hook.secret_namespace, hook.secret_name), "serving POST /hooks/git");
-        app = app.merge(super::webhook::routes(
-            client.clone(),
-            hook.clone(),
-            secrets.clone(),
-            contexts.clone(),
-        ));
-    }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            error!(error = %e, "HTTP server failed");
-        }
-    });
+    let server = serve(&client, &cfg, state, &secrets, &contexts, stop_rx.clone()).await?;
     tokio::spawn(forward_signals(stop_tx));
 
     client
@@ -171,31 +120,7 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
             set_leader(&ctx.leader, &metrics, false);
             Ok(())
         }
-        Some(lease) => {
-            // Every shard is competed for; a replica may lead any of them.
-            // Losing one stops the process (one term per process), so its
-            // shards move to the other replicas while theirs stay put.
-            // Replicas started together spread out: each competes for the
-            // shard its identity hashes to at once, and for each further
-            // one half a Lease duration later than the one before.
-            let first = Shard::of("", &cfg.identity, shards).index;
-            let all = contexts.iter().map(|ctx| {
-                let lease = shard_lease(lease, ctx.shard);
-                let mut stop = stop_rx.clone();
-                let (client, cfg) = (client.clone(), cfg.clone());
-                let later = (ctx.shard.index + shards - first) % shards;
-                let delay =
-                    std::time::Duration::from_millis(u64::from(later) * lease.duration_s * 500);
-                async move {
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.wait_for(|s| *s) => return Ok(()),
-                    }
-                    lead_while_elected(&client, &cfg, &lease, ctx, stop).await
-                }
-            });
-            futures::future::try_join_all(all).await.map(|_| ())
-        }
+        Some(lease) => lead_shards(&client, &cfg, lease, &contexts, &stop_rx).await,
     };
     if result.is_ok() {
         let _ = server.await;
@@ -204,6 +129,111 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     }
     info!("stopped");
     result
+}
+
+/// One context per shard: its own leader flag and per-pair state; the
+/// git cache, Secrets and metrics are shared.
+fn shard_contexts(
+    client: &Client,
+    cfg: &RunConfig,
+    metrics: &Arc<Metrics>,
+    source: &Arc<SourceCache>,
+    secrets: &Arc<SecretStore>,
+) -> Vec<Arc<Context>> {
+    let shards = cfg.shards.max(1);
+    (0..shards)
+        .map(|index| {
+            Arc::new(
+                Context::new(
+                    client.clone(),
+                    &cfg.identity,
+                    metrics.clone(),
+                    Arc::new(AtomicBool::new(false)),
+                    source.clone(),
+                    secrets.clone(),
+                    cfg.allow_file_sources,
+                )
+                .with_shard(Shard {
+                    index,
+                    count: shards,
+                }),
+            )
+        })
+        .collect()
+}
+
+/// Bind the HTTP port and serve health, readiness, metrics and, when
+/// configured, the webhook, until `stop` turns true.
+async fn serve(
+    client: &Client,
+    cfg: &RunConfig,
+    state: ServerState,
+    secrets: &Arc<SecretStore>,
+    contexts: &[Arc<Context>],
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, RunError> {
+    let listener = bind(cfg.listen).await.map_err(|source| RunError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let local = listener.local_addr().map_err(|source| RunError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    info!(address = %local, "serving /healthz, /readyz and /metrics");
+    let mut app = router(state);
+    if let Some(hook) = &cfg.webhook {
+        info!(secret = %format!("{}/{}", hook.secret_namespace, hook.secret_name), "serving POST /hooks/git");
+        app = app.merge(super::webhook::routes(
+            client.clone(),
+            hook.clone(),
+            secrets.clone(),
+            contexts.to_vec(),
+        ));
+    }
+    Ok(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            error!(error = %e, "HTTP server failed");
+        }
+    }))
+}
+
+/// Compete for every shard's Lease; a replica may lead any of them.
+/// Losing one stops the process (one term per process), so its shards
+/// move to the other replicas while theirs stay put. Replicas started
+/// together spread out: each competes for the shard its identity hashes
+/// to at once, and for each further one half a Lease duration later than
+/// the one before.
+async fn lead_shards(
+    client: &Client,
+    cfg: &RunConfig,
+    lease: &LeaseConfig,
+    contexts: &[Arc<Context>],
+    stop: &watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let shards = cfg.shards.max(1);
+    let first = Shard::of("", &cfg.identity, shards).index;
+    let all = contexts.iter().map(|ctx| {
+        let lease = shard_lease(lease, ctx.shard);
+        let mut stop = stop.clone();
+        let (client, cfg) = (client.clone(), cfg.clone());
+        let later = (ctx.shard.index + shards - first) % shards;
+        let delay = std::time::Duration::from_millis(u64::from(later) * lease.duration_s * 500);
+        async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+            lead_while_elected(&client, &cfg, &lease, ctx, stop).await
+        }
+    });
+    futures::future::try_join_all(all).await.map(|_| ())
 }
 
 /// The Lease of one shard: the configured one when pairs are not split.
@@ -318,82 +348,17 @@ async fn run_controller(
     ctx: Arc<Context>,
     stop: watch::Receiver<bool>,
 ) {
-    type Meta<K> = Api<PartialObjectMeta<K>>;
-    #[allow(clippy::type_complexity)]
-    let (api, services, slices, jobs): (
-        Api<SiteHAPair>,
-        Meta<Service>,
-        Meta<EndpointSlice>,
-        Meta<Job>,
-    ) = match &namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client),
-        ),
-    };
+    let apis = WatchedApis::new(client, namespace.as_deref());
     let mut grace_stop = stop.clone();
     let prune_stop = stop.clone();
     let shutdown = async move {
         let mut stop = stop;
         let _ = stop.wait_for(|s| *s).await;
     };
-    // The traffic objects are watched too (metadata only): an edit or a
-    // deletion by hand triggers the pair and is put back, and the stores
-    // tell an idle pair's traffic apart from one that needs writing.
-    let owned = watcher::Config::default().labels(crate::traffic::objects::LABEL_PAIR);
-    let (svc_reader, svc_writer) = reflector::store();
-    let svc_stream = watcher(services, owned.clone())
-        .default_backoff()
-        .modify(|m| m.metadata.managed_fields = None)
-        .reflect(svc_writer)
-        .touched_objects();
-    let (slice_reader, slice_writer) = reflector::store();
-    let slice_stream = watcher(slices, owned)
-        .default_backoff()
-        .modify(|m| m.metadata.managed_fields = None)
-        .reflect(slice_writer)
-        .touched_objects();
-    let _ = ctx.traffic.stores.set(super::traffic_memo::TrafficStores {
-        services: svc_reader,
-        slices: slice_reader,
-    });
+    let (svc_stream, slice_stream) = traffic_watches(apis.services, apis.slices, &ctx);
     let hook_jobs = watcher::Config::default().labels(super::hook_job::LABEL_HOOK);
-    // Reconcile on spec (generation), annotation and finalizer changes, not
-    // on the operator's own status writes; timers requeue the rest.
     let (reader, writer) = reflector::store();
-    let mut pair_config = watcher::Config::default().any_semantic();
-    if let Some(sel) = &selector {
-        pair_config = pair_config.labels(sel);
-    }
-    // The store holds every pair in scope (a site claimed by a pair of
-    // another shard is still seen); the Controller gets this shard's.
-    let shard = ctx.shard;
-    let claims_ctx = ctx.clone();
-    let pairs = watcher(api, pair_config)
-        .default_backoff()
-        .modify(|p| p.metadata.managed_fields = None)
-        .reflect(writer)
-        .inspect_ok(move |event| claims_ctx.note_pair_event(event))
-        .applied_objects()
-        .try_filter(move |p| {
-            let ns = p.metadata.namespace.as_deref().unwrap_or_default();
-            let name = p.metadata.name.as_deref().unwrap_or_default();
-            futures::future::ready(shard.holds(ns, name))
-        })
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::annotations)
-                .combine(predicates::finalizers),
-            Default::default(),
-        );
+    let pairs = pair_stream(apis.pairs, selector.as_deref(), &ctx, writer);
     let _ = ctx.pairs.set(reader.clone());
     tokio::spawn(prune_forgotten(ctx.clone(), reader.clone(), prune_stop));
     let config = controller::Config::default().concurrency(concurrency);
@@ -403,7 +368,11 @@ async fn run_controller(
         .owns_stream(slice_stream)
         // A hook's Job that finishes is news: its metadata (with backoff,
         // should the RBAC lack jobs) wakes the pair at once.
-        .owns_stream(watcher(jobs, hook_jobs).default_backoff().touched_objects())
+        .owns_stream(
+            watcher(apis.jobs, hook_jobs)
+                .default_backoff()
+                .touched_objects(),
+        )
         .reconcile_on(ctx.push.stream())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -426,6 +395,102 @@ async fn run_controller(
     }
 }
 
+/// What the Controller watches, in one namespace or in all.
+struct WatchedApis {
+    pairs: Api<SiteHAPair>,
+    services: Api<PartialObjectMeta<Service>>,
+    slices: Api<PartialObjectMeta<EndpointSlice>>,
+    jobs: Api<PartialObjectMeta<Job>>,
+}
+
+impl WatchedApis {
+    fn new(client: Client, namespace: Option<&str>) -> Self {
+        match namespace {
+            Some(ns) => Self {
+                pairs: Api::namespaced(client.clone(), ns),
+                services: Api::namespaced(client.clone(), ns),
+                slices: Api::namespaced(client.clone(), ns),
+                jobs: Api::namespaced(client, ns),
+            },
+            None => Self {
+                pairs: Api::all(client.clone()),
+                services: Api::all(client.clone()),
+                slices: Api::all(client.clone()),
+                jobs: Api::all(client),
+            },
+        }
+    }
+}
+
+/// The traffic objects are watched too (metadata only): an edit or a
+/// deletion by hand triggers the pair and is put back, and the stores
+/// (handed to `ctx.traffic`) tell an idle pair's traffic apart from one
+/// that needs writing.
+fn traffic_watches(
+    services: Api<PartialObjectMeta<Service>>,
+    slices: Api<PartialObjectMeta<EndpointSlice>>,
+    ctx: &Context,
+) -> (
+    impl Stream<Item = Result<PartialObjectMeta<Service>, watcher::Error>> + Send + 'static,
+    impl Stream<Item = Result<PartialObjectMeta<EndpointSlice>, watcher::Error>> + Send + 'static,
+) {
+    let owned = watcher::Config::default().labels(crate::traffic::objects::LABEL_PAIR);
+    let (svc_reader, svc_writer) = reflector::store();
+    let svc_stream = watcher(services, owned.clone())
+        .default_backoff()
+        .modify(|m| m.metadata.managed_fields = None)
+        .reflect(svc_writer)
+        .touched_objects();
+    let (slice_reader, slice_writer) = reflector::store();
+    let slice_stream = watcher(slices, owned)
+        .default_backoff()
+        .modify(|m| m.metadata.managed_fields = None)
+        .reflect(slice_writer)
+        .touched_objects();
+    let _ = ctx.traffic.stores.set(super::traffic_memo::TrafficStores {
+        services: svc_reader,
+        slices: slice_reader,
+    });
+    (svc_stream, slice_stream)
+}
+
+/// The pairs in scope (`selector`), reflected into `writer` and noted by
+/// `ctx` (the claim index, the pairs' memory); the Controller gets this
+/// shard's, on spec (generation), annotation and finalizer changes, not on
+/// the operator's own status writes: timers requeue the rest.
+fn pair_stream(
+    api: Api<SiteHAPair>,
+    selector: Option<&str>,
+    ctx: &Arc<Context>,
+    writer: reflector::store::Writer<SiteHAPair>,
+) -> impl Stream<Item = Result<SiteHAPair, watcher::Error>> + Send + 'static {
+    let mut pair_config = watcher::Config::default().any_semantic();
+    if let Some(sel) = selector {
+        pair_config = pair_config.labels(sel);
+    }
+    // The store holds every pair in scope (a site claimed by a pair of
+    // another shard is still seen); the Controller gets this shard's.
+    let shard = ctx.shard;
+    let claims_ctx = ctx.clone();
+    watcher(api, pair_config)
+        .default_backoff()
+        .modify(|p| p.metadata.managed_fields = None)
+        .reflect(writer)
+        .inspect_ok(move |event| claims_ctx.note_pair_event(event))
+        .applied_objects()
+        .try_filter(move |p| {
+            let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            futures::future::ready(shard.holds(ns, name))
+        })
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
+            Default::default(),
+        )
+}
+
 /// Every PRUNE_EVERY, forget the state of pairs that are gone (however
 /// they went: deleted while another replica led, or moved out of scope)
 /// and drop cached Secrets, site clients and source entries no pair used.
@@ -442,12 +507,10 @@ async fn prune_forgotten(
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let exists = |key: &str| {
-            key.split_once('/').is_some_and(|(ns, name)| {
-                pairs
-                    .get(&reflector::ObjectRef::new(name).within(ns))
-                    .is_some()
-            })
+        let exists = |key: &super::PairKey| {
+            pairs
+                .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                .is_some()
         };
         ctx.prune(exists, std::time::Instant::now());
         debug!(

@@ -8,16 +8,20 @@
 //! The memo and the watches are also what every traffic write is
 //! conditioned on (`known`): the resourceVersion this replica got back from
 //! its own last write of an object, else the one its watch holds.
+//!
+//! The memo is kept in the pair's memory (`pair_memory`), forgotten with
+//! the rest of the pair.
 
-use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::pair_key::PairKey;
+use super::pair_memory::PairMemories;
 use crate::traffic::objects::TrafficObjects;
 use crate::traffic::{Applied, Known, Seen, TrafficKind};
 
@@ -32,7 +36,8 @@ pub struct TrafficStores {
 
 #[derive(Default)]
 pub struct TrafficMemo {
-    applied: Mutex<HashMap<String, (u64, Vec<Applied>)>>,
+    /// Where what each pair's last apply wrote is kept.
+    memory: Arc<PairMemories>,
     /// Set when the controller starts its watches; without them nothing is
     /// taken as unchanged.
     pub stores: OnceLock<TrafficStores>,
@@ -51,32 +56,43 @@ pub fn objects_hash(objs: &TrafficObjects) -> u64 {
 }
 
 impl TrafficMemo {
+    /// A memo kept in `memory`, the pairs' memory.
+    pub fn new(memory: Arc<PairMemories>) -> Self {
+        Self {
+            memory,
+            stores: OnceLock::new(),
+        }
+    }
+
     /// Does the cluster still hold exactly what this replica last applied
-    /// for `key` (namespace/name), and is that what `hash` asks for?
-    pub fn unchanged(&self, key: &str, namespace: &str, hash: u64) -> bool {
+    /// for `key`, and is that what `hash` asks for?
+    pub fn unchanged(&self, key: &PairKey, namespace: &str, hash: u64) -> bool {
         let Some(stores) = self.stores.get() else {
             return false;
         };
-        let Ok(applied) = self.applied.lock() else {
-            return false;
-        };
-        let Some((h, objects)) = applied.get(key) else {
-            return false;
-        };
-        *h == hash
-            && objects.iter().all(|a| {
-                let rv = match a.kind {
-                    TrafficKind::Service => stores
-                        .services
-                        .get(&ObjectRef::new(&a.name).within(namespace))
-                        .and_then(|o| o.metadata.resource_version.clone()),
-                    TrafficKind::EndpointSlice => stores
-                        .slices
-                        .get(&ObjectRef::new(&a.name).within(namespace))
-                        .and_then(|o| o.metadata.resource_version.clone()),
-                };
-                rv.as_deref() == Some(a.resource_version.as_str())
+        self.memory.read(key, |m| {
+            m.traffic.as_ref().is_some_and(|(h, objects)| {
+                *h == hash && Self::as_watched(stores, namespace, objects)
             })
+        })
+    }
+
+    /// Do the watches show every one of `objects` at the resourceVersion
+    /// this replica got back for it?
+    fn as_watched(stores: &TrafficStores, namespace: &str, objects: &[Applied]) -> bool {
+        objects.iter().all(|a| {
+            let rv = match a.kind {
+                TrafficKind::Service => stores
+                    .services
+                    .get(&ObjectRef::new(&a.name).within(namespace))
+                    .and_then(|o| o.metadata.resource_version.clone()),
+                TrafficKind::EndpointSlice => stores
+                    .slices
+                    .get(&ObjectRef::new(&a.name).within(namespace))
+                    .and_then(|o| o.metadata.resource_version.clone()),
+            };
+            rv.as_deref() == Some(a.resource_version.as_str())
+        })
     }
 
     /// What a write of `objs` for `key` is conditioned on: for each of the
@@ -84,7 +100,7 @@ impl TrafficMemo {
     /// what this replica last wrote (its content vouched for only while the
     /// watch shows that very version), else what the watch shows (once it
     /// has listed), else nothing: the object is not known to exist.
-    pub async fn known(&self, key: &str, namespace: &str, objs: &TrafficObjects) -> Known {
+    pub async fn known(&self, key: &PairKey, namespace: &str, objs: &TrafficObjects) -> Known {
         let stores = self.stores.get();
         if let Some(s) = stores {
             // Before its first list a store knows nothing, not "absent";
@@ -95,12 +111,12 @@ impl TrafficMemo {
             };
             let _ = tokio::time::timeout(STORE_READY_WAIT, ready).await;
         }
-        let mine: Vec<Applied> = self
-            .applied
-            .lock()
-            .ok()
-            .and_then(|m| m.get(key).map(|(_, a)| a.clone()))
-            .unwrap_or_default();
+        let mine: Vec<Applied> = self.memory.read(key, |m| {
+            m.traffic
+                .as_ref()
+                .map(|(_, a)| a.clone())
+                .unwrap_or_default()
+        });
         let watched = |kind: TrafficKind, name: &str| {
             let stores = stores?;
             let meta = match kind {
@@ -150,24 +166,18 @@ impl TrafficMemo {
         known
     }
 
-    pub fn record(&self, key: &str, hash: u64, objects: Vec<Applied>) {
-        if let Ok(mut m) = self.applied.lock() {
-            m.insert(key.to_string(), (hash, objects));
-        }
+    /// The pair's traffic objects were applied as `objects`, from what
+    /// hashes to `hash`.
+    pub fn record(&self, key: &PairKey, hash: u64, objects: Vec<Applied>) {
+        self.memory
+            .update(key, |m| m.traffic = Some((hash, objects)));
     }
 
-    pub fn forget(&self, key: &str) {
-        if let Ok(mut m) = self.applied.lock() {
-            m.remove(key);
-        }
-    }
-
-    /// The pairs it holds an entry for.
-    pub fn keys(&self) -> HashSet<String> {
-        self.applied
-            .lock()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+    /// What this replica applied for the pair is not known (a write that
+    /// failed or may have landed): only the watches count. The rest of
+    /// the pair's memory stays.
+    pub fn forget(&self, key: &PairKey) {
+        self.memory.update(key, |m| m.traffic = None);
     }
 }
 
@@ -252,15 +262,16 @@ mod tests {
             vec![meta("gis", "3")],
             vec![meta("gis-ipv4", "6"), meta("gis-ipv6", "8")],
         );
+        let gis = PairKey::new("ns", "gis");
         m.record(
-            "ns/gis",
+            &gis,
             1,
             vec![
                 applied(TrafficKind::EndpointSlice, "gis-ipv4", "5"),
                 applied(TrafficKind::EndpointSlice, "gis-ipv6", "8"),
             ],
         );
-        let known = m.known("ns/gis", "ns", &objs()).await;
+        let known = m.known(&gis, "ns", &objs()).await;
         let get = |k: TrafficKind, n: &str| known.get(&(k, n.to_string())).cloned();
         // Not in the memo: the watch's version, content unknown.
         let svc = get(TrafficKind::Service, "gis").expect("service");
@@ -276,8 +287,8 @@ mod tests {
         let v6 = get(TrafficKind::EndpointSlice, "gis-ipv6").expect("ipv6");
         assert_eq!((v6.resource_version.as_str(), v6.hash), ("8", Some(7)));
         // Forgotten: the watch alone.
-        m.forget("ns/gis");
-        let known = m.known("ns/gis", "ns", &objs()).await;
+        m.forget(&gis);
+        let known = m.known(&gis, "ns", &objs()).await;
         let v4 = known
             .get(&(TrafficKind::EndpointSlice, "gis-ipv4".to_string()))
             .expect("ipv4");
@@ -291,6 +302,7 @@ mod tests {
     #[tokio::test]
     async fn an_object_seen_nowhere_is_not_known() {
         let m = memo(vec![], vec![]);
-        assert!(m.known("ns/gis", "ns", &objs()).await.is_empty());
+        let gis = PairKey::new("ns", "gis");
+        assert!(m.known(&gis, "ns", &objs()).await.is_empty());
     }
 }

@@ -4,7 +4,29 @@
 //! newer promotion, the condition, the wake-up time, names and bodies.
 
 use super::*;
-use crate::api::{HttpHook, JobHook};
+use crate::api::conditions::{Condition, ConditionStatus, types};
+use crate::api::redact::MAX_MESSAGE;
+use crate::api::{HookPhase, HttpHook, JobHook, PromotionHook, PromotionRecord};
+use crate::plan::promotion::REASON_INITIAL;
+use serde_json::json;
+
+/// The HooksSucceeded condition as `conditions::compose` writes it from
+/// `rows` (absent when no live hook is left).
+fn hooks_condition(conds: &mut Vec<Condition>, rows: &[HookStatus], generation: i64, now: &str) {
+    conds.retain(|c| c.type_ != types::HOOKS_SUCCEEDED);
+    if let crate::plan::conditions::Judged::Is(v) = crate::plan::conditions::hooks_succeeded(rows) {
+        let (reason, message) = (v.reason.as_str(), v.message);
+        let c = Condition::new(
+            types::HOOKS_SUCCEEDED,
+            v.status,
+            reason,
+            message,
+            generation,
+            now,
+        );
+        conds.push(c);
+    }
+}
 
 fn t(s: &str) -> Timestamp {
     s.parse().expect("timestamp")
@@ -202,7 +224,7 @@ fn exhausted_attempts_are_failed_with_the_last_message() {
     assert_eq!(rows[0].next_attempt_at, None);
     assert!(due(&rows, &hooks, "gis", false, now).is_empty());
     let mut conds = Vec::new();
-    set_condition(&mut conds, &rows, 4, NOW);
+    hooks_condition(&mut conds, &rows, 4, NOW);
     let c = &conds[0];
     assert_eq!(c.type_, types::HOOKS_SUCCEEDED);
     assert_eq!(c.status, ConditionStatus::False);
@@ -300,7 +322,7 @@ fn a_newer_promotion_abandons_unfinished_hooks_and_drops_finished_ones() {
     let work = due(&rows, &hooks, "gis", false, now);
     assert!(work.iter().all(|d| rows[d.index].epoch == 3));
     let mut conds = Vec::new();
-    set_condition(&mut conds, &rows, 1, NOW);
+    hooks_condition(&mut conds, &rows, 1, NOW);
     assert_eq!(conds[0].status, ConditionStatus::Unknown);
     assert!(conds[0].message.contains("epoch 3"));
     // The promotion after that drops the abandoned row too.
@@ -329,7 +351,7 @@ fn a_hook_removed_from_the_spec_is_abandoned() {
         1,
         NOW,
     )];
-    set_condition(&mut conds, &rows, 1, NOW);
+    hooks_condition(&mut conds, &rows, 1, NOW);
     assert!(conds.is_empty());
 }
 
@@ -358,7 +380,7 @@ fn the_condition_is_true_when_all_succeeded() {
         finish(r, h, Outcome::Succeeded("HTTP 204".into()), now);
     }
     let mut conds = Vec::new();
-    set_condition(&mut conds, &rows, 2, NOW);
+    hooks_condition(&mut conds, &rows, 2, NOW);
     assert_eq!(conds[0].status, ConditionStatus::True);
     assert_eq!(conds[0].reason, "Succeeded");
     assert_eq!(

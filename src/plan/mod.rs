@@ -18,6 +18,7 @@ mod promotion_phases;
 pub mod promotion_status;
 pub mod promotion_types;
 pub mod prune;
+mod reason_enum;
 pub mod schedule;
 pub mod shard;
 pub mod spec_check;

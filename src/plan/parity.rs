@@ -7,7 +7,18 @@
 
 use crate::api::conditions::ConditionStatus;
 use crate::api::{SiteHAPairStatus, SiteStatus};
-use crate::plan::conditions::reasons::ParityReason;
+use crate::plan::reason_enum::reason_enum;
+
+reason_enum! {
+    /// Whether the sites run one version and share one token key.
+    ParityReason {
+        Matched,
+        VersionSkew,
+        TokenKeyMismatch,
+        VersionSkewAndTokenKeyMismatch,
+        ParityUnknown,
+    }
+}
 
 /// One site's reported values (None: not reported, or not yet seen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

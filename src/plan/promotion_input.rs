@@ -93,7 +93,7 @@ fn force_past_of(value: &str, by: Option<&str>) -> (String, String) {
         "someone not recorded (set it with sitehapair promote --force-past to record who)"
             .to_string()
     });
-    (value.to_string(), crate::sites::http::trim(&by, 120))
+    (value.to_string(), crate::api::redact::trim(&by, 120))
 }
 
 /// Who the force-past-by annotation names, if it was written for `value`

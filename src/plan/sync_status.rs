@@ -6,9 +6,9 @@
 use crate::api::{
     Drift, SiteContact, SiteHAPairStatus, SiteHealth, SiteMode, SiteStatus, SourceStatus,
 };
-use crate::plan::conditions::SyncFindings;
 use crate::plan::diff::SiteDiff;
 use crate::plan::event::PlannedEvent;
+use crate::plan::strays::Stray;
 use crate::plan::sync::GateClosed;
 use crate::plan::time::{Timestamp, stamp};
 
@@ -67,6 +67,21 @@ pub struct SyncReport {
     pub sites: Vec<SiteReport>,
     /// Why the active site was not synced, if it was held.
     pub gate: Option<GateClosed>,
+}
+
+/// What the sync step saw, as it stood when it was folded into the rows
+/// (before any promotion step changed them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncFindings {
+    pub report: SyncReport,
+    /// The site rows right after the fold (versions and token keys).
+    pub rows: Vec<SiteStatus>,
+    /// Strays, and the active site and epoch they stray from.
+    pub strays: Vec<Stray>,
+    pub active: Option<String>,
+    pub epoch: i64,
+    /// The standby-first change left the active failing its check.
+    pub change_failed: Option<String>,
 }
 
 /// The first 12 characters of a commit hash, for messages.

@@ -22,7 +22,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, Url};
 
 use super::SiteError;
-use super::answers::{MAX_LOCATION, MAX_MESSAGE, trim};
+use super::answers::MAX_LOCATION;
+use crate::api::redact::{MAX_MESSAGE, trim};
 
 /// How long a site's connection stays open with no call on it. A trip's
 /// calls (health, mode, listing, writes) follow each other closely and share

@@ -2,29 +2,15 @@
 //! listings that matched a revision exactly (so that an unchanged site
 //! answers 304 and is not read again).
 
-use super::observe::{Live, Observed};
+use super::observe::{Ask, Live, Observed};
 use crate::api::GitSource;
 use crate::source::cache::Parsed;
-
-/// Which listing a trip asks of a site.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Ask {
-    /// Health, mode and version only.
-    NoServices,
-    /// The services; with an ETag, only if they changed since. `before`:
-    /// the tag matched the revision before this one, whose services these
-    /// are (else it matched this revision).
-    Services {
-        etag: Option<String>,
-        before: Option<Parsed>,
-    },
-}
 
 /// Where a trip records which listings matched the revision.
 pub(crate) struct ListingKeys<'a> {
     pub(crate) memo: &'a crate::controller::listings::ListingMemo,
-    /// namespace/name of the pair.
-    pub(crate) pair: &'a str,
+    /// The pair.
+    pub(crate) pair: &'a crate::controller::PairKey,
     /// Source URL, folder and commit: what "matched" means.
     pub(crate) desired: &'a str,
 }

@@ -18,8 +18,8 @@ use futures::future::join_all;
 use kube::ResourceExt;
 
 use crate::api::{ANNOTATION_APPROVE_PRUNE, SiteHAPair, SiteHAPairStatus, SyncStrategy};
-use crate::controller::Context;
 use crate::controller::secrets::TripSecrets;
+use crate::controller::{Context, PairKey};
 use crate::plan::diff::ServiceSet;
 use crate::plan::spec_check::SpecTimes;
 use crate::plan::sync::{PassiveOutcome, SiteView, active_gate, plan_site};
@@ -34,7 +34,8 @@ pub use observe::{observe_sites, site_mode};
 pub(crate) use write::{Target, sync_one};
 
 use fetch::Unread;
-use keys::{Ask, ask_services, listing_key};
+use keys::{ask_services, listing_key};
+use observe::Ask;
 
 /// The drivers built this trip, by site name, for the promotion to reuse
 /// (their Secrets were read once).
@@ -58,8 +59,8 @@ pub struct ActiveWork {
     pub health_timeout: Duration,
     /// spec.sync.drainTime.
     pub drain: Duration,
-    /// namespace/name of the pair, and what its listings are matched to.
-    pub pair_key: String,
+    /// The pair, and what its listings are matched to.
+    pub pair_key: PairKey,
     pub desired_key: String,
 }
 
@@ -78,7 +79,7 @@ struct Pair<'a> {
     times: &'a SpecTimes,
     synced: BTreeMap<String, String>,
     joining: BTreeSet<String>,
-    pair_key: String,
+    pair_key: PairKey,
 }
 
 /// Observe the sites and, when `sync` is true and a source is set, sync
@@ -108,7 +109,7 @@ pub async fn sync(
             .iter()
             .filter_map(|s| Some((s.name.clone(), s.synced_revision.clone()?)))
             .collect(),
-        pair_key: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
+        pair_key: PairKey::of(obj),
     };
     let git = obj.spec.source.as_ref().map(|s| &s.git).filter(|_| sync);
     // The source first: a bad source means no site is written.

@@ -9,7 +9,6 @@ use std::time::Duration;
 use futures::future::join_all;
 use kube::Client;
 
-use super::keys::Ask;
 use crate::api::{SiteContact, SiteMode, SiteSpec};
 use crate::controller::secrets::{SecretStore, TripSecrets};
 use crate::controller::site_drivers::{SiteClients, site_driver};
@@ -20,6 +19,20 @@ use crate::source::cache::Parsed;
 
 /// Timeout of one write or list call to a site.
 pub(super) const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Which listing a trip asks of a site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ask {
+    /// Health, mode and version only.
+    NoServices,
+    /// The services; with an ETag, only if they changed since. `before`:
+    /// the tag matched the revision before this one, whose services these
+    /// are (else it matched this revision).
+    Services {
+        etag: Option<String>,
+        before: Option<Parsed>,
+    },
+}
 
 /// One site as observed at the start of the trip.
 pub(crate) struct Observed {

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::error::JournalError;
 use crate::api::conditions::Condition;
 use crate::api::{FIELD_MANAGER, SiteHAPair, SiteHAPairStatus};
-use crate::controller::Context;
+use crate::controller::{Context, PairKey};
 use crate::plan::conditions::{Composed, Findings, compose};
 use crate::plan::time::Timestamp;
 
@@ -146,7 +146,7 @@ impl StatusJournal {
                 );
                 self.written = Some(status.clone());
                 // What this replica wrote is what it can vouch for.
-                ctx.remember_status(&format!("{namespace}/{name}"), Some(status));
+                ctx.remember_status(&PairKey::new(&namespace, &name), Some(status));
                 Ok(Recorded::Written)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(JournalError::Conflict {

@@ -28,7 +28,7 @@ pub async fn apply_traffic(
     let site = site.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
     let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
     // Written only when what they hold changes (or someone else changed them).
-    let key = format!("{namespace}/{name}");
+    let key = crate::controller::PairKey::new(&namespace, &name);
     let hash = crate::controller::traffic_memo::objects_hash(&objs);
     if ctx.traffic.unchanged(&key, &namespace, hash) {
         return Ok(());

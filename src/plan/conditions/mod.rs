@@ -23,10 +23,9 @@ pub use sites::{healthy, parity};
 pub use source::{in_sync, source_ready};
 
 use crate::api::conditions::{Condition, ConditionStatus, find, types};
-use crate::api::{Phase, SiteHAPairSpec, SiteHAPairStatus, SiteStatus};
+use crate::api::{Phase, SiteHAPairSpec, SiteHAPairStatus};
 use crate::plan::promotion::Block;
-use crate::plan::strays::Stray;
-use crate::plan::sync_status::SyncReport;
+pub use crate::plan::sync_status::SyncFindings;
 use crate::plan::time::{Timestamp, stamp};
 use reasons::FailoverHold;
 
@@ -55,21 +54,6 @@ pub enum Refusal {
     Claimed(Vec<String>),
     /// What the API server should have refused in the spec.
     InvalidSpec(Vec<String>),
-}
-
-/// What the sync step saw, as it stood when it was folded into the rows
-/// (before any promotion step changed them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyncFindings {
-    pub report: SyncReport,
-    /// The site rows right after the fold (versions and token keys).
-    pub rows: Vec<SiteStatus>,
-    /// Strays, and the active site and epoch they stray from.
-    pub strays: Vec<Stray>,
-    pub active: Option<String>,
-    pub epoch: i64,
-    /// The standby-first change left the active failing its check.
-    pub change_failed: Option<String>,
 }
 
 /// Everything the trip found that a condition is decided from.

@@ -3,25 +3,13 @@
 //! strings.
 
 use crate::api::PromotionPhase;
-use crate::plan::promotion::BlockReason;
+pub use crate::plan::parity::ParityReason;
+use crate::plan::promotion_types::BlockReason;
 use crate::plan::sync::GateClosed;
 
-/// An enum of unit variants whose names are the reasons written.
-macro_rules! reasons {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($(#[$vm])* $v),+ }
-        impl $name {
-            /// The reason as written to the condition.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => stringify!($v)),+ }
-            }
-        }
-    };
-}
+use crate::plan::reason_enum::reason_enum;
 
-reasons! {
+reason_enum! {
     /// Why the pair is (or is not) Degraded.
     DegradedReason {
         AsExpected,
@@ -47,7 +35,7 @@ reasons! {
     }
 }
 
-reasons! {
+reason_enum! {
     /// Why the source is (or is not) ready.
     SourceReadyReason {
         NoSource,
@@ -59,7 +47,7 @@ reasons! {
     }
 }
 
-reasons! {
+reason_enum! {
     /// Why every site does (or does not) hold the revision.
     InSyncReason {
         NotObserved,
@@ -84,28 +72,17 @@ impl InSyncReason {
     }
 }
 
-reasons! {
+reason_enum! {
     /// Whether every site passes its health check.
     HealthyReason { AllHealthy, SiteUnhealthy }
 }
 
-reasons! {
-    /// Whether the sites run one version and share one token key.
-    ParityReason {
-        Matched,
-        VersionSkew,
-        TokenKeyMismatch,
-        VersionSkewAndTokenKeyMismatch,
-        ParityUnknown,
-    }
-}
-
-reasons! {
+reason_enum! {
     /// Whether the hooks of the last promotion all succeeded.
     HooksReason { Succeeded, HookFailed, HooksRunning }
 }
 
-reasons! {
+reason_enum! {
     /// Why an automatic failover that is due does not run.
     FailoverHold {
         /// No passive site is healthy and in sync.

@@ -11,7 +11,7 @@ use crate::api::{
 use crate::plan::promotion::{Block, BlockReason};
 use crate::plan::strays::{Stray, StrayKind};
 use crate::plan::sync::GateClosed;
-use crate::plan::sync_status::{SiteReport, SourceReport};
+use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport};
 
 fn spec() -> SiteHAPairSpec {
     serde_json::from_value(serde_json::json!({
@@ -624,126 +624,5 @@ fn now(s: i64) -> Timestamp {
     Timestamp::from_second(1_767_225_600 + s).expect("time")
 }
 
-fn find_in<'a>(s: &'a SiteHAPairStatus, t: &str) -> &'a Condition {
-    find(&s.conditions, t).expect("condition")
-}
-
-/// A held automatic failover, trip after trip: PromotionBlocked keeps the
-/// time it became True, and one Event says so, not one per trip.
-#[test]
-fn a_held_failover_keeps_its_transition_time_and_one_event_across_trips() {
-    let held = Findings {
-        failover_hold: Some((FailoverHold::AntiFlap, "east failed; too soon".into())),
-        ..at_rest()
-    };
-    let first = compose(&[], &spec(), &data(), &held, 1, now(0));
-    let blocked = find_in(&first.status, types::PROMOTION_BLOCKED).clone();
-    assert_eq!(
-        (blocked.status, blocked.reason.as_str()),
-        (True, "AntiFlap")
-    );
-    assert!(first.events.iter().any(|e| e.reason == "FailoverBlocked"));
-    let next = compose(
-        &first.status.conditions,
-        &spec(),
-        &data(),
-        &held,
-        1,
-        now(10),
-    );
-    let again = find_in(&next.status, types::PROMOTION_BLOCKED);
-    assert_eq!(again.last_transition_time, blocked.last_transition_time);
-    assert!(next.events.is_empty(), "{:?}", next.events);
-}
-
-/// At rest, a trip composes exactly the status the last one wrote.
-#[test]
-fn a_pair_at_rest_composes_the_status_it_had() {
-    let first = compose(&[], &spec(), &data(), &at_rest(), 1, now(0));
-    let mut data2 = data();
-    data2.conditions = first.status.conditions.clone();
-    let next = compose(
-        &first.status.conditions,
-        &spec(),
-        &data2,
-        &at_rest(),
-        1,
-        now(30),
-    );
-    assert_eq!(next.status, first.status);
-    assert!(next.events.is_empty());
-}
-
-/// Every condition carries the generation it was composed for, kept ones
-/// too, and a changed status moves only its own transition time.
-#[test]
-fn a_change_moves_one_transition_time_and_every_generation() {
-    let first = compose(&[], &spec(), &data(), &at_rest(), 1, now(0));
-    let down = with_sync(|s| s.report.sites = vec![site("east"), unreachable("west")]);
-    let next = compose(
-        &first.status.conditions,
-        &spec(),
-        &data(),
-        &down,
-        2,
-        now(60),
-    );
-    assert!(
-        next.status
-            .conditions
-            .iter()
-            .all(|c| c.observed_generation == 2)
-    );
-    let moved: Vec<&str> = next
-        .status
-        .conditions
-        .iter()
-        .filter(|c| c.last_transition_time != find_in(&first.status, &c.type_).last_transition_time)
-        .map(|c| c.type_.as_str())
-        .collect();
-    assert_eq!(
-        moved,
-        vec![
-            types::READY,
-            types::DEGRADED,
-            types::IN_SYNC,
-            types::HEALTHY
-        ]
-    );
-    assert!(
-        next.events
-            .iter()
-            .any(|e| e.reason == "SiteUnreachable" && e.warning)
-    );
-}
-
-/// Events come with a change only: a claim again when it names another site.
-#[test]
-fn a_claim_is_one_event_until_it_names_another_site() {
-    let claim = |who: &str| Findings {
-        refusal: Some(Refusal::Claimed(vec![format!(
-            "site west is managed by {who}"
-        )])),
-        ..Findings::default()
-    };
-    let first = compose(&[], &spec(), &data(), &claim("a/b"), 1, now(0));
-    assert_eq!(first.events.len(), 1);
-    let same = compose(
-        &first.status.conditions,
-        &spec(),
-        &data(),
-        &claim("a/b"),
-        1,
-        now(1),
-    );
-    assert!(same.events.is_empty());
-    let other = compose(
-        &first.status.conditions,
-        &spec(),
-        &data(),
-        &claim("c/d"),
-        1,
-        now(2),
-    );
-    assert_eq!(other.events.len(), 1);
-}
+#[path = "compose_tests.rs"]
+mod compose;

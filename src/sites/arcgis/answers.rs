@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
+use crate::api::redact::{MAX_MESSAGE, mask_secret_values, trim};
 use crate::sites::SiteError;
-use crate::sites::answers::{MAX_MESSAGE, mask_secret_values, trim};
 
 /// An answer that is not a success.
 #[derive(Debug, Clone, PartialEq, Eq)]

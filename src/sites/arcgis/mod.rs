@@ -40,8 +40,9 @@ use self::answers::{
 use self::names::{SERVER_FOLDERS, ServiceId};
 use self::normalize::{State, definition_of, to_post};
 use self::roles::{RoleError, RoleStore};
-use super::answers::{MAX_BODY, MAX_MESSAGE, MAX_SERVICES_BODY, trim};
+use super::answers::{MAX_BODY, MAX_SERVICES_BODY};
 use super::{Mode, ModeState, Site, SiteError, SiteInfo, transport};
+use crate::api::redact::{MAX_MESSAGE, trim};
 
 /// The health check of an ArcGIS site, under its root, as a load balancer calls it.
 pub const HEALTH_PATH: &str = "/rest/info/healthCheck?f=json";
