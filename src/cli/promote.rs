@@ -236,7 +236,7 @@ async fn dry_run(
         require_healthy: pair.spec.promotion.require_healthy,
         contact_timeout: contact,
         traffic_failover: pair.spec.traffic.failover,
-        reason: "Manual",
+        reason: crate::plan::promotion::PromotionReason::Manual,
         allow_parity_mismatch: pair
             .annotations()
             .get(crate::api::ANNOTATION_ALLOW_PARITY_MISMATCH)

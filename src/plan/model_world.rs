@@ -366,7 +366,7 @@ impl World {
         let asks = PairAsks {
             spec: &spec,
             times: check_spec(&spec).times,
-            reason: "Manual",
+            reason: crate::plan::promotion::PromotionReason::Manual,
             allow_parity_mismatch: None,
             force_past: None,
             warnings: Vec::new(),

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use crate::api::{PromotionPhase, PromotionRecord, SiteHAPairStatus};
-use crate::plan::promotion::REASON_INITIAL;
+use crate::plan::promotion::PromotionReason;
 
 /// What a finished promotion is counted as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +44,12 @@ impl PromotionKind {
     pub fn of(rec: &PromotionRecord) -> Self {
         if rec.forced {
             PromotionKind::Forced
-        } else if rec.reason == "Automatic" {
-            PromotionKind::Automatic
-        } else if rec.reason == REASON_INITIAL {
-            PromotionKind::Initial
         } else {
-            PromotionKind::Planned
+            match PromotionReason::of(&rec.reason) {
+                PromotionReason::Automatic => PromotionKind::Automatic,
+                PromotionReason::Initial => PromotionKind::Initial,
+                PromotionReason::Manual => PromotionKind::Planned,
+            }
         }
     }
 }
@@ -102,6 +102,7 @@ pub fn stopped_waiting(
 mod tests {
     use super::*;
     use crate::api::PromotionStatus;
+    use crate::plan::promotion::REASON_INITIAL;
 
     fn rec(to: &str, reason: &str, epoch: i64, forced: bool) -> PromotionRecord {
         PromotionRecord {

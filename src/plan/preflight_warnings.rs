@@ -13,9 +13,10 @@ pub fn pair_warnings(status: &SiteHAPairStatus, target: &str) -> Vec<String> {
     if let Some(c) = cond(types::SOURCE_READY).filter(|c| c.status == ConditionStatus::False) {
         out.push(format!("source ({}): {}", c.reason, c.message));
     }
-    if let Some(c) = cond(types::IN_SYNC)
-        .filter(|c| c.status == ConditionStatus::False && c.reason == "PruneBlocked")
-    {
+    if let Some(c) = cond(types::IN_SYNC).filter(|c| {
+        c.status == ConditionStatus::False
+            && c.reason == crate::plan::conditions::reasons::InSyncReason::PruneBlocked.as_str()
+    }) {
         out.push(format!("prune approval pending: {}", c.message));
     }
     for row in &status.sites {

@@ -84,7 +84,7 @@ fn first_sight(inp: &PromotionInput<'_>, d: &mut PromotionDecision) -> Option<At
     let p = PromotionStatus {
         from: None,
         to: inp.target.to_string(),
-        reason: REASON_INITIAL.to_string(),
+        reason: PromotionReason::Initial.as_str().to_string(),
         phase: PromotionPhase::WaitingForOldActive,
         epoch: inp.epoch.max(max_seen(inp.sites)) + 1,
         started_at: stamp(inp.now),
@@ -224,7 +224,7 @@ fn start(inp: &PromotionInput<'_>, d: &mut PromotionDecision) -> Option<AtRest> 
     let p = PromotionStatus {
         from: inp.current.map(str::to_string),
         to: inp.target.to_string(),
-        reason: inp.reason.to_string(),
+        reason: inp.reason.as_str().to_string(),
         phase: PromotionPhase::Preflight,
         epoch: inp.epoch.max(max_seen(inp.sites)) + 1,
         started_at: stamp(inp.now),

@@ -6,7 +6,7 @@ use crate::api::{
     ANNOTATION_ALLOW_PARITY_MISMATCH, ANNOTATION_AUTOMATIC_FAILOVER, ANNOTATION_FORCE_PAST,
     ANNOTATION_FORCE_PAST_BY, SiteHAPair, SiteHAPairSpec, SiteHAPairStatus,
 };
-use crate::plan::promotion::{ForcePast, PromotionInput, SiteObs};
+use crate::plan::promotion::{ForcePast, PromotionInput, PromotionReason, SiteObs};
 use crate::plan::spec_check::SpecTimes;
 use crate::plan::time::Timestamp;
 
@@ -16,7 +16,7 @@ pub struct PairAsks<'a> {
     pub spec: &'a SiteHAPairSpec,
     pub times: SpecTimes,
     /// Manual or Automatic: why spec.activeSite names its site.
-    pub reason: &'static str,
+    pub reason: PromotionReason,
     pub allow_parity_mismatch: Option<&'a str>,
     /// The force-past annotation and who set it.
     pub force_past: Option<(String, String)>,
@@ -79,9 +79,13 @@ impl<'a> PairAsks<'a> {
 
 /// Why spec.activeSite names its site: Automatic when the operator's own
 /// failover annotation names it, else Manual.
-pub fn promotion_reason(spec: &SiteHAPairSpec, automatic: Option<&str>) -> &'static str {
+pub fn promotion_reason(spec: &SiteHAPairSpec, automatic: Option<&str>) -> PromotionReason {
     let auto = automatic.is_some_and(|v| v.split(':').next() == Some(spec.active_site.as_str()));
-    if auto { "Automatic" } else { "Manual" }
+    if auto {
+        PromotionReason::Automatic
+    } else {
+        PromotionReason::Manual
+    }
 }
 
 /// The force-past annotation's value and who set it: the force-past-by

@@ -7,7 +7,7 @@
 
 use super::promotion_contact::{Others, demote, restart_window_if_one_spoke, settle_others};
 use super::promotion_types::{
-    Block, BlockReason, Notice, PromotionDecision, PromotionInput, REASON_INITIAL, SiteObs, Step,
+    Block, BlockReason, Notice, PromotionDecision, PromotionInput, PromotionReason, SiteObs, Step,
     find, max_seen, short, stamp,
 };
 use crate::api::{PromotionPhase, PromotionRecord, PromotionStatus};
@@ -121,7 +121,7 @@ fn parity_block(inp: &PromotionInput<'_>, t: &SiteObs) -> Option<Block> {
 /// A planned promotion waits until the target's last change is older than
 /// spec.promotion.settlingTime (a failover, automatic or forced, does not).
 fn settling_block(inp: &PromotionInput<'_>, t: &SiteObs) -> Option<Block> {
-    if inp.settling.is_zero() || inp.reason != "Manual" {
+    if inp.settling.is_zero() || inp.reason != PromotionReason::Manual {
         return None;
     }
     let changed = t.last_change?;
@@ -505,7 +505,7 @@ fn complete(inp: &PromotionInput<'_>, p: PromotionStatus, d: &mut PromotionDecis
         .as_deref()
         .map(|b| format!(", forced by {b}"))
         .unwrap_or_default();
-    let note = if p.reason == REASON_INITIAL {
+    let note = if PromotionReason::of(&p.reason) == PromotionReason::Initial {
         format!(
             "{} is the active site at epoch {} (first activation{})",
             p.to,

@@ -58,7 +58,7 @@ fn input<'a>(
         require_healthy: true,
         contact_timeout: Duration::from_secs(60),
         traffic_failover: TrafficFailover::WaitForPromotion,
-        reason: "Manual",
+        reason: PromotionReason::Manual,
         allow_parity_mismatch: None,
         force_past: None,
         settling: Duration::ZERO,
@@ -378,7 +378,7 @@ fn a_planned_promotion_waits_for_the_targets_last_change_to_settle() {
     assert!(plan_promotion(&inp).blocked.is_empty());
     // An automatic failover never waits for settling.
     inp.now = t("2026-01-01T00:01:00Z");
-    inp.reason = "Automatic";
+    inp.reason = PromotionReason::Automatic;
     assert!(plan_promotion(&inp).blocked.is_empty());
 }
 

@@ -12,9 +12,38 @@ use crate::api::{PromotionRecord, PromotionStatus, SiteContact, TrafficFailover}
 /// How many finished promotions status.history keeps.
 pub const HISTORY: usize = 10;
 
-/// Why status.promotion was opened without a spec change: the pair has no
-/// recorded epoch and waits for its sites before activating one.
-pub const REASON_INITIAL: &str = "Initial";
+/// Why a promotion runs: a person changed spec.activeSite (Manual), the
+/// operator's automatic failover did (Automatic), or the pair has no
+/// recorded epoch and waits for its sites before activating one (Initial).
+/// Status holds it as `as_str()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromotionReason {
+    Manual,
+    Automatic,
+    Initial,
+}
+
+impl PromotionReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PromotionReason::Manual => "Manual",
+            PromotionReason::Automatic => "Automatic",
+            PromotionReason::Initial => "Initial",
+        }
+    }
+
+    /// As status wrote it; anything else was a person's change.
+    pub fn of(written: &str) -> Self {
+        match written {
+            "Automatic" => PromotionReason::Automatic,
+            "Initial" => PromotionReason::Initial,
+            _ => PromotionReason::Manual,
+        }
+    }
+}
+
+/// The reason of a promotion opened without a spec change, as written.
+pub const REASON_INITIAL: &str = PromotionReason::Initial.as_str();
 
 /// One site as observed this trip.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -85,7 +114,7 @@ pub struct PromotionInput<'a> {
     pub contact_timeout: Duration,
     pub traffic_failover: TrafficFailover,
     /// Manual or Automatic: why spec.activeSite changed.
-    pub reason: &'a str,
+    pub reason: PromotionReason,
     /// The site named by the allow-parity-mismatch annotation: a promotion
     /// to it goes on although its version or token key differs.
     pub allow_parity_mismatch: Option<&'a str>,

@@ -72,8 +72,6 @@ pub(super) fn forget_refused_credentials(
 /// A wall-clock time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
 pub(super) fn rfc3339(t: std::time::SystemTime) -> String {
     jiff::Timestamp::try_from(t)
-        .ok()
-        .and_then(|t| t.round(jiff::Unit::Second).ok())
-        .map(|t| t.to_string())
+        .map(crate::plan::time::stamp)
         .unwrap_or_default()
 }

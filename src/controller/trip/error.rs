@@ -115,3 +115,54 @@ fn traffic_reason(t: &TrafficStepError) -> &'static str {
         TrafficStepError::Apply(_) => "Traffic",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict() -> JournalError {
+        JournalError::Conflict {
+            resource_version: "7".into(),
+        }
+    }
+
+    /// A status write that found the pair moved, in any step, and a
+    /// failover patch refused for the same reason, plan the trip again on
+    /// a fresh read; nothing else does.
+    #[test]
+    fn a_moved_pair_in_any_step_is_a_conflict_and_nothing_else_is() {
+        let conflicts = [
+            TripError::Change(StepError::Journal(conflict())),
+            TripError::Promote(StepError::Journal(conflict())),
+            TripError::Hooks(StepError::Journal(conflict())),
+            TripError::Record(conflict()),
+            TripError::Failover(FailoverError::Moved {
+                resource_version: "7".into(),
+            }),
+        ];
+        for e in &conflicts {
+            assert!(e.is_conflict(), "{e}");
+            assert_eq!(e.metric_reason(), "Conflict", "{e}");
+        }
+        let others = [
+            TripError::Promote(StepError::NotLeader),
+            TripError::Record(JournalError::NotLeader),
+            TripError::Traffic(TrafficStepError::NotLeader),
+            TripError::Failover(FailoverError::NotLeader),
+            TripError::Change(StepError::Journal(JournalError::NotLeader)),
+        ];
+        for e in &others {
+            assert!(!e.is_conflict(), "{e}");
+            assert_eq!(e.metric_reason(), "NotLeader", "{e}");
+        }
+    }
+
+    /// The message names the step that failed.
+    #[test]
+    fn the_error_names_its_step() {
+        let e = TripError::Promote(StepError::Journal(conflict()));
+        assert!(e.to_string().starts_with("promotion: status moved"), "{e}");
+        let e = TripError::Hooks(StepError::NotLeader);
+        assert!(e.to_string().starts_with("hooks: not the leader"), "{e}");
+    }
+}

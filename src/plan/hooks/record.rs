@@ -4,7 +4,7 @@
 
 use crate::api::{HookPhase, HookStatus, PromotionHook, PromotionRecord};
 use crate::plan::event::PlannedEvent;
-use crate::plan::promotion::REASON_INITIAL;
+use crate::plan::promotion::PromotionReason;
 
 use super::{EVENT_ABANDONED, event, label};
 
@@ -36,7 +36,9 @@ pub fn begin(
     hooks: &[PromotionHook],
     rec: &PromotionRecord,
 ) -> Vec<PlannedEvent> {
-    if rec.reason == REASON_INITIAL || rows.iter().any(|r| r.epoch >= rec.epoch) {
+    if PromotionReason::of(&rec.reason) == PromotionReason::Initial
+        || rows.iter().any(|r| r.epoch >= rec.epoch)
+    {
         return Vec::new();
     }
     rows.retain(|r| !r.phase.finished());
