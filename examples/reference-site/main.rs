@@ -22,9 +22,16 @@
 //! Request log lines name the site (`site`) and give the path under its
 //! prefix. Without the flag the process is one site at the root, as always.
 //!
+//! A client path (`--client-listen ADDR`, plain HTTP, no token): what the
+//! site's clients use; the active answers 200 naming itself and its epoch,
+//! a passive 503 (see `client`). Its address is the second line on stdout,
+//! `client listening on ADDR`.
+//!
 //! Modules: `state` (one site's state, its persistence and entity tag),
-//! `routes` (the contract's calls, auth, request log), `tls` (HTTPS).
+//! `routes` (the contract's calls, auth, request log), `client` (the
+//! client path), `tls` (HTTPS).
 
+mod client;
 mod routes;
 mod state;
 mod tls;
@@ -110,6 +117,11 @@ struct Args {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve the client path on this address too (plain HTTP, no token):
+    /// the active answers 200, a passive 503. Printed as the second line
+    /// on stdout, `client listening on ADDR`. Not with --virtual-sites.
+    #[arg(long, conflicts_with = "virtual_sites")]
+    client_listen: Option<SocketAddr>,
 }
 
 /// The sites this process serves, their state read from disk where kept there.
@@ -204,7 +216,9 @@ async fn main() -> std::process::ExitCode {
         sites,
         log: std::sync::Mutex::new(log),
     });
-    let app = Router::new().fallback(routes::dispatch).with_state(server);
+    let app = Router::new()
+        .fallback(routes::dispatch)
+        .with_state(server.clone());
     let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -216,6 +230,12 @@ async fn main() -> std::process::ExitCode {
         Ok(addr) => println!("listening on {addr}"),
         Err(e) => eprintln!("reference-site: {e}"),
     }
+    if let (Some(addr), Sites::Single(site)) = (args.client_listen, &server.sites) {
+        if let Err(e) = serve_clients(addr, site.clone()).await {
+            eprintln!("reference-site: cannot listen for clients on {addr}: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     match tls {
         None => serve(listener, app).await,
         Some(config) => match tls::TlsListener::new(listener, config) {
@@ -226,6 +246,19 @@ async fn main() -> std::process::ExitCode {
             }
         },
     }
+}
+
+/// Start the client path on `addr` (in the background) and say where.
+async fn serve_clients(addr: SocketAddr, site: Arc<Site>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    println!("client listening on {}", listener.local_addr()?);
+    let app = Router::new().fallback(move || client::answer(site.clone()));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("reference-site: client path: {e}");
+        }
+    });
+    Ok(())
 }
 
 /// Serve until Ctrl-C (SIGINT).

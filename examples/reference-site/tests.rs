@@ -352,3 +352,32 @@ fn percent_escapes_are_decoded() {
     assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
     assert_eq!(percent_decode("%FF"), None);
 }
+
+/// The client path: the active answers 200 naming itself and its epoch, a
+/// passive 503; both say who answered in X-Site and X-Site-Epoch.
+#[tokio::test]
+async fn the_client_path_serves_on_the_active_and_refuses_on_a_passive() {
+    let site = Arc::new(Site::new(
+        "east".into(),
+        "t".into(),
+        None,
+        SiteState::default(),
+        true,
+    ));
+    let passive = crate::client::answer(site.clone()).await;
+    assert_eq!(passive.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(passive.headers()["x-site"], "east");
+    {
+        let mut st = site.state.lock().await;
+        st.mode = "active".into();
+        st.epoch = 4;
+    }
+    let active = crate::client::answer(site).await;
+    assert_eq!(active.status(), StatusCode::OK);
+    assert_eq!(active.headers()["x-site-epoch"], "4");
+    let body = axum::body::to_bytes(active.into_body(), 1024)
+        .await
+        .expect("body");
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v, json!({"site": "east", "epoch": 4}));
+}
