@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the SiteHAPair CustomResourceDefinition as YAML.
     Crd,
     /// Check the service files of a checkout: exit 0 when valid, 1 with
@@ -66,6 +66,15 @@ pub struct RunArgs {
     /// Address of the health, readiness and metrics port.
     #[arg(long, env = "SITEHAPAIR_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// Serve the endpoint for external load balancers on this address:
+    /// GET /traffic/<namespace>/<pair>/<site> answers 200 while the pair's
+    /// traffic goes to that site, 503 otherwise (off when not set).
+    #[arg(long, env = "SITEHAPAIR_TRAFFIC_LISTEN")]
+    pub traffic_listen: Option<SocketAddr>,
+    /// Seconds the traffic endpoint keeps answering from its last view
+    /// while its watch of the pairs fails; then every site gets 503.
+    #[arg(long, env = "SITEHAPAIR_TRAFFIC_STALE_AFTER", default_value_t = 30)]
+    pub traffic_stale_after: u64,
     /// Log format.
     #[arg(
         long,
@@ -154,7 +163,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Diff(args) => diff::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Status(args) => promote::status(args).await,
-        Command::Run(args) => run_operator(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run_operator(*args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -262,6 +271,8 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             pair_selector: args.pair_selector,
             max_concurrent_reconciles: args.max_concurrent_reconciles,
             shards: args.shards,
+            traffic_listen: args.traffic_listen,
+            traffic_stale_after: std::time::Duration::from_secs(args.traffic_stale_after),
         },
     )
     .await?;

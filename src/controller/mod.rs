@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod server;
 pub mod site_drivers;
 pub mod sync;
+pub mod traffic_endpoint;
 pub mod traffic_memo;
 pub mod trip;
 pub mod webhook;

@@ -53,6 +53,12 @@ pub struct RunConfig {
     /// Split the pairs into this many shards, each with its own Lease
     /// (`<lease name>-shard-<i>`); 1: one Lease, as without shards.
     pub shards: u32,
+    /// Where the endpoint for external load balancers is served (`GET
+    /// /traffic/<namespace>/<pair>/<site>`); None: not served.
+    pub traffic_listen: Option<SocketAddr>,
+    /// How long the endpoint keeps answering from its last view while its
+    /// watch fails, before it answers 503 for every site.
+    pub traffic_stale_after: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +101,7 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = serve(&client, &cfg, state, &secrets, &contexts, stop_rx.clone()).await?;
+    let traffic = serve_traffic(&client, &cfg, stop_rx.clone()).await?;
     tokio::spawn(forward_signals(stop_tx));
 
     client
@@ -126,6 +133,9 @@ pub async fn run(client: Client, cfg: RunConfig) -> Result<(), RunError> {
         let _ = server.await;
     } else {
         server.abort();
+    }
+    if let Some(t) = traffic {
+        t.abort();
     }
     info!("stopped");
     result
@@ -202,6 +212,28 @@ async fn serve(
             error!(error = %e, "HTTP server failed");
         }
     }))
+}
+
+/// The endpoint for external load balancers, when configured: a watch of
+/// the pairs of its own on every replica, its own port.
+async fn serve_traffic(
+    client: &Client,
+    cfg: &RunConfig,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, RunError> {
+    let Some(addr) = cfg.traffic_listen else {
+        return Ok(None);
+    };
+    let listener = bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })?;
+    let view = super::traffic_endpoint::watch_pairs(
+        client.clone(),
+        cfg.namespace.as_deref(),
+        cfg.pair_selector.as_deref(),
+        cfg.traffic_stale_after,
+    );
+    Ok(Some(super::traffic_endpoint::serve(listener, view, stop)))
 }
 
 /// Compete for every shard's Lease; a replica may lead any of them.

@@ -27,6 +27,7 @@ pub mod strays;
 pub mod sync;
 pub mod sync_status;
 pub mod time;
+pub mod traffic_check;
 
 #[cfg(test)]
 mod diff_props;

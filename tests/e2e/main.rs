@@ -45,4 +45,5 @@ mod status_guard;
 mod sync;
 mod tenants;
 mod traffic;
+mod traffic_endpoint;
 mod validation;

@@ -10,6 +10,7 @@ pub mod drivers;
 pub mod git;
 pub mod helm;
 pub mod hostile_site;
+pub mod http;
 pub mod operator;
 pub mod pair;
 pub mod proxy;
