@@ -113,20 +113,25 @@ fn install_crd(tb: &Testbed) {
         ],
     );
     assert!(out.status.success(), "CRD install failed: {}", stderr(&out));
-    let out = kubectl_in(
-        tb,
-        None,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/sitehapairs.sitehapair.io",
-            "--timeout=60s",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "CRD not Established: {}",
-        stderr(&out)
+    // Polled, not `kubectl wait`: right after the apply the CRD may have
+    // no status.conditions yet, which `kubectl wait` reports as an error
+    // instead of waiting.
+    wait_for(
+        "the SiteHAPair CRD to be Established",
+        Duration::from_secs(60),
+        || {
+            let out = kubectl_in(
+                tb,
+                None,
+                &["get", "crd/sitehapairs.sitehapair.io", "-o", "json"],
+            );
+            let crd: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let established = crd["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True");
+            established.then_some(())
+        },
     );
     // Established is not yet discoverable: wait until kubectl sees the short
     // name and the published OpenAPI, dropping kubectl's discovery cache
