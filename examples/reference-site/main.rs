@@ -230,11 +230,11 @@ async fn main() -> std::process::ExitCode {
         Ok(addr) => println!("listening on {addr}"),
         Err(e) => eprintln!("reference-site: {e}"),
     }
-    if let (Some(addr), Sites::Single(site)) = (args.client_listen, &server.sites) {
-        if let Err(e) = serve_clients(addr, site.clone()).await {
-            eprintln!("reference-site: cannot listen for clients on {addr}: {e}");
-            return std::process::ExitCode::from(2);
-        }
+    if let (Some(addr), Sites::Single(site)) = (args.client_listen, &server.sites)
+        && let Err(e) = serve_clients(addr, site.clone()).await
+    {
+        eprintln!("reference-site: cannot listen for clients on {addr}: {e}");
+        return std::process::ExitCode::from(2);
     }
     match tls {
         None => serve(listener, app).await,
