@@ -6,21 +6,26 @@
 //! settings (read from the kernel's view of the container process), one
 //! holding the Lease, a pair Ready and InSync from git, promotions, the
 //! leader pod deleted without a second active site, `helm upgrade` during a
-//! promotion, `kubectl logs`.
+//! promotion, `kubectl logs`. Traffic as clients see it: a client on the
+//! node asks the pair's Service ClusterIP (kube-proxy routes it to the
+//! EndpointSlice the operator writes) through a planned promotion, and is
+//! served by the new active, never by a passive site.
 //!
 //! The outer test brings the node up and runs the inner one inside the run's
 //! network and mount namespaces, where the node's API server and the sites
 //! and git server its pods call live (on the node's bridge address).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sitehapair::sites::Mode;
 
+use crate::support::clients::{Answer, ClientLoop, figures, planned_promotion_problems};
 use crate::support::drivers::{mode_at, mode_of};
 use crate::support::git::GitHttp;
 use crate::support::helm::helm;
@@ -35,6 +40,15 @@ const INNER: &str = "node::inside_the_node_namespaces";
 /// The node's bridge address (tests/testbed/node/netns BRIDGE_ADDR): pods
 /// reach what listens here.
 const NODE_IP: &str = "10.88.0.1";
+/// The node's bridge (tests/testbed/node/netns BRIDGE), which exists only
+/// in the run's namespace.
+const BRIDGE: &str = "sh-br0";
+/// Where east and west serve their clients (addresses added to the bridge
+/// here, outside the pods' range 10.88.1.x): the pair's trafficAddresses.
+const CLIENT_ADDRS: [&str; 2] = ["10.88.0.21", "10.88.0.22"];
+const CLIENT_PORT: u16 = 18080;
+/// The pair's Service port (spec.traffic.ports, targetPort CLIENT_PORT).
+const SERVICE_PORT: u16 = 80;
 const IMAGE: &str = "ghcr.io/sitehapair/sitehapair";
 const WAIT: Duration = Duration::from_secs(180);
 
@@ -174,6 +188,10 @@ fn the_chart_and_install_yaml_run_as_pods_on_a_real_node() {
         out.status.success() && text.contains("1 passed"),
         "the test inside the node's namespaces failed:\n{text}"
     );
+    // The client's figures through the ClusterIP, for the record.
+    for line in text.lines().filter(|l| l.starts_with("client ")) {
+        eprintln!("{line}");
+    }
 }
 
 fn kubectl(args: &[&str]) -> String {
@@ -376,6 +394,75 @@ fn promote(bed: &SyncBed, site: &str, epoch: i64) -> Value {
     st
 }
 
+/// The pair's Service ClusterIP and port, once the Service exists.
+fn cluster_ip(bed: &SyncBed) -> SocketAddr {
+    let ip = wait_for("the pair's Service ClusterIP", WAIT, || {
+        let svc = get_json(&["service", &bed.name, "-n", &bed.ns.name])?;
+        svc["spec"]["clusterIP"]
+            .as_str()?
+            .parse::<std::net::IpAddr>()
+            .ok()
+    });
+    SocketAddr::new(ip, SERVICE_PORT)
+}
+
+/// A planned promotion east -> west (epoch 1 -> 2) while a client on the
+/// node asks the pair's ClusterIP: kube-proxy's rules follow the
+/// EndpointSlice the operator writes; after the promotion, the new active
+/// serves every request; no 200 ever came from a passive site. Prints the
+/// client's figures.
+fn promote_under_clients(bed: &SyncBed, target: SocketAddr) {
+    let clients = ClientLoop::start(target, Duration::from_millis(20));
+    let start = Instant::now();
+    clients.wait_served_by("east", 5, start, WAIT);
+    let asked = Instant::now();
+    promote(bed, "west", 2);
+    let done = Instant::now();
+    clients.wait_served_by("west", 20, done, WAIT);
+    let answers = clients.finish();
+    let problems = planned_promotion_problems(&answers, ("east", 1), ("west", 2), asked, done);
+    let during: Vec<Answer> = answers
+        .iter()
+        .filter(|a| a.sent >= asked)
+        .cloned()
+        .collect();
+    let f = figures(&during, "west", asked);
+    let served_again = f
+        .served_again_after
+        .map_or("never".into(), |d| format!("{} ms", d.as_millis()));
+    eprintln!(
+        "client through the ClusterIP {target} (kube-proxy), planned promotion east -> west: \
+         {} requests from the spec change on, {} failed, longest failure run {} ms, \
+         served again by west {served_again} after the spec change; the promotion \
+         completed {} ms after it",
+        f.sent,
+        f.failed,
+        f.longest_failure_run.as_millis(),
+        (done - asked).as_millis()
+    );
+    let outcomes = |list: &[Answer]| {
+        let mut counts = std::collections::BTreeMap::new();
+        for a in list {
+            let key = match (&a.status, &a.error) {
+                (Some(s), _) => format!("{s} {}", a.site.as_deref().unwrap_or("?")),
+                (None, Some(e)) => e.clone(),
+                (None, None) => "?".into(),
+            };
+            *counts.entry(key).or_insert(0usize) += 1;
+        }
+        counts
+    };
+    eprintln!(
+        "client answers from the spec change on: {:?}",
+        outcomes(&during)
+    );
+    assert!(
+        problems.is_empty(),
+        "the client through {target}: {problems:#?}\nanswers: {:?}",
+        outcomes(&during)
+    );
+}
+
 /// Writes to `site` (PUT/POST/DELETE) by replica `pod`, from its request log.
 fn writes_by(site: &crate::support::site::ReferenceSite, pod: &str) -> usize {
     site.requests()
@@ -426,11 +513,26 @@ fn inside_the_node_namespaces() {
             .then_some(())
     });
 
-    // A pair whose sites and repository the pods reach on the node's address.
-    let bed = SyncBed::new_on(
+    // A pair whose sites and repository the pods reach on the node's
+    // address; the sites serve clients on addresses of their own (the
+    // bridge exists only in the run's namespace, so outside it this fails).
+    for addr in CLIENT_ADDRS {
+        ok(
+            Command::new("ip")
+                .args(["addr", "add", &format!("{addr}/32"), "dev", BRIDGE])
+                .output()
+                .expect("run ip"),
+            "ip addr add",
+        );
+    }
+    let bed = SyncBed::new_serving_clients(
         "node",
         &[("roads", 1), ("rivers", 1)],
         &format!("{NODE_IP}:0"),
+        CLIENT_ADDRS
+            .map(|a| format!("{a}:{CLIENT_PORT}"))
+            .each_ref()
+            .map(String::as_str),
     );
     let git = GitHttp::start_on(
         bed.dir.path(),
@@ -445,7 +547,16 @@ fn inside_the_node_namespaces() {
         &[("username", "deploy"), ("password", "node-pass-31")],
     );
     let mut pair = bed.pair(&git.url("services"));
+    for (site, addr) in [(&bed.east, CLIENT_ADDRS[0]), (&bed.west, CLIENT_ADDRS[1])] {
+        let want = format!("{addr}:{CLIENT_PORT}");
+        assert_eq!(site.client.as_deref(), Some(want.as_str()), "{}", site.name);
+    }
     pair["spec"]["source"]["git"]["secretRef"] = json!({"name": "git-creds"});
+    for (i, addr) in CLIENT_ADDRS.iter().enumerate() {
+        pair["spec"]["sites"][i]["trafficAddresses"] = json!([addr]);
+    }
+    pair["spec"]["traffic"] =
+        json!({"ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": CLIENT_PORT}]});
     bed.apply(&pair);
     let checker = OneActiveChecker::start(&bed);
     let rev1 = bed.repo.git(&["rev-parse", "HEAD"]);
@@ -470,7 +581,7 @@ fn inside_the_node_namespaces() {
         site_services(&bed.east, "east-token-1")["roads"]["version"],
         2
     );
-    promote(&bed, "west", 2);
+    promote_under_clients(&bed, cluster_ip(&bed));
 
     // The leader pod deleted: the other takes the Lease and carries on.
     kubectl(&["delete", "pod", &first, "-n", release_ns, "--wait=false"]);

@@ -6,6 +6,7 @@
 pub mod arcgis;
 pub mod arcgis_bed;
 pub mod checker;
+pub mod clients;
 pub mod drivers;
 pub mod git;
 pub mod helm;

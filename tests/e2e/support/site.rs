@@ -40,23 +40,36 @@ pub fn example_bin(name: &str) -> PathBuf {
 /// Start a server example that prints `listening on ADDR` as its first
 /// line of stdout; the child and ADDR.
 pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Child, String) {
+    let (child, mut addrs) = spawn_announcing(cmd, what, &["listening on "]);
+    (child, addrs.remove(0))
+}
+
+/// Start a server example whose first lines of stdout are, in order, each
+/// prefix followed by an address; the child and the addresses. Every line
+/// the caller expects must be asked for here: stdout is closed after them,
+/// and a later line would fail the example's print.
+pub fn spawn_announcing(cmd: &mut Command, what: &str, prefixes: &[&str]) -> (Child, Vec<String>) {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("read listening line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from {what}: {first:?}"))
-        .to_string();
-    (child, addr)
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let addrs = prefixes
+        .iter()
+        .map(|prefix| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read listening line");
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| {
+                    panic!("unexpected line from {what} (want {prefix:?}): {line:?}")
+                })
+                .to_string()
+        })
+        .collect();
+    (child, addrs)
 }
 
 pub struct ReferenceSite {
@@ -64,6 +77,9 @@ pub struct ReferenceSite {
     pub name: String,
     pub url: String,
     pub request_log: PathBuf,
+    /// host:port of the client path, when started with `--client-listen`
+    /// (the second line the site prints).
+    pub client: Option<String>,
 }
 
 impl ReferenceSite {
@@ -90,7 +106,28 @@ impl ReferenceSite {
         Self::spawn(dir, name, token, "127.0.0.1:0", Some((cert, key, host)))
     }
 
-    /// Start with extra reference-site flags (`--health-path P`, say).
+    /// Start on `listen`, serving clients on `client_listen` (the
+    /// reference site's client path: 200 from an active site, 503 from a
+    /// passive one, both naming the site and its epoch).
+    pub fn start_serving_clients(
+        dir: &Path,
+        name: &str,
+        token: &str,
+        listen: &str,
+        client_listen: &str,
+    ) -> Self {
+        Self::spawn_with(
+            dir,
+            name,
+            token,
+            listen,
+            None,
+            &["--client-listen", client_listen],
+        )
+    }
+
+    /// Start with extra reference-site flags (`--health-path P`, say;
+    /// with `--client-listen ADDR`, `client` holds the address).
     pub fn start_with(dir: &Path, name: &str, token: &str, extra: &[&str]) -> Self {
         Self::spawn_with(dir, name, token, "127.0.0.1:0", None, extra)
     }
@@ -125,7 +162,13 @@ impl ReferenceSite {
             .arg(&state)
             .arg("--request-log")
             .arg(&request_log);
-        let (child, addr) = spawn_listening(&mut cmd, "reference-site");
+        let mut prefixes = vec!["listening on "];
+        if extra.contains(&"--client-listen") {
+            prefixes.push("client listening on ");
+        }
+        let (child, mut addrs) = spawn_announcing(&mut cmd, "reference-site", &prefixes);
+        let client = (addrs.len() > 1).then(|| addrs.remove(1));
+        let addr = addrs.remove(0);
         let url = match tls {
             None => format!("http://{addr}"),
             Some((_, _, host)) => {
@@ -138,6 +181,7 @@ impl ReferenceSite {
             name: name.to_string(),
             url,
             request_log,
+            client,
         }
     }
 

@@ -77,9 +77,45 @@ impl SyncBed {
 
     /// Like `new`, the sites listening on `listen`.
     pub fn new_on(prefix: &str, services: &[(&str, i64)], listen: &str) -> Self {
+        Self::with_sites(prefix, services, |ns, dir| start_sites_on(ns, dir, listen))
+    }
+
+    /// Like `new_on`, east and west also serving clients on `clients`
+    /// (east's, west's): their `client` addresses.
+    pub fn new_serving_clients(
+        prefix: &str,
+        services: &[(&str, i64)],
+        listen: &str,
+        clients: [&str; 2],
+    ) -> Self {
+        Self::with_sites(prefix, services, |ns, dir| {
+            let east = ReferenceSite::start_serving_clients(
+                dir,
+                "east",
+                "east-token-1",
+                listen,
+                clients[0],
+            );
+            let west = ReferenceSite::start_serving_clients(
+                dir,
+                "west",
+                "west-token-2",
+                listen,
+                clients[1],
+            );
+            token_secrets(ns);
+            (east, west)
+        })
+    }
+
+    fn with_sites(
+        prefix: &str,
+        services: &[(&str, i64)],
+        sites: impl FnOnce(&Namespace, &std::path::Path) -> (ReferenceSite, ReferenceSite),
+    ) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
-        let (east, west) = start_sites_on(&ns, dir.path(), listen);
+        let (east, west) = sites(&ns, dir.path());
         let repo = GitRepo::new(dir.path(), "services");
         for (n, v) in services {
             repo.write(&format!("services/{n}.yaml"), &service(n, *v));
