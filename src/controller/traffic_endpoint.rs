@@ -150,3 +150,39 @@ pub fn serve(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(stale_after: Duration) -> TrafficView {
+        let (store, _writer) = reflector::store();
+        TrafficView {
+            store,
+            health: Mutex::new(WatchHealth::default()),
+            stale_after,
+        }
+    }
+
+    /// No list yet: no answer is vouched for. Listed: fresh. A failing
+    /// watch keeps the view for `stale_after`, then every site is stale,
+    /// until the watch gives an event again.
+    #[test]
+    fn the_view_vouches_from_the_first_list_until_the_watch_has_failed_too_long() {
+        let v = view(Duration::from_secs(30));
+        let t0 = Instant::now();
+        assert!(!v.fresh(t0), "fresh before any list");
+        assert_eq!(v.answer("prod", "gis", "east"), TrafficAnswer::Stale);
+        v.saw(true, true, t0);
+        assert!(v.fresh(t0));
+        assert_eq!(v.answer("prod", "gis", "east"), TrafficAnswer::Unknown);
+        v.saw(false, false, t0);
+        assert!(v.fresh(t0 + Duration::from_secs(29)));
+        assert!(!v.fresh(t0 + Duration::from_secs(30)));
+        // A second failure does not restart the clock.
+        v.saw(false, false, t0 + Duration::from_secs(20));
+        assert!(!v.fresh(t0 + Duration::from_secs(31)));
+        v.saw(true, false, t0 + Duration::from_secs(40));
+        assert!(v.fresh(t0 + Duration::from_secs(41)));
+    }
+}
