@@ -6,8 +6,10 @@
 pub mod arcgis;
 pub mod arcgis_bed;
 pub mod checker;
+pub mod clients;
 pub mod drivers;
 pub mod git;
+pub mod haproxy;
 pub mod helm;
 pub mod hostile_site;
 pub mod http;

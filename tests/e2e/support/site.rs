@@ -59,11 +59,37 @@ pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Child, String) {
     (child, addr)
 }
 
+/// Like `spawn_listening`, for a reference site started with
+/// `--client-listen`: its second line is `client listening on ADDR`. The
+/// child, ADDR and the client ADDR.
+pub fn spawn_listening_with_clients(cmd: &mut Command, what: &str) -> (Child, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut read = |prefix: &str| {
+        let mut line = String::new();
+        lines.read_line(&mut line).expect("read a listening line");
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line from {what}: {line:?}"))
+            .to_string()
+    };
+    let addr = read("listening on ");
+    let clients = read("client listening on ");
+    (child, addr, clients)
+}
+
 pub struct ReferenceSite {
     child: Option<Child>,
     pub name: String,
     pub url: String,
     pub request_log: PathBuf,
+    /// The client path's host:port, when started with `start_with_clients`.
+    pub client_addr: Option<String>,
 }
 
 impl ReferenceSite {
@@ -93,6 +119,12 @@ impl ReferenceSite {
     /// Start with extra reference-site flags (`--health-path P`, say).
     pub fn start_with(dir: &Path, name: &str, token: &str, extra: &[&str]) -> Self {
         Self::spawn_with(dir, name, token, "127.0.0.1:0", None, extra)
+    }
+
+    /// Start with the client path (`--client-listen`) on a free loopback
+    /// port too; its address is `client_addr`.
+    pub fn start_with_clients(dir: &Path, name: &str, token: &str) -> Self {
+        Self::start_with(dir, name, token, &["--client-listen", "127.0.0.1:0"])
     }
 
     fn spawn(
@@ -125,7 +157,13 @@ impl ReferenceSite {
             .arg(&state)
             .arg("--request-log")
             .arg(&request_log);
-        let (child, addr) = spawn_listening(&mut cmd, "reference-site");
+        let (child, addr, client_addr) = if extra.contains(&"--client-listen") {
+            let (child, addr, clients) = spawn_listening_with_clients(&mut cmd, "reference-site");
+            (child, addr, Some(clients))
+        } else {
+            let (child, addr) = spawn_listening(&mut cmd, "reference-site");
+            (child, addr, None)
+        };
         let url = match tls {
             None => format!("http://{addr}"),
             Some((_, _, host)) => {
@@ -138,6 +176,7 @@ impl ReferenceSite {
             name: name.to_string(),
             url,
             request_log,
+            client_addr,
         }
     }
 
