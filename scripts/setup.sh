@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: tools the scripts and tests call, and the C libraries
-# git2 builds against (libssl-dev, pkg-config); sshd serves git over ssh in tests.
+# git2 builds against (libssl-dev, pkg-config); sshd serves git over ssh in tests;
+# haproxy is the load balancer the client-path tests put in front of the sites.
 need_apt=()
 for tool in openssl curl git setsid python3 pkg-config make strip; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
 [[ -x /usr/sbin/sshd ]] || need_apt+=(sshd)
+command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || need_apt+=(haproxy)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 if (( ${#need_apt[@]} )); then
   pkgs=()

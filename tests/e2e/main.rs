@@ -6,6 +6,7 @@ mod support;
 
 mod arcgis;
 mod bench_api_calls;
+mod bench_clients;
 mod bench_failover;
 mod bench_promotion;
 mod chaos;
@@ -27,6 +28,7 @@ mod joining;
 mod leader;
 mod lifecycle;
 mod listing;
+mod load_balancer;
 mod monitoring;
 mod node;
 mod parity;

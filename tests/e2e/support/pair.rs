@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::operator::Operator;
 use super::proxy::Proxy;
+use super::secrets::token_secrets;
 use super::site::ReferenceSite;
 use super::status::{pair_status, wait_status};
-use super::syncbed::live_sites;
+use super::syncbed::pair_for;
 use super::{Namespace, stderr};
 
 /// Sites of a pair, east first.
@@ -29,9 +30,31 @@ impl Pair {
     }
 
     pub fn start_with(prefix: &str, tweak: impl FnOnce(&mut Value), op_args: &[&str]) -> Self {
+        Self::start_sites(prefix, tweak, op_args, ReferenceSite::start)
+    }
+
+    /// Like `start_with`, the sites serving their client path too
+    /// (`ReferenceSite::client_addr`).
+    pub fn start_with_clients(
+        prefix: &str,
+        tweak: impl FnOnce(&mut Value),
+        op_args: &[&str],
+    ) -> Self {
+        Self::start_sites(prefix, tweak, op_args, ReferenceSite::start_with_clients)
+    }
+
+    fn start_sites(
+        prefix: &str,
+        tweak: impl FnOnce(&mut Value),
+        op_args: &[&str],
+        site: fn(&std::path::Path, &str, &str) -> ReferenceSite,
+    ) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
-        let (east, west, mut pair) = live_sites(&ns, dir.path(), "gis");
+        let east = site(dir.path(), "east", "east-token-1");
+        let west = site(dir.path(), "west", "west-token-2");
+        token_secrets(&ns);
+        let mut pair = pair_for("gis", &east, &west);
         pair["spec"]["healthCheck"] = json!({"interval": "1s", "timeout": "1s"});
         tweak(&mut pair);
         let op = Operator::start(&ns.name, "op", op_args);

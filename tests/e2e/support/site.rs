@@ -132,6 +132,12 @@ impl ReferenceSite {
         Self::spawn_with(dir, name, token, "127.0.0.1:0", None, extra)
     }
 
+    /// Start with the client path (`--client-listen`) on a free loopback
+    /// port too; its address is `client`.
+    pub fn start_with_clients(dir: &Path, name: &str, token: &str) -> Self {
+        Self::start_with(dir, name, token, &["--client-listen", "127.0.0.1:0"])
+    }
+
     fn spawn(
         dir: &Path,
         name: &str,
