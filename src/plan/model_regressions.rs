@@ -291,3 +291,26 @@ fn regression_a_wait_after_the_activation_was_sent_never_lets_a_cancel_reactivat
     events[1].crash = Crash::BeforeStep(2);
     run(2, false, &events).expect("invariants hold");
 }
+
+/// Shrunk from a CI run (seed `d921dc…` in proptest-regressions): under
+/// WaitForPromotion, a promotion to s1 forced past a silent s0; s1 took
+/// epoch 2 but the answer was lost; then s0 came back reporting active at
+/// epoch 1 and refused to be demoted (its PUT fails). Traffic stayed on s0
+/// while s1 was active at 2. Once the target reports active at the
+/// promotion's epoch it is the active site, and traffic follows it under
+/// either policy while the site beside it is demoted.
+#[test]
+fn regression_traffic_leaves_an_old_active_back_beside_a_target_already_active() {
+    let mut flip = step(&[0, 10], None, 0);
+    flip.flip_policy = true;
+    let events = [
+        step(&[0, 16], None, 0),
+        step(&[0, 10], Some(1), 0),
+        flip,
+        step(&[10, 0], None, 0),
+        step(&[19, 0], None, 34),
+        step(&[19, 17], None, 26),
+        step(&[16, 0], None, 0),
+    ];
+    run(2, true, &events).expect("invariants hold");
+}

@@ -442,12 +442,18 @@ fn promote_phase(
         && m.epoch == p.epoch
     {
         // Made active already (an earlier trip): any other site still
-        // reporting active steps down first, then traffic follows.
+        // reporting active steps down first, then traffic follows. The
+        // target is the active site from here on: it holds the newest
+        // epoch, so a site beside it (an old active passed over while
+        // silent, back before it could be demoted) is never where
+        // traffic goes, whatever the traffic policy.
         if let Some(s) = inp
             .sites
             .iter()
             .find(|s| s.reports_active() && s.name != p.to)
         {
+            d.active_site = Some(p.to.clone());
+            d.epoch = p.epoch;
             let beside = format!("beside {}", p.to);
             demote(s, &beside, p, d);
             return Next::Wait;
