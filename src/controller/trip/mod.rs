@@ -73,7 +73,9 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     st.findings.sync = Some(sync_findings);
     // Promotion and fencing: the phase is recorded before each step.
     if st.check.valid() {
-        let warnings = pair_warnings(&st.status, &obj.spec.active_site);
+        // Warned of from this trip's conditions, composed as they stand.
+        let now_composed = journal.compose(obj, &st.status, &st.findings).status;
+        let warnings = pair_warnings(&now_composed, &obj.spec.active_site);
         let asks = PairAsks::of(obj, st.check.times, warnings);
         let promoted = promote::promote(
             ctx,
