@@ -67,9 +67,12 @@ impl Pair {
             op: Some(op),
             _dir: dir,
         };
+        // The first activation finished (not only its SwitchingTraffic
+        // step written): its traffic switch has been applied by then.
         p.wait_status("east active at epoch 1", |st| {
             st["activeSite"] == "east"
                 && st["epoch"] == 1
+                && st["promotion"].is_null()
                 && st["sites"][0]["mode"] == "Active"
                 && st["sites"][1]["mode"] == "Passive"
                 && st["sites"][1]["epoch"] == 1
