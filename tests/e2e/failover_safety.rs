@@ -268,7 +268,10 @@ fn by_default_traffic_stays_on_the_old_active_while_the_promotion_waits() {
         "the default filled in: {}",
         applied["spec"]
     );
-    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    // Traffic follows the status the trip wrote, right after it.
+    wait_for("traffic on east", WAIT, || {
+        (p.slice_addresses() == json!(["192.0.2.10"])).then_some(())
+    });
     let health_interval = Duration::from_secs(1);
     // Each trip asks west its mode: that count tells how many trips have
     // decided the wait.

@@ -14,7 +14,10 @@ use crate::support::wait_for;
 #[test]
 fn a_planned_promotion_switches_modes_epochs_traffic_and_status() {
     let p = Pair::start("promo-planned", |_| {});
-    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    // Traffic follows the status the trip wrote, right after it.
+    wait_for("traffic on east", WAIT, || {
+        (p.slice_addresses() == json!(["192.0.2.10"])).then_some(())
+    });
     let checker = Checker::start(&p.east, &p.west);
     p.promote("west");
     let st = p.wait_status("west active at epoch 2", |st| {
@@ -82,7 +85,10 @@ fn preflight_blocks_an_unhealthy_target_until_it_recovers() {
     );
     assert_eq!(st["promotion"]["phase"], "Preflight");
     assert_eq!(st["activeSite"], "east");
-    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    // Traffic follows the status the trip wrote, right after it.
+    wait_for("traffic on east", WAIT, || {
+        (p.slice_addresses() == json!(["192.0.2.10"])).then_some(())
+    });
 
     set_health(&p.west, "west-token-2", true);
     p.wait_status("the promotion to complete", |st| {
@@ -102,7 +108,10 @@ fn an_unreachable_active_is_waited_for_then_forced_and_fenced_on_return() {
     });
     assert_eq!(st["promotion"]["phase"], "WaitingForOldActive");
     assert!(st["promotion"]["deadline"].is_string(), "{st}");
-    assert_eq!(p.slice_addresses(), json!(["192.0.2.10"]));
+    // Traffic follows the status the trip wrote, right after it.
+    wait_for("traffic on east", WAIT, || {
+        (p.slice_addresses() == json!(["192.0.2.10"])).then_some(())
+    });
     let st = p.wait_status("the forced promotion", |st| {
         st["activeSite"] == "west" && st["promotion"].is_null()
     });
