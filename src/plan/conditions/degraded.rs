@@ -6,16 +6,12 @@
 use super::reasons::DegradedReason;
 use super::{Findings, Refusal, Verdict};
 use crate::api::conditions::ConditionStatus;
-use crate::api::{SiteContact, SiteHAPairSpec, SiteHAPairStatus};
+use crate::api::{SiteContact, SiteHAPairStatus};
 use crate::plan::sync::GateClosed;
 use crate::plan::sync_status::SourceReport;
 
 /// The Degraded condition.
-pub fn degraded(
-    _spec: &SiteHAPairSpec,
-    data: &SiteHAPairStatus,
-    f: &Findings,
-) -> Verdict<DegradedReason> {
+pub fn degraded(data: &SiteHAPairStatus, f: &Findings) -> Verdict<DegradedReason> {
     if let Some(r) = &f.refusal {
         let (reason, msg) = refusal(r);
         return Verdict::new(ConditionStatus::True, reason, msg);

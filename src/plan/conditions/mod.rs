@@ -109,7 +109,7 @@ pub fn compose(
     generation: i64,
     now: Timestamp,
 ) -> Composed {
-    let degraded = degraded(spec, data, f);
+    let degraded = degraded(data, f);
     let (ready, phase) = ready(spec, data, f, &degraded);
     let blocked = promotion_blocked(data, f);
     let source = source_ready(spec, data, f);

@@ -186,7 +186,7 @@ fn degraded_names_the_one_problem_by_rank() {
         ),
     ];
     for (what, found, status, reason, says) in table {
-        let v = degraded(&spec(), &data(), &found);
+        let v = degraded(&data(), &found);
         assert_eq!((v.status, v.reason), (status, reason), "{what}");
         assert!(v.message.contains(says), "{what}: {}", v.message);
     }
@@ -287,7 +287,7 @@ fn ready_and_the_phase_follow_refusal_promotion_suspension_and_degradation() {
         ),
     ];
     for (what, spec, data, found, status, reason, phase) in table {
-        let d = degraded(&spec, &data, &found);
+        let d = degraded(&data, &found);
         let (v, p) = ready(&spec, &data, &found, &d);
         assert_eq!(
             (v.status, v.reason.as_str(), p),
