@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::clients::Clients;
 use crate::support::haproxy::{Backend, HaProxy};
-use crate::support::lb_clients::Clients;
 use crate::support::operator::free_port;
 use crate::support::pair::Pair;
 use crate::support::status::WAIT;

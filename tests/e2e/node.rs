@@ -17,7 +17,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,24 +25,17 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sitehapair::sites::Mode;
 
-use crate::support::clients::{Answer, ClientLoop, figures, planned_promotion_problems};
+use crate::support::clients::Clients;
 use crate::support::drivers::{mode_at, mode_of};
 use crate::support::git::GitHttp;
 use crate::support::helm::helm;
+use crate::support::node::{NODE_IP, Node, add_bridge_address};
 use crate::support::secrets::create_secret;
 use crate::support::syncbed::{SyncBed, service, site_services};
-use crate::support::{
-    condition, kubectl_in, ok, repo_root, script, stderr, stdout, testbed, wait_for,
-};
+use crate::support::{condition, kubectl_in, ok, repo_root, stderr, stdout, testbed, wait_for};
 
 /// The inner test, run only by the outer one.
 const INNER: &str = "node::inside_the_node_namespaces";
-/// The node's bridge address (tests/testbed/node/netns BRIDGE_ADDR): pods
-/// reach what listens here.
-const NODE_IP: &str = "10.88.0.1";
-/// The node's bridge (tests/testbed/node/netns BRIDGE), which exists only
-/// in the run's namespace.
-const BRIDGE: &str = "sh-br0";
 /// Where east and west serve their clients (addresses added to the bridge
 /// here, outside the pods' range 10.88.1.x): the pair's trafficAddresses.
 const CLIENT_ADDRS: [&str; 2] = ["10.88.0.21", "10.88.0.22"];
@@ -51,56 +44,6 @@ const CLIENT_PORT: u16 = 18080;
 const SERVICE_PORT: u16 = 80;
 const IMAGE: &str = "ghcr.io/sitehapair/sitehapair";
 const WAIT: Duration = Duration::from_secs(180);
-
-fn node_script() -> PathBuf {
-    repo_root().join("tests/testbed/node/node")
-}
-
-/// A node of its own (`testbed up DIR --node`), taken down (namespaces,
-/// processes, state) when dropped.
-struct Node {
-    dir: PathBuf,
-}
-
-impl Node {
-    fn up(dir: PathBuf, image: &Path) -> Self {
-        let node = Self { dir };
-        let out = Command::new(script())
-            .arg("up")
-            .arg(&node.dir)
-            .args(["--node", "--image"])
-            .arg(image)
-            .output()
-            .expect("run node up");
-        assert!(
-            out.status.success(),
-            "node up failed:\n{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        node
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.join("kubeconfig")
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        Command::new(node_script())
-            .arg("exec")
-            .arg(&self.dir)
-            .arg("--")
-            .args(args)
-            .output()
-            .expect("run node exec")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("down").arg(&self.dir).status();
-    }
-}
 
 /// The operator image from the binary this test run built (stripped: the
 /// debug symbols are not the image's business), tagged `test`.
@@ -155,39 +98,9 @@ fn the_chart_and_install_yaml_run_as_pods_on_a_real_node() {
     // Short: the node's unix sockets live under it.
     let node = Node::up(
         PathBuf::from(format!("/tmp/shn-{}", std::process::id())),
-        &archive,
+        Some(&archive),
     );
-    let kubeconfig = node.kubeconfig();
-    let exe = std::env::current_exe().expect("test binary");
-    assert!(
-        !exe.to_string_lossy().ends_with(" (deleted)"),
-        "this test binary was relinked under the running tests: a test ran cargo \
-         with the package's variables (support::without_package_env)"
-    );
-    // Inside, PATH leads with the node's binaries; cargo and rustc (the
-    // inner test builds the reference site) come after them.
-    let outer_path = std::env::var("PATH").unwrap_or_default();
-    let out = node.exec(&[
-        "sh",
-        "-c",
-        "PATH=\"$PATH:$1\"; shift; exec \"$@\"",
-        "sh",
-        &outer_path,
-        "env",
-        &format!("SITEHAPAIR_TEST_KUBECONFIG={}", kubeconfig.display()),
-        "SITEHAPAIR_TEST_SKIP_CRD=1",
-        exe.to_str().expect("utf-8 path"),
-        INNER,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "the test inside the node's namespaces failed:\n{text}"
-    );
+    let text = node.run_inside(INNER, &["SITEHAPAIR_TEST_SKIP_CRD=1"]);
     // The client's figures through the ClusterIP, for the record.
     for line in text.lines().filter(|l| l.starts_with("client ")) {
         eprintln!("{line}");
@@ -412,54 +325,37 @@ fn cluster_ip(bed: &SyncBed) -> SocketAddr {
 /// serves every request; no 200 ever came from a passive site. Prints the
 /// client's figures.
 fn promote_under_clients(bed: &SyncBed, target: SocketAddr) {
-    let clients = ClientLoop::start(target, Duration::from_millis(20));
-    let start = Instant::now();
-    clients.wait_served_by("east", 5, start, WAIT);
+    let clients = Clients::start(&target.to_string(), Duration::from_millis(20));
+    clients.wait_served_by("east", 5, WAIT);
     let asked = Instant::now();
     promote(bed, "west", 2);
     let done = Instant::now();
-    clients.wait_served_by("west", 20, done, WAIT);
-    let answers = clients.finish();
-    let problems = planned_promotion_problems(&answers, ("east", 1), ("west", 2), asked, done);
-    let during: Vec<Answer> = answers
-        .iter()
-        .filter(|a| a.sent >= asked)
-        .cloned()
-        .collect();
-    let f = figures(&during, "west", asked);
+    clients.wait_served_by("west", 20, WAIT);
+    let record = clients.finish();
+    let problems = record.planned_promotion_problems(("east", 1), ("west", 2), asked, done);
+    let during = record.since(asked);
+    let f = during.figures(asked);
     let served_again = f
-        .served_again_after
-        .map_or("never".into(), |d| format!("{} ms", d.as_millis()));
+        .served_again_ms
+        .map_or("never".into(), |ms| format!("{ms} ms"));
     eprintln!(
         "client through the ClusterIP {target} (kube-proxy), planned promotion east -> west: \
          {} requests from the spec change on, {} failed, longest failure run {} ms, \
-         served again by west {served_again} after the spec change; the promotion \
+         served again {served_again} after the spec change; the promotion \
          completed {} ms after it",
         f.sent,
         f.failed,
-        f.longest_failure_run.as_millis(),
+        f.longest_run_ms,
         (done - asked).as_millis()
     );
-    let outcomes = |list: &[Answer]| {
-        let mut counts = std::collections::BTreeMap::new();
-        for a in list {
-            let key = match (&a.status, &a.error) {
-                (Some(s), _) => format!("{s} {}", a.site.as_deref().unwrap_or("?")),
-                (None, Some(e)) => e.clone(),
-                (None, None) => "?".into(),
-            };
-            *counts.entry(key).or_insert(0usize) += 1;
-        }
-        counts
-    };
     eprintln!(
         "client answers from the spec change on: {:?}",
-        outcomes(&during)
+        during.outcomes()
     );
     assert!(
         problems.is_empty(),
         "the client through {target}: {problems:#?}\nanswers: {:?}",
-        outcomes(&during)
+        during.outcomes()
     );
 }
 
@@ -517,13 +413,7 @@ fn inside_the_node_namespaces() {
     // address; the sites serve clients on addresses of their own (the
     // bridge exists only in the run's namespace, so outside it this fails).
     for addr in CLIENT_ADDRS {
-        ok(
-            Command::new("ip")
-                .args(["addr", "add", &format!("{addr}/32"), "dev", BRIDGE])
-                .output()
-                .expect("run ip"),
-            "ip addr add",
-        );
+        add_bridge_address(addr);
     }
     let bed = SyncBed::new_serving_clients(
         "node",

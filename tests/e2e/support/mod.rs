@@ -6,6 +6,7 @@
 pub mod arcgis;
 pub mod arcgis_bed;
 pub mod checker;
+pub mod client_record;
 pub mod clients;
 pub mod drivers;
 pub mod git;
@@ -13,7 +14,7 @@ pub mod haproxy;
 pub mod helm;
 pub mod hostile_site;
 pub mod http;
-pub mod lb_clients;
+pub mod node;
 pub mod operator;
 pub mod pair;
 pub mod proxy;

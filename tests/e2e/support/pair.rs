@@ -43,11 +43,48 @@ impl Pair {
         Self::start_sites(prefix, tweak, op_args, ReferenceSite::start_with_clients)
     }
 
+    /// Like `start_with`, inside a test-bed node's namespaces
+    /// (support::node): east and west serve clients on `clients` (addresses
+    /// on the node's bridge) at `port`, which are their trafficAddresses,
+    /// and the pair's Service forwards port 80 to `port`, so that a client
+    /// of the Service's ClusterIP goes through kube-proxy.
+    pub fn start_on_node(
+        prefix: &str,
+        tweak: impl FnOnce(&mut Value),
+        op_args: &[&str],
+        clients: [&str; 2],
+        port: u16,
+    ) -> Self {
+        let site = |dir: &std::path::Path, name: &str, token: &str| {
+            let addr = if name == SITES[0] {
+                clients[0]
+            } else {
+                clients[1]
+            };
+            ReferenceSite::start_serving_clients(
+                dir,
+                name,
+                token,
+                "127.0.0.1:0",
+                &format!("{addr}:{port}"),
+            )
+        };
+        let tweak = |pair: &mut Value| {
+            tweak(pair);
+            for (i, addr) in clients.iter().enumerate() {
+                pair["spec"]["sites"][i]["trafficAddresses"] = json!([addr]);
+            }
+            pair["spec"]["traffic"]["ports"] =
+                json!([{"name": "http", "port": 80, "targetPort": port}]);
+        };
+        Self::start_sites(prefix, tweak, op_args, site)
+    }
+
     fn start_sites(
         prefix: &str,
         tweak: impl FnOnce(&mut Value),
         op_args: &[&str],
-        site: fn(&std::path::Path, &str, &str) -> ReferenceSite,
+        site: impl Fn(&std::path::Path, &str, &str) -> ReferenceSite,
     ) -> Self {
         let ns = Namespace::new(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -124,6 +161,21 @@ impl Pair {
 
     pub fn promote(&self, to: &str) {
         set_active_site(&self.ns, "gis", to);
+    }
+
+    /// The pair's Service ClusterIP and port 80, once the Service exists.
+    pub fn cluster_ip(&self) -> String {
+        let ip = super::wait_for("the pair's Service ClusterIP", super::status::WAIT, || {
+            let out = super::kubectl_in(
+                super::testbed(),
+                Some(&self.ns.name),
+                &["get", "service", "gis", "-o", "jsonpath={.spec.clusterIP}"],
+            );
+            let ip = super::stdout(&out);
+            (out.status.success() && ip.trim().parse::<std::net::Ipv4Addr>().is_ok())
+                .then(|| ip.trim().to_string())
+        });
+        format!("{ip}:80")
     }
 
     pub fn slice_addresses(&self) -> Value {

@@ -1,9 +1,6 @@
-//! A client of a pair's sites through a load balancer, for the HAProxy
-//! tests and the client bench (the node test's ClusterIP client is
-//! `clients`, which waits per site): a bounded loop in a thread that GETs `/`
-//! through an address (a load balancer on loopback) every few milliseconds
-//! until stopped, one request at a time, each on a fresh connection, and
-//! records what each got; then the figures a client sees.
+//! What a client of a pair's traffic saw (`clients::Clients` records it):
+//! the samples, and the figures and problems a test or the client bench
+//! reads from them.
 //!
 //! What counts, per request:
 //! - failed: no answer (connection refused or reset, timeout) or a 5xx;
@@ -17,18 +14,7 @@
 //!   site refuses work while passive), so a passive or fenced site serving
 //!   shows up here, not as a 200 at the current epoch.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use super::http::get;
-
-/// Longest one client run may last, whatever the test does.
-const MAX_RUN: Duration = Duration::from_secs(300);
-/// One request's deadline (longer than the load balancer's hold).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// One request.
 #[derive(Debug, Clone)]
@@ -44,92 +30,6 @@ pub struct Sample {
 impl Sample {
     pub fn ok(&self) -> bool {
         self.status.is_some_and(|s| s < 500)
-    }
-}
-
-/// The client loop, running.
-pub struct Clients {
-    stop: Arc<AtomicBool>,
-    served: Arc<AtomicUsize>,
-    handle: Option<JoinHandle<Vec<Sample>>>,
-}
-
-impl Clients {
-    /// GET `/` through `addr` (a loopback host:port), then wait `every`,
-    /// again and again until `finish` (or MAX_RUN).
-    pub fn start(addr: &str, every: Duration) -> Self {
-        let sock: SocketAddr = addr.parse().expect("host:port");
-        assert!(sock.ip().is_loopback(), "clients go to loopback only");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let served = Arc::new(AtomicUsize::new(0));
-        let count = served.clone();
-        let addr = addr.to_string();
-        let handle = std::thread::spawn(move || {
-            let begun = Instant::now();
-            let mut samples = Vec::new();
-            while !flag.load(Ordering::Relaxed) && begun.elapsed() < MAX_RUN {
-                let sent = Instant::now();
-                let answer = get(&addr, "/", REQUEST_TIMEOUT);
-                let done = Instant::now();
-                if answer.as_ref().is_some_and(|a| a.status < 500) {
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-                samples.push(Sample {
-                    sent,
-                    done,
-                    status: answer.as_ref().map(|a| a.status),
-                    site: answer
-                        .as_ref()
-                        .and_then(|a| a.headers.get("x-site").cloned()),
-                    epoch: answer
-                        .as_ref()
-                        .and_then(|a| a.headers.get("x-site-epoch"))
-                        .and_then(|e| e.parse().ok()),
-                });
-                std::thread::sleep(every);
-            }
-            samples
-        });
-        Self {
-            stop,
-            served,
-            handle: Some(handle),
-        }
-    }
-
-    /// How many requests have succeeded so far.
-    pub fn served(&self) -> usize {
-        self.served.load(Ordering::Relaxed)
-    }
-
-    /// Wait until `n` more requests have succeeded than had at the call.
-    pub fn wait_served(&self, n: usize, timeout: Duration) {
-        let from = self.served();
-        super::wait_for(&format!("{n} more requests served"), timeout, || {
-            (self.served() >= from + n).then_some(())
-        });
-    }
-
-    /// Stop the loop; what it saw.
-    pub fn finish(mut self) -> Record {
-        self.stop.store(true, Ordering::Relaxed);
-        let samples = self
-            .handle
-            .take()
-            .expect("running")
-            .join()
-            .expect("client thread");
-        Record { samples }
-    }
-}
-
-impl Drop for Clients {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 
@@ -263,5 +163,103 @@ impl Record {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+impl Record {
+    /// The samples sent at or after `t`.
+    pub fn since(&self, t: Instant) -> Record {
+        Record {
+            samples: self
+                .samples
+                .iter()
+                .filter(|s| s.sent >= t)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// How many answers of each kind ("200 west", "503 east", "no answer").
+    pub fn outcomes(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for s in &self.samples {
+            let key = match s.status {
+                Some(code) => format!("{code} {}", s.site.as_deref().unwrap_or("?")),
+                None => "no answer".into(),
+            };
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The client's view of a planned promotion from `old` (active at
+    /// `old_epoch`) to `new` (at `new_epoch`), asked for at `asked` and
+    /// seen complete at `done`: the problems found (empty when none). A 200
+    /// comes only from a site active at that moment (the reference site
+    /// answers by its mode), so: no 200 from `old` after one from `new`,
+    /// each site's 200s at its own epoch, epochs never going backwards,
+    /// every 200 sent after `done` from `new`, and at least one such.
+    pub fn planned_promotion_problems(
+        &self,
+        (old, old_epoch): (&str, u64),
+        (new, new_epoch): (&str, u64),
+        asked: Instant,
+        done: Instant,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let at = |s: &Sample| {
+            format!(
+                "{} ms after the spec change",
+                s.sent.saturating_duration_since(asked).as_millis()
+            )
+        };
+        let mut last_epoch: Option<u64> = None;
+        let mut new_served = false;
+        for s in &self.samples {
+            if let (Some(e), Some(l)) = (s.epoch, last_epoch)
+                && e < l
+            {
+                problems.push(format!(
+                    "epoch went back from {l} to {e} ({:?}, {})",
+                    s.site,
+                    at(s)
+                ));
+            }
+            last_epoch = s.epoch.or(last_epoch);
+            if s.status != Some(200) {
+                continue;
+            }
+            match s.site.as_deref() {
+                Some(x) if x == new => {
+                    new_served = true;
+                    if s.epoch != Some(new_epoch) {
+                        problems.push(format!("{new} served at epoch {:?} ({})", s.epoch, at(s)));
+                    }
+                }
+                Some(x) if x == old => {
+                    if new_served {
+                        problems.push(format!("{old} served after {new} had ({})", at(s)));
+                    }
+                    if s.epoch != Some(old_epoch) {
+                        problems.push(format!("{old} served at epoch {:?} ({})", s.epoch, at(s)));
+                    }
+                    if s.sent >= done {
+                        problems.push(format!(
+                            "{old} served after the promotion completed ({})",
+                            at(s)
+                        ));
+                    }
+                }
+                other => problems.push(format!("a 200 naming {other:?} ({})", at(s))),
+            }
+        }
+        if !self
+            .samples
+            .iter()
+            .any(|s| s.sent >= done && s.status == Some(200))
+        {
+            problems.push(format!("no 200 after the promotion completed (from {new})"));
+        }
+        problems
     }
 }
