@@ -119,10 +119,11 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
             // The next trip falls on the pair's slot of the interval,
             // whatever woke this one: a slow or silent site does not
             // stretch the health-check period, and pairs a push woke
-            // together do not stay in step. Sooner when a hook is due.
+            // together do not stay in step. Sooner when a hook is due or a
+            // promotion's contact window runs out.
             Ok(end) => {
                 let after = next_trip(ctx, current, end.period);
-                let after = end.hooks_due.map_or(after, |h| after.min(h));
+                let after = end.due.map_or(after, |d| after.min(d));
                 return Ok(Action::requeue(after.max(MIN_REQUEUE)));
             }
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::api::PromotionPhase;
 use crate::api::{SiteHAPairSpec, SiteHAPairStatus};
 use crate::plan::spec_check::{SpecCheck, SpecTimes};
+use crate::plan::time::{Timestamp, parse};
 
 /// How soon a running promotion is looked at again.
 pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
@@ -47,6 +48,16 @@ pub fn requeue_after(times: &SpecTimes, status: &SiteHAPairStatus) -> Duration {
     } else {
         base
     }
+}
+
+/// How long from `now` until a running promotion's contact window runs out
+/// (the deadline status recorded), while that is ahead: the trip that
+/// forces the promotion over a silent site comes then, not up to a period
+/// later on the pair's slot.
+pub fn contact_deadline_in(status: &SiteHAPairStatus, now: Timestamp) -> Option<Duration> {
+    let deadline = parse(status.promotion.as_ref()?.deadline.as_deref()?)?;
+    let ahead = now.duration_until(deadline);
+    (ahead.is_positive()).then(|| Duration::try_from(ahead).ok())?
 }
 
 /// How long from `now` until the pair hashed `hash` is due again, when it
@@ -199,5 +210,21 @@ mod tests {
             requeue(&spec(true), &promoting(PromotionPhase::Promoting), ten),
             PROMOTION_REQUEUE
         );
+    }
+
+    #[test]
+    fn a_promotion_waiting_out_a_contact_window_is_looked_at_when_it_runs_out() {
+        let now: Timestamp = "2026-12-07T08:00:00.250Z".parse().expect("time");
+        let mut st = promoting(PromotionPhase::Demoting);
+        assert_eq!(contact_deadline_in(&st, now), None, "no window, no wake");
+        if let Some(p) = st.promotion.as_mut() {
+            p.deadline = Some("2026-12-07T08:00:01Z".into());
+        }
+        assert_eq!(
+            contact_deadline_in(&st, now),
+            Some(Duration::from_millis(750))
+        );
+        let later: Timestamp = "2026-12-07T08:00:01Z".parse().expect("time");
+        assert_eq!(contact_deadline_in(&st, later), None, "run out: no wake");
     }
 }

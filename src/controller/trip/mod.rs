@@ -32,7 +32,7 @@ use crate::plan::event::PlannedEvent;
 use crate::plan::failover::FailoverDecision;
 use crate::plan::preflight_warnings::pair_warnings;
 use crate::plan::promotion_input::PairAsks;
-use crate::plan::schedule::{requeue_after, sync_allowed};
+use crate::plan::schedule::{contact_deadline_in, requeue_after, sync_allowed};
 use crate::plan::spec_check::{SpecCheck, check_spec};
 use crate::plan::status_start::start_status;
 use crate::plan::sync_status::{SyncReport, fold_sync};
@@ -43,8 +43,9 @@ use crate::plan::time::Timestamp;
 pub struct TripEnd {
     /// The pair's interval (its slot is the reconcile's to find).
     pub period: Duration,
-    /// Sooner, when a hook's next attempt is due.
-    pub hooks_due: Option<Duration>,
+    /// Sooner, when a hook's next attempt is due or a promotion's contact
+    /// window runs out.
+    pub due: Option<Duration>,
 }
 
 /// What the trip carries from step to step: the status data, the Events
@@ -167,7 +168,12 @@ async fn finish(
     traffic::apply_traffic(ctx, obj, site)
         .await
         .map_err(TripError::Traffic)?;
-    Ok(end(&st.check, &composed.status, hooks_due))
+    let contact = contact_deadline_in(&composed.status, journal.now());
+    let due = match (hooks_due, contact) {
+        (Some(h), Some(c)) => Some(h.min(c)),
+        (h, c) => h.or(c),
+    };
+    Ok(end(&st.check, &composed.status, due))
 }
 
 /// The pair itself: the status this trip starts from, the spec checked
@@ -256,9 +262,9 @@ fn refresh_asked(obj: &SiteHAPair, ctx: &Context, now: Timestamp) -> Option<std:
     asked.max(pushed)
 }
 
-fn end(check: &SpecCheck, status: &SiteHAPairStatus, hooks_due: Option<Duration>) -> TripEnd {
+fn end(check: &SpecCheck, status: &SiteHAPairStatus, due: Option<Duration>) -> TripEnd {
     TripEnd {
         period: requeue_after(&check.times, status),
-        hooks_due,
+        due,
     }
 }
