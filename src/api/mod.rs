@@ -27,6 +27,9 @@ pub const FINALIZER: &str = "sitehapair.io/cleanup";
 pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "sitehapair.io/reconcile-requested-at";
 /// Annotation approving a large prune for one revision.
 pub const ANNOTATION_APPROVE_PRUNE: &str = "sitehapair.io/approve-prune";
+/// Annotation accepting, for one revision, the first sync's plan over
+/// sites the pair has never synced (status.sites[].adoptionPlan).
+pub const ANNOTATION_APPROVE_ADOPTION: &str = "sitehapair.io/approve-adoption";
 /// Promote to this site although its version or token key differs from
 /// the active's (an explicit, audited override of the parity check).
 pub const ANNOTATION_ALLOW_PARITY_MISMATCH: &str = "sitehapair.io/allow-parity-mismatch";

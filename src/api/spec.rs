@@ -261,6 +261,14 @@ pub struct SyncSpec {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) <= duration('1h')").message("drainTime must be a duration of at most 1h, such as 30s"))]
     pub drain_time: String,
+    /// A site of a new pair that this pair has never synced (a site added
+    /// later joins under its own guard, status.sites[].joining): Manual (default) holds a first sync that would
+    /// replace or delete anything there until the annotation
+    /// `sitehapair.io/approve-adoption: <revision>` accepts the plan shown
+    /// in status.sites[].adoptionPlan; a first sync that only creates runs
+    /// at once. Automatic applies it without asking.
+    #[serde(default)]
+    pub adopt: AdoptMode,
 }
 
 impl Default for SyncSpec {
@@ -274,6 +282,7 @@ impl Default for SyncSpec {
             suspend: false,
             strategy: SyncStrategy::default(),
             drain_time: defaults::drain_time(),
+            adopt: AdoptMode::default(),
         }
     }
 }
@@ -307,6 +316,19 @@ pub enum SyncMode {
     Automatic,
     /// Report drift in status; change nothing.
     Report,
+}
+
+/// Whether a first sync over a site's own services waits for a person.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum AdoptMode {
+    /// A first sync that would replace or delete waits for
+    /// `sitehapair.io/approve-adoption: <revision>`.
+    #[default]
+    Manual,
+    /// A first sync runs like any other.
+    Automatic,
 }
 
 /// How the active site takes a change.

@@ -158,6 +158,11 @@ pub struct SiteStatus {
     /// When the site was last synced (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
+    /// A first sync over services the site already has, waiting for
+    /// `sitehapair.io/approve-adoption: <revision>` (spec.sync.adopt
+    /// Manual): every write it would make. Absent when none waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption_plan: Option<AdoptionPlan>,
     /// Difference between the site and the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
@@ -167,6 +172,23 @@ pub struct SiteStatus {
     /// Last error or remark about the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// The writes a first sync would make on a site, by service name.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptionPlan {
+    /// The revision the plan brings the site to (what the annotation names).
+    pub revision: String,
+    /// In the source, missing on the site.
+    #[serde(default)]
+    pub create: Vec<String>,
+    /// On both, the site's definition replaced by the source's.
+    #[serde(default)]
+    pub replace: Vec<String>,
+    /// On the site, not in the source.
+    #[serde(default)]
+    pub delete: Vec<String>,
 }
 
 /// Counts of services that differ between a site and the source.

@@ -13,7 +13,8 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::api::conditions::{self, ConditionStatus, types};
-use crate::api::{SiteHAPair, SiteHAPairStatus, duration};
+use crate::api::status::AdoptionPlan;
+use crate::api::{ANNOTATION_APPROVE_ADOPTION, SiteHAPair, SiteHAPairStatus, duration};
 use crate::controller::sync::observe_sites;
 use crate::plan::promotion::{ModeSeen, PromotionInput, Step, plan_promotion, preflight};
 use crate::plan::promotion_status::observations;
@@ -375,6 +376,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             drift
         );
     }
+    for s in &st.sites {
+        if let Some(plan) = &s.adoption_plan {
+            for line in adoption_lines(&args.name, &s.name, plan) {
+                println!("{line}");
+            }
+        }
+    }
     match &st.promotion {
         Some(_) => println!("promotion: {}", progress(&st)),
         None => println!("promotion: none running"),
@@ -417,4 +425,55 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A site's adoption plan waiting for acceptance: every write, and the
+/// command that accepts it.
+fn adoption_lines(pair: &str, site: &str, plan: &AdoptionPlan) -> Vec<String> {
+    let mut out = vec![format!(
+        "adoption of {site} waits (revision {}): {} to create, {} to replace, {} to delete",
+        plan.revision.get(..12).unwrap_or(&plan.revision),
+        plan.create.len(),
+        plan.replace.len(),
+        plan.delete.len()
+    )];
+    for (verb, names) in [
+        ("create", &plan.create),
+        ("replace", &plan.replace),
+        ("delete", &plan.delete),
+    ] {
+        out.extend(names.iter().map(|n| format!("  {verb:<8}{n}")));
+    }
+    out.push(format!(
+        "  accept: kubectl annotate shp {pair} {ANNOTATION_APPROVE_ADOPTION}={}",
+        plan.revision
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adoption_plan_lists_every_write_and_the_command_that_accepts_it() {
+        let plan = AdoptionPlan {
+            revision: "0123456789abcdef0123456789abcdef01234567".into(),
+            create: vec!["roads".into()],
+            replace: vec!["rivers".into()],
+            delete: vec!["old".into(), "older".into()],
+        };
+        let lines = adoption_lines("gis", "east", &plan);
+        assert_eq!(
+            lines,
+            [
+                "adoption of east waits (revision 0123456789ab): 1 to create, 1 to replace, 2 to delete",
+                "  create  roads",
+                "  replace rivers",
+                "  delete  old",
+                "  delete  older",
+                "  accept: kubectl annotate shp gis sitehapair.io/approve-adoption=0123456789abcdef0123456789abcdef01234567",
+            ]
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //! and the gate in front of the active site: it changes only after every
 //! passive site holds the revision and answers its health check.
 
-use crate::api::{SyncMode, SyncSpec};
+use crate::api::status::AdoptionPlan;
+use crate::api::{ANNOTATION_APPROVE_ADOPTION, AdoptMode, SyncMode, SyncSpec};
 use crate::plan::diff::{ServiceSet, SiteDiff, diff};
 use crate::plan::prune::{PruneBlocked, PruneInput, check_prune};
 
@@ -17,6 +18,12 @@ pub struct SiteView<'a> {
     pub synced_revision: Option<&'a str>,
     /// Joining the pair (status.sites[].joining): deletions wait for approval.
     pub joining: bool,
+    /// The pair has never synced this site (no synced revision in status):
+    /// under spec.sync.adopt Manual, a first sync that would replace or
+    /// delete waits for the adoption annotation.
+    pub adopting: bool,
+    /// The revision the adoption annotation accepts, if any.
+    pub adoption_approved: Option<&'a str>,
 }
 
 /// Why some or all of a site's drift is not written.
@@ -31,6 +38,9 @@ pub enum Hold {
     PruneOff,
     /// A prune guard refused; nothing is written to the site.
     Prune(PruneBlocked),
+    /// A first sync over the site's own services waits for a person to
+    /// accept its plan (the drift); nothing is written to the site.
+    Adoption { site: String, revision: String },
 }
 
 impl Hold {
@@ -45,6 +55,12 @@ impl Hold {
                 "spec.sync.prune is off: services not in git are left on the site".into()
             }
             Hold::Prune(p) => p.to_string(),
+            Hold::Adoption { site, revision } => format!(
+                "site {site} is new to the pair and its first sync would replace or delete services it has \
+                 (status.sites[].adoptionPlan lists every write); nothing is written until the plan is \
+                 accepted with: kubectl annotate shp <name> {ANNOTATION_APPROVE_ADOPTION}={revision} \
+                 (or set spec.sync.adopt: Automatic)"
+            ),
         }
     }
 }
@@ -66,6 +82,24 @@ impl SitePlan {
     /// prune off, services left behind do not count against it.)
     pub fn reaches_revision(&self) -> bool {
         matches!(self.hold, None | Some(Hold::PruneOff))
+    }
+
+    /// The writes waiting for the adoption annotation, if the plan waits
+    /// (no deletions when spec.sync.prune is off).
+    pub fn adoption(&self, prune: bool) -> Option<AdoptionPlan> {
+        let Some(Hold::Adoption { revision, .. }) = &self.hold else {
+            return None;
+        };
+        Some(AdoptionPlan {
+            revision: revision.clone(),
+            create: self.drift.create.clone(),
+            replace: self.drift.replace.clone(),
+            delete: if prune {
+                self.drift.delete.clone()
+            } else {
+                Vec::new()
+            },
+        })
     }
 }
 
@@ -98,6 +132,20 @@ pub fn plan_site(
     if !sync.self_heal && site.synced_revision == Some(revision) {
         return held(Hold::SelfHealOff);
     }
+    let accepted = site.adopting && site.adoption_approved == Some(revision);
+    let overwrites = !drift.replace.is_empty() || (sync.prune && !drift.delete.is_empty());
+    if site.adopting && sync.adopt == AdoptMode::Manual && overwrites && !accepted {
+        return held(Hold::Adoption {
+            site: site.name.to_string(),
+            revision: revision.to_string(),
+        });
+    }
+    // An accepted adoption plan listed every deletion: it approves them.
+    let approved_prune = if accepted {
+        Some(revision)
+    } else {
+        approved_prune
+    };
     let mut apply = drift.clone();
     let mut hold = None;
     if !sync.prune {

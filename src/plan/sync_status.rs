@@ -58,6 +58,9 @@ pub struct SiteReport {
     pub hold: Option<String>,
     /// Whether the hold is a prune guard.
     pub prune_blocked: bool,
+    /// The writes a first sync waits to have accepted (spec.sync.adopt
+    /// Manual), when it waits.
+    pub adoption: Option<crate::api::status::AdoptionPlan>,
 }
 
 /// Everything one trip learned.
@@ -258,6 +261,8 @@ fn fold_row(row: &mut SiteStatus, r: &SiteReport, now: &str) {
     }
     if r.drift.is_some() {
         row.drift = r.drift;
+        // Compared this trip: a plan waits now, or none does.
+        row.adoption_plan = r.adoption.clone();
     }
     if let Some(rev) = &r.synced_revision {
         if row.synced_revision.as_ref() != Some(rev) {

@@ -18,7 +18,110 @@ fn view<'a>(live: &'a ServiceSet, synced: Option<&'a str>) -> SiteView<'a> {
         live,
         synced_revision: synced,
         joining: false,
+        adopting: false,
+        adoption_approved: None,
     }
+}
+
+fn adopting<'a>(live: &'a ServiceSet, approved: Option<&'a str>) -> SiteView<'a> {
+    SiteView {
+        adopting: true,
+        adoption_approved: approved,
+        ..view(live, None)
+    }
+}
+
+#[test]
+fn a_first_sync_that_only_creates_runs_at_once() {
+    let live = set(&[("a", 1)]);
+    let desired = set(&[("a", 1), ("b", 2)]);
+    let p = plan_site(
+        &adopting(&live, None),
+        &desired,
+        "r1",
+        &SyncSpec::default(),
+        None,
+    );
+    assert_eq!(p.hold, None);
+    assert_eq!(p.apply.create, ["b"]);
+    assert_eq!(p.adoption(true), None);
+}
+
+#[test]
+fn a_first_sync_that_replaces_or_deletes_waits_for_the_adoption_annotation_of_its_revision() {
+    let live = set(&[("a", 1), ("x", 0)]);
+    let desired = set(&[("a", 2), ("b", 2)]);
+    let sync = SyncSpec::default();
+    let p = plan_site(&adopting(&live, None), &desired, "r1", &sync, None);
+    assert!(p.apply.is_empty(), "nothing is written before acceptance");
+    assert!(
+        matches!(&p.hold, Some(Hold::Adoption { site, revision }) if site == "east" && revision == "r1"),
+        "{:?}",
+        p.hold
+    );
+    let plan = p.adoption(true).expect("a plan waits");
+    assert_eq!(plan.revision, "r1");
+    assert_eq!(
+        (plan.create, plan.replace, plan.delete),
+        (
+            vec!["b".to_string()],
+            vec!["a".to_string()],
+            vec!["x".to_string()]
+        )
+    );
+    assert!(
+        p.hold
+            .as_ref()
+            .is_some_and(|h| h.message().contains("sitehapair.io/approve-adoption=r1"))
+    );
+    // An acceptance of another revision accepts nothing.
+    let stale = plan_site(&adopting(&live, Some("r0")), &desired, "r1", &sync, None);
+    assert!(stale.apply.is_empty());
+    // Accepted: the whole plan is written, its deletions included (the
+    // person saw them), though they exceed maxPruneFraction.
+    let ok = plan_site(&adopting(&live, Some("r1")), &desired, "r1", &sync, None);
+    assert_eq!(ok.hold, None);
+    assert_eq!(ok.apply, ok.drift);
+    // Automatic: no wait.
+    let auto = SyncSpec {
+        adopt: crate::api::AdoptMode::Automatic,
+        ..SyncSpec::default()
+    };
+    let p = plan_site(
+        &adopting(&live, None),
+        &set(&[("a", 2), ("x", 0)]),
+        "r1",
+        &auto,
+        None,
+    );
+    assert_eq!(p.apply.replace, ["a"]);
+    // A site the pair has synced before is not adopted again.
+    let synced = plan_site(
+        &view(&live, Some("r0")),
+        &set(&[("a", 2), ("x", 0)]),
+        "r1",
+        &sync,
+        None,
+    );
+    assert_eq!(synced.apply.replace, ["a"]);
+}
+
+#[test]
+fn with_prune_off_an_adoption_that_would_only_leave_services_behind_runs_at_once() {
+    let live = set(&[("a", 1), ("x", 0)]);
+    let sync = SyncSpec {
+        prune: false,
+        ..SyncSpec::default()
+    };
+    let p = plan_site(
+        &adopting(&live, None),
+        &set(&[("a", 1), ("b", 2)]),
+        "r1",
+        &sync,
+        None,
+    );
+    assert_eq!(p.apply.create, ["b"]);
+    assert!(p.apply.delete.is_empty());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod adoption;
 mod arcgis;
 mod bench_api_calls;
 mod bench_clients;

@@ -17,7 +17,10 @@ use std::time::Duration;
 use futures::future::join_all;
 use kube::ResourceExt;
 
-use crate::api::{ANNOTATION_APPROVE_PRUNE, SiteHAPair, SiteHAPairStatus, SyncStrategy};
+use crate::api::{
+    ANNOTATION_APPROVE_ADOPTION, ANNOTATION_APPROVE_PRUNE, SiteHAPair, SiteHAPairStatus,
+    SyncStrategy,
+};
 use crate::controller::secrets::TripSecrets;
 use crate::controller::{Context, PairKey};
 use crate::plan::diff::ServiceSet;
@@ -56,6 +59,7 @@ pub struct ActiveWork {
     pub synced: BTreeMap<String, String>,
     pub joining: BTreeSet<String>,
     pub approved: Option<String>,
+    pub adoption_approved: Option<String>,
     pub health_timeout: Duration,
     /// spec.sync.drainTime.
     pub drain: Duration,
@@ -271,6 +275,11 @@ async fn write_sites(
         synced: &pair.synced,
         joining: &pair.joining,
         approved,
+        adoption_approved: pair
+            .obj
+            .annotations()
+            .get(ANNOTATION_APPROVE_ADOPTION)
+            .map(String::as_str),
         listings,
     };
     let active = pair.status.active_site.as_deref();
@@ -361,8 +370,12 @@ async fn write_active(
                 live,
                 synced_revision: pair.synced.get(&o.spec_name).map(String::as_str),
                 joining: pair.joining.contains(&o.spec_name),
+                adopting: !pair.synced.contains_key(&o.spec_name)
+                    && !pair.joining.contains(&o.spec_name),
+                adoption_approved: target.adoption_approved,
             };
             let p = plan_site(&view, desired, target.revision, &spec.sync, target.approved);
+            o.report.adoption = p.adoption(spec.sync.prune);
             o.report.drift = Some(drift_of(&p.drift));
             held_back = !p.apply.is_empty();
             target.listings.settle(&o, p.drift.is_empty());
@@ -392,6 +405,7 @@ async fn write_active(
         synced: pair.synced.clone(),
         joining: pair.joining.clone(),
         approved: target.approved.map(str::to_string),
+        adoption_approved: target.adoption_approved.map(str::to_string),
         health_timeout: pair.times.health_timeout,
         drain: pair.times.drain,
         pair_key: pair.pair_key.clone(),

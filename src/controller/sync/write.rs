@@ -22,6 +22,8 @@ pub(crate) struct Target<'a> {
     pub(crate) synced: &'a BTreeMap<String, String>,
     pub(crate) joining: &'a std::collections::BTreeSet<String>,
     pub(crate) approved: Option<&'a str>,
+    /// The revision the adoption annotation accepts, if any.
+    pub(crate) adoption_approved: Option<&'a str>,
     pub(crate) listings: &'a ListingKeys<'a>,
 }
 
@@ -50,8 +52,12 @@ pub(crate) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         live,
         synced_revision: t.synced.get(&name).map(String::as_str),
         joining: t.joining.contains(&name),
+        // A joining site has its own guard (no prune without approval).
+        adopting: !t.synced.contains_key(&name) && !t.joining.contains(&name),
+        adoption_approved: t.adoption_approved,
     };
     let plan = plan_site(&view, desired, t.revision, &t.spec.sync, t.approved);
+    o.report.adoption = plan.adoption(t.spec.sync.prune);
     let hold = plan.hold.as_ref().map(|h| h.message());
     o.report.hold = hold.clone();
     o.report.prune_blocked = matches!(plan.hold, Some(crate::plan::sync::Hold::Prune(_)));

@@ -128,14 +128,18 @@ async fn change_active(
         synced: &work.synced,
         joining: &work.joining,
         approved: work.approved.as_deref(),
+        adoption_approved: work.adoption_approved.as_deref(),
         listings: &listings,
     };
     let o = &mut work.observed;
     let outcome = sync_one(o, &target).await;
     match (&outcome.error, &o.driver) {
         (Some(e), _) => Err(e.clone()),
-        // A prune guard held the active back: it did not take the revision.
-        (None, _) if o.report.prune_blocked => Err(outcome.hold.clone().unwrap_or_default()),
+        // A prune guard or an adoption waiting held the active back: it
+        // did not take the revision.
+        (None, _) if o.report.prune_blocked || o.report.adoption.is_some() => {
+            Err(outcome.hold.clone().unwrap_or_default())
+        }
         (None, Err(e)) => Err(e.clone()),
         (None, Ok(driver)) => {
             let h = tokio::time::timeout(work.health_timeout, driver.health()).await;

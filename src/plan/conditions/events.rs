@@ -49,6 +49,9 @@ pub(super) fn transitions(previous: &[Condition], v: &Verdicts<'_>) -> Vec<Plann
     {
         match s.reason {
             InSyncReason::PruneBlocked => out.push(warning("PruneBlocked", "Sync", &s.message)),
+            InSyncReason::AwaitingAdoption => {
+                out.push(warning("AwaitingAdoption", "Sync", &s.message))
+            }
             InSyncReason::Drift => out.push(PlannedEvent {
                 warning: false,
                 reason: "DriftDetected",

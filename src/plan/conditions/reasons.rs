@@ -52,6 +52,7 @@ reason_enum! {
     InSyncReason {
         NotObserved,
         SiteUnreachable,
+        AwaitingAdoption,
         PruneBlocked,
         PassiveSyncFailed,
         PassiveHeld,

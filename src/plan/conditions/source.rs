@@ -100,6 +100,31 @@ fn judge(report: &SyncReport, rev: &str) -> Verdict<InSyncReason> {
         let msg = s.error.clone().unwrap_or_default();
         return Verdict::new(False, InSyncReason::SiteUnreachable, msg);
     }
+    let waiting: Vec<String> = report
+        .sites
+        .iter()
+        .filter_map(|s| {
+            let p = s.adoption.as_ref()?;
+            Some(format!(
+                "site {}: {} to create, {} to replace, {} to delete",
+                s.name,
+                p.create.len(),
+                p.replace.len(),
+                p.delete.len()
+            ))
+        })
+        .collect();
+    if let Some(p) = report.sites.iter().find_map(|s| s.adoption.as_ref()) {
+        let msg = format!(
+            "the first sync over the sites' own services waits for a person to accept its plan \
+             ({}; every name in status.sites[].adoptionPlan, or `sitehapair status`); nothing is written \
+             until: kubectl annotate shp <name> {}={}",
+            waiting.join("; "),
+            crate::api::ANNOTATION_APPROVE_ADOPTION,
+            p.revision
+        );
+        return Verdict::new(False, InSyncReason::AwaitingAdoption, msg);
+    }
     if let Some(s) = report.sites.iter().find(|s| s.prune_blocked) {
         let msg = s.hold.clone().unwrap_or_default();
         return Verdict::new(False, InSyncReason::PruneBlocked, msg);

@@ -470,8 +470,24 @@ fn in_sync_names_the_first_problem_and_keeps_when_nothing_was_fetched() {
         west.hold = Some("would delete 80%".into());
         west
     };
+    let adopting = {
+        let mut west = blocked.clone();
+        west.prune_blocked = false;
+        west.adoption = Some(crate::api::status::AdoptionPlan {
+            revision: "r1".into(),
+            replace: vec!["roads".into()],
+            ..Default::default()
+        });
+        west
+    };
     let table: Vec<(&str, Findings, ConditionStatus, R)> = vec![
         ("synced", at_rest(), True, R::Synced),
+        (
+            "adoption waiting",
+            with_sync(|s| s.report.sites = vec![adopting]),
+            False,
+            R::AwaitingAdoption,
+        ),
         (
             "unreachable",
             with_sync(|s| s.report.sites = vec![unreachable("west")]),
