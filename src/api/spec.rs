@@ -63,6 +63,11 @@ pub struct SiteHAPairSpec {
     /// The Kubernetes Service that sends client traffic to the active site.
     #[serde(default)]
     pub traffic: TrafficSpec,
+    /// Change windows: when planned promotions and syncs may run (at most
+    /// 16). Automatic failover is held only by windows that say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub windows: Vec<super::windows::ChangeWindow>,
 }
 
 /// One sibling site: an independent deployment of the server product.
@@ -384,6 +389,14 @@ pub struct PromotionSpec {
     #[schemars(length(max = 8))]
     #[x_kube(validation = Rule::new("self.all(h, self.exists_one(g, g.name == h.name))").message("spec.promotion.hooks: every hook name must be unique; rename or remove the duplicate"))]
     pub hooks: Vec<super::hooks::PromotionHook>,
+    /// A scheduled switchover: a change of spec.activeSite is accepted at
+    /// once and carried out at this time (RFC 3339, such as
+    /// 2026-12-12T22:00:00Z); until then the pair's phase is Scheduled and
+    /// PromotionBlocked says when, with what the preflight finds now.
+    /// Automatic failover does not wait for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("timestamp(self) > timestamp('2000-01-01T00:00:00Z')").message("notBefore must be an RFC 3339 time such as 2026-12-12T22:00:00Z"))]
+    pub not_before: Option<String>,
 }
 
 impl Default for PromotionSpec {
@@ -395,6 +408,7 @@ impl Default for PromotionSpec {
             settling_time: defaults::settling_time(),
             automatic: AutomaticFailoverSpec::default(),
             hooks: Vec::new(),
+            not_before: None,
         }
     }
 }

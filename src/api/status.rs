@@ -86,6 +86,9 @@ pub enum Phase {
     Degraded,
     /// spec.sync.suspend is set.
     Suspended,
+    /// A planned promotion waits for its time (spec.promotion.notBefore)
+    /// or for its change window; PromotionBlocked says until when.
+    Scheduled,
 }
 
 impl Phase {
@@ -97,6 +100,7 @@ impl Phase {
             Phase::WaitingForOldActive => "WaitingForOldActive",
             Phase::Degraded => "Degraded",
             Phase::Suspended => "Suspended",
+            Phase::Scheduled => "Scheduled",
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod sync;
 pub mod sync_status;
 pub mod time;
 pub mod traffic_check;
+pub mod windows;
 
 #[cfg(test)]
 mod diff_props;
@@ -35,3 +36,5 @@ mod diff_props;
 mod model_tests;
 #[cfg(test)]
 mod model_world;
+#[cfg(test)]
+mod promotion_window_tests;

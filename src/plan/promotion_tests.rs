@@ -64,6 +64,8 @@ fn input<'a>(
         settling: Duration::ZERO,
         warnings: &[],
         shifted: None,
+        start_wait: None,
+        window_override_by: None,
         now: t(now),
     }
 }

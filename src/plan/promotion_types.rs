@@ -130,7 +130,23 @@ pub struct PromotionInput<'a> {
     /// (status.activeChange): traffic stays there until the change moves
     /// it back or a promotion switches it to a new active site.
     pub shifted: Option<&'a str>,
+    /// Why a promotion to spec.activeSite may not start yet (its time, its
+    /// change window), if so.
+    pub start_wait: Option<StartWait>,
+    /// Who let this promotion through a closed window (the override
+    /// annotation named its target), if anyone.
+    pub window_override_by: Option<&'a str>,
     pub now: Timestamp,
+}
+
+/// Why a promotion may not start yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartWait {
+    /// Scheduled or OutsideWindow.
+    pub reason: BlockReason,
+    /// When it may start (None: no opening in sight).
+    pub until: Option<Timestamp>,
+    pub message: String,
 }
 
 /// The annotation sitehapair.io/force-past, read: pass `site` over while
@@ -193,6 +209,14 @@ pub enum BlockReason {
     ParityMismatch,
     /// status.promotion.phase is not one this version knows.
     UnknownPhase,
+    /// A planned promotion waits for spec.promotion.notBefore.
+    Scheduled,
+    /// A scheduled promotion due within the hour whose preflight would
+    /// fail now.
+    ScheduledPreflightFailing,
+    /// A planned promotion (or a failover a window holds) waits for its
+    /// change window.
+    OutsideWindow,
 }
 
 impl BlockReason {
@@ -205,6 +229,9 @@ impl BlockReason {
             BlockReason::SiteMisconfigured => "SiteMisconfigured",
             BlockReason::ParityMismatch => "ParityMismatch",
             BlockReason::UnknownPhase => "UnknownPhase",
+            BlockReason::Scheduled => "Scheduled",
+            BlockReason::ScheduledPreflightFailing => "ScheduledPreflightFailing",
+            BlockReason::OutsideWindow => "OutsideWindow",
         }
     }
 

@@ -53,6 +53,7 @@ reason_enum! {
         NotObserved,
         SiteUnreachable,
         AwaitingAdoption,
+        OutsideWindow,
         PruneBlocked,
         PassiveSyncFailed,
         PassiveHeld,
@@ -146,6 +147,8 @@ pub enum ReadyReason {
     Observed,
     Suspended,
     Promoting,
+    /// A planned promotion waits for its time or its change window.
+    Scheduled,
     /// What makes it Degraded.
     Degraded(DegradedReason),
 }
@@ -156,6 +159,7 @@ impl ReadyReason {
             Self::Observed => "Observed",
             Self::Suspended => "Suspended",
             Self::Promoting => "Promoting",
+            Self::Scheduled => "Scheduled",
             Self::Degraded(d) => d.as_str(),
         }
     }

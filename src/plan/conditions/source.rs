@@ -125,6 +125,10 @@ fn judge(report: &SyncReport, rev: &str) -> Verdict<InSyncReason> {
         );
         return Verdict::new(False, InSyncReason::AwaitingAdoption, msg);
     }
+    if let Some(s) = report.sites.iter().find(|s| s.outside_window) {
+        let msg = s.hold.clone().unwrap_or_default();
+        return Verdict::new(False, InSyncReason::OutsideWindow, msg);
+    }
     if let Some(s) = report.sites.iter().find(|s| s.prune_blocked) {
         let msg = s.hold.clone().unwrap_or_default();
         return Verdict::new(False, InSyncReason::PruneBlocked, msg);
