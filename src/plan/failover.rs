@@ -70,11 +70,12 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
                 && s.drift.is_none_or(|d| d.added + d.changed + d.removed == 0)
         }
     };
-    let Some(to) = i
-        .sites
-        .iter()
-        .find(|s| s.name != active && s.health == Some(SiteHealth::Healthy) && in_sync(s))
-    else {
+    let Some(to) = i.sites.iter().find(|s| {
+        s.name != active
+            && s.health == Some(SiteHealth::Healthy)
+            && s.contact != Some(crate::api::SiteContact::NotServing)
+            && in_sync(s)
+    }) else {
         return FailoverDecision::Blocked {
             reason: FailoverHold::NoFailoverCandidate,
             message: format!("{why}, but no passive site is healthy and in sync"),
