@@ -78,7 +78,7 @@ fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edit
                 "extents": {"spatial": {"bbox": "everywhere"}}, "providers": "none"})
         .to_string(),
     );
-    let rev3 = bed.repo.commit("a resource pygeoapi refuses");
+    let rev3 = bed.commit("a resource pygeoapi refuses");
     let st = bed.wait("the refusal named in InSync", |st| {
         st["source"]["revision"] == rev3.as_str()
             && condition(st, "InSync")["message"]
@@ -95,7 +95,7 @@ fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edit
     );
     assert!(bed.west.configured().get("broken").is_none());
     bed.repo.remove(&format!("{PATH}/broken.json"));
-    let rev4 = bed.repo.commit("drop the broken resource");
+    let rev4 = bed.commit("drop the broken resource");
     bed.wait_in_sync(&rev4);
 
     // A hand edit through west's admin API is reverted.
@@ -135,4 +135,100 @@ fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edit
         !logs.contains(EAST_PASSWORD) && !logs.contains(WEST_TOKEN),
         "a credential in the log"
     );
+}
+
+#[test]
+fn pygeoapi_promotions_fence_through_the_role_records_and_a_site_killed_mid_write_is_caught_up() {
+    let mut bed = start("geo-promote", true, |pair| {
+        pair["spec"]["promotion"] = json!({"contactTimeout": "5s"});
+    });
+    let rev1 = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.wait_in_sync(&rev1);
+    bed.wait_role(&bed.east, "active", 1);
+    bed.wait_role(&bed.west, "passive", 1);
+
+    // Planned: both answer; east demoted, west promoted, in the records.
+    bed.promote("west");
+    let st = bed.wait("west active at epoch 2", |st| {
+        st["activeSite"] == "west" && st["epoch"] == 2 && st["promotion"].is_null()
+    });
+    assert_eq!(last_record(&st)["forced"], false, "{}", st["history"]);
+    bed.wait_role(&bed.west, "active", 2);
+    bed.wait_role(&bed.east, "passive", 2);
+
+    // Forced: west's admin API stops answering (its front is gone); the
+    // window runs out and east is made active without demoting west.
+    bed.west.front.stop();
+    bed.promote("east");
+    bed.wait("waiting for the old active", |st| {
+        st["phase"] == "WaitingForOldActive"
+    });
+    assert_eq!(
+        bed.role(&bed.west),
+        Some(("active".into(), 2)),
+        "west demoted while silent"
+    );
+    let st = bed.wait("east forced active at epoch 3", |st| {
+        st["activeSite"] == "east" && st["epoch"] == 3 && st["promotion"].is_null()
+    });
+    assert_eq!(last_record(&st)["forced"], true, "{}", st["history"]);
+    bed.wait_role(&bed.east, "active", 3);
+    // West answers again: it meets the newer epoch and is demoted.
+    bed.west.front.resume();
+    bed.wait_role(&bed.west, "passive", 3);
+
+    // A change reaches west (the standby) first; west is killed as the
+    // write reaches it, started again, and caught up.
+    let since = now_ms();
+    bed.repo.remove(&format!("{PATH}/gauges.json"));
+    let rev2 = bed.commit("delete gauges");
+    wait_for("a write to west", WAIT, || {
+        (!bed.west.writes_since(since).is_empty()).then_some(())
+    });
+    bed.west.server.restart();
+    bed.wait_in_sync(&rev2);
+    bed.wait_served_as_git();
+    assert_eq!(bed.role(&bed.east), Some(("active".into(), 3)));
+}
+
+#[test]
+fn a_pygeoapi_site_that_accepts_writes_it_does_not_serve_is_reported_never_synced_nor_promoted() {
+    // West runs without reloading: its admin API writes the file, its
+    // public API keeps serving what it started with.
+    let bed = start("geo-unserved", false, |_| {});
+    let st = bed.wait("west reported as not serving", |st| {
+        row(st, "west")["contact"] == "NotServing"
+            && condition(st, "InSync")["reason"] == "NotServed"
+            && condition(st, "Degraded")["reason"] == "SiteNotServing"
+    });
+    let msg = condition(&st, "InSync")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("written but not served") && msg.contains("/collections"),
+        "{msg}"
+    );
+    assert!(row(&st, "west")["syncedRevision"].is_null(), "{st:#}");
+    // West's file took the write; its public API does not show it; the
+    // active was never written.
+    assert!(
+        !bed.west
+            .configured()
+            .as_object()
+            .is_none_or(|m| m.is_empty())
+    );
+    assert!(bed.west.served().is_empty(), "{:?}", bed.west.served());
+    assert!(
+        bed.east.writes_since(0).is_empty(),
+        "{:?}",
+        bed.east.writes_since(0)
+    );
+    // Not a promotion target.
+    bed.promote("west");
+    let st = bed.wait("the promotion blocked", |st| {
+        condition(st, "PromotionBlocked")["reason"] == "SiteNotServing"
+    });
+    assert_eq!(st["activeSite"], "east");
+    assert_eq!(bed.role(&bed.west).map(|r| r.0), Some("passive".into()));
 }

@@ -161,11 +161,6 @@ impl PygeoapiServer {
         self.kill();
         self.spawn();
     }
-
-    /// The configuration file as it is now.
-    pub fn config_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join("config.yml")).unwrap_or_default()
-    }
 }
 
 impl Drop for PygeoapiServer {

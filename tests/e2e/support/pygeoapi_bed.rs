@@ -108,7 +108,8 @@ pub struct PygeoapiBed {
     pub west: GeoSite,
     pub op: Operator,
     pub repo: GitRepo,
-    pub dir: tempfile::TempDir,
+    /// The sites' folders and the repository, removed when dropped.
+    pub _dir: tempfile::TempDir,
 }
 
 /// The example resources (examples/pygeoapi/resources/prod) in a new repository.
@@ -180,7 +181,7 @@ pub fn start(prefix: &str, west_reloads: bool, shape: impl FnOnce(&mut Value)) -
         west,
         op,
         repo,
-        dir,
+        _dir: dir,
     }
 }
 
@@ -282,6 +283,19 @@ impl PygeoapiBed {
             WAIT,
             || (self.role(site) == Some((mode.to_string(), epoch))).then_some(()),
         );
+    }
+
+    /// Commit and ask the operator to look at once (the annotation a
+    /// webhook would stand for), not at the next interval.
+    pub fn commit(&self, message: &str) -> String {
+        let rev = self.repo.commit(message);
+        let at = format!(
+            "sitehapair.io/reconcile-requested-at={}",
+            super::operator::free_port()
+        );
+        self.ns
+            .kubectl(&["annotate", "shp", "geo", &at, "--overwrite"]);
+        rev
     }
 
     pub fn promote(&self, to: &str) {
