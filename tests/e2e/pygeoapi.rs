@@ -10,15 +10,24 @@
 
 use serde_json::{Value, json};
 
-use crate::support::condition;
 use crate::support::pygeoapi_bed::{EAST_PASSWORD, PATH, WAIT, WEST_TOKEN, start};
 use crate::support::status::last_record;
 use crate::support::wait_for;
+use crate::support::{condition, stderr};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `sitehapair ARGS` against the test bed.
+fn sitehapair(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args(args)
+        .env("KUBECONFIG", &crate::support::testbed().kubeconfig)
+        .output()
+        .expect("run sitehapair")
 }
 
 fn row<'a>(st: &'a Value, site: &str) -> &'a Value {
@@ -69,6 +78,46 @@ fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edit
     bed.wait_served_as_git();
     assert!(bed.east.served().get("rivers").is_none());
 
+    // `sitehapair diff` compares as the operator does: the live checkout
+    // shows no change although pygeoapi answers gauges' temporal extent
+    // in another spelling; a change shows, per site.
+    let pair_file = bed.repo.work.join("../pair.json");
+    std::fs::write(&pair_file, bed.pair.to_string()).expect("write the pair file");
+    let (work, pf) = (
+        bed.repo.work.to_str().expect("utf-8").to_string(),
+        pair_file.to_str().expect("utf-8").to_string(),
+    );
+    let diff = || {
+        sitehapair(&[
+            "diff",
+            "--pair",
+            &pf,
+            "--checkout",
+            &work,
+            "-n",
+            &bed.ns.name,
+        ])
+    };
+    let out = diff();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("=== site west: 0 to create, 0 to replace, 0 to delete"),
+        "{text}"
+    );
+    let gauges_file = format!("{PATH}/gauges.json");
+    let gauges = std::fs::read_to_string(bed.repo.work.join(&gauges_file)).expect("gauges");
+    bed.repo
+        .write(&gauges_file, &gauges.replace("River gauges", "Gauges"));
+    let out = diff();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("=== site east: 0 to create, 1 to replace, 0 to delete"),
+        "{text}"
+    );
+    bed.repo.write(&gauges_file, &gauges);
+
     // A resource pygeoapi refuses: named with the server's words on the
     // standby; the active is not touched.
     let before = now_ms();
@@ -77,6 +126,14 @@ fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edit
         &json!({"type": "collection", "title": "Broken", "description": "x", "keywords": [],
                 "extents": {"spatial": {"bbox": "everywhere"}}, "providers": "none"})
         .to_string(),
+    );
+    // `sitehapair validate --kind Pygeoapi` already says what is wrong.
+    let out = sitehapair(&["validate", &work, "--path", PATH, "--kind", "Pygeoapi"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("resource broken: a collection needs at least one provider"),
+        "{text}"
     );
     let rev3 = bed.commit("a resource pygeoapi refuses");
     let st = bed.wait("the refusal named in InSync", |st| {
@@ -96,6 +153,13 @@ fn pygeoapi_sites_follow_git_standby_first_refuse_bad_resources_revert_hand_edit
     assert!(bed.west.configured().get("broken").is_none());
     bed.repo.remove(&format!("{PATH}/broken.json"));
     let rev4 = bed.commit("drop the broken resource");
+    let out = sitehapair(&["validate", &work, "--path", PATH, "--kind", "Pygeoapi"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     bed.wait_in_sync(&rev4);
 
     // A hand edit through west's admin API is reverted.

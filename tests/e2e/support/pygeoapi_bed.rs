@@ -108,6 +108,8 @@ pub struct PygeoapiBed {
     pub west: GeoSite,
     pub op: Operator,
     pub repo: GitRepo,
+    /// The pair as applied.
+    pub pair: Value,
     /// The sites' folders and the repository, removed when dropped.
     pub _dir: tempfile::TempDir,
 }
@@ -181,6 +183,7 @@ pub fn start(prefix: &str, west_reloads: bool, shape: impl FnOnce(&mut Value)) -
         west,
         op,
         repo,
+        pair,
         _dir: dir,
     }
 }
