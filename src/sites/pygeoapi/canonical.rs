@@ -4,11 +4,13 @@
 //! real pygeoapi 0.24 and reading them back.
 //!
 //! - Temporal extents: the admin API parses `extents.temporal.begin` and
-//!   `end` into datetimes before writing them, and answers them in
-//!   Python's `isoformat()`: `2000-10-30T18:24:39Z` comes back as
-//!   `2000-10-30T18:24:39+00:00`, a date `2000-10-30` as
-//!   `2000-10-30T00:00:00`. Both sides are brought to one spelling (an
-//!   instant in UTC with `Z`, or a date and time without an offset).
+//!   `end` into datetimes, writes them to its YAML file in UTC to the
+//!   second (a time without an offset taken as UTC, a fraction of a
+//!   second dropped), and answers them in Python's `isoformat()`:
+//!   `2000-10-30T18:24:39Z` comes back as `2000-10-30T18:24:39+00:00`, a
+//!   date `2000-10-30` as `2000-10-30T00:00:00+00:00`,
+//!   `2001-01-01T10:00:00.5+02:00` as `2001-01-01T08:00:00+00:00`. Both
+//!   sides are brought to that instant, spelt `...Z`.
 //! - Every answer of the admin API escapes `<` and `>` in strings as
 //!   `&lt;` and `&gt;` (`pygeoapi.util.to_json`): both sides are unescaped.
 //! - Numbers: a whole number written as `180.0` in one place and `180` in
@@ -59,21 +61,25 @@ fn whole(n: &Number) -> Number {
     }
 }
 
-/// One spelling of a datetime as the admin API parses it: an instant with
-/// an offset in UTC (`...Z`), a date and time without one as it is, a date
-/// alone as its midnight; anything else as written.
+/// One spelling of a datetime as the admin API stores it: the instant in
+/// UTC to the second (`...Z`); a date and time without an offset, or a
+/// date alone (its midnight), taken as UTC; anything else as written.
 pub fn datetime(s: &str) -> String {
     let t = s.trim();
-    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
-        return ts.to_string();
+    let instant = t.parse::<jiff::Timestamp>().ok().or_else(|| {
+        let dt = t
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .or_else(|| Some(t.parse::<jiff::civil::Date>().ok()?.at(0, 0, 0, 0)))?;
+        dt.to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    });
+    match instant {
+        Some(ts) => jiff::Timestamp::from_second(ts.as_second())
+            .map_or_else(|_| s.to_string(), |t| t.to_string()),
+        None => s.to_string(),
     }
-    if let Ok(dt) = t.parse::<jiff::civil::DateTime>() {
-        return dt.to_string();
-    }
-    if let Ok(d) = t.parse::<jiff::civil::Date>() {
-        return d.at(0, 0, 0, 0).to_string();
-    }
-    s.to_string()
 }
 
 #[cfg(test)]
@@ -103,19 +109,22 @@ mod tests {
             json!(180),
         );
         assert_eq!(canonical(&git), canonical(&live));
+        // As pygeoapi 0.24 answered them: a date and a naive time taken
+        // as UTC, an offset moved to UTC, a fraction of a second dropped.
         let git = lakes(
             "2000-10-30",
-            json!("2001-01-01T00:00:00+02:00"),
+            json!("2001-01-01T10:00:00.5+02:00"),
             "Lakes",
             json!(180),
         );
         let live = lakes(
-            "2000-10-30T00:00:00",
-            json!("2000-12-31T22:00:00+00:00"),
+            "2000-10-30T00:00:00+00:00",
+            json!("2001-01-01T08:00:00+00:00"),
             "Lakes",
             json!(180),
         );
         assert_eq!(canonical(&git), canonical(&live));
+        assert_eq!(datetime("2000-10-30T00:00:00"), "2000-10-30T00:00:00Z");
     }
 
     #[test]
