@@ -296,3 +296,31 @@ fn a_pygeoapi_site_that_accepts_writes_it_does_not_serve_is_reported_never_synce
     assert_eq!(st["activeSite"], "east");
     assert_eq!(bed.role(&bed.west).map(|r| r.0), Some("passive".into()));
 }
+
+#[test]
+fn the_pygeoapi_example_pair_is_accepted_and_its_resources_are_valid() {
+    let ns = crate::support::Namespace::new("geo-example");
+    let root = crate::support::repo_root();
+    let example = std::fs::read_to_string(root.join("examples/pygeoapi/pair.yaml"))
+        .expect("read the example");
+    let out = ns.apply(&example);
+    assert!(
+        out.status.success(),
+        "examples/pygeoapi/pair.yaml refused: {}",
+        stderr(&out)
+    );
+    let applied = ns.get_json("shp/geo").expect("the example pair");
+    assert_eq!(applied["spec"]["sites"][1]["kind"], "Pygeoapi");
+    let resources = root.join("examples/pygeoapi/resources");
+    let out = sitehapair(&[
+        "validate",
+        resources.to_str().expect("utf-8"),
+        "--path",
+        "prod",
+        "--kind",
+        "Pygeoapi",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("valid: 3 services"), "{text}");
+}
