@@ -176,6 +176,20 @@ mod tests {
     }
 
     #[test]
+    fn a_passive_that_does_not_serve_what_it_accepted_is_no_candidate() {
+        let mut west = row("west", SiteHealth::Healthy, 0);
+        west.contact = Some(crate::api::SiteContact::NotServing);
+        let sites = [row("east", SiteHealth::Unhealthy, 3), west];
+        assert!(matches!(
+            plan_failover(&input(&sites, None, None)),
+            FailoverDecision::Blocked {
+                reason: FailoverHold::NoFailoverCandidate,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn anti_flap_holds_until_acknowledged() {
         let sites = [
             row("east", SiteHealth::Unhealthy, 3),
