@@ -176,9 +176,8 @@ impl PygeoapiSite {
         Ok((decode(&self.name, &call, a.status, &a.body)?, a.powered_by))
     }
 
-    /// The configured resources (the configuration file, as the admin API
-    /// reads it), with the version the server reports. Ids the name rules
-    /// cannot express in git are not managed and not listed.
+    /// Every configured resource (the configuration file, as the admin API
+    /// reads it), with the version the server reports.
     async fn configured(&self) -> Result<(BTreeMap<String, Value>, Option<String>), SiteError> {
         let segments = ["admin", "config", "resources"];
         let call = "GET admin/config/resources";
@@ -186,10 +185,7 @@ impl PygeoapiSite {
             .admin(Method::GET, &segments, None, MAX_SERVICES_BODY)
             .await?;
         let body = answer.map_err(|r| refusal_error(&self.name, call, r))?;
-        let resources = resources_of(&self.name, call, &body)?
-            .into_iter()
-            .filter(|(id, _)| names::check_id(id).is_ok())
-            .collect();
+        let resources = resources_of(&self.name, call, &body)?.into_iter().collect();
         Ok((resources, powered_by))
     }
 
@@ -291,7 +287,9 @@ impl Site for PygeoapiSite {
 
     /// The configured resources in canonical form, once the public API
     /// serves what they configure (read again for a few seconds while it
-    /// does not: a hand edit may be reloading).
+    /// does not: a hand edit may be reloading). Every resource is checked
+    /// against the public API; only ids the name rules can express in git
+    /// are managed and listed.
     async fn services(&self) -> Result<BTreeMap<String, Value>, SiteError> {
         let start = Instant::now();
         let configured = loop {
@@ -308,6 +306,7 @@ impl Site for PygeoapiSite {
         };
         Ok(configured
             .into_iter()
+            .filter(|(id, _)| names::check_id(id).is_ok())
             .map(|(id, r)| (id, canonical::canonical(&r)))
             .collect())
     }
