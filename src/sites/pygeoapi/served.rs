@@ -9,8 +9,9 @@
 //! What is compared, per collection (`type: collection`, not
 //! `visibility: hidden`): that it is listed, and its title, description
 //! and keywords when the configuration gives them as plain text (a
-//! translated title is served in one language, so it is not compared), and
-//! its spatial extent. A change to a part the listing does not show (a
+//! translated title is served in one language, so it is not compared), its
+//! spatial extent and its temporal extent (as the instant pygeoapi stores,
+//! `canonical::datetime`). A change to a part the listing does not show (a
 //! provider's options) is served as far as the public listing can tell.
 
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub struct View {
     pub keywords: Option<Vec<String>>,
     /// The first bounding box, as numbers.
     pub bbox: Option<Vec<f64>>,
+    /// The temporal extent's begin and end (None for an open end).
+    pub interval: Option<[Option<String>; 2]>,
 }
 
 /// A resource the public API does not serve as configured.
@@ -78,6 +81,11 @@ fn numbers(v: &Value) -> Option<Vec<f64>> {
     v.as_array()?.iter().map(Value::as_f64).collect()
 }
 
+/// One end of a temporal extent, as the instant pygeoapi stores.
+fn instant(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(super::canonical::datetime)
+}
+
 /// What `/collections` should show of a configured resource; None when it
 /// is not listed there at all (not a collection, or hidden).
 pub fn expected(resource: &Value) -> Option<View> {
@@ -94,11 +102,17 @@ pub fn expected(resource: &Value) -> Option<View> {
             Value::Array(_) => numbers(b.as_array()?.first()?),
             _ => numbers(b),
         });
+    let interval = resource
+        .get("extents")
+        .and_then(|e| e.get("temporal"))
+        .filter(|t| t.is_object())
+        .map(|t| [instant(t.get("begin")), instant(t.get("end"))]);
     Some(View {
         title: text(resource.get("title")),
         description: text(resource.get("description")),
         keywords: words(resource.get("keywords")),
         bbox,
+        interval,
     })
 }
 
@@ -116,6 +130,12 @@ pub fn listed(collections: &Value) -> BTreeMap<String, View> {
                 .and_then(|e| e.get("spatial"))
                 .and_then(|s| s.get("bbox"))
                 .and_then(|b| b.as_array()?.first().and_then(numbers));
+            let interval = c
+                .get("extent")
+                .and_then(|e| e.get("temporal"))
+                .and_then(|t| t.get("interval"))
+                .and_then(|i| i.as_array()?.first()?.as_array().cloned())
+                .map(|i| [instant(i.first()), instant(i.get(1))]);
             Some((
                 id,
                 View {
@@ -123,6 +143,7 @@ pub fn listed(collections: &Value) -> BTreeMap<String, View> {
                     description: text(c.get("description")),
                     keywords: words(c.get("keywords")),
                     bbox,
+                    interval,
                 },
             ))
         })
@@ -144,6 +165,9 @@ pub fn shows(want: &View, served: &View) -> Result<(), &'static str> {
     }
     if want.bbox.is_some() && want.bbox != served.bbox {
         return Err("spatial extent");
+    }
+    if want.interval.is_some() && want.interval != served.interval {
+        return Err("temporal extent");
     }
     Ok(())
 }
@@ -259,6 +283,27 @@ mod tests {
         assert_eq!(want.title, None);
         let served = listed(&listing("Lakes"));
         assert_eq!(check_one("lakes", Some(&want), &served), Ok(()));
+    }
+
+    #[test]
+    fn a_temporal_extent_is_served_as_the_instant_pygeoapi_stores() {
+        let mut gauges = lakes("Gauges");
+        gauges["extents"]["temporal"] = json!({"begin": "2024-01-01", "end": null});
+        let mut listing = listing("Gauges");
+        listing["collections"][0]["extent"]["temporal"] =
+            json!({"interval": [["2024-01-01T00:00:00+00:00", null]]});
+        let served = listed(&listing);
+        let want = expected(&gauges).expect("a collection");
+        assert_eq!(check_one("lakes", Some(&want), &served), Ok(()));
+        gauges["extents"]["temporal"]["begin"] = json!("2024-06-01");
+        let want = expected(&gauges).expect("a collection");
+        assert_eq!(
+            check_one("lakes", Some(&want), &served),
+            Err(Unserved::Stale {
+                id: "lakes".into(),
+                field: "temporal extent"
+            })
+        );
     }
 
     #[test]
