@@ -87,9 +87,11 @@ pub struct SiteSpec {
 
     /// What kind of server the site is, which decides how the operator
     /// talks to it: Contract (the sitehapair site admin contract, with a
-    /// bearer token) or ArcGISServer (Esri's ArcGIS Server Administrator
-    /// API, with a username and password; the site's role and epoch are
-    /// kept in a ConfigMap in the pair's namespace).
+    /// bearer token), ArcGISServer (Esri's ArcGIS Server Administrator
+    /// API, with a username and password) or Pygeoapi (pygeoapi's admin
+    /// API behind an authenticating front, with HTTP basic or a bearer
+    /// token). ArcGISServer and Pygeoapi sites keep their role and epoch
+    /// in a ConfigMap in the pair's namespace.
     #[serde(default, skip_serializing_if = "SiteKind::is_contract")]
     pub kind: SiteKind,
 
@@ -115,7 +117,9 @@ pub struct SiteSpec {
     /// Secret holding the site's credentials: for Contract sites the key
     /// (default `token`) holding the bearer token; for ArcGISServer sites
     /// the Secret's `username` and `password` keys (an administrator
-    /// account; `key` is not used).
+    /// account; `key` is not used); for Pygeoapi sites `username` and
+    /// `password` for HTTP basic to the front, or else the key (default
+    /// `token`) holding a bearer token.
     pub credentials_secret_ref: SecretKeyRef,
 
     /// Secret key holding the PEM CA bundle that signs the site's TLS
@@ -303,6 +307,9 @@ pub enum SiteKind {
     /// An ArcGIS Server site through its Administrator API (docs/arcgis.md).
     #[serde(rename = "ArcGISServer")]
     ArcGisServer,
+    /// A pygeoapi server through its admin API, behind an authenticating
+    /// front (docs/pygeoapi.md).
+    Pygeoapi,
 }
 
 impl SiteKind {

@@ -319,6 +319,9 @@ pub enum SiteContact {
     Failing,
     /// The operator cannot call the site: its Secret or adminUrl is unusable.
     Misconfigured,
+    /// The site accepted writes its public API does not serve (its
+    /// configuration was written and not taken up): alive, never in sync.
+    NotServing,
 }
 
 impl SiteContact {
@@ -335,6 +338,7 @@ impl SiteContact {
             SiteContact::Fenced => "Fenced",
             SiteContact::Failing => "Failing",
             SiteContact::Misconfigured => "Misconfigured",
+            SiteContact::NotServing => "NotServing",
         }
     }
 }

@@ -53,8 +53,9 @@ pub struct ValidateArgs {
     pub path: String,
     /// The kind of the sites the services go to (spec.sites[].kind):
     /// ArcGISServer also checks the ArcGIS name rules (Name.Type or
-    /// Folder.Name.Type) and that each definition agrees with its name.
-    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer"])]
+    /// Folder.Name.Type) and that each definition agrees with its name;
+    /// Pygeoapi checks resource ids and the shape of each resource.
+    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer", "Pygeoapi"])]
     pub kind: String,
 }
 
@@ -178,6 +179,14 @@ fn validate(args: &ValidateArgs) -> std::process::ExitCode {
                     .iter()
                     .filter_map(|(name, def)| {
                         crate::sites::arcgis::normalize::check(name, def).err()
+                    })
+                    .collect(),
+                crate::api::SiteKind::Pygeoapi => set
+                    .iter()
+                    .filter_map(|(name, def)| {
+                        crate::sites::pygeoapi::names::check_resource(name, def)
+                            .err()
+                            .map(|e| e.to_string())
                     })
                     .collect(),
             };

@@ -205,6 +205,8 @@ pub enum BlockReason {
     SiteFailing,
     /// A site's Secret or adminUrl cannot be used.
     SiteMisconfigured,
+    /// A site accepted writes its public API does not serve.
+    SiteNotServing,
     /// The target's version or token key differs from the active's.
     ParityMismatch,
     /// status.promotion.phase is not one this version knows.
@@ -227,6 +229,7 @@ impl BlockReason {
             BlockReason::CredentialsRefused => "CredentialsRefused",
             BlockReason::SiteFailing => "SiteFailing",
             BlockReason::SiteMisconfigured => "SiteMisconfigured",
+            BlockReason::SiteNotServing => "SiteNotServing",
             BlockReason::ParityMismatch => "ParityMismatch",
             BlockReason::UnknownPhase => "UnknownPhase",
             BlockReason::Scheduled => "Scheduled",
@@ -241,6 +244,7 @@ impl BlockReason {
             SiteContact::CredentialsRefused => Some(BlockReason::CredentialsRefused),
             SiteContact::Failing | SiteContact::Fenced => Some(BlockReason::SiteFailing),
             SiteContact::Misconfigured => Some(BlockReason::SiteMisconfigured),
+            SiteContact::NotServing => Some(BlockReason::SiteNotServing),
             SiteContact::Answered | SiteContact::NoAnswer => None,
         }
     }

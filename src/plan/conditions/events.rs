@@ -141,6 +141,7 @@ fn degraded(previous: &[Condition], d: &Verdict<DegradedReason>) -> Option<Plann
         R::CredentialsRefused => ("CredentialsRefused", "Sync"),
         R::SiteMisconfigured => ("SiteMisconfigured", "Sync"),
         R::SiteFailing => ("SiteFailing", "Sync"),
+        R::SiteNotServing => ("WrittenNotServed", "Sync"),
         R::StraySite => ("StraySite", "Sync"),
     };
     news.then(|| warning(reason, action, &d.message))

@@ -25,6 +25,8 @@ reason_enum! {
         CredentialsRefused,
         SiteMisconfigured,
         SiteFailing,
+        /// A site accepted writes its public API does not serve.
+        SiteNotServing,
         /// A site reports active beside the active one, or a forced-past
         /// old active answers errors unfenced.
         StraySite,
@@ -52,6 +54,9 @@ reason_enum! {
     InSyncReason {
         NotObserved,
         SiteUnreachable,
+        /// A site accepted writes (or holds a configuration) its public
+        /// API does not serve.
+        NotServed,
         AwaitingAdoption,
         OutsideWindow,
         PruneBlocked,

@@ -98,7 +98,11 @@ fn judge(report: &SyncReport, rev: &str) -> Verdict<InSyncReason> {
     use ConditionStatus::{False, True};
     if let Some(s) = report.sites.iter().find(|s| s.error.is_some()) {
         let msg = s.error.clone().unwrap_or_default();
-        return Verdict::new(False, InSyncReason::SiteUnreachable, msg);
+        let reason = match s.contact {
+            crate::api::SiteContact::NotServing => InSyncReason::NotServed,
+            _ => InSyncReason::SiteUnreachable,
+        };
+        return Verdict::new(False, reason, msg);
     }
     let waiting: Vec<String> = report
         .sites
