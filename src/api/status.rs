@@ -252,6 +252,39 @@ pub struct PromotionStatus {
     /// What the promotion is waiting on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Who asked for it: the user `sitehapair promote` recorded, else the
+    /// field manager that last set spec.activeSite, or the automatic
+    /// failover's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Why, as the person said (annotation sitehapair.io/promotion-reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The source revision the sites held when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Each phase it entered, and when (RFC 3339).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<PhaseStart>,
+}
+
+/// A phase a promotion entered, and when.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseStart {
+    pub phase: String,
+    pub at: String,
+}
+
+/// How long a finished promotion spent in one phase.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StepTiming {
+    pub phase: String,
+    /// When the phase began (RFC 3339).
+    pub started_at: String,
+    /// Whole seconds spent in it (status times are to the second).
+    pub seconds: i64,
 }
 
 /// A finished promotion.
@@ -278,6 +311,23 @@ pub struct PromotionRecord {
     /// which site at which epoch (annotation sitehapair.io/force-past).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced_by: Option<String>,
+    /// Who asked for it (see status.promotion.requestedBy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Why, as the person said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The source revision the sites held when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// When traffic was switched to the new active site (RFC 3339): the
+    /// switch, kept apart from completedAt (the old site cleaned up, the
+    /// record closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<String>,
+    /// The time each phase took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepTiming>,
 }
 
 /// A site's role as last reported by `GET /mode`.

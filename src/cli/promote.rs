@@ -277,6 +277,8 @@ async fn dry_run(
         shifted: None,
         start_wait: None,
         window_override_by: None,
+        requested_by: None,
+        why: None,
         force_past: None,
         now: jiff::Timestamp::now(),
     };
@@ -371,6 +373,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         "traffic: {}",
         st.traffic_site.as_deref().unwrap_or("nowhere")
     );
+    for line in window_lines(&pair.spec, jiff::Timestamp::now()) {
+        println!("{line}");
+    }
     if let Some(c) = conditions::find(&st.conditions, types::PARITY) {
         println!("parity: {:?} ({}): {}", c.status, c.reason, c.message);
     }
@@ -449,6 +454,23 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     (None, false) => String::new(),
                 }
             );
+            if let Some(by) = &h.requested_by {
+                println!(
+                    "    asked by {by}{}",
+                    h.why
+                        .as_deref()
+                        .map(|w| format!(": {w}"))
+                        .unwrap_or_default()
+                );
+            }
+            if !h.steps.is_empty() {
+                let steps: Vec<String> = h
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} {} s", s.phase, s.seconds))
+                    .collect();
+                println!("    steps: {}", steps.join(", "));
+            }
         }
     }
     for c in &st.conditions {
@@ -457,6 +479,35 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The change windows as they stand at `now`: for promotions and syncs,
+/// open, or closed and until when (none when the pair has no windows).
+fn window_lines(spec: &crate::api::SiteHAPairSpec, now: jiff::Timestamp) -> Vec<String> {
+    use crate::plan::windows::{Action, Gate, gate, until_text};
+    let check = crate::plan::spec_check::check_spec(spec);
+    if spec.windows.is_empty() && spec.promotion.not_before.is_none() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Some(at) = check.not_before.filter(|t| *t > now) {
+        out.push(format!(
+            "scheduled: not before {}",
+            crate::plan::time::stamp(at)
+        ));
+    }
+    for (what, action) in [
+        ("promotion", Action::PlannedPromotion),
+        ("sync", Action::Sync),
+    ] {
+        out.push(match gate(&check.windows, action, now) {
+            Gate::Open => format!("{what} window: open"),
+            Gate::Closed { until, why } => {
+                format!("{what} window: closed {} ({why})", until_text(until))
+            }
+        });
+    }
+    out
 }
 
 /// A site's adoption plan waiting for acceptance: every write, and the
@@ -486,6 +537,24 @@ fn adoption_lines(pair: &str, site: &str, plan: &AdoptionPlan) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_shows_whether_each_window_is_open_and_until_when() {
+        let spec: crate::api::SiteHAPairSpec = serde_json::from_value(serde_json::json!({
+            "activeSite": "east",
+            "sites": [{"name": "east", "adminUrl": "https://e", "credentialsSecretRef": {"name": "e"}, "trafficAddresses": ["192.0.2.1"]}],
+            "windows": [{"kind": "Allow", "schedule": "0 22 * * 6", "duration": "4h", "appliesTo": ["Promotion"]}]
+        }))
+        .expect("spec");
+        let now: jiff::Timestamp = "2026-12-11T10:00:00Z".parse().expect("time");
+        let lines = window_lines(&spec, now);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("promotion window: closed until 2026-12-12T22:00:00Z"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], "sync window: open");
+    }
 
     #[test]
     fn an_adoption_plan_lists_every_write_and_the_command_that_accepts_it() {

@@ -166,6 +166,7 @@ mod tests {
             completed_at: "2026-01-01T00:00:05Z".into(),
             forced: false,
             forced_by: None,
+            ..PromotionRecord::default()
         }
     }
 

@@ -118,3 +118,27 @@ impl PairMemories {
         self.lock().is_empty()
     }
 }
+
+/// Of a pair's managedFields keep only who set spec.activeSite (what a
+/// promotion's record names when no CLI recorded the user), trimmed to
+/// that field: the rest costs memory at a thousand pairs and is never read.
+pub(crate) fn keep_active_site_managers(p: &mut crate::api::SiteHAPair) {
+    let Some(list) = p.metadata.managed_fields.take() else {
+        return;
+    };
+    let kept: Vec<_> = list
+        .into_iter()
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer("/f:spec/f:activeSite").is_some())
+        })
+        .map(|mut m| {
+            m.fields_v1 = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(
+                serde_json::json!({"f:spec": {"f:activeSite": {}}}),
+            ));
+            m
+        })
+        .collect();
+    p.metadata.managed_fields = (!kept.is_empty()).then_some(kept);
+}

@@ -506,7 +506,7 @@ fn pair_stream(
     let claims_ctx = ctx.clone();
     watcher(api, pair_config)
         .default_backoff()
-        .modify(|p| p.metadata.managed_fields = None)
+        .modify(super::pair_memory::keep_active_site_managers)
         .reflect(writer)
         .inspect_ok(move |event| claims_ctx.note_pair_event(event))
         .applied_objects()

@@ -69,6 +69,7 @@ fn rec(to: &str, epoch: i64, reason: &str) -> PromotionRecord {
         completed_at: "2026-01-01T00:00:05Z".into(),
         forced: false,
         forced_by: None,
+        ..PromotionRecord::default()
     }
 }
 

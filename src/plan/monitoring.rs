@@ -114,6 +114,7 @@ mod tests {
             completed_at: format!("2026-01-01T00:01:0{epoch}Z"),
             forced,
             forced_by: None,
+            ..PromotionRecord::default()
         }
     }
 

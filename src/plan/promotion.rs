@@ -47,7 +47,22 @@ pub fn plan_promotion(inp: &PromotionInput<'_>) -> PromotionDecision {
         },
     }
     d.traffic_site = traffic_choice(inp, &d);
+    note_phase(inp, &mut d);
     d
+}
+
+/// A promotion that entered a phase this trip records when.
+fn note_phase(inp: &PromotionInput<'_>, d: &mut PromotionDecision) {
+    let Some(r) = d.running.as_mut() else {
+        return;
+    };
+    let last = r.steps.last().map(|s| s.phase.as_str());
+    if last != Some(r.phase.as_str()) && !matches!(r.phase, PromotionPhase::Unknown(_)) {
+        r.steps.push(crate::api::PhaseStart {
+            phase: r.phase.as_str().to_string(),
+            at: stamp(inp.now),
+        });
+    }
 }
 
 /// What the machine at rest decides after a phase handed it back (first
@@ -238,6 +253,13 @@ fn start(inp: &PromotionInput<'_>, d: &mut PromotionDecision) -> Option<AtRest> 
         phase: PromotionPhase::Preflight,
         epoch: inp.epoch.max(max_seen(inp.sites)) + 1,
         started_at: stamp(inp.now),
+        requested_by: inp.requested_by.map(str::to_string),
+        why: inp.why.map(str::to_string),
+        revision: inp.source_revision.map(str::to_string),
+        steps: vec![crate::api::PhaseStart {
+            phase: PromotionPhase::Preflight.as_str().to_string(),
+            at: stamp(inp.now),
+        }],
         ..PromotionStatus::default()
     };
     if !inp.warnings.is_empty() {

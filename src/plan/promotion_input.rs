@@ -4,8 +4,9 @@
 
 use crate::api::{
     ANNOTATION_ALLOW_PARITY_MISMATCH, ANNOTATION_AUTOMATIC_FAILOVER, ANNOTATION_FORCE_PAST,
-    ANNOTATION_FORCE_PAST_BY, ANNOTATION_WINDOW_OVERRIDE, ANNOTATION_WINDOW_OVERRIDE_BY,
-    SiteHAPair, SiteHAPairSpec, SiteHAPairStatus,
+    ANNOTATION_FORCE_PAST_BY, ANNOTATION_PROMOTION_REASON, ANNOTATION_REQUESTED_BY,
+    ANNOTATION_WINDOW_OVERRIDE, ANNOTATION_WINDOW_OVERRIDE_BY, SiteHAPair, SiteHAPairSpec,
+    SiteHAPairStatus,
 };
 use crate::plan::promotion::{
     BlockReason, ForcePast, PromotionInput, PromotionReason, SiteObs, StartWait, preflight,
@@ -37,6 +38,12 @@ pub struct PairAsks<'a> {
     /// The window-override annotation (a site name or a revision) and who
     /// set it.
     pub window_override: Option<(String, String)>,
+    /// Who asked for spec.activeSite: the requested-by annotation when it
+    /// names that site, else the field manager that last set it; an
+    /// automatic failover says its reason.
+    pub requested_by: Option<String>,
+    /// The promotion-reason annotation.
+    pub why: Option<String>,
 }
 
 impl<'a> PairAsks<'a> {
@@ -53,6 +60,14 @@ impl<'a> PairAsks<'a> {
                 get(ANNOTATION_WINDOW_OVERRIDE),
                 get(ANNOTATION_WINDOW_OVERRIDE_BY),
             ),
+            requested_by: requested_by(
+                obj,
+                get(ANNOTATION_REQUESTED_BY),
+                get(ANNOTATION_AUTOMATIC_FAILOVER),
+            ),
+            why: get(ANNOTATION_PROMOTION_REASON)
+                .filter(|w| !w.trim().is_empty())
+                .map(|w| crate::api::redact::trim(w, 200)),
             reason: promotion_reason(&obj.spec, get(ANNOTATION_AUTOMATIC_FAILOVER)),
             allow_parity_mismatch: get(ANNOTATION_ALLOW_PARITY_MISMATCH),
             force_past: get(ANNOTATION_FORCE_PAST)
@@ -70,6 +85,8 @@ impl<'a> PairAsks<'a> {
             windows: check.windows.clone(),
             not_before: check.not_before,
             window_override: None,
+            requested_by: None,
+            why: None,
             reason: PromotionReason::Manual,
             allow_parity_mismatch: None,
             force_past: None,
@@ -111,6 +128,8 @@ impl<'a> PairAsks<'a> {
                 .and_then(|c| c.holds_traffic_on()),
             start_wait: None,
             window_override_by: None,
+            requested_by: self.requested_by.as_deref(),
+            why: self.why.as_deref(),
             now,
         };
         let wanted = status.promotion.is_none()
@@ -178,6 +197,36 @@ impl<'a> PairAsks<'a> {
             }),
         }
     }
+}
+
+/// Who asked for spec.activeSite: an automatic failover names its reason;
+/// else the requested-by annotation (`<site> by <who>`, written by
+/// `sitehapair promote`) when it was written for this very site; else the
+/// field manager that last set spec.activeSite (managedFields).
+fn requested_by(obj: &SiteHAPair, by: Option<&str>, automatic: Option<&str>) -> Option<String> {
+    let target = obj.spec.active_site.as_str();
+    if let Some(a) = automatic
+        && a.split(':').next() == Some(target)
+    {
+        return Some(crate::api::redact::trim(
+            &format!("automatic failover: {a}"),
+            200,
+        ));
+    }
+    if let Some(who) = by.and_then(|b| who_forced(target, b)) {
+        return Some(crate::api::redact::trim(&who, 120));
+    }
+    let managers = obj.metadata.managed_fields.as_deref().unwrap_or_default();
+    managers
+        .iter()
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer("/f:spec/f:activeSite").is_some())
+        })
+        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
+        .and_then(|m| m.manager.clone())
+        .map(|m| format!("field manager {m}"))
 }
 
 /// The window-override annotation and who set it: the -by annotation when

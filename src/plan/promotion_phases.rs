@@ -557,8 +557,35 @@ fn complete(inp: &PromotionInput<'_>, p: PromotionStatus, d: &mut PromotionDecis
         completed_at: stamp(inp.now),
         forced,
         forced_by: p.forced_by.clone(),
+        requested_by: p.requested_by.clone(),
+        why: p.why.clone(),
+        revision: p.revision.clone(),
+        switched_at: Some(stamp(inp.now)),
+        steps: step_timings(&p.steps, inp.now),
     });
     d.active_site = Some(p.to.clone());
     d.epoch = d.epoch.max(p.epoch);
     d.running = None;
+}
+
+/// How long each phase took: from its start to the next one's (the last
+/// to `end`).
+fn step_timings(
+    steps: &[crate::api::PhaseStart],
+    end: jiff::Timestamp,
+) -> Vec<crate::api::StepTiming> {
+    let at = |s: &crate::api::PhaseStart| crate::plan::time::parse(&s.at);
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let until = steps.get(i + 1).and_then(at).unwrap_or(end);
+            let seconds = at(s).map_or(0, |from| from.duration_until(until).as_secs().max(0));
+            crate::api::StepTiming {
+                phase: s.phase.clone(),
+                started_at: s.at.clone(),
+                seconds,
+            }
+        })
+        .collect()
 }

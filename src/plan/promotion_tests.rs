@@ -66,6 +66,8 @@ fn input<'a>(
         shifted: None,
         start_wait: None,
         window_override_by: None,
+        requested_by: None,
+        why: None,
         now: t(now),
     }
 }

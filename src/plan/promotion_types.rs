@@ -136,6 +136,10 @@ pub struct PromotionInput<'a> {
     /// Who let this promotion through a closed window (the override
     /// annotation named its target), if anyone.
     pub window_override_by: Option<&'a str>,
+    /// Who asked for the promotion to spec.activeSite, as far as known.
+    pub requested_by: Option<&'a str>,
+    /// Why, as the person said.
+    pub why: Option<&'a str>,
     pub now: Timestamp,
 }
 

@@ -156,6 +156,7 @@ fn record(to: &str, reason: &str, epoch: i64, forced: bool) -> PromotionRecord {
         completed_at: format!("2026-01-01T00:00:{epoch:02}Z"),
         forced,
         forced_by: None,
+        ..PromotionRecord::default()
     }
 }
 

@@ -51,3 +51,4 @@ mod tenants;
 mod traffic;
 mod traffic_endpoint;
 mod validation;
+mod windows;
