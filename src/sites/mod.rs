@@ -6,6 +6,7 @@ pub mod answers;
 pub mod arcgis;
 pub mod driver;
 pub mod http;
+pub mod survey;
 pub mod tls_config;
 pub mod transport;
 

@@ -21,6 +21,7 @@ pub mod answers;
 pub mod names;
 pub mod normalize;
 pub mod roles;
+pub mod survey;
 
 #[cfg(test)]
 mod normalize_tests;
