@@ -4,6 +4,7 @@
 
 mod support;
 
+mod adopt;
 mod adoption;
 mod arcgis;
 mod bench_api_calls;
@@ -11,6 +12,7 @@ mod bench_clients;
 mod bench_failover;
 mod bench_promotion;
 mod chaos;
+mod check_cli;
 mod claims;
 mod cli;
 mod crd;
