@@ -130,6 +130,11 @@ fn an_exported_contract_site_validates_and_its_pair_is_in_sync_with_no_write() {
         }
     }
     let writes_before = (east.service_writes(), west.service_writes());
+    assert_eq!(
+        writes_before,
+        (2, 2),
+        "the request logs show the writes made by hand"
+    );
     let mut pair = pair_for("gis", &east, &west);
     pair["metadata"]["namespace"] = json!(ns.name);
     let (repo, rev, said) = export_and_commit(&ns, dir.path(), &pair, "east", "Contract");
@@ -193,6 +198,10 @@ fn an_exported_arcgis_site_validates_and_its_pair_is_in_sync_with_no_write() {
         create_example(site, Some("Hydro"), "Hydro.Rivers.MapServer.json");
     }
     let writes_before = (east.writes().len(), west.writes().len());
+    assert!(
+        writes_before.0 >= 2 && writes_before.1 >= 2,
+        "the request logs show the services created by hand"
+    );
     let mut pair = base_pair("gis");
     pair["metadata"]["namespace"] = json!(ns.name);
     for (i, site) in [&east, &west].iter().enumerate() {
