@@ -8,10 +8,12 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::support::secrets::{put_secret, token_secrets};
+use crate::support::arcgis::{ArcGisEmulator, USERNAME};
+use crate::support::arcgis_bed::{EAST_PASSWORD, WEST_PASSWORD};
+use crate::support::secrets::{create_secret, put_secret, token_secrets};
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{pair_for, put_service};
-use crate::support::{Namespace, stderr, stdout, testbed};
+use crate::support::{Namespace, base_pair, stderr, stdout, testbed};
 
 struct CheckBed {
     ns: Namespace,
@@ -243,4 +245,68 @@ fn check_names_an_invalid_git_folder() {
         p.contains("the git folder is not valid") && p.contains("roads.yaml:"),
         "{p}"
     );
+}
+
+#[test]
+fn check_names_arcgis_sites_with_different_shared_keys_and_probes_their_privilege_by_a_read() {
+    let ns = Namespace::new("check-arcgis");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let east = ArcGisEmulator::start(
+        dir.path(),
+        "east",
+        EAST_PASSWORD,
+        &["--shared-key", "key-east-1"],
+    );
+    let west = ArcGisEmulator::start(
+        dir.path(),
+        "west",
+        WEST_PASSWORD,
+        &["--shared-key", "key-west-2"],
+    );
+    let mut pair = base_pair("gis");
+    pair["metadata"]["namespace"] = json!(ns.name);
+    for (i, (site, pw)) in [(&east, EAST_PASSWORD), (&west, WEST_PASSWORD)]
+        .iter()
+        .enumerate()
+    {
+        create_secret(
+            &ns,
+            &format!("{}-admin", site.name),
+            &[("username", USERNAME), ("password", pw)],
+        );
+        pair["spec"]["sites"][i]["kind"] = json!("ArcGISServer");
+        pair["spec"]["sites"][i]["adminUrl"] = json!(site.url);
+    }
+    let file = dir.path().join("pair.yaml");
+    std::fs::write(&file, pair.to_string()).expect("write pair file");
+    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args([
+            "check",
+            "--pair",
+            file.to_str().expect("utf-8"),
+            "--timeout",
+            "3",
+        ])
+        .env("KUBECONFIG", &testbed().kubeconfig)
+        .output()
+        .expect("run sitehapair check");
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let problems: Vec<&str> = said.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(problems.len(), 1, "{said}");
+    assert!(
+        problems[0].contains("different token keys")
+            && problems[0].contains("east=")
+            && problems[0].contains("west="),
+        "{said}"
+    );
+    assert!(
+        said.contains("write probe of east: read admin/security/tokens"),
+        "{said}"
+    );
+    for pw in [EAST_PASSWORD, WEST_PASSWORD, "key-east-1", "key-west-2"] {
+        assert!(!said.contains(pw), "a credential was printed: {said}");
+    }
+    // No service was written by the check.
+    assert!(east.writes().is_empty() && west.writes().is_empty());
 }
