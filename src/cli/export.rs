@@ -141,7 +141,8 @@ pub async fn run(args: ExportArgs) -> Result<ExitCode, ExportError> {
     left_out.extend(p.left_out);
     println!("left out:");
     println!(
-        "  the site's mode and epoch: a pair's spec.activeSite and the operator decide the roles"
+        "  the site's role (mode and epoch; for an ArcGIS site, its role record in the cluster): \
+         a pair's spec.activeSite and the operator decide it"
     );
     for l in &left_out {
         println!("  {}: {}", l.item, l.why);

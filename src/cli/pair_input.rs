@@ -205,7 +205,7 @@ pub fn direct_driver(
         None => None,
     };
     let site: SiteSpec = serde_json::from_value(serde_json::json!({
-        "name": "site",
+        "name": crate::api::redact::redact_url(admin_url),
         "kind": kind,
         "adminUrl": admin_url,
         "credentialsSecretRef": {"name": "-"},
