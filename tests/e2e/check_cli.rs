@@ -310,3 +310,14 @@ fn check_names_arcgis_sites_with_different_shared_keys_and_probes_their_privileg
     // No service was written by the check.
     assert!(east.writes().is_empty() && west.writes().is_empty());
 }
+
+#[test]
+fn check_names_a_site_whose_health_check_does_not_answer_healthy() {
+    let bed = CheckBed::new("check-health", &[], &["--unhealthy"]);
+    let p = bed.one_problem(&[]);
+    assert!(
+        p.contains("site west: the health check does not answer healthy")
+            && p.contains("GET /health"),
+        "{p}"
+    );
+}
