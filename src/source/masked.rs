@@ -13,7 +13,10 @@
 //!   split by `;`) whose NAME names a secret by the same rule
 //!   (`ENCRYPTED_PASSWORD=...;`) are replaced;
 //! - numbers, booleans and empty strings are kept (a timeout or a flag
-//!   under a secret-looking key is no secret).
+//!   under a secret-looking key is no secret), and so are the strings
+//!   `true` and `false`, and, under a name that only says `token` or ends
+//!   in `key`, strings that are numbers (ArcGIS writes its settings as
+//!   strings: `"tokenExpiration": "60"`).
 //!
 //! The replacement is [`PLACEHOLDER`]; a person (or their pipeline) puts
 //! the value back before the folder is applied.
@@ -23,23 +26,51 @@ use serde_json::Value;
 /// What a masked value is replaced with.
 pub const PLACEHOLDER: &str = "SITEHAPAIR-MASKED";
 
-/// Does this key name a secret (the export's rule)?
-pub fn is_secret_name(key: &str) -> bool {
+/// How surely a key names a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretName {
+    /// Not a secret's name.
+    No,
+    /// `token`, or ending in `key`: also the name of settings.
+    Weak,
+    /// `password`, `passwd`, `pwd`, `secret`, `credential`, `apikey`.
+    Strong,
+}
+
+/// How surely this key names a secret (the export's rule).
+pub fn secret_name(key: &str) -> SecretName {
     let k: String = key
         .chars()
         .filter(|c| *c != '_' && *c != '-')
         .collect::<String>()
         .to_ascii_lowercase();
-    const WORDS: [&str; 7] = [
+    const STRONG: [&str; 6] = [
         "password",
         "passwd",
         "pwd",
         "secret",
-        "token",
         "credential",
         "apikey",
     ];
-    WORDS.iter().any(|w| k.contains(w)) || k.ends_with("key")
+    if STRONG.iter().any(|w| k.contains(w)) {
+        SecretName::Strong
+    } else if k.contains("token") || k.ends_with("key") {
+        SecretName::Weak
+    } else {
+        SecretName::No
+    }
+}
+
+/// Is the string `value` under `key` masked?
+fn masks(key: &str, value: &str) -> bool {
+    let flag = value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false");
+    let number = value.trim().parse::<f64>().is_ok();
+    match secret_name(key) {
+        _ if value.is_empty() || flag || value == PLACEHOLDER => false,
+        SecretName::Strong => true,
+        SecretName::Weak => !number,
+        SecretName::No => false,
+    }
 }
 
 /// `definition` with its secret values masked, and the JSON pointers
@@ -57,12 +88,12 @@ fn walk(v: &mut Value, at: &str, paths: &mut Vec<String>) {
             for (k, child) in m.iter_mut() {
                 let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
                 match child {
-                    Value::String(s) if is_secret_name(k) && !s.is_empty() => {
-                        if s != PLACEHOLDER {
-                            *s = PLACEHOLDER.to_string();
-                        }
+                    Value::String(s) if masks(k, s) => {
+                        *s = PLACEHOLDER.to_string();
                         paths.push(here);
                     }
+                    // Already masked (a re-export): named again.
+                    Value::String(s) if s == PLACEHOLDER => paths.push(here),
                     _ => walk(child, &here, paths),
                 }
             }
@@ -92,7 +123,7 @@ pub fn mask_embedded(s: &str) -> String {
     }
     s.split(';')
         .map(|part| match part.split_once('=') {
-            Some((name, value)) if is_secret_name(name.trim()) && !value.is_empty() => {
+            Some((name, value)) if masks(name.trim(), value) => {
                 format!("{name}={PLACEHOLDER}")
             }
             _ => part.to_string(),
@@ -156,6 +187,7 @@ mod tests {
             "connection": {"user": "gis", "password": "pw-1", "sharedKey": "k-2"},
             "auth": [{"api_token": "t-3"}, {"client-secret": "s-4"}],
             "PWD": "p-5",
+            "pin": {"password": "123456"},
         });
         let (out, paths) = mask(&def);
         assert_eq!(out["connection"]["password"], PLACEHOLDER);
@@ -163,6 +195,10 @@ mod tests {
         assert_eq!(out["auth"][0]["api_token"], PLACEHOLDER);
         assert_eq!(out["auth"][1]["client-secret"], PLACEHOLDER);
         assert_eq!(out["PWD"], PLACEHOLDER);
+        assert_eq!(
+            out["pin"]["password"], PLACEHOLDER,
+            "a number under a password is masked"
+        );
         assert_eq!(out["connection"]["user"], "gis");
         assert_eq!(
             paths,
@@ -171,7 +207,8 @@ mod tests {
                 "/auth/0/api_token",
                 "/auth/1/client-secret",
                 "/connection/password",
-                "/connection/sharedKey"
+                "/connection/sharedKey",
+                "/pin/password"
             ]
         );
     }
@@ -181,6 +218,7 @@ mod tests {
         let def = json!({
             "keyField": "OBJECTID", "keywords": "roads", "monkeyBusiness": "x",
             "tokenExpiration": 60, "password": "", "useToken": true,
+            "properties": {"tokenExpiration": "60", "useToken": "true", "maxKey": "2.5", "passwordRequired": "false"},
         });
         let (out, paths) = mask(&def);
         // monkeyBusiness does not end in "key"; keyField and keywords neither.
