@@ -4,7 +4,6 @@
 
 mod support;
 
-mod adopt;
 mod adoption;
 mod arcgis;
 mod bench_api_calls;
@@ -18,6 +17,7 @@ mod cli;
 mod crd;
 mod demo;
 mod diff_cli;
+mod export_cli;
 mod failover;
 mod failover_safety;
 mod fuzz_corpus;
