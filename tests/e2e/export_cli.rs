@@ -5,7 +5,8 @@
 //! logs), for contract sites and for emulated ArcGIS Server sites. An
 //! export masks secret values, which `validate` then refuses until they
 //! are written back, and never writes into a folder that is not empty
-//! unless told to.
+//! unless told to. Between export and apply, `sitehapair check` finds the
+//! sites ready and the folder equal to both.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -81,6 +82,26 @@ fn export_and_commit(
         text(&v)
     );
     let rev = repo.commit("exported from the live site");
+    // The check before applying: ready, and the first sync writes nothing.
+    let c = sitehapair(&[
+        "check",
+        "--pair",
+        s(&pair_file),
+        "-n",
+        &ns.name,
+        "--dir",
+        s(&repo.work),
+    ]);
+    let checked = text(&c);
+    assert_eq!(c.status.code(), Some(0), "check: {checked}");
+    for site in ["east", "west"] {
+        assert!(
+            checked.contains(&format!(
+                "site {site}: equal to the git folder; the first sync writes nothing"
+            )),
+            "{checked}"
+        );
+    }
     (repo, rev, said)
 }
 

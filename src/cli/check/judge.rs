@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::plan::diff::SiteDiff;
 use crate::sites::{Mode, ModeState};
 
 /// The outcome of one probe of a site.
@@ -54,6 +55,9 @@ pub struct SiteFindings {
     pub claimed: Vec<String>,
     /// Its services in the kind's canonical form, when read.
     pub services: Option<BTreeMap<String, Value>>,
+    /// What the first sync from the git folder would write here, when
+    /// the folder was given, valid, and the services read.
+    pub from_git: Option<SiteDiff>,
 }
 
 /// What the git folder (`--dir`) gave.
@@ -311,6 +315,7 @@ pub fn table(sites: &[SiteFindings]) -> String {
         "EPOCH",
         "CLAIMED",
         "SERVICES",
+        "FROM GIT",
     ];
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for s in sites {
@@ -347,6 +352,14 @@ pub fn table(sites: &[SiteFindings]) -> String {
             s.services
                 .as_ref()
                 .map_or("-".into(), |m| m.len().to_string()),
+            s.from_git.as_ref().map_or("-".into(), |d| {
+                format!(
+                    "+{} ~{} -{}",
+                    d.create.len(),
+                    d.replace.len(),
+                    d.delete.len()
+                )
+            }),
         ]);
     }
     let widths: Vec<usize> = (0..head.len())
@@ -363,4 +376,45 @@ pub fn table(sites: &[SiteFindings]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What the first sync from the git folder would write on each site, as
+/// lines for the report (not problems: a first sync may write; how it is
+/// accepted is `spec.sync.adopt`).
+pub fn first_sync(sites: &[SiteFindings]) -> Vec<String> {
+    let list = |v: &[String]| {
+        let shown: Vec<&str> = v.iter().take(10).map(String::as_str).collect();
+        let more = if v.len() > 10 { ", ..." } else { "" };
+        format!("{}{}", shown.join(", "), more)
+    };
+    sites
+        .iter()
+        .filter_map(|s| Some((s.name.as_str(), s.from_git.as_ref()?)))
+        .map(|(site, d)| {
+            if d.is_empty() {
+                return format!(
+                    "site {site}: equal to the git folder; the first sync writes nothing"
+                );
+            }
+            let mut parts = Vec::new();
+            for (verb, names) in [
+                ("create", &d.create),
+                ("replace", &d.replace),
+                ("delete", &d.delete),
+            ] {
+                if !names.is_empty() {
+                    parts.push(format!("{verb} {} ({})", names.len(), list(names)));
+                }
+            }
+            let wait = if d.replace.is_empty() && d.delete.is_empty() {
+                "it runs at once (it only creates)"
+            } else {
+                "with spec.sync.adopt Manual it waits for sitehapair.io/approve-adoption"
+            };
+            format!(
+                "site {site}: the first sync would {}; {wait}",
+                parts.join(", ")
+            )
+        })
+        .collect()
 }

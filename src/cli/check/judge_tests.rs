@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::judge::{Folder, Probe, Problem, SiteFindings, judge, table};
+use super::judge::{Folder, Probe, Problem, SiteFindings, first_sync, judge, table};
+use crate::plan::diff::SiteDiff;
 use crate::sites::{Mode, ModeState};
 
 fn ready(name: &str, mode: Mode, epoch: i64) -> SiteFindings {
@@ -22,6 +23,7 @@ fn ready(name: &str, mode: Mode, epoch: i64) -> SiteFindings {
         mode: Some(ModeState { mode, epoch }),
         claimed: Vec::new(),
         services: Some(BTreeMap::from([("roads".to_string(), json!({"v": 1}))])),
+        from_git: None,
     }
 }
 
@@ -189,4 +191,32 @@ fn a_site_without_its_secret_is_named_once() {
         m.starts_with("site east: its credentials could not be read"),
         "{m}"
     );
+}
+
+#[test]
+fn the_first_sync_from_the_folder_is_described_per_site_and_is_no_problem() {
+    let mut s = pair();
+    s[0].from_git = Some(SiteDiff::default());
+    s[1].from_git = Some(SiteDiff {
+        create: vec!["parcels".into()],
+        replace: vec!["roads".into()],
+        delete: Vec::new(),
+    });
+    assert!(judge(&s, "east", &Folder::Valid { services: 2 }).is_empty());
+    let lines = first_sync(&s);
+    assert_eq!(
+        lines[0],
+        "site east: equal to the git folder; the first sync writes nothing"
+    );
+    assert!(
+        lines[1].contains("create 1 (parcels), replace 1 (roads)"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("approve-adoption"), "{lines:?}");
+    s[1].from_git = Some(SiteDiff {
+        create: vec!["parcels".into()],
+        ..SiteDiff::default()
+    });
+    assert!(first_sync(&s)[1].contains("runs at once"));
+    assert!(table(&s).contains("+1 ~0 -0"), "{}", table(&s));
 }

@@ -16,10 +16,11 @@ use clap::Args;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
-use self::judge::{Folder, Probe, SiteFindings, judge, table};
+use self::judge::{Folder, Probe, SiteFindings, first_sync, judge, table};
 use super::pair_input::{LoadedPair, PairArgs, PairInputError, load};
 use crate::api::{SiteContact, SiteHAPair, SiteKind, SiteSpec};
 use crate::plan::claims::{ClaimIndex, PairSites};
+use crate::plan::diff::{ServiceSet, diff};
 use crate::sites::{Site, SiteDriver, SiteError};
 
 #[derive(Args, Debug)]
@@ -56,6 +57,7 @@ fn unread(name: &str, setup: Probe) -> SiteFindings {
         mode: None,
         claimed: Vec::new(),
         services: None,
+        from_git: None,
     }
 }
 
@@ -152,9 +154,9 @@ async fn claims(loaded: &LoadedPair) -> Result<Vec<String>, PairInputError> {
 }
 
 /// The folder of the checkout, validated for every kind among the sites.
-fn folder(dir: Option<&PathBuf>, pair: &SiteHAPair) -> Folder {
+fn folder(dir: Option<&PathBuf>, pair: &SiteHAPair) -> (Folder, Option<ServiceSet>) {
     let Some(dir) = dir else {
-        return Folder::NotGiven;
+        return (Folder::NotGiven, None);
     };
     let path = pair
         .spec
@@ -179,9 +181,10 @@ fn folder(dir: Option<&PathBuf>, pair: &SiteHAPair) -> Folder {
         }
     }
     if messages.is_empty() {
-        Folder::Valid { services }
+        let set = crate::source::files::read_services(dir, &path).ok();
+        (Folder::Valid { services }, set)
     } else {
-        Folder::Invalid { messages }
+        (Folder::Invalid { messages }, None)
     }
 }
 
@@ -191,11 +194,19 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, PairInputError> {
     let loaded = load(&args.pair).await?;
     let timeout = Duration::from_secs(args.pair.timeout);
     let claimed = claims(&loaded).await?;
+    let (folder, git) = folder(args.dir.as_ref(), &loaded.pair);
     let mut sites = Vec::new();
     let mut writes = Vec::new();
     for (spec, driver) in loaded.drivers(timeout).await {
         let (mut f, how) = match &driver {
-            Ok(d) => probe_site(&spec.name, d).await,
+            Ok(d) => {
+                let (mut f, how) = probe_site(&spec.name, d).await;
+                if let (Some(git), Some(live)) = (&git, &f.services) {
+                    let want = d.canonical_set(git).unwrap_or_else(|| git.clone());
+                    f.from_git = Some(diff(&want, live));
+                }
+                (f, how)
+            }
             Err(why) => (unread(&spec.name, Probe::Failed(why.clone())), None),
         };
         f.claimed = claimed_for(&claimed, &spec);
@@ -204,7 +215,6 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, PairInputError> {
         }
         sites.push(f);
     }
-    let folder = folder(args.dir.as_ref(), &loaded.pair);
     let problems = judge(&sites, &loaded.pair.spec.active_site, &folder);
     print!("{}", table(&sites));
     for w in &writes {
@@ -214,6 +224,9 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, PairInputError> {
         Folder::NotGiven => println!("git folder: not checked (no --dir)"),
         Folder::Valid { services } => println!("git folder: valid, {services} services"),
         Folder::Invalid { .. } => println!("git folder: INVALID"),
+    }
+    for line in first_sync(&sites) {
+        println!("{line}");
     }
     if problems.is_empty() {
         println!("ready: every site answered as the pair needs");
