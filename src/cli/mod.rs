@@ -1,12 +1,17 @@
-//! The command line: `run` (the operator), `crd` (print the CRD), and the
-//! pull-request checks `validate` and `diff`.
+//! The command line: `run` (the operator), `crd` (print the CRD), the
+//! pull-request checks `validate` and `diff`, `promote` and `status`, and
+//! adopting running sites: `export` and `check`.
 
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
 pub mod api_client;
+mod check;
 mod diff;
+mod export;
+mod export_plan;
+pub mod pair_input;
 mod promote;
 
 use crate::controller::leader::LeaseConfig;
@@ -42,6 +47,15 @@ pub enum Command {
     /// The sites of a pair (mode, health, epoch, synced revision, drift),
     /// the running promotion and the last ones.
     Status(promote::StatusArgs),
+    /// Write one live site's services into a folder, one file per service
+    /// in the kind's canonical form, secret values masked; say what was
+    /// left out. Refuses a non-empty folder unless --force.
+    Export(Box<export::ExportArgs>),
+    /// Before adopting running sites: contact every site of a pair and
+    /// report whether it is ready (reachable, credentials, privileges,
+    /// health, versions, token keys, modes, claims, service difference,
+    /// the git folder); exit 0 ready, 1 problems, 2 could not run.
+    Check(check::CheckArgs),
 }
 
 #[derive(Args, Debug)]
@@ -164,45 +178,56 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Diff(args) => diff::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Status(args) => promote::status(args).await,
+        Command::Export(args) => Ok(export::run(*args).await?),
+        Command::Check(args) => Ok(check::run(args).await?),
         Command::Run(args) => run_operator(*args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
 fn validate(args: &ValidateArgs) -> std::process::ExitCode {
-    let kind: crate::api::SiteKind =
-        serde_json::from_value(serde_json::Value::String(args.kind.clone())).unwrap_or_default();
-    match crate::source::files::read_services(&args.dir, &args.path) {
-        Ok(set) => {
-            let problems: Vec<String> = match kind {
-                crate::api::SiteKind::Contract => Vec::new(),
-                crate::api::SiteKind::ArcGisServer => set
-                    .iter()
-                    .filter_map(|(name, def)| {
-                        crate::sites::arcgis::normalize::check(name, def).err()
-                    })
-                    .collect(),
-                crate::api::SiteKind::Pygeoapi => set
-                    .iter()
-                    .filter_map(|(name, def)| {
-                        crate::sites::pygeoapi::names::check_resource(name, def)
-                            .err()
-                            .map(|e| e.to_string())
-                    })
-                    .collect(),
-            };
-            if problems.is_empty() {
-                println!("valid: {} services under {}", set.len(), args.path);
-                return std::process::ExitCode::SUCCESS;
-            }
+    match validate_folder(&args.dir, &args.path, &args.kind) {
+        Ok(n) => {
+            println!("valid: {n} services under {}", args.path);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(problems) => {
             for p in &problems {
                 println!("invalid: {p}");
             }
             std::process::ExitCode::from(1)
         }
-        Err(e) => {
-            println!("invalid: {e}");
-            std::process::ExitCode::from(1)
-        }
+    }
+}
+
+/// The service files under `dir/path` checked for sites of `kind`
+/// (`Contract` or `ArcGISServer`): how many services, or what is wrong.
+pub(crate) fn validate_folder(
+    dir: &std::path::Path,
+    path: &str,
+    kind: &str,
+) -> Result<usize, Vec<String>> {
+    let kind: crate::api::SiteKind =
+        serde_json::from_value(serde_json::Value::String(kind.to_string())).unwrap_or_default();
+    let set = crate::source::files::read_services(dir, path).map_err(|e| vec![e.to_string()])?;
+    let problems: Vec<String> = match kind {
+        crate::api::SiteKind::Contract => Vec::new(),
+        crate::api::SiteKind::ArcGisServer => set
+            .iter()
+            .filter_map(|(name, def)| crate::sites::arcgis::normalize::check(name, def).err())
+            .collect(),
+        crate::api::SiteKind::Pygeoapi => set
+            .iter()
+            .filter_map(|(name, def)| {
+                crate::sites::pygeoapi::names::check_resource(name, def)
+                    .err()
+                    .map(|e| e.to_string())
+            })
+            .collect(),
+    };
+    if problems.is_empty() {
+        Ok(set.len())
+    } else {
+        Err(problems)
     }
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::arcgis::ArcGisSite;
 use super::http::HttpSite;
 use super::pygeoapi::PygeoapiSite;
+use super::survey::{LeftOut, WriteProbe};
 use super::{Listing, Mode, ModeState, Site, SiteError, SiteInfo};
 
 /// A site of any kind.
@@ -140,6 +141,46 @@ impl Site for SiteDriver {
             SiteDriver::Contract(s) => s.delete_service(name).await,
             SiteDriver::ArcGis(s) => s.delete_service(name).await,
             SiteDriver::Pygeoapi(s) => s.delete_service(name).await,
+        }
+    }
+}
+
+impl SiteDriver {
+    /// What the site holds that a pair does not synchronise (for
+    /// `sitehapair export`). A contract site lists only services.
+    pub async fn left_out(&self) -> Result<Vec<LeftOut>, SiteError> {
+        match self {
+            SiteDriver::Contract(_) => Ok(Vec::new()),
+            SiteDriver::ArcGis(s) => s.left_out().await,
+            // Role records live in ConfigMaps, not on the server.
+            SiteDriver::Pygeoapi(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Show that the account may write (for `sitehapair check`). A
+    /// contract site is sent `PUT /mode` with the mode and epoch it holds
+    /// (it changes nothing; a site that moved to a newer epoch meanwhile
+    /// refuses it as fenced). An ArcGIS site has no write that changes
+    /// nothing: see `arcgis::survey`.
+    pub async fn write_probe(&self) -> Result<WriteProbe, SiteError> {
+        match self {
+            SiteDriver::Contract(s) => {
+                let held = s.mode().await?;
+                s.set_mode(held.mode, held.epoch).await?;
+                Ok(WriteProbe::Accepted(
+                    "PUT /mode with the mode and epoch the site already holds",
+                ))
+            }
+            SiteDriver::ArcGis(s) => s.write_probe().await,
+            // pygeoapi's admin API has no write that changes nothing, and
+            // every write rewrites its configuration file; the front lets
+            // only the admin credentials reach /admin at all.
+            SiteDriver::Pygeoapi(s) => {
+                s.services().await?;
+                Ok(WriteProbe::JudgedByRead(
+                    "GET /admin/config/resources through the authenticating front (only admin credentials pass it)",
+                ))
+            }
         }
     }
 }

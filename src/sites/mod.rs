@@ -10,6 +10,7 @@ pub mod driver;
 pub mod http;
 pub mod pygeoapi;
 pub mod roles;
+pub mod survey;
 pub mod tls_config;
 pub mod transport;
 

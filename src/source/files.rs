@@ -49,6 +49,11 @@ pub enum FileError {
     TooLarge { file: String, size: u64 },
     #[error("{file}:1: the definition nests objects and lists deeper than {MAX_DEPTH} levels")]
     TooDeep { file: String },
+    #[error(
+        "{file}:1: {pointer} still holds {placeholder}, put there by `sitehapair export`: write the value back (the runbook's \"Adopt two running sites\")",
+        placeholder = super::masked::PLACEHOLDER
+    )]
+    Masked { file: String, pointer: String },
     #[error("{file}:1: symbolic link pointing outside the repository")]
     SymlinkEscapes { file: String },
     #[error("{file}: cannot read: {message}")]
@@ -255,6 +260,13 @@ pub fn parse_service_file(rel: &str, text: &str) -> Result<ServiceFile, FileErro
     if deeper_than(&value, MAX_DEPTH) {
         return Err(FileError::TooDeep {
             file: rel.to_string(),
+        });
+    }
+    // A masked value never reaches a site.
+    if let Some(pointer) = super::masked::find_placeholder(&value) {
+        return Err(FileError::Masked {
+            file: rel.to_string(),
+            pointer,
         });
     }
     let (name, name_line) = match value.get("name") {

@@ -253,3 +253,23 @@ fn regression_fuzz_a_number_reads_back_unchanged_from_a_site() {
         assert_eq!(live["svc"], f.definition, "{rel}");
     }
 }
+
+#[test]
+fn a_revision_holding_an_export_placeholder_is_rejected_whole() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "prod/roads.yaml", "type: MapServer\n");
+    write(
+        d.path(),
+        "prod/parcels.yaml",
+        "type: FeatureServer\nconnection:\n  url: \"postgres://gis:SITEHAPAIR-MASKED@db/parcels\"\n",
+    );
+    let e = read_services(d.path(), "prod").expect_err("a masked value must not reach a site");
+    assert_eq!(
+        e,
+        FileError::Masked {
+            file: "prod/parcels.yaml".into(),
+            pointer: "/connection/url".into(),
+        }
+    );
+    assert!(e.to_string().contains("write the value back"), "{e}");
+}

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod files;
 pub mod git;
 pub mod known_hosts;
+pub mod masked;
 pub mod webhook;
 
 #[cfg(test)]

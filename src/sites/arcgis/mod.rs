@@ -20,6 +20,7 @@
 pub mod answers;
 pub mod names;
 pub mod normalize;
+pub mod survey;
 
 #[cfg(test)]
 mod normalize_tests;
