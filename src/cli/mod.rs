@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod api_client;
 mod diff;
 mod promote;
+mod validate;
 
 use crate::controller::leader::LeaseConfig;
 use crate::controller::{RunConfig, run};
@@ -32,7 +33,7 @@ pub enum Command {
     Crd,
     /// Check the service files of a checkout: exit 0 when valid, 1 with
     /// file:line messages when not.
-    Validate(ValidateArgs),
+    Validate(validate::ValidateArgs),
     /// Compare a checkout with the live sites of a pair: a unified diff per
     /// site, secrets masked; exit 0 no change, 1 changes, 2 error.
     Diff(diff::DiffArgs),
@@ -42,20 +43,6 @@ pub enum Command {
     /// The sites of a pair (mode, health, epoch, synced revision, drift),
     /// the running promotion and the last ones.
     Status(promote::StatusArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ValidateArgs {
-    /// The repository checkout (its root).
-    pub dir: std::path::PathBuf,
-    /// Folder of service files inside the checkout (spec.source.git.path).
-    #[arg(long, default_value = ".")]
-    pub path: String,
-    /// The kind of the sites the services go to (spec.sites[].kind):
-    /// ArcGISServer also checks the ArcGIS name rules (Name.Type or
-    /// Folder.Name.Type) and that each definition agrees with its name.
-    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer"])]
-    pub kind: String,
 }
 
 #[derive(Args, Debug)]
@@ -159,41 +146,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             print!("{}", crate::api::crd_yaml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate(args) => Ok(validate(&args)),
+        Command::Validate(args) => validate::validate(&args),
         Command::Diff(args) => diff::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Status(args) => promote::status(args).await,
         Command::Run(args) => run_operator(*args).await.map(|()| ExitCode::SUCCESS),
-    }
-}
-
-fn validate(args: &ValidateArgs) -> std::process::ExitCode {
-    let kind: crate::api::SiteKind =
-        serde_json::from_value(serde_json::Value::String(args.kind.clone())).unwrap_or_default();
-    match crate::source::files::read_services(&args.dir, &args.path) {
-        Ok(set) => {
-            let problems: Vec<String> = match kind {
-                crate::api::SiteKind::Contract => Vec::new(),
-                crate::api::SiteKind::ArcGisServer => set
-                    .iter()
-                    .filter_map(|(name, def)| {
-                        crate::sites::arcgis::normalize::check(name, def).err()
-                    })
-                    .collect(),
-            };
-            if problems.is_empty() {
-                println!("valid: {} services under {}", set.len(), args.path);
-                return std::process::ExitCode::SUCCESS;
-            }
-            for p in &problems {
-                println!("invalid: {p}");
-            }
-            std::process::ExitCode::from(1)
-        }
-        Err(e) => {
-            println!("invalid: {e}");
-            std::process::ExitCode::from(1)
-        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod event;
 pub mod failover;
 pub mod hooks;
 pub mod monitoring;
+pub mod overlay;
 pub mod parity;
 pub mod preflight_warnings;
 pub mod promotion;
@@ -35,3 +36,5 @@ mod diff_props;
 mod model_tests;
 #[cfg(test)]
 mod model_world;
+#[cfg(test)]
+mod overlay_props;

@@ -6,7 +6,10 @@ pub mod cache;
 pub mod files;
 pub mod git;
 pub mod known_hosts;
+pub mod overlays;
 pub mod webhook;
 
 #[cfg(test)]
 mod files_tests;
+#[cfg(test)]
+mod overlays_tests;

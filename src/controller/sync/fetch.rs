@@ -11,6 +11,7 @@ use crate::controller::secrets::TripSecrets;
 use crate::controller::site_drivers::{check_source_url, source_key};
 use crate::source::cache::{Snapshot, SourceError};
 use crate::source::git::GitError;
+use crate::source::overlays::check_overlay_sites;
 
 /// Why the source gave no snapshot.
 pub(super) enum Unread {
@@ -46,6 +47,23 @@ pub(super) async fn fetch(
         secrets.store().invalidate(secrets.namespace(), &s.name);
     }
     snapshot.map_err(|e| Unread::Failed(e.to_string()))
+}
+
+/// A revision with an overlay for a site this pair does not have is
+/// invalid for the pair (a typo must not leave a site on the base set):
+/// its services become that error, so no site is written.
+pub(super) fn refuse_unknown_overlay_sites(
+    snapshot: Result<Snapshot, Unread>,
+    spec: &crate::api::SiteHAPairSpec,
+) -> Result<Snapshot, Unread> {
+    let mut s = snapshot?;
+    if let Ok(set) = s.services.as_ref() {
+        let sites: Vec<&str> = spec.sites.iter().map(|s| s.name.as_str()).collect();
+        if let Err(e) = check_overlay_sites(set, &sites) {
+            s.services = std::sync::Arc::new(Err(e));
+        }
+    }
+    Ok(s)
 }
 
 /// A site that refused its credentials gets them read afresh next time

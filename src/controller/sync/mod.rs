@@ -23,7 +23,7 @@ use crate::api::{
 };
 use crate::controller::secrets::TripSecrets;
 use crate::controller::{Context, PairKey};
-use crate::plan::diff::ServiceSet;
+use crate::plan::overlay::SourceSet;
 use crate::plan::spec_check::SpecTimes;
 use crate::plan::sync::{PassiveOutcome, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
@@ -55,7 +55,7 @@ pub struct ActiveWork {
     pub candidates: Vec<String>,
     pub(crate) observed: Observed,
     pub revision: String,
-    pub services: Arc<Result<ServiceSet, FileError>>,
+    pub services: Arc<Result<SourceSet, FileError>>,
     pub synced: BTreeMap<String, String>,
     pub joining: BTreeSet<String>,
     pub approved: Option<String>,
@@ -119,7 +119,10 @@ pub async fn sync(
     // The source first: a bad source means no site is written.
     let snapshot: Option<Result<Snapshot, Unread>> = match git {
         None => None,
-        Some(g) => Some(fetch::fetch(ctx, secrets, g, times.git_interval, refresh).await),
+        Some(g) => Some(fetch::refuse_unknown_overlay_sites(
+            fetch::fetch(ctx, secrets, g, times.git_interval, refresh).await,
+            &obj.spec,
+        )),
     };
     let desired_key = match (&snapshot, git) {
         (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
@@ -256,12 +259,12 @@ async fn write_sites(
     pair: &Pair<'_>,
     observed: Vec<Observed>,
     revision: &str,
-    services: Arc<Result<ServiceSet, FileError>>,
+    services: Arc<Result<SourceSet, FileError>>,
     listings: &ListingKeys<'_>,
     source: SourceReport,
 ) -> (SyncReport, Option<ActiveWork>) {
     let spec = &pair.obj.spec;
-    let empty = ServiceSet::new();
+    let empty = SourceSet::default();
     let desired = services.as_ref().as_ref().unwrap_or(&empty);
     let approved = pair
         .obj
@@ -353,7 +356,7 @@ async fn write_active(
     target: &Target<'_>,
     gate_open: bool,
     outcomes: &[PassiveOutcome],
-    services: &Arc<Result<ServiceSet, FileError>>,
+    services: &Arc<Result<SourceSet, FileError>>,
 ) -> (SiteReport, bool, Option<ActiveWork>) {
     let spec = &pair.obj.spec;
     let shift =
@@ -362,9 +365,9 @@ async fn write_active(
     if gate_open && ctx.is_leader() && !shift {
         sync_one(&mut o, target).await;
     } else {
-        let own = desired_for(&o.driver, target.desired);
-        let desired = own.as_ref().unwrap_or(target.desired);
-        if let Some(live) = observe::live_of(&o.services, desired) {
+        let desired = desired_for(&o.driver, &o.spec_name, target.desired);
+        let desired = desired.as_ref();
+        if let Some(live) = observe::live_of(&o.services, &o.spec_name, desired) {
             let view = SiteView {
                 name: &o.spec_name,
                 live,
