@@ -32,6 +32,7 @@ mod listing;
 mod load_balancer;
 mod monitoring;
 mod node;
+mod overlays;
 mod parity;
 mod preflight;
 mod promote_cli;
