@@ -14,6 +14,7 @@ use super::files::{FileError, read_source};
 use super::git::{
     Checkout, FetchRequest, GitCredentials, GitError, GitReference, fetch_checkout, redact_url,
 };
+use super::verify::{CommitSignature, Verified};
 use crate::plan::overlay::SourceSet;
 
 /// Which cache entry: repository, ref, and whose credentials fetched it
@@ -40,6 +41,10 @@ pub struct Snapshot {
     /// in it, when they were read: a site whose listing is unchanged since
     /// it matched that revision holds exactly those (see `controller::sync`).
     pub previous: Option<(String, Parsed)>,
+    /// The commit's signature (None: unsigned).
+    pub signature: Option<Arc<CommitSignature>>,
+    /// What the pair's verification said (set by the pair's trip).
+    pub verified: Verified,
 }
 
 /// Why there is no snapshot.
@@ -216,6 +221,8 @@ impl SourceCache {
             .filter(|(revision, _)| *revision != checkout.revision)
             .and_then(|(revision, folders)| Some((revision.clone(), folders.get(path)?.clone())));
         Ok(Snapshot {
+            signature: checkout.signature,
+            verified: Verified::NotAsked,
             revision: checkout.revision,
             services,
             checked_at: at,

@@ -7,6 +7,7 @@ pub mod files;
 pub mod git;
 pub mod known_hosts;
 pub mod overlays;
+pub mod verify;
 pub mod webhook;
 
 #[cfg(test)]

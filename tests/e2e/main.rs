@@ -41,6 +41,7 @@ mod promotion_sync;
 mod quiet;
 mod secret_reads;
 mod shards;
+mod signed;
 mod silence;
 mod sites;
 mod sources;

@@ -12,6 +12,7 @@ use crate::controller::site_drivers::{check_source_url, source_key};
 use crate::source::cache::{Snapshot, SourceError};
 use crate::source::git::GitError;
 use crate::source::overlays::check_overlay_sites;
+use crate::source::verify::{TrustedKeys, Verified};
 
 /// Why the source gave no snapshot.
 pub(super) enum Unread {
@@ -47,6 +48,38 @@ pub(super) async fn fetch(
         secrets.store().invalidate(secrets.namespace(), &s.name);
     }
     snapshot.map_err(|e| Unread::Failed(e.to_string()))
+}
+
+/// Check the revision's signature against the keys the pair trusts
+/// (spec.source.git.verify); a Secret that cannot be read or holds no
+/// usable key refuses every revision, naming the Secret.
+pub(super) async fn verify(
+    secrets: &TripSecrets<'_>,
+    git: &GitSource,
+    snapshot: Result<Snapshot, Unread>,
+) -> Result<Snapshot, Unread> {
+    let mut s = snapshot?;
+    let Some(v) = &git.verify else {
+        return Ok(s);
+    };
+    let name = &v.secret_ref.name;
+    let keys = match secrets.data(name).await {
+        Err(e) => Err(e.to_string()),
+        Ok(data) => {
+            let values: Vec<(&str, &str)> = data
+                .iter()
+                .filter_map(|(k, b)| Some((k.as_str(), std::str::from_utf8(b).ok()?)))
+                .collect();
+            let secret = format!("{}/{name}", secrets.namespace());
+            TrustedKeys::parse(&secret, values).map_err(|e| e.to_string())
+        }
+    };
+    s.verified = match keys.map(|k| k.verify(&s.revision, s.signature.as_deref())) {
+        Ok(Ok(signer)) => Verified::SignedBy(signer),
+        Ok(Err(e)) => Verified::Refused(e.to_string()),
+        Err(e) => Verified::Refused(format!("commit {}: {e}", s.revision)),
+    };
+    Ok(s)
 }
 
 /// A revision with an overlay for a site this pair does not have is

@@ -30,6 +30,7 @@ use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::{Site, SiteDriver};
 use crate::source::cache::Snapshot;
 use crate::source::files::FileError;
+use crate::source::verify::Verified;
 
 pub(crate) use keys::ListingKeys;
 pub(crate) use observe::{Observed, desired_for};
@@ -119,10 +120,11 @@ pub async fn sync(
     // The source first: a bad source means no site is written.
     let snapshot: Option<Result<Snapshot, Unread>> = match git {
         None => None,
-        Some(g) => Some(fetch::refuse_unknown_overlay_sites(
-            fetch::fetch(ctx, secrets, g, times.git_interval, refresh).await,
-            &obj.spec,
-        )),
+        Some(g) => {
+            let fetched = fetch::fetch(ctx, secrets, g, times.git_interval, refresh).await;
+            let verified = fetch::verify(secrets, g, fetched).await;
+            Some(fetch::refuse_unknown_overlay_sites(verified, &obj.spec))
+        }
     };
     let desired_key = match (&snapshot, git) {
         (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
@@ -148,7 +150,7 @@ async fn observe_all(
 ) -> Vec<Observed> {
     let spec = &pair.obj.spec;
     let git = spec.source.as_ref().map(|s| &s.git);
-    let want_services = matches!(snapshot, Some(Ok(s)) if s.services.is_ok());
+    let want_services = matches!(snapshot, Some(Ok(s)) if usable(s));
     // The revision before, as its listings were remembered: after a push,
     // a site unchanged since it matched that revision need not be read.
     let before = match (snapshot, git) {
@@ -189,6 +191,12 @@ async fn observe_all(
     observed
 }
 
+/// Whether a snapshot may be synced: valid files, and signed by a trusted
+/// key when the pair verifies.
+fn usable(s: &Snapshot) -> bool {
+    s.services.is_ok() && !matches!(s.verified, Verified::Refused(_))
+}
+
 /// What the source gave, as the report says it.
 fn source_report(snapshot: Option<&Result<Snapshot, Unread>>) -> SourceReport {
     match snapshot {
@@ -199,14 +207,23 @@ fn source_report(snapshot: Option<&Result<Snapshot, Unread>>) -> SourceReport {
         Some(Err(Unread::Refused(message))) => SourceReport::Refused {
             message: message.clone(),
         },
-        Some(Ok(s)) => match s.services.as_ref() {
-            Err(e) => SourceReport::Invalid {
+        Some(Ok(s)) => match (s.services.as_ref(), &s.verified) {
+            // An unverified revision is refused before its files count.
+            (_, Verified::Refused(message)) => SourceReport::Unverified {
+                revision: s.revision.clone(),
+                message: message.clone(),
+            },
+            (Err(e), _) => SourceReport::Invalid {
                 revision: s.revision.clone(),
                 message: e.to_string(),
             },
-            Ok(_) => SourceReport::Fetched {
+            (Ok(_), verified) => SourceReport::Fetched {
                 revision: s.revision.clone(),
                 fetched_at: fetch::rfc3339(s.checked_wall),
+                signed_by: match verified {
+                    Verified::SignedBy(key) => Some(key.clone()),
+                    _ => None,
+                },
             },
         },
     }
@@ -229,7 +246,7 @@ async fn forget_and_build(
         .collect();
     let source = source_report(snapshot.as_ref());
     let good = match snapshot {
-        Some(Ok(s)) if s.services.is_ok() => Some((s.revision, s.services)),
+        Some(Ok(s)) if usable(&s) => Some((s.revision, s.services)),
         _ => None,
     };
     let Some((revision, services)) = good else {

@@ -19,6 +19,7 @@ pub mod operator;
 pub mod pair;
 pub mod proxy;
 pub mod secrets;
+pub mod signing;
 pub mod site;
 pub mod sshd;
 pub mod status;
