@@ -14,3 +14,5 @@ pub mod webhook;
 mod files_tests;
 #[cfg(test)]
 mod overlays_tests;
+#[cfg(test)]
+mod verify_tests;
