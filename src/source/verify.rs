@@ -68,8 +68,9 @@ pub enum VerifyError {
 
 impl TrustedKeys {
     /// Read every value of the Secret: an armored OpenPGP public key block
-    /// (one or more keys), or SSH public keys one a line (`authorized_keys`
-    /// form; blank lines and `#` comments skipped).
+    /// (one or more keys), or SSH public keys one a line (a `.pub` file's
+    /// line, or an authorized_keys or allowed_signers line whose leading
+    /// fields are skipped; blank lines and `#` comments too).
     pub fn parse<'a>(
         secret: &str,
         values: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -96,8 +97,8 @@ impl TrustedKeys {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                let k = PublicKey::from_openssh(line).map_err(|e| unreadable(e.to_string()))?;
-                keys.ssh.push(k);
+                keys.ssh
+                    .push(ssh_public_key(line).map_err(|e| unreadable(e.to_string()))?);
             }
         }
         if keys.pgp.is_empty() && keys.ssh.is_empty() {
@@ -176,18 +177,25 @@ impl TrustedKeys {
             }
         }
         let issuer = issuer_of(sig);
-        let known = self.pgp.iter().any(|k| {
-            std::iter::once(hex::encode_upper(k.fingerprint().as_bytes()))
-                .chain(
-                    k.public_subkeys
-                        .iter()
-                        .map(|s| hex::encode_upper(s.key.fingerprint().as_bytes())),
-                )
-                .any(|fp| fp.ends_with(&issuer))
+        let known = issuer.as_ref().is_some_and(|issuer| {
+            self.pgp.iter().any(|k| {
+                std::iter::once(hex::encode_upper(k.fingerprint().as_bytes()))
+                    .chain(
+                        k.public_subkeys
+                            .iter()
+                            .map(|s| hex::encode_upper(s.key.fingerprint().as_bytes())),
+                    )
+                    .any(|fp| fp.ends_with(issuer.as_str()))
+            })
         });
-        let key = format!("OpenPGP key {issuer}");
+        let key = format!(
+            "OpenPGP key {}",
+            issuer
+                .as_deref()
+                .unwrap_or("(the signature names no issuer)")
+        );
         let commit = commit.to_string();
-        Err(if known && !issuer.is_empty() {
+        Err(if known {
             VerifyError::BadSignature { commit, key }
         } else {
             VerifyError::Untrusted { commit, key }
@@ -195,15 +203,38 @@ impl TrustedKeys {
     }
 }
 
+/// One SSH public key line: `<type> <base64> [comment]`, or with
+/// leading fields before the key type, as in authorized_keys (options) and
+/// git's allowed_signers (principals, namespaces); those fields are not
+/// used, only the key.
+fn ssh_public_key(line: &str) -> Result<PublicKey, ssh_key::Error> {
+    let first = PublicKey::from_openssh(line);
+    if first.is_ok() {
+        return first;
+    }
+    let start = line
+        .match_indices(char::is_whitespace)
+        .map(|(i, _)| i + 1)
+        .find(|&i| {
+            let rest = &line[i..];
+            ["ssh-", "ecdsa-sha2-", "sk-"]
+                .iter()
+                .any(|p| rest.starts_with(p))
+        });
+    match start {
+        Some(i) => PublicKey::from_openssh(&line[i..]),
+        None => first,
+    }
+}
+
 /// The signer a signature names: its issuer fingerprint, else its key id
-/// (upper-case hex), else "unknown".
-fn issuer_of(sig: &DetachedSignature) -> String {
+/// (upper-case hex).
+fn issuer_of(sig: &DetachedSignature) -> Option<String> {
     let s = &sig.signature;
     if let Some(fp) = s.issuer_fingerprint().first() {
-        return hex::encode_upper(fp.as_bytes());
+        return Some(hex::encode_upper(fp.as_bytes()));
     }
-    if let Some(id) = s.issuer_key_id().first() {
-        return hex::encode_upper(id.as_ref());
-    }
-    String::new()
+    s.issuer_key_id()
+        .first()
+        .map(|id| hex::encode_upper(id.as_ref()))
 }

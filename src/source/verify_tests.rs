@@ -90,6 +90,11 @@ fn an_ssh_signed_commit_verifies_with_its_key_and_nothing_else() {
             key: signer.clone()
         })
     );
+    // The same key as a git allowed_signers line (principal and options first).
+    let allowed = format!("deploy@example.com namespaces=\"git\" {public}");
+    let listed =
+        TrustedKeys::parse("ns/keys", [("allowed_signers", allowed.as_str())]).expect("keys");
+    assert_eq!(listed.verify(&oid, Some(&sig)).as_ref(), Ok(&signer));
     let others = TrustedKeys::parse("ns/keys", [("b.pub", other.as_str())]).expect("keys");
     assert_eq!(
         others.verify(&oid, Some(&sig)),
