@@ -35,6 +35,8 @@ for tool in go cargo; do
   command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is required (Go 1.26+, Rust 1.89+)" >&2; exit 1; }
 done
 
+# The control plane, helm, promtool and pygeoapi (a Python 3.12+ virtual
+# environment), each cached by version.
 tests/testbed/testbed build
 # The node the chart's pods run on (containerd, runc, CNI, kubelet, scheduler).
 tests/testbed/node/build

@@ -10,12 +10,14 @@ pub mod hooks;
 pub mod redact;
 pub mod spec;
 pub mod status;
+pub mod windows;
 
 pub use change::{ActiveChangeStatus, ChangeStep};
 pub use conditions::{Condition, ConditionStatus};
 pub use hooks::*;
 pub use spec::*;
 pub use status::*;
+pub use windows::*;
 
 use kube::CustomResourceExt;
 
@@ -30,6 +32,18 @@ pub const ANNOTATION_APPROVE_PRUNE: &str = "sitehapair.io/approve-prune";
 /// Annotation accepting, for one revision, the first sync's plan over
 /// sites the pair has never synced (status.sites[].adoptionPlan).
 pub const ANNOTATION_APPROVE_ADOPTION: &str = "sitehapair.io/approve-adoption";
+/// Lets one action through a closed change window now: a site name (the
+/// planned promotion to it) or a revision (its sync). Recorded with who.
+pub const ANNOTATION_WINDOW_OVERRIDE: &str = "sitehapair.io/window-override";
+/// Who set the window override (`sitehapair promote --now` writes it from
+/// the API server's SelfSubjectReview).
+pub const ANNOTATION_WINDOW_OVERRIDE_BY: &str = "sitehapair.io/window-override-by";
+/// Who asked for the promotion to spec.activeSite (`<site> by <user>`,
+/// written by `sitehapair promote`), recorded in status.history.
+pub const ANNOTATION_REQUESTED_BY: &str = "sitehapair.io/requested-by";
+/// Why: free text a person may set with a promotion, recorded in
+/// status.history.
+pub const ANNOTATION_PROMOTION_REASON: &str = "sitehapair.io/promotion-reason";
 /// Promote to this site although its version or token key differs from
 /// the active's (an explicit, audited override of the parity check).
 pub const ANNOTATION_ALLOW_PARITY_MISMATCH: &str = "sitehapair.io/allow-parity-mismatch";

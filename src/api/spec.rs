@@ -63,6 +63,11 @@ pub struct SiteHAPairSpec {
     /// The Kubernetes Service that sends client traffic to the active site.
     #[serde(default)]
     pub traffic: TrafficSpec,
+    /// Change windows: when planned promotions and syncs may run (at most
+    /// 16). Automatic failover is held only by windows that say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub windows: Vec<super::windows::ChangeWindow>,
 }
 
 /// One sibling site: an independent deployment of the server product.
@@ -82,9 +87,11 @@ pub struct SiteSpec {
 
     /// What kind of server the site is, which decides how the operator
     /// talks to it: Contract (the sitehapair site admin contract, with a
-    /// bearer token) or ArcGISServer (Esri's ArcGIS Server Administrator
-    /// API, with a username and password; the site's role and epoch are
-    /// kept in a ConfigMap in the pair's namespace).
+    /// bearer token), ArcGISServer (Esri's ArcGIS Server Administrator
+    /// API, with a username and password) or Pygeoapi (pygeoapi's admin
+    /// API behind an authenticating front, with HTTP basic or a bearer
+    /// token). ArcGISServer and Pygeoapi sites keep their role and epoch
+    /// in a ConfigMap in the pair's namespace.
     #[serde(default, skip_serializing_if = "SiteKind::is_contract")]
     pub kind: SiteKind,
 
@@ -110,7 +117,9 @@ pub struct SiteSpec {
     /// Secret holding the site's credentials: for Contract sites the key
     /// (default `token`) holding the bearer token; for ArcGISServer sites
     /// the Secret's `username` and `password` keys (an administrator
-    /// account; `key` is not used).
+    /// account; `key` is not used); for Pygeoapi sites `username` and
+    /// `password` for HTTP basic to the front, or else the key (default
+    /// `token`) holding a bearer token.
     pub credentials_secret_ref: SecretKeyRef,
 
     /// Secret key holding the PEM CA bundle that signs the site's TLS
@@ -328,6 +337,9 @@ pub enum SiteKind {
     /// An ArcGIS Server site through its Administrator API (docs/arcgis.md).
     #[serde(rename = "ArcGISServer")]
     ArcGisServer,
+    /// A pygeoapi server through its admin API, behind an authenticating
+    /// front (docs/pygeoapi.md).
+    Pygeoapi,
 }
 
 impl SiteKind {
@@ -414,6 +426,14 @@ pub struct PromotionSpec {
     #[schemars(length(max = 8))]
     #[x_kube(validation = Rule::new("self.all(h, self.exists_one(g, g.name == h.name))").message("spec.promotion.hooks: every hook name must be unique; rename or remove the duplicate"))]
     pub hooks: Vec<super::hooks::PromotionHook>,
+    /// A scheduled switchover: a change of spec.activeSite is accepted at
+    /// once and carried out at this time (RFC 3339, such as
+    /// 2026-12-12T22:00:00Z); until then the pair's phase is Scheduled and
+    /// PromotionBlocked says when, with what the preflight finds now.
+    /// Automatic failover does not wait for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("timestamp(self) > timestamp('2000-01-01T00:00:00Z')").message("notBefore must be an RFC 3339 time such as 2026-12-12T22:00:00Z"))]
+    pub not_before: Option<String>,
 }
 
 impl Default for PromotionSpec {
@@ -425,6 +445,7 @@ impl Default for PromotionSpec {
             settling_time: defaults::settling_time(),
             automatic: AutomaticFailoverSpec::default(),
             hooks: Vec::new(),
+            not_before: None,
         }
     }
 }

@@ -86,6 +86,9 @@ pub enum Phase {
     Degraded,
     /// spec.sync.suspend is set.
     Suspended,
+    /// A planned promotion waits for its time (spec.promotion.notBefore)
+    /// or for its change window; PromotionBlocked says until when.
+    Scheduled,
 }
 
 impl Phase {
@@ -97,6 +100,7 @@ impl Phase {
             Phase::WaitingForOldActive => "WaitingForOldActive",
             Phase::Degraded => "Degraded",
             Phase::Suspended => "Suspended",
+            Phase::Scheduled => "Scheduled",
         }
     }
 }
@@ -315,6 +319,9 @@ pub enum SiteContact {
     Failing,
     /// The operator cannot call the site: its Secret or adminUrl is unusable.
     Misconfigured,
+    /// The site accepted writes its public API does not serve (its
+    /// configuration was written and not taken up): alive, never in sync.
+    NotServing,
 }
 
 impl SiteContact {
@@ -331,6 +338,7 @@ impl SiteContact {
             SiteContact::Fenced => "Fenced",
             SiteContact::Failing => "Failing",
             SiteContact::Misconfigured => "Misconfigured",
+            SiteContact::NotServing => "NotServing",
         }
     }
 }

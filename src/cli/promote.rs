@@ -48,6 +48,13 @@ pub struct PromoteArgs {
     /// server names it).
     #[arg(long, value_name = "SITE@EPOCH")]
     pub force_past: Option<String>,
+    /// Run it now although its change window is closed (or its
+    /// spec.promotion.notBefore is ahead); recorded with who asked.
+    #[arg(long)]
+    pub now: bool,
+    /// Why: recorded in status.history with the promotion.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -95,7 +102,32 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         field_manager: Some(CLI_FIELD_MANAGER.into()),
         ..PatchParams::default()
     };
-    let mut patch = json!({"spec": {"activeSite": args.to}});
+    let by = who_am_i(&client).await;
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(
+        crate::api::ANNOTATION_REQUESTED_BY.into(),
+        json!(format!("{} by {by}", args.to)),
+    );
+    annotations.insert(
+        crate::api::ANNOTATION_PROMOTION_REASON.into(),
+        json!(
+            args.reason
+                .as_deref()
+                .map(|r| crate::api::redact::trim(r, 200))
+        ),
+    );
+    if args.now {
+        annotations.insert(
+            crate::api::ANNOTATION_WINDOW_OVERRIDE.into(),
+            json!(args.to),
+        );
+        annotations.insert(
+            crate::api::ANNOTATION_WINDOW_OVERRIDE_BY.into(),
+            json!(format!("{} by {by}", args.to)),
+        );
+    }
+    let mut patch =
+        json!({"spec": {"activeSite": args.to}, "metadata": {"annotations": annotations}});
     if let Some(past) = &args.force_past {
         let Some(named) = crate::plan::promotion::ForcePast::parse(past, "") else {
             anyhow::bail!(
@@ -109,11 +141,9 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
                 named.site
             );
         }
-        let by = who_am_i(&client).await;
-        patch["metadata"] = json!({"annotations": {
-            crate::api::ANNOTATION_FORCE_PAST: past,
-            crate::api::ANNOTATION_FORCE_PAST_BY: format!("{past} by {by}"),
-        }});
+        patch["metadata"]["annotations"][crate::api::ANNOTATION_FORCE_PAST] = json!(past);
+        patch["metadata"]["annotations"][crate::api::ANNOTATION_FORCE_PAST_BY] =
+            json!(format!("{past} by {by}"));
         eprintln!("forcing past {past} as {by}: two sites may be active while it still serves");
     }
     api.patch(&args.name, &pp, &Patch::Merge(&patch)).await?;
@@ -245,6 +275,8 @@ async fn dry_run(
         settling: duration::parse("settlingTime", &pair.spec.promotion.settling_time)?,
         warnings: &warnings,
         shifted: None,
+        start_wait: None,
+        window_override_by: None,
         force_past: None,
         now: jiff::Timestamp::now(),
     };

@@ -23,8 +23,9 @@ pub struct ValidateArgs {
     pub path: Option<String>,
     /// The kind of the sites the services go to (spec.sites[].kind):
     /// ArcGISServer also checks the ArcGIS name rules (Name.Type or
-    /// Folder.Name.Type) and that each definition agrees with its name.
-    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer"])]
+    /// Folder.Name.Type) and that each definition agrees with its name;
+    /// Pygeoapi checks resource ids and the shape of each resource.
+    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer", "Pygeoapi"])]
     pub kind: String,
     /// The pair's site names, comma-separated: an overlay folder
     /// `.sites/<site>/` for any other site is an error.
@@ -91,15 +92,24 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 /// The kind's own rules, over the base and every site's merged set (an
 /// overlay may break what the base kept).
 fn kind_problems(kind: SiteKind, set: &SourceSet) -> Vec<String> {
+    let check = |name: &str, def: &serde_json::Value| -> Result<(), String> {
+        match kind {
+            SiteKind::Contract => Ok(()),
+            SiteKind::ArcGisServer => crate::sites::arcgis::normalize::check(name, def),
+            SiteKind::Pygeoapi => {
+                crate::sites::pygeoapi::names::check_resource(name, def).map_err(|e| e.to_string())
+            }
+        }
+    };
     match kind {
         SiteKind::Contract => Vec::new(),
-        SiteKind::ArcGisServer => {
+        _ => {
             let mut out: Vec<String> = Vec::new();
             for (site, services) in std::iter::once(("", &set.base))
                 .chain(set.merged.iter().map(|(s, m)| (s.as_str(), m)))
             {
                 for (name, def) in services {
-                    if let Err(p) = crate::sites::arcgis::normalize::check(name, def) {
+                    if let Err(p) = check(name, def) {
                         let p = match site {
                             "" => p,
                             site => format!("{p} (with the overlay of site {site})"),

@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 
-use crate::sites::arcgis::roles::{PASSIVE_AT_ZERO, RoleError, RoleStore, fenced_write};
+use crate::sites::roles::{PASSIVE_AT_ZERO, RoleError, RoleStore, fenced_write};
 use crate::sites::{Mode, ModeState};
 
 /// The label on every role record.

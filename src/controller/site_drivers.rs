@@ -14,9 +14,11 @@ use super::role_records::ConfigMapRoles;
 use super::secrets::TripSecrets;
 use crate::api::{GitSource, SiteKind, SiteSpec};
 use crate::sites::SiteDriver;
-use crate::sites::arcgis::roles::{MemoryRoles, RoleStore};
 use crate::sites::arcgis::{ArcGisSite, Password};
 use crate::sites::http::{HttpSite, Token};
+use crate::sites::pygeoapi::PygeoapiSite;
+use crate::sites::pygeoapi::front::Front;
+use crate::sites::roles::{MemoryRoles, RoleStore};
 use crate::source::cache::CacheKey;
 use crate::source::git::{GitCredentials, GitReference};
 
@@ -42,6 +44,8 @@ pub enum Credentials<'a> {
         username: &'a str,
         password: &'a str,
     },
+    /// Basic or bearer credentials for the front of a pygeoapi site.
+    Front(Front),
 }
 
 impl SiteClients {
@@ -62,9 +66,21 @@ impl SiteClients {
         ca: Option<&str>,
         timeout: Duration,
     ) -> Result<SiteDriver, String> {
-        let (kind, secret_a, secret_b) = match credentials {
+        let (kind, secret_a, secret_b) = match &credentials {
             Credentials::Token(t) => ("contract", t.trim(), ""),
-            Credentials::Account { username, password } => ("arcgis", username.trim(), password),
+            Credentials::Account { username, password } => ("arcgis", username.trim(), *password),
+            Credentials::Front(f) => {
+                let [how, a, b] = f.key_parts();
+                (
+                    if how == "basic" {
+                        "pygeoapi-basic"
+                    } else {
+                        "pygeoapi-bearer"
+                    },
+                    a,
+                    b,
+                )
+            }
         };
         let key = fingerprint(&[
             kind,
@@ -92,11 +108,19 @@ impl SiteClients {
                 )
                 .map_err(|e| e.to_string())?,
             ),
+            Credentials::Front(front) => SiteDriver::Pygeoapi(
+                PygeoapiSite::new(
+                    &site.name,
+                    &site.admin_url,
+                    front,
+                    ca_pem,
+                    timeout,
+                    self.roles(namespace, site),
+                )
+                .map_err(|e| e.to_string())?,
+            ),
             Credentials::Account { username, password } => {
-                let roles: Arc<dyn RoleStore> = match &self.cluster {
-                    Some(c) => Arc::new(ConfigMapRoles::new(c.clone(), namespace, &site.admin_url)),
-                    None => Arc::new(MemoryRoles::default()),
-                };
+                let roles = self.roles(namespace, site);
                 SiteDriver::ArcGis(
                     ArcGisSite::new(
                         &site.name,
@@ -113,6 +137,15 @@ impl SiteClients {
         };
         map.insert(key, (d.clone(), Instant::now()));
         Ok(d)
+    }
+
+    /// The role record of a site without a role of its own: a ConfigMap
+    /// in the pair's namespace, or (with no cluster) memory.
+    fn roles(&self, namespace: &str, site: &SiteSpec) -> Arc<dyn RoleStore> {
+        match &self.cluster {
+            Some(c) => Arc::new(ConfigMapRoles::new(c.clone(), namespace, &site.admin_url)),
+            None => Arc::new(MemoryRoles::default()),
+        }
     }
 
     /// Drop drivers not used for a while (their site left a pair, or its
@@ -189,16 +222,46 @@ pub async fn site_driver(
             };
             clients.driver(namespace, site, account, ca.as_deref(), timeout)?
         }
+        SiteKind::Pygeoapi => {
+            let front = pygeoapi_front(secrets, site).await.map_err(at_site)?;
+            let creds = Credentials::Front(front);
+            clients.driver(namespace, site, creds, ca.as_deref(), timeout)?
+        }
     };
     let path = match site.kind {
         SiteKind::ArcGisServer if health_path == crate::api::defaults::health_path() => {
             crate::sites::arcgis::HEALTH_PATH
+        }
+        SiteKind::Pygeoapi if health_path == crate::api::defaults::health_path() => {
+            crate::sites::pygeoapi::HEALTH_PATH
         }
         _ => health_path,
     };
     driver
         .with_health_check(path, site.health_check_url.as_deref())
         .map_err(|e| e.to_string())
+}
+
+/// A pygeoapi site's front credentials: `username` and `password` (HTTP
+/// basic) when the Secret holds a username, else the bearer token under
+/// the reference's key.
+async fn pygeoapi_front(
+    secrets: &TripSecrets<'_>,
+    site: &SiteSpec,
+) -> Result<Front, super::secrets::SecretError> {
+    let secret = &site.credentials_secret_ref.name;
+    match secrets.text(secret, "username").await? {
+        Some(username) => {
+            let password = secrets.required(secret, "password").await?;
+            Ok(Front::basic(&username, &password))
+        }
+        None => {
+            let token = secrets
+                .required(secret, &site.credentials_secret_ref.key)
+                .await?;
+            Ok(Front::bearer(&token))
+        }
+    }
 }
 
 /// Why a source URL is not read.

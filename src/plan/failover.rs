@@ -70,11 +70,12 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
                 && s.drift.is_none_or(|d| d.added + d.changed + d.removed == 0)
         }
     };
-    let Some(to) = i
-        .sites
-        .iter()
-        .find(|s| s.name != active && s.health == Some(SiteHealth::Healthy) && in_sync(s))
-    else {
+    let Some(to) = i.sites.iter().find(|s| {
+        s.name != active
+            && s.health == Some(SiteHealth::Healthy)
+            && s.contact != Some(crate::api::SiteContact::NotServing)
+            && in_sync(s)
+    }) else {
         return FailoverDecision::Blocked {
             reason: FailoverHold::NoFailoverCandidate,
             message: format!("{why}, but no passive site is healthy and in sync"),
@@ -165,6 +166,20 @@ mod tests {
         let mut west = row("west", SiteHealth::Healthy, 0);
         west.synced_revision = Some("old".into());
         let sites = [row("east", SiteHealth::Unreachable, 5), west];
+        assert!(matches!(
+            plan_failover(&input(&sites, None, None)),
+            FailoverDecision::Blocked {
+                reason: FailoverHold::NoFailoverCandidate,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_passive_that_does_not_serve_what_it_accepted_is_no_candidate() {
+        let mut west = row("west", SiteHealth::Healthy, 0);
+        west.contact = Some(crate::api::SiteContact::NotServing);
+        let sites = [row("east", SiteHealth::Unhealthy, 3), west];
         assert!(matches!(
             plan_failover(&input(&sites, None, None)),
             FailoverDecision::Blocked {

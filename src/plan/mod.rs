@@ -29,6 +29,7 @@ pub mod sync;
 pub mod sync_status;
 pub mod time;
 pub mod traffic_check;
+pub mod windows;
 
 #[cfg(test)]
 mod diff_props;
@@ -38,3 +39,5 @@ mod model_tests;
 mod model_world;
 #[cfg(test)]
 mod overlay_props;
+#[cfg(test)]
+mod promotion_window_tests;

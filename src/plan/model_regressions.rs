@@ -21,6 +21,7 @@ pub(super) fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
         stale: 0,
         seconds,
         recreate: false,
+        hold: None,
     }
 }
 

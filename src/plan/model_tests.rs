@@ -21,8 +21,11 @@
 //!    the latest status says; that is the active site, or with Immediate
 //!    the target of a promotion past preflight; never a site reported
 //!    active at an older epoch than another the operator made active;
-//! 5. once every site answers for long enough, exactly one site is active,
-//!    spec.activeSite, with status and traffic on it.
+//! 5. once every site answers for long enough (and the change windows
+//!    open), exactly one site is active, spec.activeSite, with status and
+//!    traffic on it;
+//! 6. while a deny window is open or spec.promotion.notBefore is ahead, no
+//!    planned promotion starts.
 //!
 //! `MODEL_CASES` runs more cases (scripts/model.sh).
 
@@ -44,6 +47,9 @@ pub(super) struct Event {
     /// The pair is deleted and applied again (or its status is lost): the
     /// API server holds an empty status, and the process knows nothing.
     recreate: bool,
+    /// A person closes a deny window (0), schedules the promotion some
+    /// seconds ahead (1..), or clears both (None: nothing changes).
+    hold: Option<u8>,
 }
 
 fn fault(n: u8) -> Fault {
@@ -75,9 +81,10 @@ fn event() -> impl Strategy<Value = Event> {
         prop_oneof![3 => Just(0usize), 1 => 1usize..4],
         0u32..40,
         prop::bool::weighted(0.03),
+        prop::option::weighted(0.1, 0u8..8),
     )
         .prop_map(
-            |(faults, retarget, flip_policy, crash, stale, seconds, recreate)| Event {
+            |(faults, retarget, flip_policy, crash, stale, seconds, recreate, hold)| Event {
                 faults,
                 retarget,
                 flip_policy,
@@ -85,6 +92,7 @@ fn event() -> impl Strategy<Value = Event> {
                 stale,
                 seconds,
                 recreate,
+                hold,
             },
         )
 }
@@ -239,8 +247,31 @@ fn check_traffic(w: &World) -> Result<(), String> {
     Ok(())
 }
 
+/// Invariant 6: while a planned promotion must wait (a deny window,
+/// notBefore ahead), no status written in the step starts one.
+fn check_no_start(w: &World, from: usize) -> Result<(), String> {
+    for v in from.max(1)..w.versions.len() {
+        let (before, after) = (&w.versions[v - 1], &w.versions[v]);
+        let started = before.promotion.is_none()
+            && before.active_site.is_some()
+            && after
+                .promotion
+                .as_ref()
+                .is_some_and(|p| p.reason == "Manual");
+        if started && !w.recreated.contains(&v) {
+            return Err(format!(
+                "a planned promotion to {} started while its window was closed or its time ahead",
+                w.target
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// 5. Everyone up for long enough: exactly the wished site is active.
 fn settle(w: &mut World, seen: &mut Seen) -> Result<(), String> {
+    // The windows open and the scheduled time passes.
+    (w.window_closed, w.not_before) = (false, None);
     for i in 0..w.sites.len() {
         w.set_fault(i, Fault::Up, 0);
     }
@@ -301,7 +332,24 @@ pub(super) fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), Str
         if e.recreate {
             w.recreate();
         }
+        match e.hold {
+            None => {}
+            Some(0) => w.window_closed = !w.window_closed,
+            Some(7) => (w.window_closed, w.not_before) = (false, None),
+            Some(k) => {
+                w.not_before = w
+                    .now
+                    .checked_add(jiff::SignedDuration::from_secs(15 * i64::from(k)))
+                    .ok();
+                w.generation += 1;
+            }
+        }
+        let held = w.start_held();
+        let before = w.versions.len();
         let end = w.trip(e.stale, e.crash);
+        if held {
+            check_no_start(&w, before).map_err(|m| format!("step {step}: {m}"))?;
+        }
         if end == TripEnd::Crashed {
             w.known = None; // a new process
         }

@@ -120,6 +120,10 @@ pub struct World {
     pub violations: Vec<String>,
     /// The versions that are a re-created pair's empty status.
     pub recreated: Vec<usize>,
+    /// A deny window over promotions is open (spec.windows).
+    pub window_closed: bool,
+    /// spec.promotion.notBefore.
+    pub not_before: Option<Timestamp>,
 }
 
 impl World {
@@ -148,7 +152,14 @@ impl World {
             known: None,
             violations: Vec::new(),
             recreated: Vec::new(),
+            window_closed: false,
+            not_before: None,
         }
+    }
+
+    /// Does a planned promotion have to wait now (its window, its time)?
+    pub fn start_held(&self) -> bool {
+        self.window_closed || self.not_before.is_some_and(|t| t > self.now)
     }
 
     pub fn latest(&self) -> &SiteHAPairStatus {
@@ -176,6 +187,18 @@ impl World {
         }))
         .expect("spec");
         spec.traffic.failover = self.policy;
+        if self.window_closed {
+            // Open every minute of every day: planned promotions never start.
+            spec.windows = vec![crate::api::ChangeWindow {
+                kind: crate::api::WindowKind::Deny,
+                schedule: "0 0 * * *".into(),
+                duration: "24h".into(),
+                time_zone: "UTC".into(),
+                applies_to: vec![crate::api::WindowAction::Promotion],
+                hold_failover: false,
+            }];
+        }
+        spec.promotion.not_before = self.not_before.map(crate::plan::time::stamp);
         spec
     }
 
@@ -363,14 +386,7 @@ impl World {
         let mut status = start_status(&spec, self.generation, old_ref, None).status;
         // The machine's input as the shell builds it, from the pair as
         // the model writes it.
-        let asks = PairAsks {
-            spec: &spec,
-            times: check_spec(&spec).times,
-            reason: crate::plan::promotion::PromotionReason::Manual,
-            allow_parity_mismatch: None,
-            force_past: None,
-            warnings: Vec::new(),
-        };
+        let asks = PairAsks::of_spec(&spec, &check_spec(&spec));
         let mut version = read;
         let (mut writes, mut steps) = (0u8, 0u8);
         for _ in 0..8 {

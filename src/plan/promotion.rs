@@ -31,10 +31,20 @@ pub fn plan_promotion(inp: &PromotionInput<'_>) -> PromotionDecision {
         Some(p) => rest(inp, advance(inp, p.clone(), &mut d), &mut d),
         None if inp.current.is_none() => rest(inp, Some(AtRest::FirstSight), &mut d),
         None if inp.current == Some(inp.target) => steady(inp, &mut d),
-        None => {
-            let next = start(inp, &mut d);
-            rest(inp, next, &mut d)
-        }
+        None => match &inp.start_wait {
+            // Not yet: the pair stays as it is, fenced, and says until when.
+            Some(wait) => {
+                d.blocked.push(Block {
+                    reason: wait.reason,
+                    message: wait.message.clone(),
+                });
+                steady(inp, &mut d);
+            }
+            None => {
+                let next = start(inp, &mut d);
+                rest(inp, next, &mut d)
+            }
+        },
     }
     d.traffic_site = traffic_choice(inp, &d);
     d
@@ -235,6 +245,16 @@ fn start(inp: &PromotionInput<'_>, d: &mut PromotionDecision) -> Option<AtRest> 
             warning: true,
             reason: "PreflightWarning",
             note: format!("promotion of {}: {}", p.to, inp.warnings.join("; ")),
+        });
+    }
+    if let Some(by) = inp.window_override_by {
+        d.notices.push(Notice {
+            warning: true,
+            reason: "WindowOverridden",
+            note: format!(
+                "promotion of {} started outside its change window: {by}",
+                p.to
+            ),
         });
     }
     d.notices.push(Notice {

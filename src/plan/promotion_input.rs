@@ -4,11 +4,19 @@
 
 use crate::api::{
     ANNOTATION_ALLOW_PARITY_MISMATCH, ANNOTATION_AUTOMATIC_FAILOVER, ANNOTATION_FORCE_PAST,
-    ANNOTATION_FORCE_PAST_BY, SiteHAPair, SiteHAPairSpec, SiteHAPairStatus,
+    ANNOTATION_FORCE_PAST_BY, ANNOTATION_WINDOW_OVERRIDE, ANNOTATION_WINDOW_OVERRIDE_BY,
+    SiteHAPair, SiteHAPairSpec, SiteHAPairStatus,
 };
-use crate::plan::promotion::{ForcePast, PromotionInput, PromotionReason, SiteObs};
-use crate::plan::spec_check::SpecTimes;
-use crate::plan::time::Timestamp;
+use crate::plan::promotion::{
+    BlockReason, ForcePast, PromotionInput, PromotionReason, SiteObs, StartWait, preflight,
+};
+use crate::plan::spec_check::{SpecCheck, SpecTimes};
+use crate::plan::time::{Timestamp, stamp};
+use crate::plan::windows::{Action, Gate, Window, gate, until_text};
+
+/// How long before a scheduled promotion its preflight's findings are
+/// told (in PromotionBlocked, so an Event marks the change).
+const PREFLIGHT_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// What of the pair object the machine reads besides its status.
 #[derive(Debug, Clone)]
@@ -22,21 +30,50 @@ pub struct PairAsks<'a> {
     pub force_past: Option<(String, String)>,
     /// What preflight warns of (not blocking).
     pub warnings: Vec<String>,
+    /// spec.windows, parsed.
+    pub windows: Vec<Window>,
+    /// spec.promotion.notBefore, parsed.
+    pub not_before: Option<Timestamp>,
+    /// The window-override annotation (a site name or a revision) and who
+    /// set it.
+    pub window_override: Option<(String, String)>,
 }
 
 impl<'a> PairAsks<'a> {
     /// Read from the pair object.
-    pub fn of(obj: &'a SiteHAPair, times: SpecTimes, warnings: Vec<String>) -> Self {
+    pub fn of(obj: &'a SiteHAPair, check: &SpecCheck, warnings: Vec<String>) -> Self {
         let annotations = obj.metadata.annotations.as_ref();
         let get = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
         Self {
             spec: &obj.spec,
-            times,
+            times: check.times,
+            windows: check.windows.clone(),
+            not_before: check.not_before,
+            window_override: window_override(
+                get(ANNOTATION_WINDOW_OVERRIDE),
+                get(ANNOTATION_WINDOW_OVERRIDE_BY),
+            ),
             reason: promotion_reason(&obj.spec, get(ANNOTATION_AUTOMATIC_FAILOVER)),
             allow_parity_mismatch: get(ANNOTATION_ALLOW_PARITY_MISMATCH),
             force_past: get(ANNOTATION_FORCE_PAST)
                 .map(|value| force_past_of(value, get(ANNOTATION_FORCE_PAST_BY))),
             warnings,
+        }
+    }
+
+    /// For a spec alone (no annotations): a person's change, nothing
+    /// overridden (the model-based test's pair).
+    pub fn of_spec(spec: &'a SiteHAPairSpec, check: &SpecCheck) -> Self {
+        Self {
+            spec,
+            times: check.times,
+            windows: check.windows.clone(),
+            not_before: check.not_before,
+            window_override: None,
+            reason: PromotionReason::Manual,
+            allow_parity_mismatch: None,
+            force_past: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -48,7 +85,7 @@ impl<'a> PairAsks<'a> {
         now: Timestamp,
     ) -> PromotionInput<'b> {
         let spec = self.spec;
-        PromotionInput {
+        let mut inp = PromotionInput {
             target: &spec.active_site,
             current: status.active_site.as_deref(),
             epoch: status.epoch,
@@ -72,9 +109,85 @@ impl<'a> PairAsks<'a> {
                 .active_change
                 .as_ref()
                 .and_then(|c| c.holds_traffic_on()),
+            start_wait: None,
+            window_override_by: None,
             now,
+        };
+        let wanted = status.promotion.is_none()
+            && status.active_site.is_some()
+            && status.active_site.as_deref() != Some(spec.active_site.as_str());
+        if !wanted {
+            return inp;
+        }
+        match &self.window_override {
+            Some((value, by)) if *value == spec.active_site => inp.window_override_by = Some(by),
+            _ => inp.start_wait = self.start_wait(now),
+        }
+        // A scheduled promotion's preflight is told an hour ahead.
+        if let Some(w) = &mut inp.start_wait
+            && w.reason == BlockReason::Scheduled
+            && w.until
+                .is_some_and(|u| u.duration_since(now) <= PREFLIGHT_AHEAD)
+        {
+            let found: Vec<String> = preflight(&inp).into_iter().map(|b| b.message).collect();
+            if let Some(w) = &mut inp.start_wait {
+                if found.is_empty() {
+                    w.message = format!("{}; preflight passes now", w.message);
+                } else {
+                    w.reason = BlockReason::ScheduledPreflightFailing;
+                    w.message = format!(
+                        "{}; preflight would fail now: {}",
+                        w.message,
+                        found.join("; ")
+                    );
+                }
+            }
+        }
+        inp
+    }
+
+    /// Why the promotion to spec.activeSite may not start at `now`: its
+    /// time (planned only), then its change windows.
+    fn start_wait(&self, now: Timestamp) -> Option<StartWait> {
+        let to = &self.spec.active_site;
+        let action = match self.reason {
+            PromotionReason::Automatic => Action::AutomaticFailover,
+            _ => Action::PlannedPromotion,
+        };
+        if action == Action::PlannedPromotion
+            && let Some(at) = self.not_before.filter(|at| *at > now)
+        {
+            return Some(StartWait {
+                reason: BlockReason::Scheduled,
+                until: Some(at),
+                message: format!(
+                    "the promotion to {to} is scheduled for {} (spec.promotion.notBefore)",
+                    stamp(at)
+                ),
+            });
+        }
+        match gate(&self.windows, action, now) {
+            Gate::Open => None,
+            Gate::Closed { until, why } => Some(StartWait {
+                reason: BlockReason::OutsideWindow,
+                until,
+                message: format!(
+                    "the promotion to {to} waits {} ({why}); to run it now: kubectl annotate shp <name> {ANNOTATION_WINDOW_OVERRIDE}={to}",
+                    until_text(until)
+                ),
+            }),
         }
     }
+}
+
+/// The window-override annotation and who set it: the -by annotation when
+/// it names this very value (`<value> by <who>`), else not known who.
+fn window_override(value: Option<&str>, by: Option<&str>) -> Option<(String, String)> {
+    let value = value?.trim();
+    let who = by
+        .and_then(|b| who_forced(value, b))
+        .unwrap_or_else(|| "someone not recorded (sitehapair promote --now records who)".into());
+    Some((value.to_string(), crate::api::redact::trim(&who, 120)))
 }
 
 /// Why spec.activeSite names its site: Automatic when the operator's own

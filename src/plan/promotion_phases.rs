@@ -66,6 +66,18 @@ pub fn preflight(inp: &PromotionInput<'_>) -> Vec<Block> {
             t.name
         )));
     }
+    if t.contact == crate::api::SiteContact::NotServing {
+        out.push(Block {
+            reason: BlockReason::SiteNotServing,
+            message: format!(
+                "serving: site {} does not serve what it accepted: {}",
+                t.name,
+                t.message
+                    .as_deref()
+                    .unwrap_or("its public API differs from its configuration")
+            ),
+        });
+    }
     if let Some(differs) = parity_block(inp, t) {
         out.push(differs);
     }

@@ -64,6 +64,8 @@ fn input<'a>(
         settling: Duration::ZERO,
         warnings: &[],
         shifted: None,
+        start_wait: None,
+        window_override_by: None,
         now: t(now),
     }
 }
@@ -411,6 +413,24 @@ fn a_joining_site_is_no_promotion_target() {
         "{d:?}"
     );
     assert_eq!(d.step, None);
+}
+
+#[test]
+fn a_site_that_does_not_serve_what_it_accepted_is_no_promotion_target() {
+    let mut sites = [site("east", true, 1), site("west", false, 1)];
+    sites[1].contact = SiteContact::NotServing;
+    sites[1].message = Some("site west: resource lakes: written but not served".into());
+    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
+    assert_eq!(d.blocked.len(), 1, "{d:?}");
+    assert_eq!(d.blocked[0].reason, BlockReason::SiteNotServing, "{d:?}");
+    assert!(
+        d.blocked[0]
+            .message
+            .contains("serving: site west does not serve what it accepted"),
+        "{d:?}"
+    );
+    assert_eq!(d.step, None);
+    assert_eq!(d.active_site.as_deref(), Some("east"));
 }
 
 /// A standby-first change holds traffic on its standby: at rest traffic

@@ -130,7 +130,23 @@ pub struct PromotionInput<'a> {
     /// (status.activeChange): traffic stays there until the change moves
     /// it back or a promotion switches it to a new active site.
     pub shifted: Option<&'a str>,
+    /// Why a promotion to spec.activeSite may not start yet (its time, its
+    /// change window), if so.
+    pub start_wait: Option<StartWait>,
+    /// Who let this promotion through a closed window (the override
+    /// annotation named its target), if anyone.
+    pub window_override_by: Option<&'a str>,
     pub now: Timestamp,
+}
+
+/// Why a promotion may not start yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartWait {
+    /// Scheduled or OutsideWindow.
+    pub reason: BlockReason,
+    /// When it may start (None: no opening in sight).
+    pub until: Option<Timestamp>,
+    pub message: String,
 }
 
 /// The annotation sitehapair.io/force-past, read: pass `site` over while
@@ -189,10 +205,20 @@ pub enum BlockReason {
     SiteFailing,
     /// A site's Secret or adminUrl cannot be used.
     SiteMisconfigured,
+    /// A site accepted writes its public API does not serve.
+    SiteNotServing,
     /// The target's version or token key differs from the active's.
     ParityMismatch,
     /// status.promotion.phase is not one this version knows.
     UnknownPhase,
+    /// A planned promotion waits for spec.promotion.notBefore.
+    Scheduled,
+    /// A scheduled promotion due within the hour whose preflight would
+    /// fail now.
+    ScheduledPreflightFailing,
+    /// A planned promotion (or a failover a window holds) waits for its
+    /// change window.
+    OutsideWindow,
 }
 
 impl BlockReason {
@@ -203,8 +229,12 @@ impl BlockReason {
             BlockReason::CredentialsRefused => "CredentialsRefused",
             BlockReason::SiteFailing => "SiteFailing",
             BlockReason::SiteMisconfigured => "SiteMisconfigured",
+            BlockReason::SiteNotServing => "SiteNotServing",
             BlockReason::ParityMismatch => "ParityMismatch",
             BlockReason::UnknownPhase => "UnknownPhase",
+            BlockReason::Scheduled => "Scheduled",
+            BlockReason::ScheduledPreflightFailing => "ScheduledPreflightFailing",
+            BlockReason::OutsideWindow => "OutsideWindow",
         }
     }
 
@@ -214,6 +244,7 @@ impl BlockReason {
             SiteContact::CredentialsRefused => Some(BlockReason::CredentialsRefused),
             SiteContact::Failing | SiteContact::Fenced => Some(BlockReason::SiteFailing),
             SiteContact::Misconfigured => Some(BlockReason::SiteMisconfigured),
+            SiteContact::NotServing => Some(BlockReason::SiteNotServing),
             SiteContact::Answered | SiteContact::NoAnswer => None,
         }
     }

@@ -11,6 +11,7 @@ use crate::api::PromotionPhase;
 use crate::api::{SiteHAPairSpec, SiteHAPairStatus};
 use crate::plan::spec_check::{SpecCheck, SpecTimes};
 use crate::plan::time::{Timestamp, parse};
+use crate::plan::windows::{Action, Gate, gate};
 
 /// How soon a running promotion is looked at again.
 pub const PROMOTION_REQUEUE: Duration = Duration::from_secs(1);
@@ -58,6 +59,32 @@ pub fn contact_deadline_in(status: &SiteHAPairStatus, now: Timestamp) -> Option<
     let deadline = parse(status.promotion.as_ref()?.deadline.as_deref()?)?;
     let ahead = now.duration_until(deadline);
     (ahead.is_positive()).then(|| Duration::try_from(ahead).ok())?
+}
+
+/// How long from `now` until a planned promotion that waits for its time
+/// or its change window may start, or the sync's window opens: that trip
+/// comes then, not up to a period later.
+pub fn window_due_in(
+    check: &SpecCheck,
+    spec: &SiteHAPairSpec,
+    status: &SiteHAPairStatus,
+    now: Timestamp,
+) -> Option<Duration> {
+    let waiting = status.promotion.is_none()
+        && status.active_site.is_some()
+        && status.active_site.as_deref() != Some(spec.active_site.as_str());
+    let mut times = Vec::new();
+    if waiting {
+        times.extend(check.not_before.filter(|t| *t > now));
+        if let Gate::Closed { until, .. } = gate(&check.windows, Action::PlannedPromotion, now) {
+            times.extend(until);
+        }
+    }
+    if let Gate::Closed { until, .. } = gate(&check.windows, Action::Sync, now) {
+        times.extend(until);
+    }
+    let next = times.into_iter().filter(|t| *t > now).min()?;
+    Duration::try_from(now.duration_until(next)).ok()
 }
 
 /// How long from `now` until the pair hashed `hash` is due again, when it

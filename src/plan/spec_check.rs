@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use crate::api::{SiteHAPairSpec, duration};
+use crate::plan::time::Timestamp;
+use crate::plan::windows::{Window, parse_windows};
 
 /// The spec's durations, parsed. A field that does not parse is named in
 /// the problems and falls back to its default here.
@@ -20,10 +22,15 @@ pub struct SpecTimes {
     pub drain: Duration,
 }
 
-/// The spec checked: its times, and what is wrong with it.
+/// The spec checked: its times, its change windows, and what is wrong
+/// with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecCheck {
     pub times: SpecTimes,
+    /// spec.windows, parsed (a window that does not parse is a problem).
+    pub windows: Vec<Window>,
+    /// spec.promotion.notBefore, parsed.
+    pub not_before: Option<Timestamp>,
     pub problems: Vec<String>,
 }
 
@@ -82,7 +89,22 @@ pub fn check_spec(spec: &SiteHAPairSpec) -> SpecCheck {
             .unwrap_or(Duration::from_secs(10)),
     };
     problems.extend(site_problems(spec));
-    SpecCheck { times, problems }
+    let (windows, window_problems) = parse_windows(&spec.windows);
+    problems.extend(window_problems);
+    let not_before = spec.promotion.not_before.as_deref().and_then(|s| {
+        crate::plan::time::parse(s).or_else(|| {
+            problems.push(format!(
+                "spec.promotion.notBefore {s:?} is not an RFC 3339 time such as 2026-12-12T22:00:00Z"
+            ));
+            None
+        })
+    });
+    SpecCheck {
+        times,
+        windows,
+        not_before,
+        problems,
+    }
 }
 
 /// Everything in the spec the API server should have refused, as messages.

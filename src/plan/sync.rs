@@ -24,6 +24,8 @@ pub struct SiteView<'a> {
     pub adopting: bool,
     /// The revision the adoption annotation accepts, if any.
     pub adoption_approved: Option<&'a str>,
+    /// The sync's change window is closed: why and until when.
+    pub window_closed: Option<&'a str>,
 }
 
 /// Why some or all of a site's drift is not written.
@@ -41,6 +43,8 @@ pub enum Hold {
     /// A first sync over the site's own services waits for a person to
     /// accept its plan (the drift); nothing is written to the site.
     Adoption { site: String, revision: String },
+    /// The sync's change window is closed (spec.windows): why, until when.
+    OutsideWindow(String),
 }
 
 impl Hold {
@@ -55,6 +59,7 @@ impl Hold {
                 "spec.sync.prune is off: services not in git are left on the site".into()
             }
             Hold::Prune(p) => p.to_string(),
+            Hold::OutsideWindow(why) => why.clone(),
             Hold::Adoption { site, revision } => format!(
                 "site {site} is new to the pair and its first sync would replace or delete services it has \
                  (status.sites[].adoptionPlan lists every write); nothing is written until the plan is \
@@ -128,6 +133,9 @@ pub fn plan_site(
     }
     if sync.mode == SyncMode::Report {
         return held(Hold::ReportMode);
+    }
+    if let Some(why) = site.window_closed {
+        return held(Hold::OutsideWindow(why.to_string()));
     }
     if !sync.self_heal && site.synced_revision == Some(revision) {
         return held(Hold::SelfHealOff);

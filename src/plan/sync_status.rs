@@ -63,6 +63,8 @@ pub struct SiteReport {
     pub hold: Option<String>,
     /// Whether the hold is a prune guard.
     pub prune_blocked: bool,
+    /// Whether the hold is the sync's closed change window.
+    pub outside_window: bool,
     /// The writes a first sync waits to have accepted (spec.sync.adopt
     /// Manual), when it waits.
     pub adoption: Option<crate::api::status::AdoptionPlan>,

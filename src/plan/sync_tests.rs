@@ -20,7 +20,25 @@ fn view<'a>(live: &'a ServiceSet, synced: Option<&'a str>) -> SiteView<'a> {
         joining: false,
         adopting: false,
         adoption_approved: None,
+        window_closed: None,
     }
+}
+
+#[test]
+fn a_closed_sync_window_writes_nothing_and_says_why() {
+    let live = set(&[("a", 1)]);
+    let mut v = view(&live, Some("r0"));
+    v.window_closed = Some("sync waits until 2026-12-12T21:00:00Z");
+    let p = plan_site(&v, &set(&[("a", 2)]), "r1", &SyncSpec::default(), None);
+    assert!(p.apply.is_empty());
+    assert_eq!(p.drift.replace, ["a"]);
+    assert_eq!(
+        p.hold,
+        Some(Hold::OutsideWindow(
+            "sync waits until 2026-12-12T21:00:00Z".into()
+        ))
+    );
+    assert!(!p.reaches_revision());
 }
 
 fn adopting<'a>(live: &'a ServiceSet, approved: Option<&'a str>) -> SiteView<'a> {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::arcgis::ArcGisSite;
 use super::http::HttpSite;
+use super::pygeoapi::PygeoapiSite;
 use super::{Listing, Mode, ModeState, Site, SiteError, SiteInfo};
 
 /// A site of any kind.
@@ -19,6 +20,8 @@ pub enum SiteDriver {
     Contract(HttpSite),
     /// ArcGIS Server's Administrator API.
     ArcGis(ArcGisSite),
+    /// pygeoapi's admin API, behind an authenticating front.
+    Pygeoapi(PygeoapiSite),
 }
 
 impl SiteDriver {
@@ -27,6 +30,7 @@ impl SiteDriver {
         match self {
             SiteDriver::Contract(s) => SiteDriver::Contract(s.with_timeout(timeout)),
             SiteDriver::ArcGis(s) => SiteDriver::ArcGis(s.with_timeout(timeout)),
+            SiteDriver::Pygeoapi(s) => SiteDriver::Pygeoapi(s.with_timeout(timeout)),
         }
     }
 
@@ -36,6 +40,7 @@ impl SiteDriver {
         Ok(match self {
             SiteDriver::Contract(s) => SiteDriver::Contract(s.with_health_check(path, full_url)?),
             SiteDriver::ArcGis(s) => SiteDriver::ArcGis(s.with_health_check(path, full_url)?),
+            SiteDriver::Pygeoapi(s) => SiteDriver::Pygeoapi(s.with_health_check(path, full_url)?),
         })
     }
 
@@ -52,6 +57,7 @@ impl SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.health_call(),
             SiteDriver::ArcGis(s) => s.health_call(),
+            SiteDriver::Pygeoapi(s) => s.health_call(),
         }
     }
 }
@@ -61,6 +67,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.name(),
             SiteDriver::ArcGis(s) => s.name(),
+            SiteDriver::Pygeoapi(s) => s.name(),
         }
     }
 
@@ -68,6 +75,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.health().await,
             SiteDriver::ArcGis(s) => s.health().await,
+            SiteDriver::Pygeoapi(s) => s.health().await,
         }
     }
 
@@ -75,6 +83,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.info().await,
             SiteDriver::ArcGis(s) => s.info().await,
+            SiteDriver::Pygeoapi(s) => s.info().await,
         }
     }
 
@@ -82,6 +91,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.mode().await,
             SiteDriver::ArcGis(s) => s.mode().await,
+            SiteDriver::Pygeoapi(s) => s.mode().await,
         }
     }
 
@@ -89,6 +99,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.set_mode(mode, epoch).await,
             SiteDriver::ArcGis(s) => s.set_mode(mode, epoch).await,
+            SiteDriver::Pygeoapi(s) => s.set_mode(mode, epoch).await,
         }
     }
 
@@ -96,6 +107,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.services().await,
             SiteDriver::ArcGis(s) => s.services().await,
+            SiteDriver::Pygeoapi(s) => s.services().await,
         }
     }
 
@@ -103,6 +115,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.services_if_changed(etag).await,
             SiteDriver::ArcGis(s) => s.services_if_changed(etag).await,
+            SiteDriver::Pygeoapi(s) => s.services_if_changed(etag).await,
         }
     }
 
@@ -110,6 +123,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.canonical(definition),
             SiteDriver::ArcGis(s) => s.canonical(definition),
+            SiteDriver::Pygeoapi(s) => s.canonical(definition),
         }
     }
 
@@ -117,6 +131,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.put_service(name, definition).await,
             SiteDriver::ArcGis(s) => s.put_service(name, definition).await,
+            SiteDriver::Pygeoapi(s) => s.put_service(name, definition).await,
         }
     }
 
@@ -124,6 +139,7 @@ impl Site for SiteDriver {
         match self {
             SiteDriver::Contract(s) => s.delete_service(name).await,
             SiteDriver::ArcGis(s) => s.delete_service(name).await,
+            SiteDriver::Pygeoapi(s) => s.delete_service(name).await,
         }
     }
 }

@@ -1,11 +1,15 @@
 //! Sites: the `Site` trait every driver implements (the site admin contract
 //! of docs/site-api.md), its drivers (the contract over HTTP; ArcGIS
-//! Server's Administrator API), and `SiteDriver`, which holds either.
+//! Server's Administrator API; pygeoapi's admin API), `SiteDriver`, which
+//! holds any of them, and the role records of kinds without a role of
+//! their own (`roles`).
 
 pub mod answers;
 pub mod arcgis;
 pub mod driver;
 pub mod http;
+pub mod pygeoapi;
+pub mod roles;
 pub mod tls_config;
 pub mod transport;
 
@@ -108,6 +112,14 @@ pub enum SiteError {
     },
     #[error("site {site}: {message}")]
     Config { site: String, message: String },
+    /// The site accepted a write (or holds a configuration) that its
+    /// public API does not serve: written is not served.
+    #[error("site {site}: resource {resource}: written but not served: {message}")]
+    NotServed {
+        site: String,
+        resource: String,
+        message: String,
+    },
 }
 
 impl SiteError {
@@ -132,6 +144,7 @@ impl SiteError {
             SiteError::Fenced { .. } => SiteContact::Fenced,
             SiteError::Status { .. } | SiteError::Decode { .. } => SiteContact::Failing,
             SiteError::Config { .. } => SiteContact::Misconfigured,
+            SiteError::NotServed { .. } => SiteContact::NotServing,
         }
     }
 }

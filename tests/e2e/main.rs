@@ -38,6 +38,7 @@ mod preflight;
 mod promote_cli;
 mod promotion;
 mod promotion_sync;
+mod pygeoapi;
 mod quiet;
 mod secret_reads;
 mod shards;

@@ -18,8 +18,8 @@ use futures::future::join_all;
 use kube::ResourceExt;
 
 use crate::api::{
-    ANNOTATION_APPROVE_ADOPTION, ANNOTATION_APPROVE_PRUNE, SiteHAPair, SiteHAPairStatus,
-    SyncStrategy,
+    ANNOTATION_APPROVE_ADOPTION, ANNOTATION_APPROVE_PRUNE, ANNOTATION_WINDOW_OVERRIDE, SiteHAPair,
+    SiteHAPairStatus, SyncStrategy,
 };
 use crate::controller::secrets::TripSecrets;
 use crate::controller::{Context, PairKey};
@@ -61,6 +61,7 @@ pub struct ActiveWork {
     pub joining: BTreeSet<String>,
     pub approved: Option<String>,
     pub adoption_approved: Option<String>,
+    pub window_closed: Option<String>,
     pub health_timeout: Duration,
     /// spec.sync.drainTime.
     pub drain: Duration,
@@ -85,9 +86,22 @@ struct Pair<'a> {
     synced: BTreeMap<String, String>,
     joining: BTreeSet<String>,
     pair_key: PairKey,
+    /// The sync's change window is closed: why and until when.
+    window_closed: Option<String>,
 }
 
-/// Observe the sites and, when `sync` is true and a source is set, sync
+/// What the trip asks of the sync step.
+pub struct SyncAsk {
+    /// Sync (else only observe).
+    pub sync: bool,
+    /// A refresh was asked for at this time (annotation or push).
+    pub refresh: Option<std::time::SystemTime>,
+    /// The sync's change window is closed: why and until when (a revision
+    /// the window-override annotation names syncs anyway).
+    pub window_closed: Option<String>,
+}
+
+/// Observe the sites and, when asked to sync and a source is set, sync
 /// them; `status` (as this trip starts) says which site is active, which
 /// revision each holds and which are joining.
 pub async fn sync(
@@ -96,13 +110,18 @@ pub async fn sync(
     obj: &SiteHAPair,
     status: &SiteHAPairStatus,
     times: &SpecTimes,
-    sync: bool,
-    refresh: Option<std::time::SystemTime>,
+    ask: SyncAsk,
 ) -> Synced {
+    let SyncAsk {
+        sync,
+        refresh,
+        window_closed,
+    } = ask;
     let pair = Pair {
         obj,
         status,
         times,
+        window_closed,
         joining: status
             .sites
             .iter()
@@ -300,6 +319,13 @@ async fn write_sites(
             .annotations()
             .get(ANNOTATION_APPROVE_ADOPTION)
             .map(String::as_str),
+        window_closed: pair.window_closed.as_deref().filter(|_| {
+            pair.obj
+                .annotations()
+                .get(ANNOTATION_WINDOW_OVERRIDE)
+                .map(String::as_str)
+                != Some(revision)
+        }),
         listings,
     };
     let active = pair.status.active_site.as_deref();
@@ -393,6 +419,7 @@ async fn write_active(
                 adopting: !pair.synced.contains_key(&o.spec_name)
                     && !pair.joining.contains(&o.spec_name),
                 adoption_approved: target.adoption_approved,
+                window_closed: target.window_closed,
             };
             let p = plan_site(&view, desired, target.revision, &spec.sync, target.approved);
             o.report.adoption = p.adoption(spec.sync.prune);
@@ -426,6 +453,7 @@ async fn write_active(
         joining: pair.joining.clone(),
         approved: target.approved.map(str::to_string),
         adoption_approved: target.adoption_approved.map(str::to_string),
+        window_closed: target.window_closed.map(str::to_string),
         health_timeout: pair.times.health_timeout,
         drain: pair.times.drain,
         pair_key: pair.pair_key.clone(),

@@ -26,6 +26,8 @@ pub(crate) struct Target<'a> {
     pub(crate) approved: Option<&'a str>,
     /// The revision the adoption annotation accepts, if any.
     pub(crate) adoption_approved: Option<&'a str>,
+    /// The sync's change window is closed: why, until when.
+    pub(crate) window_closed: Option<&'a str>,
     pub(crate) listings: &'a ListingKeys<'a>,
 }
 
@@ -57,12 +59,14 @@ pub(crate) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         // A joining site has its own guard (no prune without approval).
         adopting: !t.synced.contains_key(&name) && !t.joining.contains(&name),
         adoption_approved: t.adoption_approved,
+        window_closed: t.window_closed,
     };
     let plan = plan_site(&view, desired, t.revision, &t.spec.sync, t.approved);
     o.report.adoption = plan.adoption(t.spec.sync.prune);
     let hold = plan.hold.as_ref().map(|h| h.message());
     o.report.hold = hold.clone();
     o.report.prune_blocked = matches!(plan.hold, Some(crate::plan::sync::Hold::Prune(_)));
+    o.report.outside_window = matches!(plan.hold, Some(crate::plan::sync::Hold::OutsideWindow(_)));
     outcome.hold = hold;
     let written = write(driver, &plan, desired).await;
     let (wrote, err) = match written {

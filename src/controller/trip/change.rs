@@ -127,6 +127,7 @@ async fn change_active(
         joining: &work.joining,
         approved: work.approved.as_deref(),
         adoption_approved: work.adoption_approved.as_deref(),
+        window_closed: work.window_closed.as_deref(),
         listings: &listings,
     };
     let o = &mut work.observed;

@@ -26,17 +26,18 @@ use self::journal::StatusJournal;
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, SiteHAPair, SiteHAPairStatus};
 use crate::controller::Context;
 use crate::controller::secrets::TripSecrets;
-use crate::controller::sync::{Drivers, sync};
+use crate::controller::sync::{Drivers, SyncAsk, sync};
 use crate::plan::conditions::{Findings, Refusal};
 use crate::plan::event::PlannedEvent;
 use crate::plan::failover::FailoverDecision;
 use crate::plan::preflight_warnings::pair_warnings;
 use crate::plan::promotion_input::PairAsks;
-use crate::plan::schedule::{contact_deadline_in, requeue_after, sync_allowed};
+use crate::plan::schedule::{contact_deadline_in, requeue_after, sync_allowed, window_due_in};
 use crate::plan::spec_check::{SpecCheck, check_spec};
 use crate::plan::status_start::start_status;
 use crate::plan::sync_status::{SyncReport, fold_sync};
 use crate::plan::time::Timestamp;
+use crate::plan::windows::sync_window_closed;
 
 /// What a trip leaves for the reconcile: when to come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,7 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
         // Warned of from this trip's conditions, composed as they stand.
         let now_composed = journal.compose(obj, &st.status, &st.findings).status;
         let warnings = pair_warnings(&now_composed, &obj.spec.active_site);
-        let asks = PairAsks::of(obj, st.check.times, warnings);
+        let asks = PairAsks::of(obj, &st.check, warnings);
         let promoted = promote::promote(
             ctx,
             obj,
@@ -131,7 +132,12 @@ async fn sync_and_change(
     let sync_now = sync_allowed(&obj.spec, &st.check, &st.status);
     let refresh = refresh_asked(obj, ctx, journal.now());
     let times = &st.check.times;
-    let synced = sync(ctx, &secrets, obj, &st.status, times, sync_now, refresh).await;
+    let ask = SyncAsk {
+        sync: sync_now,
+        refresh,
+        window_closed: sync_window_closed(&st.check.windows, journal.now()),
+    };
+    let synced = sync(ctx, &secrets, obj, &st.status, times, ask).await;
     let mut report = synced.report;
     if let Some(work) = synced.active_work {
         let (status, findings) = (&mut st.status, &st.findings);
@@ -168,11 +174,10 @@ async fn finish(
     traffic::apply_traffic(ctx, obj, site)
         .await
         .map_err(TripError::Traffic)?;
-    let contact = contact_deadline_in(&composed.status, journal.now());
-    let due = match (hooks_due, contact) {
-        (Some(h), Some(c)) => Some(h.min(c)),
-        (h, c) => h.or(c),
-    };
+    let now = journal.now();
+    let contact = contact_deadline_in(&composed.status, now);
+    let window = window_due_in(&st.check, &obj.spec, &composed.status, now);
+    let due = [hooks_due, contact, window].into_iter().flatten().min();
     Ok(end(&st.check, &composed.status, due))
 }
 

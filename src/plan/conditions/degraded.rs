@@ -63,6 +63,7 @@ fn problem(data: &SiteHAPairStatus, f: &Findings) -> Option<(DegradedReason, Str
             SiteContact::NoAnswer => DegradedReason::SiteUnreachable,
             SiteContact::CredentialsRefused => DegradedReason::CredentialsRefused,
             SiteContact::Misconfigured => DegradedReason::SiteMisconfigured,
+            SiteContact::NotServing => DegradedReason::SiteNotServing,
             _ => DegradedReason::SiteFailing,
         };
         found = Some((reason, msg));

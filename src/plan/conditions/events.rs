@@ -8,6 +8,7 @@ use super::reasons::{
 use super::{Judged, Verdict};
 use crate::api::conditions::{Condition, ConditionStatus, find, types};
 use crate::plan::event::PlannedEvent;
+use crate::plan::promotion::BlockReason;
 
 /// The verdicts whose changes publish Events.
 pub(super) struct Verdicts<'a> {
@@ -21,6 +22,13 @@ pub(super) struct Verdicts<'a> {
 /// The condition of `type_` was not `status` for `reason` last trip.
 fn changed(previous: &[Condition], type_: &str, status: ConditionStatus, reason: &str) -> bool {
     !find(previous, type_).is_some_and(|c| c.status == status && c.reason == reason)
+}
+
+fn normal(reason: &'static str, action: &'static str, note: &str) -> PlannedEvent {
+    PlannedEvent {
+        warning: false,
+        ..warning(reason, action, note)
+    }
 }
 
 fn warning(reason: &'static str, action: &'static str, note: &str) -> PlannedEvent {
@@ -68,6 +76,15 @@ pub(super) fn transitions(previous: &[Condition], v: &Verdicts<'_>) -> Vec<Plann
     {
         out.push(match b.reason {
             BlockedReason::Failover(_) => warning("FailoverBlocked", "Failover", &b.message),
+            BlockedReason::Promotion(BlockReason::Scheduled) => {
+                normal("PromotionScheduled", "Promote", &b.message)
+            }
+            BlockedReason::Promotion(BlockReason::OutsideWindow) => {
+                normal("PromotionOutsideWindow", "Promote", &b.message)
+            }
+            BlockedReason::Promotion(BlockReason::ScheduledPreflightFailing) => {
+                warning("ScheduledPromotionAtRisk", "Promote", &b.message)
+            }
             _ => warning("PromotionBlocked", "Promote", &b.message),
         });
     }
@@ -124,6 +141,7 @@ fn degraded(previous: &[Condition], d: &Verdict<DegradedReason>) -> Option<Plann
         R::CredentialsRefused => ("CredentialsRefused", "Sync"),
         R::SiteMisconfigured => ("SiteMisconfigured", "Sync"),
         R::SiteFailing => ("SiteFailing", "Sync"),
+        R::SiteNotServing => ("WrittenNotServed", "Sync"),
         R::StraySite => ("StraySite", "Sync"),
     };
     news.then(|| warning(reason, action, &d.message))

@@ -75,12 +75,16 @@ pub fn promotion_blocked(data: &SiteHAPairStatus, f: &Findings) -> Judged<Blocke
             "no promotion is blocked",
         ),
         Some(first) => {
-            let to = data.promotion.as_ref().map_or("?", |p| p.to.as_str());
             let list: Vec<&str> = blocked.iter().map(|b| b.message.as_str()).collect();
+            let message = match &data.promotion {
+                Some(p) => format!("promotion of {} waits: {}", p.to, list.join("; ")),
+                // Not started (its time, its window): the message names it.
+                None => list.join("; "),
+            };
             Verdict::new(
                 ConditionStatus::True,
                 BlockedReason::Promotion(first.reason),
-                format!("promotion of {to} waits: {}", list.join("; ")),
+                message,
             )
         }
     })

@@ -7,6 +7,7 @@ use super::reasons::{DegradedReason, ReadyReason};
 use super::{Findings, Verdict, phase_of};
 use crate::api::conditions::ConditionStatus;
 use crate::api::{Phase, SiteHAPairSpec, SiteHAPairStatus};
+use crate::plan::promotion::BlockReason;
 
 /// The Ready condition and the phase.
 pub fn ready(
@@ -26,6 +27,21 @@ pub fn ready(
         return (not_ready(ReadyReason::Promoting, msg), phase_of(p));
     }
     if let Some(msg) = pending(spec, data) {
+        // Waiting for its time or its window: the pair serves as it is.
+        if let Some(wait) = f.blocked.iter().flatten().find(|b| {
+            matches!(
+                b.reason,
+                BlockReason::Scheduled
+                    | BlockReason::ScheduledPreflightFailing
+                    | BlockReason::OutsideWindow
+            )
+        }) {
+            let msg = format!("{msg}: {}", wait.message);
+            return (
+                Verdict::new(True, ReadyReason::Scheduled, msg),
+                Phase::Scheduled,
+            );
+        }
         return (not_ready(ReadyReason::Promoting, msg), Phase::Promoting);
     }
     if spec.sync.suspend {

@@ -25,6 +25,8 @@ reason_enum! {
         CredentialsRefused,
         SiteMisconfigured,
         SiteFailing,
+        /// A site accepted writes its public API does not serve.
+        SiteNotServing,
         /// A site reports active beside the active one, or a forced-past
         /// old active answers errors unfenced.
         StraySite,
@@ -60,7 +62,11 @@ reason_enum! {
     InSyncReason {
         NotObserved,
         SiteUnreachable,
+        /// A site accepted writes (or holds a configuration) its public
+        /// API does not serve.
+        NotServed,
         AwaitingAdoption,
+        OutsideWindow,
         PruneBlocked,
         PassiveSyncFailed,
         PassiveHeld,
@@ -154,6 +160,8 @@ pub enum ReadyReason {
     Observed,
     Suspended,
     Promoting,
+    /// A planned promotion waits for its time or its change window.
+    Scheduled,
     /// What makes it Degraded.
     Degraded(DegradedReason),
 }
@@ -164,6 +172,7 @@ impl ReadyReason {
             Self::Observed => "Observed",
             Self::Suspended => "Suspended",
             Self::Promoting => "Promoting",
+            Self::Scheduled => "Scheduled",
             Self::Degraded(d) => d.as_str(),
         }
     }

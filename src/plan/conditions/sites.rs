@@ -26,6 +26,9 @@ pub fn healthy(f: &Findings) -> Judged<HealthyReason> {
                 format!("{} refuses the credentials", s.name)
             }
             (Some(_), SiteContact::Misconfigured) => format!("{} cannot be called", s.name),
+            (Some(_), SiteContact::NotServing) => {
+                format!("{} does not serve what it accepted", s.name)
+            }
             (Some(_), _) => format!("{} answers with errors", s.name),
             (None, _) => format!("{} fails its health check", s.name),
         })

@@ -125,7 +125,11 @@ fn judge(report: &SyncReport, rev: &str) -> Verdict<InSyncReason> {
     use ConditionStatus::{False, True};
     if let Some(s) = report.sites.iter().find(|s| s.error.is_some()) {
         let msg = s.error.clone().unwrap_or_default();
-        return Verdict::new(False, InSyncReason::SiteUnreachable, msg);
+        let reason = match s.contact {
+            crate::api::SiteContact::NotServing => InSyncReason::NotServed,
+            _ => InSyncReason::SiteUnreachable,
+        };
+        return Verdict::new(False, reason, msg);
     }
     let waiting: Vec<String> = report
         .sites
@@ -151,6 +155,10 @@ fn judge(report: &SyncReport, rev: &str) -> Verdict<InSyncReason> {
             p.revision
         );
         return Verdict::new(False, InSyncReason::AwaitingAdoption, msg);
+    }
+    if let Some(s) = report.sites.iter().find(|s| s.outside_window) {
+        let msg = s.hold.clone().unwrap_or_default();
+        return Verdict::new(False, InSyncReason::OutsideWindow, msg);
     }
     if let Some(s) = report.sites.iter().find(|s| s.prune_blocked) {
         let msg = s.hold.clone().unwrap_or_default();

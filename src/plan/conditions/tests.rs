@@ -102,6 +102,29 @@ fn unreachable(name: &str) -> SiteReport {
     }
 }
 
+/// A site that accepted a write its public API does not serve.
+fn not_serving(name: &str) -> SiteReport {
+    SiteReport {
+        contact: SiteContact::NotServing,
+        error: Some(format!(
+            "site {name}: resource lakes: written but not served: /collections does not list it"
+        )),
+        ..site(name)
+    }
+}
+
+#[test]
+fn a_site_that_does_not_serve_what_it_accepted_is_degraded_with_its_own_reason() {
+    let found = with_sync(|s| s.report.sites = vec![site("east"), not_serving("west")]);
+    let d = super::degraded::degraded(&data(), &found);
+    assert_eq!((d.status, d.reason), (True, DegradedReason::SiteNotServing));
+    assert!(
+        d.message.contains("written but not served"),
+        "{}",
+        d.message
+    );
+}
+
 #[test]
 fn degraded_names_the_one_problem_by_rank() {
     use DegradedReason as R;
@@ -494,6 +517,12 @@ fn in_sync_names_the_first_problem_and_keeps_when_nothing_was_fetched() {
             with_sync(|s| s.report.sites = vec![unreachable("west")]),
             False,
             R::SiteUnreachable,
+        ),
+        (
+            "written, not served",
+            with_sync(|s| s.report.sites = vec![site("east"), not_serving("west")]),
+            False,
+            R::NotServed,
         ),
         (
             "prune blocked",

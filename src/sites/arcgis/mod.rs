@@ -20,7 +20,6 @@
 pub mod answers;
 pub mod names;
 pub mod normalize;
-pub mod roles;
 
 #[cfg(test)]
 mod normalize_tests;
@@ -39,10 +38,9 @@ use self::answers::{
 };
 use self::names::{SERVER_FOLDERS, ServiceId};
 use self::normalize::{State, definition_of, to_post};
-use self::roles::{RoleError, RoleStore};
 use super::answers::{MAX_BODY, MAX_SERVICES_BODY};
+use super::roles::{RoleError, RoleStore};
 use super::{Mode, ModeState, Site, SiteError, SiteInfo, transport};
-use crate::api::redact::{MAX_MESSAGE, trim};
 
 /// The health check of an ArcGIS site, under its root, as a load balancer calls it.
 pub const HEALTH_PATH: &str = "/rest/info/healthCheck?f=json";
@@ -292,21 +290,7 @@ impl ArcGisSite {
     }
 
     fn role_error(&self, call: &str, e: RoleError) -> SiteError {
-        match e {
-            RoleError::Fenced { .. } => SiteError::Fenced {
-                site: self.name.clone(),
-                call: call.to_string(),
-                message: e.to_string(),
-            },
-            // The record is in the cluster: a failure to reach it is not
-            // the site's silence, and is retried, never forced.
-            RoleError::Store(m) => SiteError::Status {
-                site: self.name.clone(),
-                call: call.to_string(),
-                status: 503,
-                message: trim(&format!("the role record: {m}"), MAX_MESSAGE),
-            },
-        }
+        super::roles::role_error(&self.name, call, e)
     }
 
     /// Services of one folder ("" for the root): (folders, services).
@@ -570,7 +554,7 @@ mod tests {
             Password::new("hunter2"),
             None,
             Duration::from_secs(1),
-            Arc::new(roles::MemoryRoles::default()),
+            Arc::new(crate::sites::roles::MemoryRoles::default()),
         )
         .expect("site");
         assert!(!format!("{s:?}").contains("hunter2"));

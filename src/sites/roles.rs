@@ -1,8 +1,8 @@
-//! Where an ArcGIS site's role is kept. ArcGIS Server has no active or
-//! passive mode of its own (its READ_ONLY site mode blocks publishing, so
-//! it cannot stand for passive: the standby takes every change first), so
-//! the role and its fencing epoch live outside the site, in a record the
-//! operator writes with optimistic concurrency (a ConfigMap in the pair's
+//! Where the role of a site without a role of its own is kept (ArcGIS
+//! Server, whose READ_ONLY site mode blocks publishing and so cannot stand
+//! for passive; pygeoapi, which has no notion of a role at all): the role
+//! and its fencing epoch live outside the site, in a record the operator
+//! writes with optimistic concurrency (a ConfigMap in the pair's
 //! namespace: `controller::role_records`). The record follows the same
 //! rule as a contract site's `PUT /mode`: a write at an epoch older than
 //! the record's is refused as fenced.
@@ -12,7 +12,8 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use crate::sites::{Mode, ModeState};
+use crate::api::redact::{MAX_MESSAGE, trim};
+use crate::sites::{Mode, ModeState, SiteError};
 
 /// Why a role could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +65,26 @@ impl RoleStore for MemoryRoles {
             *guard = Some(s);
         }
         Box::pin(async move { result })
+    }
+}
+
+/// The error a failed role read or write is for `site`'s `call`: a newer
+/// epoch in the record is fenced (as a contract site's 409); a record the
+/// operator could not reach is in the cluster, not the site, so it is not
+/// the site's silence: it is retried and shown (503), never forced.
+pub fn role_error(site: &str, call: &str, e: RoleError) -> SiteError {
+    match e {
+        RoleError::Fenced { .. } => SiteError::Fenced {
+            site: site.to_string(),
+            call: call.to_string(),
+            message: e.to_string(),
+        },
+        RoleError::Store(m) => SiteError::Status {
+            site: site.to_string(),
+            call: call.to_string(),
+            status: 503,
+            message: trim(&format!("the role record: {m}"), MAX_MESSAGE),
+        },
     }
 }
 
