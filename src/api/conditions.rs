@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub mod types {
     pub const READY: &str = "Ready";
     pub const SOURCE_READY: &str = "SourceReady";
+    /// The source's revision is signed by a trusted key (spec.source.git.verify).
+    pub const SOURCE_VERIFIED: &str = "SourceVerified";
     pub const IN_SYNC: &str = "InSync";
     pub const HEALTHY: &str = "Healthy";
     pub const PROMOTING: &str = "Promoting";

@@ -207,6 +207,36 @@ pub struct GitSource {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("interval must be a duration of at least 5s, such as 1m"))]
     pub interval: String,
+
+    /// Accept only commits signed by a trusted key (OpenPGP or SSH). An
+    /// unsigned or wrongly signed revision changes no site; the
+    /// SourceVerified condition names the commit and the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<GitVerify>,
+}
+
+/// Signature verification of the source's commits.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GitVerify {
+    /// What is verified: HEAD, the commit the ref points at.
+    #[serde(default)]
+    pub mode: VerifyMode,
+    /// Secret with the trusted public keys, any key names: each value an
+    /// armored OpenPGP public key block (gpg --armor --export), or SSH
+    /// public keys one a line (as in authorized_keys).
+    pub secret_ref: SecretRef,
+}
+
+/// Which commits are verified.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum VerifyMode {
+    /// The commit the ref points at.
+    #[default]
+    #[serde(rename = "HEAD")]
+    Head,
 }
 
 /// Exactly one of branch, tag or commit. Without any, branch main.

@@ -1,7 +1,8 @@
 //! `sitehapair diff`: what merging a checkout would change on each live site
 //! of a pair. Reads the pair file and the checkout's service files, reaches
 //! the sites with the tokens from their Secrets in the cluster, and prints a
-//! unified diff per site with secret values masked.
+//! unified diff per site (against the base with that site's overlays
+//! merged) with secret values masked.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,8 @@ use crate::controller::secrets::{SecretStore, TripSecrets};
 use crate::controller::site_drivers::{SiteClients, site_driver};
 use crate::plan::diff::{diff, render_site_diff};
 use crate::sites::Site;
-use crate::source::files::read_services;
+use crate::source::files::read_source;
+use crate::source::overlays::check_overlay_sites;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
@@ -44,7 +46,9 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         .source
         .as_ref()
         .map_or_else(|| ".".to_string(), |s| s.git.path.clone());
-    let desired = read_services(&args.checkout, &path)
+    let sites: Vec<&str> = pair.spec.sites.iter().map(|s| s.name.as_str()).collect();
+    let source = read_source(&args.checkout, &path)
+        .and_then(|set| check_overlay_sites(&set, &sites).map(|()| set))
         .map_err(|e| anyhow::anyhow!("the checkout is invalid: {e}"))?;
     let client = kube::Client::try_default().await?;
     let namespace = args
@@ -68,9 +72,11 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
         let live = driver.services().await?;
-        // As the operator compares them: in the site kind's canonical form.
-        let own = driver.canonical_set(&desired);
-        let desired = own.as_ref().unwrap_or(&desired);
+        // As the operator compares them: the base with this site's
+        // overlays merged, in the site kind's canonical form.
+        let merged = source.for_site(&site.name);
+        let own = driver.canonical_set(merged);
+        let desired = own.as_ref().unwrap_or(merged);
         let d = diff(desired, &live);
         println!(
             "=== site {}: {} to create, {} to replace, {} to delete",

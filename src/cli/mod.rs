@@ -13,6 +13,7 @@ mod export;
 mod export_plan;
 pub mod pair_input;
 mod promote;
+mod validate;
 
 use crate::controller::leader::LeaseConfig;
 use crate::controller::{RunConfig, run};
@@ -37,7 +38,7 @@ pub enum Command {
     Crd,
     /// Check the service files of a checkout: exit 0 when valid, 1 with
     /// file:line messages when not.
-    Validate(ValidateArgs),
+    Validate(validate::ValidateArgs),
     /// Compare a checkout with the live sites of a pair: a unified diff per
     /// site, secrets masked; exit 0 no change, 1 changes, 2 error.
     Diff(diff::DiffArgs),
@@ -56,21 +57,6 @@ pub enum Command {
     /// health, versions, token keys, modes, claims, service difference,
     /// the git folder); exit 0 ready, 1 problems, 2 could not run.
     Check(check::CheckArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ValidateArgs {
-    /// The repository checkout (its root).
-    pub dir: std::path::PathBuf,
-    /// Folder of service files inside the checkout (spec.source.git.path).
-    #[arg(long, default_value = ".")]
-    pub path: String,
-    /// The kind of the sites the services go to (spec.sites[].kind):
-    /// ArcGISServer also checks the ArcGIS name rules (Name.Type or
-    /// Folder.Name.Type) and that each definition agrees with its name;
-    /// Pygeoapi checks resource ids and the shape of each resource.
-    #[arg(long, default_value = "Contract", value_parser = ["Contract", "ArcGISServer", "Pygeoapi"])]
-    pub kind: String,
 }
 
 #[derive(Args, Debug)]
@@ -174,60 +160,13 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             print!("{}", crate::api::crd_yaml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate(args) => Ok(validate(&args)),
+        Command::Validate(args) => validate::validate(&args),
         Command::Diff(args) => diff::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Status(args) => promote::status(args).await,
         Command::Export(args) => Ok(export::run(*args).await?),
         Command::Check(args) => Ok(check::run(args).await?),
         Command::Run(args) => run_operator(*args).await.map(|()| ExitCode::SUCCESS),
-    }
-}
-
-fn validate(args: &ValidateArgs) -> std::process::ExitCode {
-    match validate_folder(&args.dir, &args.path, &args.kind) {
-        Ok(n) => {
-            println!("valid: {n} services under {}", args.path);
-            std::process::ExitCode::SUCCESS
-        }
-        Err(problems) => {
-            for p in &problems {
-                println!("invalid: {p}");
-            }
-            std::process::ExitCode::from(1)
-        }
-    }
-}
-
-/// The service files under `dir/path` checked for sites of `kind`
-/// (`Contract` or `ArcGISServer`): how many services, or what is wrong.
-pub(crate) fn validate_folder(
-    dir: &std::path::Path,
-    path: &str,
-    kind: &str,
-) -> Result<usize, Vec<String>> {
-    let kind: crate::api::SiteKind =
-        serde_json::from_value(serde_json::Value::String(kind.to_string())).unwrap_or_default();
-    let set = crate::source::files::read_services(dir, path).map_err(|e| vec![e.to_string()])?;
-    let problems: Vec<String> = match kind {
-        crate::api::SiteKind::Contract => Vec::new(),
-        crate::api::SiteKind::ArcGisServer => set
-            .iter()
-            .filter_map(|(name, def)| crate::sites::arcgis::normalize::check(name, def).err())
-            .collect(),
-        crate::api::SiteKind::Pygeoapi => set
-            .iter()
-            .filter_map(|(name, def)| {
-                crate::sites::pygeoapi::names::check_resource(name, def)
-                    .err()
-                    .map(|e| e.to_string())
-            })
-            .collect(),
-    };
-    if problems.is_empty() {
-        Ok(set.len())
-    } else {
-        Err(problems)
     }
 }
 

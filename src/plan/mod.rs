@@ -9,6 +9,7 @@ pub mod event;
 pub mod failover;
 pub mod hooks;
 pub mod monitoring;
+pub mod overlay;
 pub mod parity;
 pub mod preflight_warnings;
 pub mod promotion;
@@ -36,5 +37,7 @@ mod diff_props;
 mod model_tests;
 #[cfg(test)]
 mod model_world;
+#[cfg(test)]
+mod overlay_props;
 #[cfg(test)]
 mod promotion_window_tests;

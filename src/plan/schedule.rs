@@ -126,6 +126,7 @@ mod tests {
                     path: ".".into(),
                     secret_ref: None,
                     interval: "5s".into(),
+                    verify: None,
                 },
             });
         }

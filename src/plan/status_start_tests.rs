@@ -205,6 +205,7 @@ fn source_ready_never_shows_credentials_in_the_url() {
             path: ".".into(),
             secret_ref: None,
             interval: "1m".into(),
+            verify: None,
         },
     });
     let plan = plan_status(&s, 1, None, None, "t0");

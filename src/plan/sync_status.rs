@@ -24,9 +24,14 @@ pub enum SourceReport {
     Refused { message: String },
     /// The revision was fetched but its files are invalid; nothing from it is applied.
     Invalid { revision: String, message: String },
+    /// The revision is not signed by a trusted key (spec.source.git.verify);
+    /// nothing from it is applied.
+    Unverified { revision: String, message: String },
     Fetched {
         revision: String,
         fetched_at: String,
+        /// The trusted key that signed it, when the pair verifies.
+        signed_by: Option<String>,
     },
 }
 
@@ -144,7 +149,8 @@ fn fold_source(status: &mut SiteHAPairStatus, source: &SourceReport) {
                 ..keep
             });
         }
-        SourceReport::Invalid { revision, message } => {
+        SourceReport::Invalid { revision, message }
+        | SourceReport::Unverified { revision, message } => {
             let keep = status.source.clone().unwrap_or_default();
             let msg = format!(
                 "revision {} is rejected and nothing from it is applied: {message}",
@@ -158,6 +164,7 @@ fn fold_source(status: &mut SiteHAPairStatus, source: &SourceReport) {
         SourceReport::Fetched {
             revision,
             fetched_at,
+            ..
         } => {
             // The time this revision was first fetched.
             let first = status

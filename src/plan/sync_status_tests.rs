@@ -93,6 +93,7 @@ fn fetched(sites: Vec<SiteReport>) -> SyncReport {
         source: SourceReport::Fetched {
             revision: "abcdef0123456789".into(),
             fetched_at: "t".into(),
+            signed_by: None,
         },
         sites,
         gate: None,
@@ -189,6 +190,7 @@ fn an_unhealthy_passive_halts_with_degraded() {
         source: SourceReport::Fetched {
             revision: "r2".into(),
             fetched_at: "t".into(),
+            signed_by: None,
         },
         sites: vec![west],
         gate: Some(GateClosed::PassiveUnhealthy {
@@ -220,6 +222,7 @@ fn a_trip_at_rest_changes_nothing_in_status() {
         source: SourceReport::Fetched {
             revision: rev.into(),
             fetched_at: fetched_at.into(),
+            signed_by: None,
         },
         sites: vec![site("east", rev, &[]), site("west", rev, &[])],
         gate: None,

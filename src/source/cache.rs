@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::files::{FileError, read_services};
+use super::files::{FileError, read_source};
 use super::git::{
     Checkout, FetchRequest, GitCredentials, GitError, GitReference, fetch_checkout, redact_url,
 };
-use crate::plan::diff::ServiceSet;
+use super::verify::{CommitSignature, Verified};
+use crate::plan::overlay::SourceSet;
 
 /// Which cache entry: repository, ref, and whose credentials fetched it
 /// (pairs with different Secrets never share a checkout).
@@ -31,7 +32,7 @@ pub struct CacheKey {
 pub struct Snapshot {
     pub revision: String,
     /// The services of the pair's folder, or why the revision is rejected.
-    pub services: Arc<Result<ServiceSet, FileError>>,
+    pub services: Arc<Result<SourceSet, FileError>>,
     /// When the remote was last checked (successfully).
     pub checked_at: Instant,
     /// The wall-clock time that check started.
@@ -40,6 +41,10 @@ pub struct Snapshot {
     /// in it, when they were read: a site whose listing is unchanged since
     /// it matched that revision holds exactly those (see `controller::sync`).
     pub previous: Option<(String, Parsed)>,
+    /// The commit's signature (None: unsigned).
+    pub signature: Option<Arc<CommitSignature>>,
+    /// What the pair's verification said (set by the pair's trip).
+    pub verified: Verified,
 }
 
 /// Why there is no snapshot.
@@ -56,7 +61,7 @@ pub enum SourceError {
 type SharedEntry = Arc<tokio::sync::Mutex<Entry>>;
 
 /// The services of one folder at one revision, parsed once and shared.
-pub type Parsed = Arc<Result<ServiceSet, FileError>>;
+pub type Parsed = Arc<Result<SourceSet, FileError>>;
 
 /// An entry no pair asked for in this long is forgotten.
 const UNUSED_FOR: Duration = Duration::from_secs(3600);
@@ -197,7 +202,7 @@ impl SourceCache {
             None => {
                 let dir = checkout.dir.clone();
                 let p = path.to_string();
-                let parsed = tokio::task::spawn_blocking(move || read_services(&dir, &p))
+                let parsed = tokio::task::spawn_blocking(move || read_source(&dir, &p))
                     .await
                     .unwrap_or_else(|err| {
                         Err(FileError::Io {
@@ -216,6 +221,8 @@ impl SourceCache {
             .filter(|(revision, _)| *revision != checkout.revision)
             .and_then(|(revision, folders)| Some((revision.clone(), folders.get(path)?.clone())));
         Ok(Snapshot {
+            signature: checkout.signature,
+            verified: Verified::NotAsked,
             revision: checkout.revision,
             services,
             checked_at: at,

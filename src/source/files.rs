@@ -9,7 +9,9 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 use thiserror::Error;
 
+use super::overlays::read_overlays;
 use crate::plan::diff::ServiceSet;
+use crate::plan::overlay::SourceSet;
 
 /// Largest service file accepted.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -60,11 +62,39 @@ pub enum FileError {
     Io { file: String, message: String },
     #[error("path {path:?}: not a folder in the repository")]
     NoSuchPath { path: String },
+    #[error("{file}:1: an overlay goes in a folder named for its site, .sites/<site>/")]
+    OverlayOutsideSite { file: String },
+    #[error("{file}:1: overlay folder {site:?} is not a site name (a DNS label)")]
+    OverlaySiteName { file: String, site: String },
+    #[error(
+        "{file}:1: overlay for site {site:?}, which is not a site of the pair (sites: {known})"
+    )]
+    OverlayUnknownSite {
+        file: String,
+        site: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Overlay(crate::plan::overlay::OverlayError),
+}
+
+/// Read a revision's services under `repo/path`: the service files and the
+/// per-site overlays (`.sites/<site>/`, see `source::overlays`) merged.
+pub fn read_source(repo: &Path, path: &str) -> Result<SourceSet, FileError> {
+    let (repo, root, base) = read_base(repo, path)?;
+    read_overlays(&repo, &root, base)
+}
+
+/// The base services only (the overlays read, checked and left out).
+#[cfg(test)]
+pub(crate) fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
+    read_source(repo, path).map(|s| s.base)
 }
 
 /// Read every service file under `repo/path`. Files are visited in sorted
-/// order, folders recursively; other file types are ignored.
-pub fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
+/// order, folders recursively; other file types and dot entries are
+/// ignored. Returns the resolved repository and folder with the services.
+fn read_base(repo: &Path, path: &str) -> Result<(PathBuf, PathBuf, ServiceSet), FileError> {
     let repo = repo.canonicalize().map_err(|e| FileError::Io {
         file: ".".into(),
         message: e.to_string(),
@@ -119,7 +149,7 @@ pub fn read_services(repo: &Path, path: &str) -> Result<ServiceSet, FileError> {
         origin.insert(name.clone(), rel);
         out.insert(name, value);
     }
-    Ok(out)
+    Ok((repo, real, out))
 }
 
 /// A relative path without `..`, or None.
@@ -135,7 +165,7 @@ fn clean_relative(path: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-fn rel_name(repo: &Path, file: &Path) -> String {
+pub(super) fn rel_name(repo: &Path, file: &Path) -> String {
     file.strip_prefix(repo)
         .unwrap_or(file)
         .to_string_lossy()
@@ -149,7 +179,7 @@ fn is_service_file(p: &Path) -> bool {
     )
 }
 
-fn collect(repo: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
+pub(super) fn collect(repo: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
     let io = |e: std::io::Error, p: &Path| FileError::Io {
         file: rel_name(repo, p),
         message: e.to_string(),
@@ -196,7 +226,7 @@ pub struct ServiceFile {
 }
 
 /// Read one file from disk (size checked before reading) and parse it.
-fn read_one(file: &Path, rel: &str) -> Result<ServiceFile, FileError> {
+pub(super) fn read_one(file: &Path, rel: &str) -> Result<ServiceFile, FileError> {
     let size = std::fs::metadata(file)
         .map_err(|e| FileError::Io {
             file: rel.to_string(),

@@ -17,6 +17,7 @@ use git2::{
 use thiserror::Error;
 
 use super::known_hosts::KnownHosts;
+use super::verify::CommitSignature;
 
 /// Which commit to follow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,6 +89,9 @@ pub struct Checkout {
     pub dir: PathBuf,
     /// Whether objects were downloaded (false when the remote ref had not moved).
     pub downloaded: bool,
+    /// The commit's signature and the bytes it signs (None: unsigned),
+    /// for the pairs that verify it (`source::verify`).
+    pub signature: Option<std::sync::Arc<CommitSignature>>,
 }
 
 /// One fetch to perform.
@@ -193,10 +197,21 @@ pub fn fetch_checkout(repo_dir: &Path, req: &FetchRequest) -> Result<Checkout, G
         reference: req.reference.to_string(),
     })?;
     let dir = checkout(&repo, repo_dir, &commit)?;
+    // An unsigned commit has no signature to extract (NotFound).
+    let signature = repo
+        .extract_signature(&oid, None)
+        .ok()
+        .map(|(sig, signed)| {
+            std::sync::Arc::new(CommitSignature {
+                signature: sig.to_vec(),
+                signed: signed.to_vec(),
+            })
+        });
     Ok(Checkout {
         revision: oid.to_string(),
         dir,
         downloaded,
+        signature,
     })
 }
 

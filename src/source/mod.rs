@@ -7,7 +7,13 @@ pub mod files;
 pub mod git;
 pub mod known_hosts;
 pub mod masked;
+pub mod overlays;
+pub mod verify;
 pub mod webhook;
 
 #[cfg(test)]
 mod files_tests;
+#[cfg(test)]
+mod overlays_tests;
+#[cfg(test)]
+mod verify_tests;

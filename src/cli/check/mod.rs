@@ -176,13 +176,15 @@ fn folder(dir: Option<&PathBuf>, pair: &SiteHAPair) -> (Folder, Option<ServiceSe
     let mut messages = Vec::new();
     let mut services = 0;
     for kind in kinds {
-        match super::validate_folder(dir, &path, kind) {
+        match super::validate::validate_folder(dir, &path, kind) {
             Ok(n) => services = n,
             Err(m) => messages.extend(m),
         }
     }
     if messages.is_empty() {
-        let set = crate::source::files::read_services(dir, &path).ok();
+        let set = crate::source::files::read_source(dir, &path)
+            .ok()
+            .map(|s| s.base);
         (Folder::Valid { services }, set)
     } else {
         (Folder::Invalid { messages }, None)

@@ -11,6 +11,8 @@ use crate::controller::secrets::TripSecrets;
 use crate::controller::site_drivers::{check_source_url, source_key};
 use crate::source::cache::{Snapshot, SourceError};
 use crate::source::git::GitError;
+use crate::source::overlays::check_overlay_sites;
+use crate::source::verify::{TrustedKeys, Verified};
 
 /// Why the source gave no snapshot.
 pub(super) enum Unread {
@@ -46,6 +48,55 @@ pub(super) async fn fetch(
         secrets.store().invalidate(secrets.namespace(), &s.name);
     }
     snapshot.map_err(|e| Unread::Failed(e.to_string()))
+}
+
+/// Check the revision's signature against the keys the pair trusts
+/// (spec.source.git.verify); a Secret that cannot be read or holds no
+/// usable key refuses every revision, naming the Secret.
+pub(super) async fn verify(
+    secrets: &TripSecrets<'_>,
+    git: &GitSource,
+    snapshot: Result<Snapshot, Unread>,
+) -> Result<Snapshot, Unread> {
+    let mut s = snapshot?;
+    let Some(v) = &git.verify else {
+        return Ok(s);
+    };
+    let name = &v.secret_ref.name;
+    let keys = match secrets.data(name).await {
+        Err(e) => Err(e.to_string()),
+        Ok(data) => {
+            let values: Vec<(&str, &str)> = data
+                .iter()
+                .filter_map(|(k, b)| Some((k.as_str(), std::str::from_utf8(b).ok()?)))
+                .collect();
+            let secret = format!("{}/{name}", secrets.namespace());
+            TrustedKeys::parse(&secret, values).map_err(|e| e.to_string())
+        }
+    };
+    s.verified = match keys.map(|k| k.verify(&s.revision, s.signature.as_deref())) {
+        Ok(Ok(signer)) => Verified::SignedBy(signer),
+        Ok(Err(e)) => Verified::Refused(e.to_string()),
+        Err(e) => Verified::Refused(format!("commit {}: {e}", s.revision)),
+    };
+    Ok(s)
+}
+
+/// A revision with an overlay for a site this pair does not have is
+/// invalid for the pair (a typo must not leave a site on the base set):
+/// its services become that error, so no site is written.
+pub(super) fn refuse_unknown_overlay_sites(
+    snapshot: Result<Snapshot, Unread>,
+    spec: &crate::api::SiteHAPairSpec,
+) -> Result<Snapshot, Unread> {
+    let mut s = snapshot?;
+    if let Ok(set) = s.services.as_ref() {
+        let sites: Vec<&str> = spec.sites.iter().map(|s| s.name.as_str()).collect();
+        if let Err(e) = check_overlay_sites(set, &sites) {
+            s.services = std::sync::Arc::new(Err(e));
+        }
+    }
+    Ok(s)
 }
 
 /// A site that refused its credentials gets them read afresh next time

@@ -23,13 +23,14 @@ use crate::api::{
 };
 use crate::controller::secrets::TripSecrets;
 use crate::controller::{Context, PairKey};
-use crate::plan::diff::ServiceSet;
+use crate::plan::overlay::SourceSet;
 use crate::plan::spec_check::SpecTimes;
 use crate::plan::sync::{PassiveOutcome, SiteView, active_gate, plan_site};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::{Site, SiteDriver};
 use crate::source::cache::Snapshot;
 use crate::source::files::FileError;
+use crate::source::verify::Verified;
 
 pub(crate) use keys::ListingKeys;
 pub(crate) use observe::{Observed, desired_for};
@@ -55,7 +56,7 @@ pub struct ActiveWork {
     pub candidates: Vec<String>,
     pub(crate) observed: Observed,
     pub revision: String,
-    pub services: Arc<Result<ServiceSet, FileError>>,
+    pub services: Arc<Result<SourceSet, FileError>>,
     pub synced: BTreeMap<String, String>,
     pub joining: BTreeSet<String>,
     pub approved: Option<String>,
@@ -138,7 +139,11 @@ pub async fn sync(
     // The source first: a bad source means no site is written.
     let snapshot: Option<Result<Snapshot, Unread>> = match git {
         None => None,
-        Some(g) => Some(fetch::fetch(ctx, secrets, g, times.git_interval, refresh).await),
+        Some(g) => {
+            let fetched = fetch::fetch(ctx, secrets, g, times.git_interval, refresh).await;
+            let verified = fetch::verify(secrets, g, fetched).await;
+            Some(fetch::refuse_unknown_overlay_sites(verified, &obj.spec))
+        }
     };
     let desired_key = match (&snapshot, git) {
         (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
@@ -164,7 +169,7 @@ async fn observe_all(
 ) -> Vec<Observed> {
     let spec = &pair.obj.spec;
     let git = spec.source.as_ref().map(|s| &s.git);
-    let want_services = matches!(snapshot, Some(Ok(s)) if s.services.is_ok());
+    let want_services = matches!(snapshot, Some(Ok(s)) if usable(s));
     // The revision before, as its listings were remembered: after a push,
     // a site unchanged since it matched that revision need not be read.
     let before = match (snapshot, git) {
@@ -205,6 +210,12 @@ async fn observe_all(
     observed
 }
 
+/// Whether a snapshot may be synced: valid files, and signed by a trusted
+/// key when the pair verifies.
+fn usable(s: &Snapshot) -> bool {
+    s.services.is_ok() && !matches!(s.verified, Verified::Refused(_))
+}
+
 /// What the source gave, as the report says it.
 fn source_report(snapshot: Option<&Result<Snapshot, Unread>>) -> SourceReport {
     match snapshot {
@@ -215,14 +226,23 @@ fn source_report(snapshot: Option<&Result<Snapshot, Unread>>) -> SourceReport {
         Some(Err(Unread::Refused(message))) => SourceReport::Refused {
             message: message.clone(),
         },
-        Some(Ok(s)) => match s.services.as_ref() {
-            Err(e) => SourceReport::Invalid {
+        Some(Ok(s)) => match (s.services.as_ref(), &s.verified) {
+            // An unverified revision is refused before its files count.
+            (_, Verified::Refused(message)) => SourceReport::Unverified {
+                revision: s.revision.clone(),
+                message: message.clone(),
+            },
+            (Err(e), _) => SourceReport::Invalid {
                 revision: s.revision.clone(),
                 message: e.to_string(),
             },
-            Ok(_) => SourceReport::Fetched {
+            (Ok(_), verified) => SourceReport::Fetched {
                 revision: s.revision.clone(),
                 fetched_at: fetch::rfc3339(s.checked_wall),
+                signed_by: match verified {
+                    Verified::SignedBy(key) => Some(key.clone()),
+                    _ => None,
+                },
             },
         },
     }
@@ -245,7 +265,7 @@ async fn forget_and_build(
         .collect();
     let source = source_report(snapshot.as_ref());
     let good = match snapshot {
-        Some(Ok(s)) if s.services.is_ok() => Some((s.revision, s.services)),
+        Some(Ok(s)) if usable(&s) => Some((s.revision, s.services)),
         _ => None,
     };
     let Some((revision, services)) = good else {
@@ -275,12 +295,12 @@ async fn write_sites(
     pair: &Pair<'_>,
     observed: Vec<Observed>,
     revision: &str,
-    services: Arc<Result<ServiceSet, FileError>>,
+    services: Arc<Result<SourceSet, FileError>>,
     listings: &ListingKeys<'_>,
     source: SourceReport,
 ) -> (SyncReport, Option<ActiveWork>) {
     let spec = &pair.obj.spec;
-    let empty = ServiceSet::new();
+    let empty = SourceSet::default();
     let desired = services.as_ref().as_ref().unwrap_or(&empty);
     let approved = pair
         .obj
@@ -379,7 +399,7 @@ async fn write_active(
     target: &Target<'_>,
     gate_open: bool,
     outcomes: &[PassiveOutcome],
-    services: &Arc<Result<ServiceSet, FileError>>,
+    services: &Arc<Result<SourceSet, FileError>>,
 ) -> (SiteReport, bool, Option<ActiveWork>) {
     let spec = &pair.obj.spec;
     let shift =
@@ -388,9 +408,9 @@ async fn write_active(
     if gate_open && ctx.is_leader() && !shift {
         sync_one(&mut o, target).await;
     } else {
-        let own = desired_for(&o.driver, target.desired);
-        let desired = own.as_ref().unwrap_or(target.desired);
-        if let Some(live) = observe::live_of(&o.services, desired) {
+        let desired = desired_for(&o.driver, &o.spec_name, target.desired);
+        let desired = desired.as_ref();
+        if let Some(live) = observe::live_of(&o.services, &o.spec_name, desired) {
             let view = SiteView {
                 name: &o.spec_name,
                 live,

@@ -4,6 +4,7 @@
 //! (conditionally on an ETag when one matched). Also the CLI's observation
 //! without services.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -13,6 +14,7 @@ use crate::api::{SiteContact, SiteMode, SiteSpec};
 use crate::controller::secrets::{SecretStore, TripSecrets};
 use crate::controller::site_drivers::{SiteClients, site_driver};
 use crate::plan::diff::ServiceSet;
+use crate::plan::overlay::SourceSet;
 use crate::plan::sync_status::SiteReport;
 use crate::sites::{Listing, Mode, Site, SiteDriver, SiteError};
 use crate::source::cache::Parsed;
@@ -46,13 +48,18 @@ pub(crate) struct Observed {
     pub(crate) read_info: bool,
 }
 
-/// The revision as `driver`'s kind compares it, when that is not the
-/// revision as written (see `Site::canonical`).
-pub(crate) fn desired_for(
+/// The services `site` should hold: the revision's base with the site's
+/// overlays merged, as `driver`'s kind compares it (see `Site::canonical`).
+pub(crate) fn desired_for<'a>(
     driver: &Result<SiteDriver, String>,
-    desired: &ServiceSet,
-) -> Option<ServiceSet> {
-    driver.as_ref().ok()?.canonical_set(desired)
+    site: &str,
+    source: &'a SourceSet,
+) -> Cow<'a, ServiceSet> {
+    let merged = source.for_site(site);
+    match driver.as_ref().ok().and_then(|d| d.canonical_set(merged)) {
+        Some(own) => Cow::Owned(own),
+        None => Cow::Borrowed(merged),
+    }
 }
 
 /// The services on a site, as this trip knows them.
@@ -67,16 +74,17 @@ pub(crate) enum Live {
     AsBefore(Parsed),
 }
 
-/// The services on a site, when observed; `desired` stands for a site
-/// known to hold exactly the revision.
+/// The services on site `site`, when observed; `desired` stands for a
+/// site known to hold exactly the revision.
 pub(crate) fn live_of<'a>(
     services: &'a Option<Live>,
+    site: &str,
     desired: &'a ServiceSet,
 ) -> Option<&'a ServiceSet> {
     match services.as_ref()? {
         Live::Listed(s) => Some(s),
         Live::AsRevision => Some(desired),
-        Live::AsBefore(before) => before.as_ref().as_ref().ok(),
+        Live::AsBefore(before) => before.as_ref().as_ref().ok().map(|b| b.for_site(site)),
     }
 }
 
@@ -131,7 +139,7 @@ pub(super) async fn observe(
                 },
             ) = (&report.error, &ask)
             {
-                match list(d, known.as_ref(), before.as_ref()).await {
+                match list(d, &site.name, known.as_ref(), before.as_ref()).await {
                     Ok((live, tag)) => (services, etag) = (Some(live), tag),
                     Err(e) => fail(&mut report, e),
                 }
@@ -196,6 +204,7 @@ async fn health_and_mode(
 /// (whose services these are). Returns them and the tag to remember.
 async fn list(
     d: &SiteDriver,
+    site: &str,
     known: Option<&String>,
     before: Option<&Parsed>,
 ) -> Result<(Live, Option<String>), SiteError> {
@@ -210,7 +219,7 @@ async fn list(
                         .as_ref()
                         .as_ref()
                         .ok()
-                        .and_then(|b| d.canonical_set(b));
+                        .and_then(|b| d.canonical_set(b.for_site(site)));
                     let live = match canonical {
                         Some(own) => Live::Listed(own),
                         None => Live::AsBefore(before.clone()),

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::keys::ListingKeys;
 use super::observe::{Observed, desired_for, live_of};
 use crate::plan::diff::{ServiceSet, SiteDiff};
+use crate::plan::overlay::SourceSet;
 use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, plan_site};
 use crate::plan::sync_status::drift_of;
 use crate::sites::{Site, SiteDriver, SiteError};
@@ -16,7 +17,8 @@ use crate::sites::{Site, SiteDriver, SiteError};
 /// What one trip syncs the sites to, and what it knows of them.
 pub(crate) struct Target<'a> {
     pub(crate) revision: &'a str,
-    pub(crate) desired: &'a ServiceSet,
+    /// The revision's services: the base and each site's overlays merged.
+    pub(crate) desired: &'a SourceSet,
     pub(crate) spec: &'a crate::api::SiteHAPairSpec,
     /// The revision each site last held in full (status).
     pub(crate) synced: &'a BTreeMap<String, String>,
@@ -39,9 +41,9 @@ pub(crate) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         healthy: false,
         hold: None,
     };
-    let own = desired_for(&o.driver, t.desired);
-    let desired = own.as_ref().unwrap_or(t.desired);
-    let live = live_of(&o.services, desired);
+    let desired = desired_for(&o.driver, &name, t.desired);
+    let desired = desired.as_ref();
+    let live = live_of(&o.services, &name, desired);
     let (Ok(driver), Some(live), None) = (&o.driver, live, &o.report.error) else {
         if outcome.error.is_none() {
             outcome.error = Some(format!("site {name}: not observed"));

@@ -16,8 +16,8 @@ use crate::controller::Context;
 use crate::controller::sync::{ActiveWork, ListingKeys, Target, sync_one};
 use crate::plan::active_change::{ChangeAction, ChangeInput, plan_change};
 use crate::plan::conditions::Findings;
-use crate::plan::diff::ServiceSet;
 use crate::plan::event::PlannedEvent;
+use crate::plan::overlay::SourceSet;
 use crate::plan::sync_status::SyncReport;
 use crate::sites::Site;
 
@@ -45,10 +45,8 @@ pub async fn change(
         .filter(|r| r.healthy == Some(true))
         .map(|r| r.name.clone())
         .collect();
-    let (empty, services) = (ServiceSet::new(), work.services.clone());
+    let (empty, services) = (SourceSet::default(), work.services.clone());
     let desired = services.as_ref().as_ref().unwrap_or(&empty);
-    let own = crate::controller::sync::desired_for(&work.observed.driver, desired);
-    let desired = own.as_ref().unwrap_or(desired);
     let mut traffic_applied: Option<String> = None;
     let mut active_checked: Option<Result<(), String>> = None;
     let mut events = Vec::new();
@@ -114,7 +112,7 @@ async fn change_active(
     ctx: &Context,
     obj: &SiteHAPair,
     work: &mut ActiveWork,
-    desired: &ServiceSet,
+    desired: &SourceSet,
 ) -> Result<(), String> {
     let listings = ListingKeys {
         memo: &ctx.listings,

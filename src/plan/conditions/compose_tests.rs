@@ -126,3 +126,72 @@ fn a_claim_is_one_event_until_it_names_another_site() {
     );
     assert_eq!(other.events.len(), 1);
 }
+
+/// SourceVerified only for a pair that verifies: False naming the commit
+/// (and SourceReady False as for a rejected revision), True naming the key,
+/// kept while no revision is checked, absent without `verify`.
+#[test]
+fn source_verified_says_what_the_signature_check_found_only_when_asked() {
+    let plain = compose(&[], &spec(), &data(), &at_rest(), 1, now(0));
+    assert!(find(&plain.status.conditions, types::SOURCE_VERIFIED).is_none());
+    let mut verifying = spec();
+    if let Some(s) = verifying.source.as_mut() {
+        s.git.verify = serde_json::from_value(serde_json::json!({"secretRef": {"name": "keys"}}))
+            .expect("verify");
+    }
+    let refused = synced(
+        SourceReport::Unverified {
+            revision: "0123456789abcdef".into(),
+            message: "commit 0123456789abcdef is not signed".into(),
+        },
+        vec![site("east"), site("west")],
+    );
+    let first = compose(&[], &verifying, &data(), &refused, 1, now(0));
+    let v = find_in(&first.status, types::SOURCE_VERIFIED);
+    assert_eq!((v.status, v.reason.as_str()), (False, "Unverified"));
+    assert!(
+        v.message.contains("commit 0123456789abcdef is not signed"),
+        "{}",
+        v.message
+    );
+    let ready = find_in(&first.status, types::SOURCE_READY);
+    assert_eq!(
+        (ready.status, ready.reason.as_str()),
+        (False, "InvalidRevision")
+    );
+    let signed = synced(
+        SourceReport::Fetched {
+            revision: "abcdef0123456789".into(),
+            fetched_at: "t".into(),
+            signed_by: Some("OpenPGP key 3AA5".into()),
+        },
+        vec![site("east"), site("west")],
+    );
+    let next = compose(
+        &first.status.conditions,
+        &verifying,
+        &data(),
+        &signed,
+        1,
+        now(5),
+    );
+    let v = find_in(&next.status, types::SOURCE_VERIFIED);
+    assert_eq!((v.status, v.reason.as_str()), (True, "Verified"));
+    assert!(v.message.contains("abcdef0123456789") && v.message.contains("OpenPGP key 3AA5"));
+    // A trip that checked nothing (a failed fetch) keeps the last verdict.
+    let failed = synced(
+        SourceReport::Failed {
+            message: "down".into(),
+        },
+        vec![site("east"), site("west")],
+    );
+    let kept = compose(
+        &next.status.conditions,
+        &verifying,
+        &data(),
+        &failed,
+        1,
+        now(9),
+    );
+    assert_eq!(find_in(&kept.status, types::SOURCE_VERIFIED).status, True);
+}

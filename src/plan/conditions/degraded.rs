@@ -91,7 +91,8 @@ fn source_problem(
             DegradedReason::SourceUnavailable,
             super::source::kept_message(data, message),
         )),
-        SourceReport::Invalid { revision, message } => Some((
+        SourceReport::Invalid { revision, message }
+        | SourceReport::Unverified { revision, message } => Some((
             DegradedReason::InvalidRevision,
             super::source::rejected_message(revision, message),
         )),

@@ -20,7 +20,7 @@ pub use hooks::hooks_succeeded;
 pub use promotion::{promoting, promotion_blocked};
 pub use ready::ready;
 pub use sites::{healthy, parity};
-pub use source::{in_sync, source_ready};
+pub use source::{in_sync, source_ready, source_verified};
 
 use crate::api::conditions::{Condition, ConditionStatus, find, types};
 use crate::api::{Phase, SiteHAPairSpec, SiteHAPairStatus};
@@ -87,12 +87,13 @@ pub enum Judged<R> {
 }
 
 /// The condition types this version writes, in the order written.
-const OURS: [&str; 9] = [
+const OURS: [&str; 10] = [
     types::READY,
     types::DEGRADED,
     types::PROMOTING,
     types::PROMOTION_BLOCKED,
     types::SOURCE_READY,
+    types::SOURCE_VERIFIED,
     types::IN_SYNC,
     types::HEALTHY,
     types::PARITY,
@@ -116,7 +117,7 @@ pub fn compose(
     let in_sync = in_sync(previous, f);
     let parity = parity(f);
     let as_is = |v: Verdict<&'static str>| Judged::Is(v);
-    let judged: [Judged<&'static str>; 9] = [
+    let judged: [Judged<&'static str>; 10] = [
         as_is(Verdict::new(
             ready.status,
             ready.reason.as_str(),
@@ -134,6 +135,7 @@ pub fn compose(
             source.reason.as_str(),
             source.message.clone(),
         )),
+        map(&source_verified(spec, f), |r| r.as_str()),
         map(&in_sync, |r| r.as_str()),
         map(&healthy(f), |r| r.as_str()),
         map(&parity, |r| r.as_str()),

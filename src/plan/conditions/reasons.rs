@@ -38,6 +38,14 @@ reason_enum! {
 }
 
 reason_enum! {
+    /// Whether the source's revision is signed by a trusted key.
+    SourceVerifiedReason {
+        Verified,
+        Unverified,
+    }
+}
+
+reason_enum! {
     /// Why the source is (or is not) ready.
     SourceReadyReason {
         NoSource,

@@ -1,7 +1,7 @@
 //! SourceReady and InSync: whether the repository gave a good revision,
 //! and whether every site holds it (the first problem names InSync).
 
-use super::reasons::{InSyncReason, SourceReadyReason};
+use super::reasons::{InSyncReason, SourceReadyReason, SourceVerifiedReason};
 use super::{Findings, Judged, Verdict};
 use crate::api::conditions::{Condition, ConditionStatus, find, types};
 use crate::api::{SiteHAPairSpec, SiteHAPairStatus};
@@ -34,7 +34,8 @@ pub fn source_ready(
             SourceReadyReason::SourceRefused,
             kept_message(data, message),
         ),
-        SourceReport::Invalid { revision, message } => Verdict::new(
+        SourceReport::Invalid { revision, message }
+        | SourceReport::Unverified { revision, message } => Verdict::new(
             False,
             SourceReadyReason::InvalidRevision,
             rejected_message(revision, message),
@@ -56,6 +57,32 @@ pub fn source_ready(
                 format!("{url} has not been fetched yet"),
             ),
         },
+    }
+}
+
+/// The SourceVerified condition, only for a pair that verifies
+/// (spec.source.git.verify): judged when this trip checked a revision's
+/// signature; else the last one stands.
+pub fn source_verified(spec: &SiteHAPairSpec, f: &Findings) -> Judged<SourceVerifiedReason> {
+    if spec.source.as_ref().is_none_or(|s| s.git.verify.is_none()) {
+        return Judged::Absent;
+    }
+    match f.sync.as_ref().map(|s| &s.report.source) {
+        Some(SourceReport::Unverified { message, .. }) => Judged::Is(Verdict::new(
+            ConditionStatus::False,
+            SourceVerifiedReason::Unverified,
+            format!("{message}; nothing from it is applied"),
+        )),
+        Some(SourceReport::Fetched {
+            revision,
+            signed_by: Some(key),
+            ..
+        }) => Judged::Is(Verdict::new(
+            ConditionStatus::True,
+            SourceVerifiedReason::Verified,
+            format!("commit {revision} is signed by trusted {key}"),
+        )),
+        _ => Judged::Keep,
     }
 }
 

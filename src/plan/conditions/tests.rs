@@ -55,6 +55,7 @@ fn fetched() -> SourceReport {
     SourceReport::Fetched {
         revision: "abcdef0123456789".into(),
         fetched_at: "t".into(),
+        signed_by: None,
     }
 }
 

@@ -69,8 +69,22 @@ impl GitRepo {
 
     /// Commit everything and push the current branch; returns the commit.
     pub fn commit(&self, message: &str) -> String {
+        self.commit_with(message, &[])
+    }
+
+    /// Like `commit`, with `git -c` options (such as a signing key) and
+    /// signed (`-S`) when there are any.
+    pub fn commit_with(&self, message: &str, config: &[String]) -> String {
         self.git(&["add", "-A"]);
-        self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
+        let mut args: Vec<&str> = Vec::new();
+        for c in config {
+            args.extend(["-c", c.as_str()]);
+        }
+        args.extend(["commit", "--quiet", "--allow-empty", "-m", message]);
+        if !config.is_empty() {
+            args.push("-S");
+        }
+        self.git(&args);
         let branch = self.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
         self.git(&[
             "push",

@@ -22,6 +22,7 @@ pub mod pygeoapi;
 pub mod pygeoapi_bed;
 pub mod pygeoapi_front;
 pub mod secrets;
+pub mod signing;
 pub mod site;
 pub mod sshd;
 pub mod status;
