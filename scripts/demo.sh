@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+# Only what the demo uses (the control plane, the operator, the reference
+# site): each step says what it builds and how long it takes the first time.
+scripts/setup.sh --demo
 # Where cargo put the binaries (CARGO_TARGET_DIR or the build config may
 # move them out of the tree).
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"

@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine and builds the test bed
 # binaries (cached by version outside the repository). Idempotent.
+#   scripts/setup.sh          everything the tests need
+#   scripts/setup.sh --demo   only what the demo uses: the control plane,
+#                             the operator and the reference site (no node,
+#                             helm, promtool or pygeoapi)
+# Each step says what it does and how long it took the first time on a
+# two-core machine; the steps' times are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+demo=""
+[[ "${1:-}" == --demo ]] && demo=1
+timings=()
+run_step() {
+  local what="$1" first="$2"; shift 2
+  local start=$SECONDS
+  echo "setup: $what (first run on two cores: $first; cached after)" >&2
+  "$@"
+  timings+=("$(printf '%5d s  %s' $((SECONDS - start)) "$what")")
+}
 
 # Debian packages: tools the scripts and tests call, and the C libraries
 # git2 builds against (libssl-dev, pkg-config); sshd serves git over ssh in tests;
@@ -35,9 +51,20 @@ for tool in go cargo; do
   command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is required (Go 1.26+, Rust 1.89+)" >&2; exit 1; }
 done
 
-# The control plane, helm, promtool and pygeoapi (a Python 3.12+ virtual
-# environment), each cached by version.
-tests/testbed/testbed build
-# The node the chart's pods run on (containerd, runc, CNI, kubelet, scheduler).
-tests/testbed/node/build
-cargo build --locked --features failpoints --all-targets
+if [[ -n "$demo" ]]; then
+  run_step "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl from Go modules" \
+    "about 12 min" tests/testbed/testbed build-core
+  run_step "the operator and the reference site (cargo)" "about 5 min" \
+    cargo build --locked --features failpoints --bin sitehapair --example reference-site
+else
+  # The control plane, helm, promtool and pygeoapi (a Python 3.12+ virtual
+  # environment), each cached by version.
+  run_step "control plane, helm, promtool, pygeoapi" "about 20 min" tests/testbed/testbed build
+  # The node the chart's pods run on (containerd, runc, CNI, kubelet, scheduler).
+  run_step "the node: containerd, runc, CNI, kubelet, kube-scheduler, kube-proxy" "about 6 min" \
+    tests/testbed/node/build
+  run_step "the crate, its tests and examples (cargo)" "about 6 min" \
+    cargo build --locked --features failpoints --all-targets
+fi
+echo "setup: steps and their times this run:" >&2
+printf '  %s\n' "${timings[@]}" >&2
