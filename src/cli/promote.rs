@@ -116,16 +116,15 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
                 .map(|r| crate::api::redact::trim(r, 200))
         ),
     );
-    if args.now {
-        annotations.insert(
-            crate::api::ANNOTATION_WINDOW_OVERRIDE.into(),
-            json!(args.to),
-        );
-        annotations.insert(
-            crate::api::ANNOTATION_WINDOW_OVERRIDE_BY.into(),
-            json!(format!("{} by {by}", args.to)),
-        );
-    }
+    // An override is for this promotion only: one left from an earlier
+    // --now is removed, so that it cannot let a later one through.
+    let (window, window_by) = if args.now {
+        (json!(args.to), json!(format!("{} by {by}", args.to)))
+    } else {
+        (serde_json::Value::Null, serde_json::Value::Null)
+    };
+    annotations.insert(crate::api::ANNOTATION_WINDOW_OVERRIDE.into(), window);
+    annotations.insert(crate::api::ANNOTATION_WINDOW_OVERRIDE_BY.into(), window_by);
     let mut patch =
         json!({"spec": {"activeSite": args.to}, "metadata": {"annotations": annotations}});
     if let Some(past) = &args.force_past {

@@ -117,6 +117,22 @@ fn a_promotion_outside_its_window_waits_until_promote_now_lets_it_through_and_re
         text.contains(&format!("asked by {by}")) && text.contains("CHG-1234 kernel patch"),
         "{text}"
     );
+    // The override was for that promotion only: the next one, asked for
+    // without --now, waits for the window again.
+    let out = cli(&p.ns.name, &["promote", "gis", "--to", "east"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let annotations = p.ns.kubectl(&[
+        "get",
+        "shp",
+        "gis",
+        "-o",
+        "jsonpath={.metadata.annotations}",
+    ]);
+    assert!(!annotations.contains("window-override"), "{annotations}");
+    let st = p.wait_status("the next promotion waiting for its window", |st| {
+        st["phase"] == "Scheduled" && condition(st, "PromotionBlocked")["reason"] == "OutsideWindow"
+    });
+    assert_eq!(st["activeSite"], "west");
 }
 
 #[test]
