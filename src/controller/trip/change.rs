@@ -134,9 +134,11 @@ async fn change_active(
     let outcome = sync_one(o, &target).await;
     match (&outcome.error, &o.driver) {
         (Some(e), _) => Err(e.clone()),
-        // A prune guard or an adoption waiting held the active back: it
-        // did not take the revision.
-        (None, _) if o.report.prune_blocked || o.report.adoption.is_some() => {
+        // A prune guard, an adoption waiting or a sync window that closed
+        // meanwhile held the active back: it did not take the revision.
+        (None, _)
+            if o.report.prune_blocked || o.report.adoption.is_some() || o.report.outside_window =>
+        {
             Err(outcome.hold.clone().unwrap_or_default())
         }
         (None, Err(e)) => Err(e.clone()),
