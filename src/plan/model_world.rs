@@ -74,6 +74,9 @@ pub struct SimSite {
     pub fault: Fault,
     /// Active by its own doing (`TurnsActive`), not the operator's.
     pub rogue: bool,
+    /// Made active by a pair whose status was lost since (re-created), and
+    /// not written by the operator after: its epoch is unknown to the pair.
+    pub stamped_before_recreate: bool,
 }
 
 /// Where in a trip the operator process dies.
@@ -135,6 +138,7 @@ impl World {
                 epoch: 0,
                 fault: Fault::Up,
                 rogue: false,
+                stamped_before_recreate: false,
             })
             .collect();
         Self {
@@ -225,6 +229,9 @@ impl World {
         self.written_at.push(self.now);
         self.silent_at.push(Vec::new());
         self.recreated.push(self.versions.len() - 1);
+        for s in &mut self.sites {
+            s.stamped_before_recreate = s.active;
+        }
         self.known = None;
         self.generation = 1;
     }
@@ -279,6 +286,7 @@ impl World {
             s.active = active;
             s.epoch = epoch;
             s.rogue = false;
+            s.stamped_before_recreate = false;
         }
         let s = s.clone();
         // Never make a site active while another site that speaks (any
