@@ -132,10 +132,7 @@ impl<'a> PairAsks<'a> {
             why: self.why.as_deref(),
             now,
         };
-        let wanted = status.promotion.is_none()
-            && status.active_site.is_some()
-            && status.active_site.as_deref() != Some(spec.active_site.as_str());
-        if !wanted {
+        if !crate::plan::schedule::promotion_to_start(spec, status) {
             return inp;
         }
         match &self.window_override {

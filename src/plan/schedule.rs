@@ -61,6 +61,15 @@ pub fn contact_deadline_in(status: &SiteHAPairStatus, now: Timestamp) -> Option<
     (ahead.is_positive()).then(|| Duration::try_from(ahead).ok())?
 }
 
+/// spec.activeSite names another site than the active one and no
+/// promotion runs yet: a promotion is to start (what its time and its
+/// change windows may hold back).
+pub fn promotion_to_start(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
+    status.promotion.is_none()
+        && status.active_site.is_some()
+        && status.active_site.as_deref() != Some(spec.active_site.as_str())
+}
+
 /// How long from `now` until a planned promotion that waits for its time
 /// or its change window may start, or the sync's window opens: that trip
 /// comes then, not up to a period later.
@@ -70,9 +79,7 @@ pub fn window_due_in(
     status: &SiteHAPairStatus,
     now: Timestamp,
 ) -> Option<Duration> {
-    let waiting = status.promotion.is_none()
-        && status.active_site.is_some()
-        && status.active_site.as_deref() != Some(spec.active_site.as_str());
+    let waiting = promotion_to_start(spec, status);
     let mut times = Vec::new();
     if waiting {
         times.extend(check.not_before.filter(|t| *t > now));
