@@ -19,6 +19,9 @@ pub mod types {
     pub const PARITY: &str = "Parity";
     /// The hooks of the last promotion (spec.promotion.hooks) all succeeded.
     pub const HOOKS_SUCCEEDED: &str = "HooksSucceeded";
+    /// A new pair's sites are ready to be adopted (the findings of
+    /// `sitehapair check`), until its first sync.
+    pub const PREREQUISITES: &str = "Prerequisites";
 }
 
 /// One aspect of the pair's state.

@@ -12,6 +12,8 @@ pub mod monitoring;
 pub mod overlay;
 pub mod parity;
 pub mod preflight_warnings;
+pub mod prerequisites;
+pub mod prerequisites_report;
 pub mod promotion;
 mod promotion_contact;
 pub mod promotion_input;

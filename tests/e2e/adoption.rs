@@ -5,13 +5,15 @@
 //! status.sites[].adoptionPlan, in `sitehapair status` and in an Event,
 //! until the annotation `sitehapair.io/approve-adoption: <revision>`
 //! accepts it; then the site is brought to git and the pair is in sync.
+//! Until that first sync, the Prerequisites condition says what
+//! `sitehapair check` would find on the sites (the same judge).
 
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::syncbed::{SyncBed, put_service, site_services};
+use crate::support::syncbed::{SyncBed, put_service, set_health, site_services};
 use crate::support::{condition, stdout, testbed, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -128,4 +130,47 @@ fn a_first_sync_that_would_replace_or_delete_waits_for_its_plan_to_be_accepted_a
     let st = bed.status();
     assert!(st["sites"][0]["adoptionPlan"].is_null(), "{st}");
     assert_eq!(condition(&st, "InSync")["status"], "True");
+}
+
+#[test]
+fn a_new_pair_reports_what_check_would_find_as_its_prerequisites_condition_until_its_first_sync() {
+    let mut bed = SyncBed::new("adopt-pre", &[("roads", 2)]);
+    // Both sites hold an older roads: neither first sync runs unaccepted.
+    for (site, token) in [(&bed.east, "east-token-1"), (&bed.west, "west-token-2")] {
+        put_service(
+            site,
+            token,
+            "roads",
+            &json!({"name": "roads", "type": "MapServer", "version": 1}),
+        );
+    }
+    set_health(&bed.west, "west-token-2", false);
+    bed.start_operator(&[]);
+    bed.apply(&bed.pair(&bed.repo.file_url()));
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
+
+    let msg = bed.wait_condition("Prerequisites", "False", "ProblemsFound", CONVERGE);
+    assert!(
+        msg.contains("site west: the health check does not answer healthy")
+            && msg.contains("fix:")
+            && !msg.contains("site east"),
+        "{msg}"
+    );
+    assert!(
+        bed.events("PrerequisitesNotMet")
+            .iter()
+            .any(|n| n.contains("site west: the health check")),
+        "no PrerequisitesNotMet Event"
+    );
+    set_health(&bed.west, "west-token-2", true);
+    let msg = bed.wait_condition("Prerequisites", "True", "Met", CONVERGE);
+    assert!(msg.contains("2 sites answer"), "{msg}");
+    bed.ns.kubectl(&[
+        "annotate",
+        "shp",
+        &bed.name,
+        &format!("sitehapair.io/approve-adoption={rev}"),
+    ]);
+    bed.wait_in_sync(&rev, CONVERGE);
+    bed.wait_condition("Prerequisites", "True", "Adopted", CONVERGE);
 }

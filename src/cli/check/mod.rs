@@ -2,11 +2,8 @@
 //! every site with the credentials the pair names and report what would
 //! stop it (the Configuration Manager wizard's prerequisite check). The
 //! shell: read the pair, probe each site, read the other pairs' claims and
-//! the git folder; the judging is pure (`judge`).
-
-pub mod judge;
-#[cfg(test)]
-mod judge_tests;
+//! the git folder; the judging is pure (`plan::prerequisites`, which the
+//! operator's Prerequisites condition shares).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,11 +13,12 @@ use clap::Args;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
-use self::judge::{Folder, Probe, SiteFindings, first_sync, judge, table};
 use super::pair_input::{LoadedPair, PairArgs, PairInputError, load};
 use crate::api::{SiteContact, SiteHAPair, SiteKind, SiteSpec};
 use crate::plan::claims::{ClaimIndex, PairSites};
 use crate::plan::diff::{ServiceSet, diff};
+use crate::plan::prerequisites::{Folder, Probe, SiteFindings, judge};
+use crate::plan::prerequisites_report::{first_sync, table};
 use crate::sites::{Site, SiteDriver, SiteError};
 
 #[derive(Args, Debug)]
@@ -87,7 +85,13 @@ async fn probe_site(name: &str, d: &SiteDriver) -> (SiteFindings, Option<&'stati
     if f.credentials != Probe::Passed {
         return (f, None);
     }
-    f.mode = d.mode().await.ok();
+    f.mode = d.mode().await.ok().map(|m| {
+        let mode = match m.mode {
+            crate::sites::Mode::Active => crate::api::SiteMode::Active,
+            crate::sites::Mode::Passive => crate::api::SiteMode::Passive,
+        };
+        (mode, m.epoch)
+    });
     let services = d.services().await;
     f.read = probe(&services);
     f.services = services.ok().map(|s| d.canonical_set(&s).unwrap_or(s));

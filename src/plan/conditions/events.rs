@@ -3,7 +3,8 @@
 //! one Event, not one per trip).
 
 use super::reasons::{
-    BlockedReason, DegradedReason, InSyncReason, ParityReason, SourceReadyReason,
+    BlockedReason, DegradedReason, InSyncReason, ParityReason, PrerequisitesReason,
+    SourceReadyReason,
 };
 use super::{Judged, Verdict};
 use crate::api::conditions::{Condition, ConditionStatus, find, types};
@@ -17,6 +18,7 @@ pub(super) struct Verdicts<'a> {
     pub source: &'a Verdict<SourceReadyReason>,
     pub in_sync: &'a Judged<InSyncReason>,
     pub parity: &'a Judged<ParityReason>,
+    pub prerequisites: &'a Judged<PrerequisitesReason>,
 }
 
 /// The condition of `type_` was not `status` for `reason` last trip.
@@ -49,6 +51,14 @@ pub(super) fn transitions(previous: &[Condition], v: &Verdicts<'_>) -> Vec<Plann
         && changed(previous, types::PARITY, False, p.reason.as_str())
     {
         out.push(warning("ParityBroken", "Compare", &p.message));
+    }
+    // A new pair's sites not ready: again when the problems change.
+    if let Judged::Is(p) = v.prerequisites
+        && p.reason == PrerequisitesReason::ProblemsFound
+        && find(previous, types::PREREQUISITES)
+            .is_none_or(|c| c.reason != p.reason.as_str() || c.message != p.message)
+    {
+        out.push(warning("PrerequisitesNotMet", "Check", &p.message));
     }
     out.extend(source(previous, v.source));
     if let Judged::Is(s) = v.in_sync

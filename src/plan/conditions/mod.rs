@@ -9,6 +9,7 @@
 mod degraded;
 mod events;
 mod hooks;
+mod prerequisites;
 mod promotion;
 mod ready;
 pub mod reasons;
@@ -17,6 +18,7 @@ mod source;
 
 pub use degraded::degraded;
 pub use hooks::hooks_succeeded;
+pub use prerequisites::prerequisites;
 pub use promotion::{promoting, promotion_blocked};
 pub use ready::ready;
 pub use sites::{healthy, parity};
@@ -87,7 +89,7 @@ pub enum Judged<R> {
 }
 
 /// The condition types this version writes, in the order written.
-const OURS: [&str; 10] = [
+const OURS: [&str; 11] = [
     types::READY,
     types::DEGRADED,
     types::PROMOTING,
@@ -98,6 +100,7 @@ const OURS: [&str; 10] = [
     types::HEALTHY,
     types::PARITY,
     types::HOOKS_SUCCEEDED,
+    types::PREREQUISITES,
 ];
 
 /// Compose the status from the data the steps left in `data` and the
@@ -116,8 +119,9 @@ pub fn compose(
     let source = source_ready(spec, data, f);
     let in_sync = in_sync(previous, f);
     let parity = parity(f);
+    let prerequisites = prerequisites(spec, data, f);
     let as_is = |v: Verdict<&'static str>| Judged::Is(v);
-    let judged: [Judged<&'static str>; 10] = [
+    let judged: [Judged<&'static str>; 11] = [
         as_is(Verdict::new(
             ready.status,
             ready.reason.as_str(),
@@ -140,6 +144,7 @@ pub fn compose(
         map(&healthy(f), |r| r.as_str()),
         map(&parity, |r| r.as_str()),
         map(&hooks_succeeded(&data.hooks), |r| r.as_str()),
+        map(&prerequisites, |r| r.as_str()),
     ];
     let stamp = stamp(now);
     let mut conditions: Vec<Condition> = OURS
@@ -159,6 +164,7 @@ pub fn compose(
         source: &source,
         in_sync: &in_sync,
         parity: &parity,
+        prerequisites: &prerequisites,
     };
     let events = events::transitions(previous, &verdicts);
     let mut status = data.clone();

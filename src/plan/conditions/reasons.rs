@@ -38,6 +38,21 @@ reason_enum! {
 }
 
 reason_enum! {
+    /// Whether a new pair's sites are ready to be adopted (what
+    /// `sitehapair check` would say), until its first sync.
+    PrerequisitesReason {
+        /// Nothing found that would stop the pair.
+        Met,
+        /// Named problems, each with its fix.
+        ProblemsFound,
+        /// A site is managed by another pair (its own Event says so).
+        SiteClaimed,
+        /// A site has been synced: the pair runs them.
+        Adopted,
+    }
+}
+
+reason_enum! {
     /// Whether the source's revision is signed by a trusted key.
     SourceVerifiedReason {
         Verified,

@@ -672,3 +672,6 @@ fn now(s: i64) -> Timestamp {
 
 #[path = "compose_tests.rs"]
 mod compose;
+
+#[path = "prerequisites_tests.rs"]
+mod prerequisites_cases;

@@ -1,14 +1,16 @@
-//! The judging of `sitehapair check`, pure: what was found on each site
-//! (and in the git folder) in, the problems out, each naming the site and
-//! the fix; and the table of findings. The shell (`check::mod`) gathers.
+//! Whether two running sites are ready to be put under a pair, pure: what
+//! was found on each site (and in the git folder) in, the problems out,
+//! each naming the site and the fix. `sitehapair check` gathers the
+//! findings by probing the sites; the operator judges a new pair's first
+//! observations the same way (`from_rows`, the Prerequisites condition).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::api::{SiteContact, SiteHealth, SiteMode, SiteStatus};
 use crate::plan::diff::SiteDiff;
-use crate::sites::{Mode, ModeState};
 
 /// The outcome of one probe of a site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +25,7 @@ pub enum Probe {
 }
 
 impl Probe {
-    fn cell(&self) -> &'static str {
+    pub fn cell(&self) -> &'static str {
         match self {
             Probe::Passed => "yes",
             Probe::Refused(_) => "REFUSED",
@@ -50,7 +52,8 @@ pub struct SiteFindings {
     pub health: Probe,
     pub version: Option<String>,
     pub token_key: Option<String>,
-    pub mode: Option<ModeState>,
+    /// The mode and epoch the site reports (Active or Passive).
+    pub mode: Option<(SiteMode, i64)>,
     /// Messages naming the pair that already manages this site.
     pub claimed: Vec<String>,
     /// Its services in the kind's canonical form, when read.
@@ -231,8 +234,8 @@ pub fn judge(sites: &[SiteFindings], spec_active: &str, folder: &Folder) -> Vec<
         .iter()
         .filter_map(|s| {
             s.mode
-                .filter(|m| m.mode == Mode::Active)
-                .map(|m| (s.name.as_str(), m.epoch))
+                .filter(|(m, _)| *m == SiteMode::Active)
+                .map(|(_, epoch)| (s.name.as_str(), epoch))
         })
         .collect();
     match active.as_slice() {
@@ -300,121 +303,59 @@ fn service_differences(sites: &[SiteFindings], spec_active: &str) -> Vec<Problem
     out
 }
 
-/// The findings as a table, one row per site.
-pub fn table(sites: &[SiteFindings]) -> String {
-    let head = [
-        "SITE",
-        "REACHABLE",
-        "CREDENTIALS",
-        "READ",
-        "WRITE",
-        "HEALTH",
-        "VERSION",
-        "TOKEN KEY",
-        "MODE",
-        "EPOCH",
-        "CLAIMED",
-        "SERVICES",
-        "FROM GIT",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
-    for s in sites {
-        let reach = if s.setup != Probe::Passed {
-            Probe::Skipped.cell()
-        } else {
-            s.reach.cell()
-        };
-        let short = |k: &Option<String>| {
-            k.as_deref()
-                .map_or("-".to_string(), |k| k.chars().take(12).collect())
-        };
-        rows.push(vec![
-            s.name.clone(),
-            reach.into(),
-            s.credentials.cell().into(),
-            s.read.cell().into(),
-            s.write.cell().into(),
-            s.health.cell().into(),
-            s.version.clone().unwrap_or_else(|| "-".into()),
-            short(&s.token_key),
-            s.mode
-                .map_or("-", |m| match m.mode {
-                    Mode::Active => "active",
-                    Mode::Passive => "passive",
-                })
-                .into(),
-            s.mode.map_or("-".into(), |m| m.epoch.to_string()),
-            if s.claimed.is_empty() {
-                "no".into()
-            } else {
-                "CLAIMED".into()
-            },
-            s.services
-                .as_ref()
-                .map_or("-".into(), |m| m.len().to_string()),
-            s.from_git.as_ref().map_or("-".into(), |d| {
-                format!(
-                    "+{} ~{} -{}",
-                    d.create.len(),
-                    d.replace.len(),
-                    d.delete.len()
-                )
-            }),
-        ]);
-    }
-    let widths: Vec<usize> = (0..head.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+/// The operator's own observations of a new pair's sites as findings:
+/// this trip's status rows (how the admin API answered, the health check,
+/// mode and epoch, version, token key). What only `sitehapair check`
+/// probes (a harmless write, the services of one site against another)
+/// is left out; a site not observed yet is all Skipped. Claims are the
+/// caller's: the operator finds them before it observes any site.
+pub fn from_rows(rows: &[SiteStatus]) -> Vec<SiteFindings> {
+    rows.iter().map(from_row).collect()
 }
 
-/// What the first sync from the git folder would write on each site, as
-/// lines for the report (not problems: a first sync may write; how it is
-/// accepted is `spec.sync.adopt`).
-pub fn first_sync(sites: &[SiteFindings]) -> Vec<String> {
-    let list = |v: &[String]| {
-        let shown: Vec<&str> = v.iter().take(10).map(String::as_str).collect();
-        let more = if v.len() > 10 { ", ..." } else { "" };
-        format!("{}{}", shown.join(", "), more)
+fn from_row(row: &SiteStatus) -> SiteFindings {
+    let why = || row.message.clone().unwrap_or_default();
+    let mut f = SiteFindings {
+        name: row.name.clone(),
+        setup: Probe::Passed,
+        reach: Probe::Passed,
+        credentials: Probe::Passed,
+        read: Probe::Skipped,
+        write: Probe::Skipped,
+        health: Probe::Skipped,
+        version: row.version.clone(),
+        token_key: row.token_key_fingerprint.clone(),
+        mode: None,
+        claimed: Vec::new(),
+        services: None,
+        from_git: None,
     };
-    sites
-        .iter()
-        .filter_map(|s| Some((s.name.as_str(), s.from_git.as_ref()?)))
-        .map(|(site, d)| {
-            if d.is_empty() {
-                return format!(
-                    "site {site}: equal to the git folder; the first sync writes nothing"
-                );
-            }
-            let mut parts = Vec::new();
-            for (verb, names) in [
-                ("create", &d.create),
-                ("replace", &d.replace),
-                ("delete", &d.delete),
-            ] {
-                if !names.is_empty() {
-                    parts.push(format!("{verb} {} ({})", names.len(), list(names)));
-                }
-            }
-            let wait = if d.replace.is_empty() && d.delete.is_empty() {
-                "it runs at once (it only creates)"
-            } else {
-                "with spec.sync.adopt Manual it waits for sitehapair.io/approve-adoption"
-            };
-            format!(
-                "site {site}: the first sync would {}; {wait}",
-                parts.join(", ")
-            )
-        })
-        .collect()
+    match row.contact {
+        None => {
+            f.setup = Probe::Skipped;
+            f.reach = Probe::Skipped;
+            f.credentials = Probe::Skipped;
+            return f;
+        }
+        Some(SiteContact::Misconfigured) => f.setup = Probe::Failed(why()),
+        Some(SiteContact::NoAnswer) => f.reach = Probe::Failed(why()),
+        Some(SiteContact::CredentialsRefused) => f.credentials = Probe::Refused(why()),
+        Some(SiteContact::Failing) => f.credentials = Probe::Failed(why()),
+        Some(SiteContact::Answered | SiteContact::Fenced | SiteContact::NotServing) => {}
+    }
+    f.health = match row.health {
+        Some(SiteHealth::Healthy) => Probe::Passed,
+        Some(SiteHealth::Unhealthy) => Probe::Failed("it answers unhealthy".into()),
+        Some(SiteHealth::Unreachable) => Probe::Failed("it does not answer".into()),
+        None => Probe::Skipped,
+    };
+    f.mode = match row.mode {
+        Some(m @ (SiteMode::Active | SiteMode::Passive)) => Some((m, row.epoch.unwrap_or(0))),
+        _ => None,
+    };
+    f
 }
+
+#[cfg(test)]
+#[path = "prerequisites_tests.rs"]
+mod tests;

@@ -1,15 +1,18 @@
-//! The judging of `sitehapair check`: each problem from the findings that
-//! show it, naming the site and the fix; a ready pair has none.
+//! The judging of prerequisites (`sitehapair check`, the Prerequisites
+//! condition): each problem from the findings that show it, naming the site
+//! and the fix; a ready pair has none. The report's table and first-sync
+//! lines are checked here too.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::judge::{Folder, Probe, Problem, SiteFindings, first_sync, judge, table};
+use super::{Folder, Probe, Problem, SiteFindings, judge};
+use crate::api::SiteMode;
 use crate::plan::diff::SiteDiff;
-use crate::sites::{Mode, ModeState};
+use crate::plan::prerequisites_report::{first_sync, table};
 
-fn ready(name: &str, mode: Mode, epoch: i64) -> SiteFindings {
+fn ready(name: &str, mode: SiteMode, epoch: i64) -> SiteFindings {
     SiteFindings {
         name: name.into(),
         setup: Probe::Passed,
@@ -20,7 +23,7 @@ fn ready(name: &str, mode: Mode, epoch: i64) -> SiteFindings {
         health: Probe::Passed,
         version: Some("1.0".into()),
         token_key: Some("sha256:aa".into()),
-        mode: Some(ModeState { mode, epoch }),
+        mode: Some((mode, epoch)),
         claimed: Vec::new(),
         services: Some(BTreeMap::from([("roads".to_string(), json!({"v": 1}))])),
         from_git: None,
@@ -29,27 +32,14 @@ fn ready(name: &str, mode: Mode, epoch: i64) -> SiteFindings {
 
 fn pair() -> Vec<SiteFindings> {
     vec![
-        ready("east", Mode::Active, 3),
-        ready("west", Mode::Passive, 3),
+        ready("east", SiteMode::Active, 3),
+        ready("west", SiteMode::Passive, 3),
     ]
 }
 
 fn only(problems: &[Problem]) -> String {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     problems[0].to_string()
-}
-
-#[test]
-fn a_ready_pair_has_no_problems_and_a_row_per_site() {
-    assert!(judge(&pair(), "east", &Folder::Valid { services: 1 }).is_empty());
-    let t = table(&pair());
-    assert_eq!(t.lines().count(), 3, "{t}");
-    assert!(
-        t.lines()
-            .nth(1)
-            .is_some_and(|l| l.starts_with("east") && l.contains("active")),
-        "{t}"
-    );
 }
 
 #[test]
@@ -111,10 +101,7 @@ fn versions_and_token_keys_must_agree() {
 #[test]
 fn two_active_sites_and_an_active_site_other_than_the_spec_are_problems() {
     let mut s = pair();
-    s[1].mode = Some(ModeState {
-        mode: Mode::Active,
-        epoch: 4,
-    });
+    s[1].mode = Some((SiteMode::Active, 4));
     let m = only(&judge(&s, "east", &Folder::NotGiven));
     assert!(
         m.contains("east (epoch 3), west (epoch 4) are all active"),
@@ -190,6 +177,19 @@ fn a_site_without_its_secret_is_named_once() {
     assert!(
         m.starts_with("site east: its credentials could not be read"),
         "{m}"
+    );
+}
+
+#[test]
+fn a_ready_pair_has_no_problems_and_a_row_per_site() {
+    assert!(judge(&pair(), "east", &Folder::Valid { services: 1 }).is_empty());
+    let t = table(&pair());
+    assert_eq!(t.lines().count(), 3, "{t}");
+    assert!(
+        t.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("east") && l.contains("active")),
+        "{t}"
     );
 }
 
