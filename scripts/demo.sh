@@ -6,8 +6,19 @@
 # shows both sites converge, standby first; promotes the passive site and
 # shows the switch. Then it stays up for you to explore until Ctrl-C, which
 # tears everything down. SITEHAPAIR_DEMO_EXIT=1 ends after the walk-through.
+#
+#   scripts/demo.sh --adopt   day one instead: two sites that already publish
+#     different services by hand; export the active one into a new
+#     repository, check both sites, apply the pair, show the adoption plan
+#     the first sync waits on, accept it, and end in sync.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+adopt=""
+case "${1:-}" in
+  --adopt) adopt=1 ;;
+  "") ;;
+  *) echo "usage: scripts/demo.sh [--adopt]" >&2; exit 2 ;;
+esac
 
 # Only what the demo uses (the control plane, the operator, the reference
 # site): each step says what it builds and how long it takes the first time.
@@ -55,6 +66,70 @@ for spec in east:18081:east-demo-token west:18082:west-demo-token; do
   kubectl create secret generic "gis-$name-admin" --from-literal=token="$token"
 done
 
+put_service() { # put_service SITE_PORT TOKEN NAME JSON: publish by hand, as an administrator would
+  curl -sf -X PUT -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+    -d "$4" "http://127.0.0.1:$1/services/$3" >/dev/null
+}
+
+adopt_demo() {
+  step "the sites as they run today, published by hand: east (active) and west differ"
+  put_service 18081 east-demo-token roads '{"type": "MapServer", "title": "Roads", "version": 3}'
+  put_service 18081 east-demo-token parcels '{"type": "FeatureServer", "title": "Parcels"}'
+  put_service 18081 east-demo-token hydrants '{"type": "FeatureServer", "title": "Hydrants"}'
+  put_service 18082 west-demo-token roads '{"type": "MapServer", "title": "Roads", "version": 2}'
+  put_service 18082 west-demo-token parcels '{"type": "FeatureServer", "title": "Parcels"}'
+  put_service 18082 west-demo-token streetlights '{"type": "MapServer", "title": "Street lights"}'
+  curl -sf -X PUT -H 'Authorization: Bearer east-demo-token' -H 'Content-Type: application/json' \
+    -d '{"mode": "active", "epoch": 4}' http://127.0.0.1:18081/mode >/dev/null
+  for site in 18081:east-demo-token 18082:west-demo-token; do
+    IFS=: read -r port token <<<"$site"
+    echo "127.0.0.1:$port: $(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/services" \
+      | python3 -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin)["services"])))')"
+  done
+
+  step "sitehapair export --pair examples/pair.yaml --site east --out $repo_root_dir/work/prod"
+  rm -rf "$repo_root_dir"; mkdir -p "$repo_root_dir"
+  git init --quiet --bare -b main "$repo_root_dir/services.git"
+  git init --quiet -b main "$repo_root_dir/work"
+  "$bin/sitehapair" export --pair examples/pair.yaml --site east --out "$repo_root_dir/work/prod"
+  ls "$repo_root_dir/work/prod"
+  gitc() { git -C "$repo_root_dir/work" -c user.name=demo -c user.email=demo@example.com "$@"; }
+  "$bin/sitehapair" validate "$repo_root_dir/work" --path prod
+  gitc add -A && gitc commit --quiet -m "services exported from east" && gitc push --quiet "$repo_root_dir/services.git" main
+  rev="$(gitc rev-parse HEAD)"
+
+  step "sitehapair check --pair examples/pair.yaml --dir $repo_root_dir/work (exit 1: west differs; the first sync will write it)"
+  check=0
+  "$bin/sitehapair" check --pair examples/pair.yaml --dir "$repo_root_dir/work" || check=$?
+  echo "check exited $check"
+  [[ $check == 1 ]] || { echo "demo: expected check to name west's differences (exit 1)" >&2; exit 1; }
+
+  step "running the operator (logs: $dir/operator.log)"
+  "$bin/sitehapair" run --listen 127.0.0.1:0 --no-leader-election \
+    --allow-file-sources --cache-dir "$dir/git-cache" >"$dir/operator.log" 2>&1 &
+  op_pid=$!
+
+  step "kubectl apply -f examples/pair.yaml: east is adopted as it is; west's first sync waits for its plan"
+  kubectl apply -f examples/pair.yaml
+  kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="InSync")].reason}'=AwaitingAdoption shp/gis --timeout=90s
+  kubectl get shp gis -o jsonpath='Prerequisites: {.status.conditions[?(@.type=="Prerequisites")].message}{"\n"}'
+  "$bin/sitehapair" status gis
+
+  step "accept the plan: kubectl annotate shp gis sitehapair.io/approve-adoption=$rev"
+  kubectl annotate shp gis "sitehapair.io/approve-adoption=$rev"
+  kubectl wait --for=condition=InSync shp/gis --timeout=90s
+  synced="$(kubectl get shp gis -o jsonpath='{.status.sites[*].syncedRevision}')"
+  [[ "$synced" == "$rev $rev" ]] || { echo "demo: sites hold $synced, not $rev" >&2; exit 1; }
+  echo "both sites hold $rev"
+  echo "west now: $(curl -sf -H 'Authorization: Bearer west-demo-token' http://127.0.0.1:18082/services \
+    | python3 -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin)["services"])))')"
+  echo "writes east received after the export: $(grep '"PUT"' "$dir/east.requests.jsonl" | grep -c '/services/' || true) (the 3 by hand)"
+  "$bin/sitehapair" status gis
+}
+
+if [[ -n "$adopt" ]]; then
+  adopt_demo
+else
 step "a git repository of example services: $repo_root_dir/services.git (prod/)"
 rm -rf "$repo_root_dir"; mkdir -p "$repo_root_dir"
 git init --quiet --bare -b main "$repo_root_dir/services.git"
@@ -99,6 +174,8 @@ kubectl get endpointslice gis-ipv4 -o jsonpath='traffic before: {.endpoints[0].a
 "$bin/sitehapair" promote gis --to west --wait --timeout 2m
 kubectl get endpointslice gis-ipv4 -o jsonpath='traffic after: {.endpoints[0].addresses}{"\n"}'
 "$bin/sitehapair" status gis
+
+fi
 
 if [[ "${SITEHAPAIR_DEMO_EXIT:-0}" == 1 ]]; then
   exit 0
