@@ -54,17 +54,48 @@ done
 if [[ -n "$demo" ]]; then
   run_step "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl from Go modules" \
     "about 12 min" tests/testbed/testbed build-core
-  run_step "the operator and the reference site (cargo)" "about 5 min" \
+  run_step "the operator and the reference site (cargo)" "about 3 min" \
     cargo build --locked --features failpoints --bin sitehapair --example reference-site
 else
-  # The control plane, helm, promtool and pygeoapi (a Python 3.12+ virtual
-  # environment), each cached by version.
-  run_step "control plane, helm, promtool, pygeoapi" "about 20 min" tests/testbed/testbed build
-  # The node the chart's pods run on (containerd, runc, CNI, kubelet, scheduler).
-  run_step "the node: containerd, runc, CNI, kubelet, kube-scheduler, kube-proxy" "about 6 min" \
-    tests/testbed/node/build
-  run_step "the crate, its tests and examples (cargo)" "about 6 min" \
-    cargo build --locked --features failpoints --all-targets
+  # Two lanes side by side, so that one builds while the other waits on the
+  # network or links a single binary: Kubernetes (the control plane, then the
+  # node's kubelet, scheduler and proxy, which reuse its Go build cache), and
+  # everything else. Each lane's lines are prefixed with its name.
+  lane_times="$(mktemp)"
+  lane() { # lane NAME STEP...: run steps (WHAT|FIRST|CMD) in turn, timing each
+    local name="$1"; shift
+    local step what first cmd start
+    for step in "$@"; do
+      IFS='|' read -r what first cmd <<<"$step"
+      start=$SECONDS
+      echo "setup[$name]: $what (first run on two cores: $first; cached after)" >&2
+      if ! eval "$cmd" 2>&1 | sed -u "s/^/setup[$name]: /" >&2; then
+        echo "setup[$name]: FAILED: $what" >&2
+        return 1
+      fi
+      printf '%5d s  %s\n' $((SECONDS - start)) "$what" >>"$lane_times"
+    done
+  }
+  lane kubernetes \
+    "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl|about 12 min|tests/testbed/testbed build-core" \
+    "the node's kubelet, kube-scheduler, kube-proxy|about 3 min|tests/testbed/node/build build-kube" &
+  k8s_lane=$!
+  other_ok=0
+  lane other \
+    "pygeoapi, gunicorn, jsonpatch (a Python 3.12+ virtual environment)|about 1 min|tests/testbed/testbed build-pygeoapi" \
+    "the node's containerd, runc, CNI plugins, pause|about 3 min|tests/testbed/node/build build-runtime" \
+    "helm|about 2 min|tests/testbed/testbed build-helm" \
+    "promtool (no service discovery plugins)|about 2 min|tests/testbed/testbed build-promtool" \
+    "the crate, its tests and examples (cargo)|about 4 min|cargo build --locked --features failpoints --all-targets" \
+    || other_ok=$?
+  k8s_ok=0
+  wait "$k8s_lane" || k8s_ok=$?
+  while IFS= read -r line; do timings+=("$line"); done <"$lane_times"
+  rm -f "$lane_times"
+  if (( k8s_ok || other_ok )); then
+    echo "setup: a step failed (see FAILED above)" >&2
+    exit 1
+  fi
 fi
-echo "setup: steps and their times this run:" >&2
+echo "setup: steps and their times this run (two lanes side by side; $SECONDS s in all):" >&2
 printf '  %s\n' "${timings[@]}" >&2
