@@ -19,6 +19,8 @@ mod promotion_phases;
 pub mod promotion_status;
 pub mod promotion_types;
 pub mod prune;
+pub mod rehearsal;
+pub mod rehearsal_judge;
 mod reason_enum;
 pub mod schedule;
 pub mod shard;
