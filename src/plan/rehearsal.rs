@@ -30,7 +30,11 @@ pub enum Due {
 
 /// Whether the rehearsal asked for (`req`) is to run this trip, given the
 /// status as the trip's promotion step left it.
-pub fn due(req: Option<&RehearsalRequest>, spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> Due {
+pub fn due(
+    req: Option<&RehearsalRequest>,
+    spec: &SiteHAPairSpec,
+    status: &SiteHAPairStatus,
+) -> Due {
     let last = status.rehearsal.as_ref();
     let running = last.filter(|l| l.result == RehearsalResult::Running);
     let Some(req) = req else {
@@ -231,11 +235,11 @@ const UNMEASURED: [&str; 3] = ["Demoting", "Promoting", "SwitchingTraffic"];
 /// status.history that recorded them. Returns seconds and the basis.
 pub fn estimate(status: &SiteHAPairStatus, measured_ms: i64) -> (i64, String) {
     let measured = (measured_ms.max(0) + 999) / 1000;
-    let last = status
-        .history
-        .iter()
-        .rev()
-        .find(|r| r.steps.iter().any(|s| UNMEASURED.contains(&s.phase.as_str())));
+    let last = status.history.iter().rev().find(|r| {
+        r.steps
+            .iter()
+            .any(|s| UNMEASURED.contains(&s.phase.as_str()))
+    });
     match last {
         Some(r) => {
             let past: i64 = r

@@ -101,7 +101,10 @@ fn compare(c: &Option<(String, Result<SiteDiff, String>)>, site: &str) -> Judged
         Some((rev, Err(e))) => (
             name,
             StepOutcome::Failed,
-            Some(format!("site {site} could not be listed to compare with revision {}: {e}", short(rev))),
+            Some(format!(
+                "site {site} could not be listed to compare with revision {}: {e}",
+                short(rev)
+            )),
         ),
         Some((rev, Ok(d))) if d.is_empty() => (
             name,

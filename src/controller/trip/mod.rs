@@ -100,7 +100,8 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
             source: source.as_ref(),
             asks: &asks,
         };
-        let rehearsed = rehearse::rehearse(ctx, obj, &mut st.status, &mut journal, &st.findings, &seen);
+        let rehearsed =
+            rehearse::rehearse(ctx, obj, &mut st.status, &mut journal, &st.findings, &seen);
         st.events
             .extend(rehearsed.await.map_err(TripError::Rehearse)?);
     }

@@ -125,7 +125,10 @@ async fn run_steps(
         Some(d) => match tokio::time::timeout(seen.asks.times.health_timeout, d.health()).await {
             Ok(Ok(h)) => Ok(h),
             Ok(Err(e)) => Err(format!("health check: {e}")),
-            Err(_) => Err(format!("health check: no answer within {:?}", seen.asks.times.health_timeout)),
+            Err(_) => Err(format!(
+                "health check: no answer within {:?}",
+                seen.asks.times.health_timeout
+            )),
         },
     };
     out.push(clock.stop(Finding::Health(health)));
@@ -168,16 +171,27 @@ async fn compare(
     let (revision, services) = source?;
     let set = services.as_ref().as_ref().ok()?;
     let Some(d) = driver else {
-        return Some((revision.clone(), Err(format!("site {site} could not be called"))));
+        return Some((
+            revision.clone(),
+            Err(format!("site {site} could not be called")),
+        ));
     };
     let listed = tokio::time::timeout(CALL_TIMEOUT, d.services_if_changed(None)).await;
     let live = match listed {
         Ok(Ok(Listing::Full { services, .. })) => services,
         Ok(Ok(Listing::Unchanged)) => {
-            return Some((revision.clone(), Err("the site answered 304 to a listing without an ETag".into())));
+            return Some((
+                revision.clone(),
+                Err("the site answered 304 to a listing without an ETag".into()),
+            ));
         }
         Ok(Err(e)) => return Some((revision.clone(), Err(e.to_string()))),
-        Err(_) => return Some((revision.clone(), Err(format!("no listing within {CALL_TIMEOUT:?}")))),
+        Err(_) => {
+            return Some((
+                revision.clone(),
+                Err(format!("no listing within {CALL_TIMEOUT:?}")),
+            ));
+        }
     };
     let desired = desired_for(&Ok(d.clone()), site, set);
     let mut diff = crate::plan::diff::diff(&desired, &live);
