@@ -29,10 +29,13 @@ pub enum Due {
 }
 
 /// Whether the rehearsal asked for (`req`) is to run this trip, given the
-/// status as the trip's promotion step left it.
+/// status the trip started from (`start`) and as its promotion step left
+/// it (`status`): a promotion pending, running or finished in this trip is
+/// a real change, which cancels it.
 pub fn due(
     req: Option<&RehearsalRequest>,
     spec: &SiteHAPairSpec,
+    start: &SiteHAPairStatus,
     status: &SiteHAPairStatus,
 ) -> Due {
     let last = status.rehearsal.as_ref();
@@ -50,7 +53,7 @@ pub fn due(
     if same.is_some_and(|l| l.result.finished()) {
         return Due::Nothing;
     }
-    if let Some(why) = real_change(spec, status) {
+    if let Some(why) = real_change(spec, start).or_else(|| real_change(spec, status)) {
         return finish(RehearsalResult::Cancelled, why);
     }
     // One left Running (the operator stopped, or its result's write lost

@@ -48,20 +48,20 @@ fn req(id: &str) -> RehearsalRequest {
 #[test]
 fn a_new_request_runs_and_the_same_one_finished_does_not_run_again() {
     let (spec, mut st) = (spec(), status());
-    assert_eq!(due(None, &spec, &st), Due::Nothing);
-    assert_eq!(due(Some(&req("1")), &spec, &st), Due::Run);
+    assert_eq!(due(None, &spec, &st, &st), Due::Nothing);
+    assert_eq!(due(Some(&req("1")), &spec, &st, &st), Due::Run);
     let mut rec = begin(&req("1"), None, &st, now());
     rec.result = RehearsalResult::Passed;
     st.rehearsal = Some(rec);
-    assert_eq!(due(Some(&req("1")), &spec, &st), Due::Nothing);
-    assert_eq!(due(Some(&req("2")), &spec, &st), Due::Run);
+    assert_eq!(due(Some(&req("1")), &spec, &st, &st), Due::Nothing);
+    assert_eq!(due(Some(&req("2")), &spec, &st, &st), Due::Run);
 }
 
 #[test]
 fn a_real_promotion_pending_or_running_cancels_the_rehearsal() {
     let (mut spec, st) = (spec(), status());
     spec.active_site = "west".into();
-    let Due::Finish { result, message } = due(Some(&req("1")), &spec, &st) else {
+    let Due::Finish { result, message } = due(Some(&req("1")), &spec, &st, &st) else {
         panic!("a pending promotion must cancel");
     };
     assert_eq!(result, RehearsalResult::Cancelled);
@@ -73,7 +73,24 @@ fn a_real_promotion_pending_or_running_cancels_the_rehearsal() {
         ..PromotionStatus::default()
     });
     assert!(matches!(
-        due(Some(&req("1")), &spec, &st),
+        due(Some(&req("1")), &spec, &st, &st),
+        Due::Finish {
+            result: RehearsalResult::Cancelled,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_promotion_finished_within_the_trip_still_cancels_the_rehearsal() {
+    let mut spec = spec();
+    spec.active_site = "west".into();
+    let start = status();
+    let mut after = status();
+    (after.active_site, after.traffic_site, after.epoch) =
+        (Some("west".into()), Some("west".into()), 5);
+    assert!(matches!(
+        due(Some(&req("1")), &spec, &start, &after),
         Due::Finish {
             result: RehearsalResult::Cancelled,
             ..
@@ -86,9 +103,9 @@ fn a_rehearsal_left_running_is_cancelled_when_the_roles_moved_since() {
     let spec = spec();
     let mut st = status();
     st.rehearsal = Some(begin(&req("1"), None, &st, now()));
-    assert_eq!(due(Some(&req("1")), &spec, &st), Due::Run, "resumed");
+    assert_eq!(due(Some(&req("1")), &spec, &st, &st), Due::Run, "resumed");
     st.epoch = 5;
-    let Due::Finish { result, message } = due(Some(&req("1")), &spec, &st) else {
+    let Due::Finish { result, message } = due(Some(&req("1")), &spec, &st, &st) else {
         panic!("moved roles must cancel");
     };
     assert_eq!(result, RehearsalResult::Cancelled);
@@ -96,7 +113,7 @@ fn a_rehearsal_left_running_is_cancelled_when_the_roles_moved_since() {
     // Withdrawn while running: cancelled too.
     st.epoch = 4;
     assert!(matches!(
-        due(None, &spec, &st),
+        due(None, &spec, &st, &st),
         Due::Finish {
             result: RehearsalResult::Cancelled,
             ..
@@ -112,7 +129,7 @@ fn rehearsing_the_active_site_or_an_unknown_one_fails_at_once() {
         id: "1".into(),
     };
     assert!(matches!(
-        due(Some(&active), &spec, &st),
+        due(Some(&active), &spec, &st, &st),
         Due::Finish {
             result: RehearsalResult::Failed,
             ..
@@ -122,7 +139,7 @@ fn rehearsing_the_active_site_or_an_unknown_one_fails_at_once() {
         site: "north".into(),
         id: "1".into(),
     };
-    let Due::Finish { message, .. } = due(Some(&unknown), &spec, &st) else {
+    let Due::Finish { message, .. } = due(Some(&unknown), &spec, &st, &st) else {
         panic!("unknown site");
     };
     let rec = finished_without_running(

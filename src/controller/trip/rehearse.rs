@@ -56,7 +56,8 @@ pub async fn rehearse(
     let req = obj.spec.promotion.rehearse.as_ref();
     let by = req.and_then(|r| requested_by(obj, r));
     let now = journal.now();
-    match due(req, &obj.spec, status) {
+    let start = obj.status.clone().unwrap_or_default();
+    match due(req, &obj.spec, &start, status) {
         Due::Nothing => Ok(Vec::new()),
         Due::Finish { result, message } => {
             let rec = finished_without_running(req, by, status, result, message, now);
