@@ -270,6 +270,18 @@ pub fn estimate(status: &SiteHAPairStatus, measured_ms: i64) -> (i64, String) {
     }
 }
 
+/// The result of a rehearsal one status write finished (counted once:
+/// against the status it replaced).
+pub fn finished_now(
+    before: Option<&SiteHAPairStatus>,
+    after: &SiteHAPairStatus,
+) -> Option<RehearsalResult> {
+    let now = after.rehearsal.as_ref().filter(|r| r.result.finished())?;
+    let was = before.and_then(|b| b.rehearsal.as_ref());
+    let same = was.is_some_and(|w| w.site == now.site && w.id == now.id && w.result == now.result);
+    (!same).then_some(now.result)
+}
+
 #[cfg(test)]
 #[path = "rehearsal_tests.rs"]
 mod tests;

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Due, begin, due, estimate, finished_without_running, would_do};
+use super::{Due, begin, due, estimate, finished_now, finished_without_running, would_do};
 use crate::api::{
     PromotionRecord, PromotionStatus, RehearsalRequest, RehearsalResult, SiteHAPairSpec,
     SiteHAPairStatus, SiteMode, StepOutcome, StepTiming,
@@ -281,4 +281,20 @@ fn a_target_out_of_sync_unhealthy_or_active_fails_naming_each_problem() {
     assert!(rec.problems[1].contains("1 to create, 0 to replace, 1 to delete"));
     assert!(rec.problems[2].contains("fails its health check"));
     assert!(rec.problems[3].contains("Active"));
+}
+
+#[test]
+fn a_finished_rehearsal_is_counted_by_the_write_that_finished_it_only() {
+    let mut st = status();
+    st.rehearsal = Some(begin(&req("1"), None, &st, now()));
+    assert_eq!(finished_now(None, &st), None, "running");
+    let mut done = st.clone();
+    if let Some(r) = &mut done.rehearsal {
+        r.result = RehearsalResult::Passed;
+    }
+    assert_eq!(
+        finished_now(Some(&st), &done),
+        Some(RehearsalResult::Passed)
+    );
+    assert_eq!(finished_now(Some(&done), &done), None, "written again");
 }

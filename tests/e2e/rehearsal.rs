@@ -118,6 +118,7 @@ fn a_rehearsal_reports_passed_with_step_timings_and_changes_no_role_epoch_traffi
     );
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{text}");
+    eprintln!("{text}");
     for want in [
         "rehearsal of the promotion to west",
         "Passed",
@@ -187,6 +188,22 @@ fn a_rehearsal_reports_passed_with_step_timings_and_changes_no_role_epoch_traffi
             .any(|n| n.contains("west")),
         "no RehearsalSucceeded Event"
     );
+    // Counted once, by result.
+    let series = format!(
+        "sitehapair_rehearsals_total{{namespace=\"{}\",pair=\"gis\",result=\"Passed\"}} ",
+        bed.ns.name
+    );
+    let metrics = bed
+        .op
+        .as_ref()
+        .and_then(|op| op.http_get("/metrics"))
+        .unwrap_or_default();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.strip_prefix(&series).is_some_and(|v| v.trim() == "1")),
+        "no {series}1 in the operator's metrics"
+    );
     // `sitehapair status` shows it.
     let out = cli(&bed.ns.name, &["status", "gis"]);
     assert!(
@@ -227,6 +244,7 @@ fn a_rehearsal_to_a_target_behind_the_source_and_unhealthy_fails_naming_both() {
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("Failed"), "{text}");
+    eprintln!("{text}");
     let r = bed.status()["rehearsal"].clone();
     assert_eq!(r["result"], "Failed", "{r}");
     let problems = r["problems"].to_string();
