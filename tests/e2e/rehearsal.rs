@@ -6,7 +6,8 @@
 //! long it would take, and exits 0; no role, epoch, traffic or service
 //! changes on any site. A target behind the source and failing its health
 //! check fails the rehearsal naming both problems (exit 1); a real
-//! promotion asked at the same time cancels it.
+//! promotion asked at the same time cancels it, and the rehearsal of the
+//! way back estimates its time from that promotion's phases.
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -296,4 +297,20 @@ fn a_real_promotion_asked_with_a_rehearsal_cancels_the_rehearsal() {
             .all(|c| c.header("x-sitehapair-rehearsal").is_none()),
         "a cancelled rehearsal called its hook"
     );
+    // Rehearsing the way back estimates it from the promotion just made.
+    pair["spec"]["promotion"]["rehearse"] = json!({"site": "east", "id": "two"});
+    bed.apply(&pair);
+    let st =
+        crate::support::status::wait_status(&bed.ns, "gis", "the rehearsal back to east", |st| {
+            st["rehearsal"]["id"] == "two" && st["rehearsal"]["result"] == "Passed"
+        });
+    let basis = st["rehearsal"]["estimateBasis"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        basis.contains("as the promotion at epoch 2 (east to west) took"),
+        "{basis}"
+    );
+    assert_eq!(st["activeSite"], "west");
+    assert_eq!(st["epoch"], 2);
 }
