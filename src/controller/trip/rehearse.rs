@@ -92,6 +92,14 @@ pub async fn rehearse(
                 now,
             );
             let (rec, event) = conclude(&running, status, &timed, plan, Timestamp::now());
+            tracing::info!(
+                namespace = obj.namespace().unwrap_or_default(),
+                name = obj.name_any(),
+                site = %rec.site,
+                result = rec.result.as_str(),
+                problems = rec.problems.len(),
+                "rehearsal finished"
+            );
             status.rehearsal = Some(rec);
             Ok(vec![event])
         }
