@@ -15,7 +15,8 @@ use super::spec::SecretKeyRef;
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("has(self.http) != has(self.job)").message("set exactly one of http or job on each hook").reason(Reason::FieldValueRequired)
+    validation = Rule::new("has(self.http) != has(self.job)").message("set exactly one of http or job on each hook").reason(Reason::FieldValueRequired),
+    validation = Rule::new("!has(self.rehearse) || !self.rehearse || has(self.http)").message("rehearse is for http hooks: a Job hook is not run by a rehearsal")
 )]
 pub struct PromotionHook {
     /// The hook's name: a DNS label (lower-case letters, digits and '-', at
@@ -52,6 +53,14 @@ pub struct PromotionHook {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1s')").message("backoff must be a duration of at least 1s, such as 10s"))]
     pub backoff: String,
+
+    /// Safe to rehearse: a rehearsal of a promotion (spec.promotion.rehearse)
+    /// calls this hook once, with `"rehearsal": true` in the body and the
+    /// header `X-Sitehapair-Rehearsal: true`, and reports its time; the
+    /// endpoint must change nothing for it. Only http hooks. Default false:
+    /// the rehearsal lists the hook as skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rehearse: bool,
 }
 
 /// An HTTP call after a promotion: `POST <url>` with the JSON body

@@ -8,6 +8,7 @@ pub mod defaults;
 pub mod duration;
 pub mod hooks;
 pub mod redact;
+pub mod rehearsal;
 pub mod spec;
 pub mod status;
 pub mod windows;
@@ -15,6 +16,7 @@ pub mod windows;
 pub use change::{ActiveChangeStatus, ChangeStep};
 pub use conditions::{Condition, ConditionStatus};
 pub use hooks::*;
+pub use rehearsal::*;
 pub use spec::*;
 pub use status::*;
 pub use windows::*;
@@ -57,6 +59,10 @@ pub const ANNOTATION_FORCE_PAST: &str = "sitehapair.io/force-past";
 /// `sitehapair promote --force-past` from the API server's
 /// SelfSubjectReview; believed only for the force-past value it names.
 pub const ANNOTATION_FORCE_PAST_BY: &str = "sitehapair.io/force-past-by";
+/// Who asked for the rehearsal: `<id> by <who>`, written by `sitehapair
+/// promote --rehearse` with spec.promotion.rehearse; believed only for
+/// the id it names.
+pub const ANNOTATION_REHEARSAL_REQUESTED_BY: &str = "sitehapair.io/rehearsal-requested-by";
 /// Annotation acknowledging an automatic failover inside minInterval.
 pub const ANNOTATION_ACK_FAILOVER: &str = "sitehapair.io/ack-failover";
 /// Set by the operator with spec.activeSite on an automatic failover:

@@ -434,6 +434,14 @@ pub struct PromotionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("timestamp(self) > timestamp('2000-01-01T00:00:00Z')").message("notBefore must be an RFC 3339 time such as 2026-12-12T22:00:00Z"))]
     pub not_before: Option<String>,
+    /// Rehearse the promotion to a site: every step of a planned
+    /// promotion that changes no role and no traffic (preflight, a full
+    /// comparison of the site with the source, its health check, a read
+    /// of its role and epoch, the hooks marked rehearse), then report in
+    /// status.rehearsal what the real promotion would do and how long it
+    /// would take. A new id runs again; a real promotion cancels it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearse: Option<super::rehearsal::RehearsalRequest>,
 }
 
 impl Default for PromotionSpec {
@@ -446,6 +454,7 @@ impl Default for PromotionSpec {
             automatic: AutomaticFailoverSpec::default(),
             hooks: Vec::new(),
             not_before: None,
+            rehearse: None,
         }
     }
 }

@@ -58,6 +58,11 @@ pub struct SiteHAPairStatus {
     /// promotion abandoned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<super::hooks::HookStatus>,
+    /// The last rehearsal of a promotion (spec.promotion.rehearse): its
+    /// steps and their times, what the real promotion would do and how
+    /// long it would take, and the problems found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<super::rehearsal::RehearsalStatus>,
 }
 
 impl SiteHAPairStatus {

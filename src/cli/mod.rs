@@ -13,6 +13,7 @@ mod export;
 mod export_plan;
 pub mod pair_input;
 mod promote;
+mod rehearse;
 mod validate;
 
 use crate::controller::leader::LeaseConfig;

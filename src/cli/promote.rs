@@ -55,6 +55,11 @@ pub struct PromoteArgs {
     /// Why: recorded in status.history with the promotion.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Rehearse it: every step that changes no role and no traffic, then
+    /// what the promotion would do and how long it would take (see
+    /// status.rehearsal); with --wait, print it and exit 1 unless it passed.
+    #[arg(long, conflicts_with_all = ["dry_run", "force_past", "now", "reason"])]
+    pub rehearse: bool,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +102,18 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     }
     if args.dry_run {
         return dry_run(&client, &ns, &pair, &args.to).await;
+    }
+    if args.rehearse {
+        return super::rehearse::rehearse(super::rehearse::Ask {
+            api: &api,
+            name: &args.name,
+            to: &args.to,
+            by: who_am_i(&client).await,
+            field_manager: CLI_FIELD_MANAGER,
+            wait: args.wait,
+            timeout: &args.timeout,
+        })
+        .await;
     }
     let pp = PatchParams {
         field_manager: Some(CLI_FIELD_MANAGER.into()),
@@ -471,6 +488,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 println!("    steps: {}", steps.join(", "));
             }
         }
+    }
+    for line in st.rehearsal.iter().flat_map(super::rehearse::lines) {
+        println!("{line}");
     }
     for c in &st.conditions {
         if c.type_ == types::PROMOTION_BLOCKED && c.status == ConditionStatus::True {

@@ -76,6 +76,10 @@ async fn send(
         .header("Idempotency-Key", call.id)
         .header("X-Sitehapair-Hook-Id", call.id)
         .header("X-Sitehapair-Attempt", call.attempt.to_string());
+    if call.body.get("rehearsal") == Some(&Value::Bool(true)) {
+        // A rehearsal's call (spec.promotion.hooks[].rehearse): nothing is to change.
+        req = req.header("X-Sitehapair-Rehearsal", "true");
+    }
     if let Some(t) = token {
         req = req.bearer_auth(t.trim());
     }

@@ -24,6 +24,9 @@ impl PlannedEvent {
                 | "HookSucceeded"
                 | "HookFailed"
                 | "HookAbandoned"
+                | "RehearsalSucceeded"
+                | "RehearsalFailed"
+                | "RehearsalCancelled"
         )
     }
 }

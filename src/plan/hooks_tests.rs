@@ -44,6 +44,7 @@ fn http(name: &str, attempts: i32, backoff: &str) -> PromotionHook {
         job: None,
         attempts,
         backoff: backoff.into(),
+        rehearse: false,
     }
 }
 
@@ -56,6 +57,7 @@ fn job(name: &str) -> PromotionHook {
         }),
         attempts: 3,
         backoff: "10s".into(),
+        rehearse: false,
     }
 }
 

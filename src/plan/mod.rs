@@ -22,6 +22,8 @@ pub mod promotion_status;
 pub mod promotion_types;
 pub mod prune;
 mod reason_enum;
+pub mod rehearsal;
+pub mod rehearsal_judge;
 pub mod schedule;
 pub mod shard;
 pub mod spec_check;

@@ -22,6 +22,38 @@ pub(super) fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
         seconds,
         recreate: false,
         hold: None,
+        rehearse: None,
+    }
+}
+
+/// Written by hand: rehearsals asked beside everything a promotion meets
+/// (asked with the promotion itself, to a silent site, to the active one,
+/// to a clean passive, withdrawn mid-way, with the operator crashing
+/// after writing the Running record) move no role, epoch or traffic, pass
+/// only a passive that answers, and the pair still settles.
+#[test]
+fn scenario_rehearsals_beside_a_promotion_move_no_role() {
+    let with = |mut e: Event, r: u8| {
+        e.rehearse = Some(r);
+        e
+    };
+    let mut crashing = with(step(&[0, 0], None, 3), 0);
+    crashing.crash = Crash::BeforeStep(1);
+    let events = [
+        with(step(&[0, 0], None, 0), 1),
+        with(step(&[0, 0], Some(1), 0), 1),
+        with(step(&[10, 0], None, 5), 0),
+        with(step(&[0, 10], None, 5), 1),
+        with(step(&[0, 0], None, 5), 1),
+        with(step(&[0, 0], None, 5), 0),
+        crashing,
+        with(step(&[0, 0], Some(0), 5), 4),
+        with(step(&[20, 0], None, 5), 1),
+    ];
+    for immediate in [false, true] {
+        if let Err(m) = run(2, immediate, &events) {
+            panic!("{m}");
+        }
     }
 }
 

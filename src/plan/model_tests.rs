@@ -6,8 +6,10 @@
 //! admin API is silent, or making itself active; the operator crashes and
 //! restarts at any step boundary, reads status back stale, the pair is
 //! re-created (its status lost), the spec and the traffic policy change at
-//! any time and the clock moves. The real plan code drives the world (see
-//! `model_world`). After every step:
+//! any time, rehearsals of a promotion are asked and withdrawn, and the
+//! clock moves. The real plan code drives the world (see `model_world`),
+//! which also holds that a rehearsal moves no role, epoch or traffic and
+//! passes only a passive site that answers. After every step:
 //!
 //! 1. never two sites active at one epoch by the operator's doing (but for
 //!    a site an earlier status made active before the pair was re-created
@@ -53,6 +55,9 @@ pub(super) struct Event {
     /// A person closes a deny window (0), schedules the promotion some
     /// seconds ahead (1..), or clears both (None: nothing changes).
     hold: Option<u8>,
+    /// A person asks for a rehearsal of the promotion to this site (a new
+    /// request each time), or withdraws the request (4).
+    rehearse: Option<u8>,
 }
 
 fn fault(n: u8) -> Fault {
@@ -85,17 +90,21 @@ fn event() -> impl Strategy<Value = Event> {
         0u32..40,
         prop::bool::weighted(0.03),
         prop::option::weighted(0.1, 0u8..8),
+        prop::option::weighted(0.15, 0u8..5),
     )
         .prop_map(
-            |(faults, retarget, flip_policy, crash, stale, seconds, recreate, hold)| Event {
-                faults,
-                retarget,
-                flip_policy,
-                crash,
-                stale,
-                seconds,
-                recreate,
-                hold,
+            |(faults, retarget, flip_policy, crash, stale, seconds, recreate, hold, rehearse)| {
+                Event {
+                    faults,
+                    retarget,
+                    flip_policy,
+                    crash,
+                    stale,
+                    seconds,
+                    recreate,
+                    hold,
+                    rehearse,
+                }
             },
         )
 }
@@ -348,6 +357,15 @@ pub(super) fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), Str
                     .now
                     .checked_add(jiff::SignedDuration::from_secs(15 * i64::from(k)))
                     .ok();
+                w.generation += 1;
+            }
+        }
+        match e.rehearse {
+            None => {}
+            Some(4) => w.rehearse = None,
+            Some(k) => {
+                let id = w.rehearse.as_ref().map_or(1, |(_, id)| id + 1);
+                w.rehearse = Some((format!("s{}", usize::from(k) % n), id));
                 w.generation += 1;
             }
         }

@@ -127,6 +127,8 @@ pub struct World {
     pub window_closed: bool,
     /// spec.promotion.notBefore.
     pub not_before: Option<Timestamp>,
+    /// spec.promotion.rehearse: the site and the request's id.
+    pub rehearse: Option<(String, u32)>,
 }
 
 impl World {
@@ -158,6 +160,7 @@ impl World {
             recreated: Vec::new(),
             window_closed: false,
             not_before: None,
+            rehearse: None,
         }
     }
 
@@ -203,6 +206,13 @@ impl World {
             }];
         }
         spec.promotion.not_before = self.not_before.map(crate::plan::time::stamp);
+        spec.promotion.rehearse =
+            self.rehearse
+                .as_ref()
+                .map(|(site, id)| crate::api::RehearsalRequest {
+                    site: site.clone(),
+                    id: id.to_string(),
+                });
         spec
     }
 
@@ -436,6 +446,8 @@ impl World {
                 return Ok(TripEnd::Crashed);
             }
         }
+        // A rehearsal, as the shell runs it after the promotion step.
+        version = self.rehearse(&spec, &asks, &old, &mut status, &reports, version)?;
         if status != self.versions[version] {
             self.write(version, &status).ok_or(())?;
         }
@@ -444,5 +456,82 @@ impl World {
         self.commit_answers(heard);
         self.traffic = status.traffic_site.clone();
         Ok(TripEnd::Completed)
+    }
+
+    /// The rehearsal's part of a trip, with the real plan code: what it
+    /// decides, its Running record written first, its steps judged from
+    /// what the sites show. It must leave every role, the epoch, traffic,
+    /// the promotion and the history as they were, and pass only a target
+    /// that is a passive site that answers. Returns the version written.
+    fn rehearse(
+        &mut self,
+        spec: &SiteHAPairSpec,
+        asks: &PairAsks<'_>,
+        start: &SiteHAPairStatus,
+        status: &mut SiteHAPairStatus,
+        reports: &[SiteReport],
+        mut version: usize,
+    ) -> Result<usize, ()> {
+        use crate::plan::rehearsal::{Due, begin, due, finished_without_running, would_do};
+        use crate::plan::rehearsal_judge::{Finding, Timed, conclude};
+        let roles = |s: &SiteHAPairStatus| {
+            let r = (&s.active_site, s.epoch, &s.traffic_site);
+            format!("{r:?} {:?} {:?}", s.promotion, s.history)
+        };
+        let before = roles(status);
+        let req = spec.promotion.rehearse.as_ref();
+        match due(req, spec, start, status) {
+            Due::Nothing => return Ok(version),
+            Due::Finish { result, message } => {
+                let rec = finished_without_running(req, None, status, result, message, self.now);
+                status.rehearsal = Some(rec);
+            }
+            Due::Run => {
+                let Some(req) = req else { return Ok(version) };
+                let running = begin(req, None, status, self.now);
+                status.rehearsal = Some(running.clone());
+                if status != &self.versions[version] {
+                    version = self.write(version, status).ok_or(())?;
+                }
+                let sites = observations(status, reports);
+                let mut inp = asks.input(status, &sites, self.now);
+                inp.target = &req.site;
+                let fails = crate::plan::promotion::preflight(&inp);
+                let r = reports.iter().find(|r| r.name == req.site);
+                let timed = |finding| Timed {
+                    finding,
+                    started_at: self.now,
+                    milliseconds: 0,
+                };
+                let role = match r.and_then(|r| Some((r.mode?, r.epoch?))) {
+                    Some(m) => Ok(m),
+                    None => Err(format!("site {} does not answer", req.site)),
+                };
+                let steps = [
+                    timed(Finding::Preflight(
+                        fails.into_iter().map(|b| b.message).collect(),
+                    )),
+                    timed(Finding::Health(Ok(r.and_then(|r| r.healthy) == Some(true)))),
+                    timed(Finding::Role(role)),
+                ];
+                let plan = would_do(spec, "gis", status, &asks.windows, &req.site, self.now);
+                let (rec, _) = conclude(&running, status, &steps, plan, self.now);
+                let target = self.sites.iter().find(|s| s.name == req.site);
+                if rec.result == crate::api::RehearsalResult::Passed
+                    && !target.is_some_and(|t| !t.active && t.fault.speaks())
+                {
+                    self.violations
+                        .push(format!("a rehearsal to {} passed: {target:?}", req.site));
+                }
+                status.rehearsal = Some(rec);
+            }
+        }
+        if roles(status) != before {
+            self.violations.push(format!(
+                "a rehearsal moved the roles: {before} to {}",
+                roles(status)
+            ));
+        }
+        Ok(version)
     }
 }

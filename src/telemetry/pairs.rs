@@ -49,6 +49,14 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// A result of a finished rehearsal of a pair.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub namespace: String,
+    pub pair: String,
+    pub result: String,
+}
+
 /// Every value of the promotion_phase label: `None` when no promotion
 /// runs, `Unknown` for a phase this version does not know.
 pub const PHASES: [&str; 8] = [
@@ -90,6 +98,7 @@ pub struct PairMetrics {
     pub promotion_phase: Family<PhaseLabels, G>,
     pub promotions: Family<KindLabels, Counter>,
     pub old_active_wait: Family<PairLabels, Histogram>,
+    pub rehearsals: Family<ResultLabels, Counter>,
     /// The sites whose series exist, per (namespace, pair): what to remove.
     sites: Mutex<HashMap<(String, String), BTreeSet<String>>>,
 }
@@ -110,6 +119,7 @@ impl PairMetrics {
             promotion_phase: Family::default(),
             promotions: Family::default(),
             old_active_wait: Family::new_with_constructor(wait_histogram),
+            rehearsals: Family::default(),
             sites: Mutex::new(HashMap::new()),
         };
         registry.register(
@@ -171,6 +181,11 @@ impl PairMetrics {
             "old_active_wait_seconds",
             "Time a promotion waited for a silent old active, observed when it stopped waiting (the site answered, the promotion was forced or cancelled)",
             m.old_active_wait.clone(),
+        );
+        registry.register(
+            "rehearsals",
+            "Rehearsals of a promotion finished (spec.promotion.rehearse), by result: Passed, Failed, Cancelled",
+            m.rehearsals.clone(),
         );
         m
     }
@@ -290,6 +305,11 @@ impl PairMetrics {
         if let Some(waited) = stopped_waiting(before, after, now) {
             self.old_active_wait.get_or_create(&p).observe(waited);
         }
+        if let Some(result) = crate::plan::rehearsal::finished_now(before, after) {
+            self.rehearsals
+                .get_or_create(&result_labels(&p, result.as_str()))
+                .inc();
+        }
     }
 
     /// Remove every series of a pair that went away.
@@ -317,6 +337,9 @@ impl PairMetrics {
         }
         for kind in PromotionKind::ALL {
             self.promotions.remove(&kind_labels(&p, kind));
+        }
+        for result in ["Passed", "Failed", "Cancelled"] {
+            self.rehearsals.remove(&result_labels(&p, result));
         }
         let sites = self
             .sites
@@ -361,6 +384,14 @@ fn kind_labels(p: &PairLabels, kind: PromotionKind) -> KindLabels {
         namespace: p.namespace.clone(),
         pair: p.pair.clone(),
         kind: kind.as_str().to_string(),
+    }
+}
+
+fn result_labels(p: &PairLabels, result: &str) -> ResultLabels {
+    ResultLabels {
+        namespace: p.namespace.clone(),
+        pair: p.pair.clone(),
+        result: result.to_string(),
     }
 }
 

@@ -42,6 +42,7 @@ mod promotion;
 mod promotion_sync;
 mod pygeoapi;
 mod quiet;
+mod rehearsal;
 mod secret_reads;
 mod shards;
 mod signed;

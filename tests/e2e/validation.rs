@@ -94,4 +94,14 @@ fn invalid_specs_are_refused_with_a_clear_message() {
     let mut p = base_pair("bad-ip");
     p["spec"]["sites"][0]["trafficAddresses"] = json!(["not-an-ip"]);
     refused(&ns, &p, &["trafficAddresses", "must be IP addresses"]);
+
+    // Only an http hook can be rehearsed.
+    let mut p = base_pair("rehearse-job");
+    p["spec"]["promotion"] = json!({"hooks": [{"name": "certs", "rehearse": true,
+        "job": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}}}]});
+    refused(
+        &ns,
+        &p,
+        &["spec.promotion.hooks[0]", "rehearse is for http hooks"],
+    );
 }

@@ -76,7 +76,13 @@ pub struct Synced {
     pub report: SyncReport,
     pub drivers: Drivers,
     pub active_work: Option<ActiveWork>,
+    /// The good revision this trip synced to and its services (what a
+    /// rehearsal compares its target with).
+    pub source: Option<SourceOf>,
 }
+
+/// A good source revision and its services.
+pub type SourceOf = (String, Arc<Result<SourceSet, FileError>>);
 
 /// The trip's view of the pair the sync works from.
 struct Pair<'a> {
@@ -278,14 +284,17 @@ async fn forget_and_build(
             report,
             drivers,
             active_work: None,
+            source: None,
         };
     };
+    let kept = (revision.clone(), services.clone());
     let (report, active_work) =
         write_sites(ctx, pair, observed, &revision, services, listings, source).await;
     Synced {
         report,
         drivers,
         active_work,
+        source: Some(kept),
     }
 }
 

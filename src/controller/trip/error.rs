@@ -60,6 +60,8 @@ pub enum TripError {
     Promote(#[source] StepError),
     #[error("hooks: {0}")]
     Hooks(#[source] StepError),
+    #[error("rehearsal: {0}")]
+    Rehearse(#[source] StepError),
     #[error("recording status: {0}")]
     Record(#[source] JournalError),
     #[error("automatic failover: {0}")]
@@ -75,6 +77,7 @@ impl TripError {
             TripError::Change(StepError::Journal(j))
             | TripError::Promote(StepError::Journal(j))
             | TripError::Hooks(StepError::Journal(j))
+            | TripError::Rehearse(StepError::Journal(j))
             | TripError::Record(j) => j,
             TripError::Failover(FailoverError::Moved { .. }) => return true,
             _ => return false,
@@ -86,7 +89,10 @@ impl TripError {
     /// trip had steps: Conflict, NotLeader, StatusWrite, Traffic, Failover).
     pub fn metric_reason(&self) -> &'static str {
         let step = match self {
-            TripError::Change(s) | TripError::Promote(s) | TripError::Hooks(s) => s,
+            TripError::Change(s)
+            | TripError::Promote(s)
+            | TripError::Hooks(s)
+            | TripError::Rehearse(s) => s,
             TripError::Record(j) => return journal_reason(j),
             TripError::Failover(FailoverError::NotLeader) => return "NotLeader",
             TripError::Failover(FailoverError::Moved { .. }) => return "Conflict",

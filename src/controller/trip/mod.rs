@@ -14,6 +14,7 @@ pub mod failover;
 pub mod hooks;
 pub mod journal;
 pub mod promote;
+pub mod rehearse;
 pub mod traffic;
 
 use std::time::Duration;
@@ -26,7 +27,7 @@ use self::journal::StatusJournal;
 use crate::api::{ANNOTATION_RECONCILE_REQUESTED_AT, SiteHAPair, SiteHAPairStatus};
 use crate::controller::Context;
 use crate::controller::secrets::TripSecrets;
-use crate::controller::sync::{Drivers, SyncAsk, sync};
+use crate::controller::sync::{Drivers, SourceOf, SyncAsk, sync};
 use crate::plan::conditions::{Findings, Refusal};
 use crate::plan::event::PlannedEvent;
 use crate::plan::failover::FailoverDecision;
@@ -68,7 +69,7 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     if matches!(st.findings.refusal, Some(Refusal::Claimed(_))) {
         return refused(ctx, obj, &mut journal, st).await;
     }
-    let (mut report, drivers) = sync_and_change(ctx, obj, &mut journal, &mut st).await?;
+    let (mut report, drivers, source) = sync_and_change(ctx, obj, &mut journal, &mut st).await?;
     let has_source = obj.spec.source.is_some();
     let (sync_events, sync_findings) = fold_sync(&mut st.status, report.clone(), has_source, now);
     st.events.extend(sync_events);
@@ -91,6 +92,18 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
         );
         st.events
             .extend(promoted.await.map_err(TripError::Promote)?);
+        // A rehearsal, when one is asked: after the promotion step, so that
+        // a real change cancels it; it changes no role and no traffic.
+        let seen = rehearse::Seen {
+            reports: &report.sites,
+            drivers: &drivers,
+            source: source.as_ref(),
+            asks: &asks,
+        };
+        let rehearsed =
+            rehearse::rehearse(ctx, obj, &mut st.status, &mut journal, &st.findings, &seen);
+        st.events
+            .extend(rehearsed.await.map_err(TripError::Rehearse)?);
     }
     // Work after a promotion: recorded before it is done, never undoing it.
     let before = obj
@@ -127,7 +140,7 @@ async fn sync_and_change(
     obj: &SiteHAPair,
     journal: &mut StatusJournal,
     st: &mut State,
-) -> Result<(SyncReport, Drivers), TripError> {
+) -> Result<(SyncReport, Drivers, Option<SourceOf>), TripError> {
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
     let sync_now = sync_allowed(&obj.spec, &st.check, &st.status);
     let refresh = refresh_asked(obj, ctx, journal.now());
@@ -144,7 +157,7 @@ async fn sync_and_change(
         let done = change::change(ctx, obj, status, journal, findings, &mut report, work);
         st.events.extend(done.await.map_err(TripError::Change)?);
     }
-    Ok((report, synced.drivers))
+    Ok((report, synced.drivers, synced.source))
 }
 
 /// The automatic failover's decision, compose and record, the failover's
