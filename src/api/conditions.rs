@@ -19,6 +19,9 @@ pub mod types {
     pub const PARITY: &str = "Parity";
     /// The hooks of the last promotion (spec.promotion.hooks) all succeeded.
     pub const HOOKS_SUCCEEDED: &str = "HooksSucceeded";
+    /// A promotion failed its verification: automatic failover and revert
+    /// are held until a person acknowledges.
+    pub const HELD: &str = "Held";
 }
 
 /// One aspect of the pair's state.

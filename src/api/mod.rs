@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod redact;
 pub mod spec;
 pub mod status;
+pub mod verify;
 pub mod windows;
 
 pub use change::{ActiveChangeStatus, ChangeStep};
@@ -17,6 +18,7 @@ pub use conditions::{Condition, ConditionStatus};
 pub use hooks::*;
 pub use spec::*;
 pub use status::*;
+pub use verify::*;
 pub use windows::*;
 
 use kube::CustomResourceExt;

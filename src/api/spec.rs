@@ -434,6 +434,15 @@ pub struct PromotionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("timestamp(self) > timestamp('2000-01-01T00:00:00Z')").message("notBefore must be an RFC 3339 time such as 2026-12-12T22:00:00Z"))]
     pub not_before: Option<String>,
+    /// Verification after a promotion; off when absent. For `period` after
+    /// each Manual or Automatic promotion the new active must pass its
+    /// health check (and the probes) `successes` times in a row; if it
+    /// fails, the previous active is promoted back (a planned promotion,
+    /// demote before promote) and the pair is held (status.hold, condition
+    /// Held) until a person acknowledges: no automatic failover and no
+    /// automatic revert runs meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<super::verify::PromotionVerify>,
 }
 
 impl Default for PromotionSpec {
@@ -446,6 +455,7 @@ impl Default for PromotionSpec {
             automatic: AutomaticFailoverSpec::default(),
             hooks: Vec::new(),
             not_before: None,
+            verify: None,
         }
     }
 }

@@ -20,14 +20,17 @@ pub enum PromotionKind {
     Forced,
     /// A new pair's first activation.
     Initial,
+    /// The previous active promoted back after a failed verification.
+    Revert,
 }
 
 impl PromotionKind {
-    pub const ALL: [PromotionKind; 4] = [
+    pub const ALL: [PromotionKind; 5] = [
         PromotionKind::Planned,
         PromotionKind::Automatic,
         PromotionKind::Forced,
         PromotionKind::Initial,
+        PromotionKind::Revert,
     ];
 
     /// The metric label value.
@@ -37,6 +40,7 @@ impl PromotionKind {
             PromotionKind::Automatic => "automatic",
             PromotionKind::Forced => "forced",
             PromotionKind::Initial => "initial",
+            PromotionKind::Revert => "revert",
         }
     }
 
@@ -48,6 +52,7 @@ impl PromotionKind {
             match PromotionReason::of(&rec.reason) {
                 PromotionReason::Automatic => PromotionKind::Automatic,
                 PromotionReason::Initial => PromotionKind::Initial,
+                PromotionReason::Revert => PromotionKind::Revert,
                 PromotionReason::Manual => PromotionKind::Planned,
             }
         }

@@ -164,7 +164,7 @@ impl PairMetrics {
         );
         registry.register(
             "promotions",
-            "Promotions finished, by kind: planned, automatic, forced (the old active never answered), initial (first activation)",
+            "Promotions finished, by kind: planned, automatic, forced (the old active never answered), initial (first activation), revert (the previous active promoted back after a failed verification)",
             m.promotions.clone(),
         );
         registry.register(

@@ -8,6 +8,7 @@
 
 mod degraded;
 mod events;
+mod held;
 mod hooks;
 mod promotion;
 mod ready;
@@ -16,6 +17,7 @@ mod sites;
 mod source;
 
 pub use degraded::degraded;
+pub use held::held;
 pub use hooks::hooks_succeeded;
 pub use promotion::{promoting, promotion_blocked};
 pub use ready::ready;
@@ -87,7 +89,7 @@ pub enum Judged<R> {
 }
 
 /// The condition types this version writes, in the order written.
-const OURS: [&str; 10] = [
+const OURS: [&str; 11] = [
     types::READY,
     types::DEGRADED,
     types::PROMOTING,
@@ -98,6 +100,7 @@ const OURS: [&str; 10] = [
     types::HEALTHY,
     types::PARITY,
     types::HOOKS_SUCCEEDED,
+    types::HELD,
 ];
 
 /// Compose the status from the data the steps left in `data` and the
@@ -117,7 +120,7 @@ pub fn compose(
     let in_sync = in_sync(previous, f);
     let parity = parity(f);
     let as_is = |v: Verdict<&'static str>| Judged::Is(v);
-    let judged: [Judged<&'static str>; 10] = [
+    let judged: [Judged<&'static str>; 11] = [
         as_is(Verdict::new(
             ready.status,
             ready.reason.as_str(),
@@ -140,6 +143,7 @@ pub fn compose(
         map(&healthy(f), |r| r.as_str()),
         map(&parity, |r| r.as_str()),
         map(&hooks_succeeded(&data.hooks), |r| r.as_str()),
+        map(&held(spec, data), |r| r.as_str()),
     ];
     let stamp = stamp(now);
     let mut conditions: Vec<Condition> = OURS
