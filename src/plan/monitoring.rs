@@ -103,6 +103,62 @@ pub fn stopped_waiting(
     Some(waited.max(0.0))
 }
 
+/// The promotion steps one status write ended, each with its seconds: a
+/// phase ends when the next one starts or the promotion finishes (its
+/// record's timing) or is cancelled (at `now`); the verification after a
+/// promotion is the step `Verification`, ended when it passes, fails or
+/// is abandoned.
+pub fn ended_steps(
+    before: Option<&SiteHAPairStatus>,
+    after: &SiteHAPairStatus,
+    now: Timestamp,
+) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let secs = |from: &str, to: Timestamp| {
+        crate::plan::time::parse(from).map(|f| to.duration_since(f).as_secs_f64().max(0.0))
+    };
+    if let Some(was) = before.and_then(|b| b.promotion.as_ref()) {
+        let open = was.steps.len().saturating_sub(1);
+        let same = after
+            .promotion
+            .as_ref()
+            .filter(|p| p.started_at == was.started_at);
+        let record = after
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.started_at == was.started_at && r.to == was.to);
+        match (same, record) {
+            (Some(p), _) => {
+                for pair in p.steps.windows(2).skip(open) {
+                    let end = crate::plan::time::parse(&pair[1].at).unwrap_or(now);
+                    out.extend(secs(&pair[0].at, end).map(|s| (pair[0].phase.clone(), s)));
+                }
+            }
+            (None, Some(r)) => out.extend(
+                r.steps
+                    .iter()
+                    .skip(open)
+                    .map(|s| (s.phase.clone(), s.seconds as f64)),
+            ),
+            (None, None) => out.extend(
+                was.steps
+                    .last()
+                    .and_then(|s| secs(&s.at, now).map(|v| (s.phase.clone(), v))),
+            ),
+        }
+    }
+    if let Some(v) = before.and_then(|b| b.verification.as_ref())
+        && after
+            .verification
+            .as_ref()
+            .is_none_or(|a| a.started_at != v.started_at)
+    {
+        out.extend(secs(&v.started_at, now).map(|s| ("Verification".to_string(), s)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,8 +208,15 @@ mod tests {
             PromotionKind::of(&rec("w", REASON_INITIAL, 1, false)),
             PromotionKind::Initial
         );
+        assert_eq!(
+            PromotionKind::of(&rec("w", "Revert", 3, false)),
+            PromotionKind::Revert
+        );
         let labels: Vec<&str> = PromotionKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(labels, ["planned", "automatic", "forced", "initial"]);
+        assert_eq!(
+            labels,
+            ["planned", "automatic", "forced", "initial", "revert"]
+        );
     }
 
     #[test]
@@ -237,5 +300,64 @@ mod tests {
             p.started_at = "2026-01-01T00:00:40Z".into();
         }
         assert_eq!(stopped_waiting(Some(&before), &again, now), Some(30.0));
+    }
+
+    #[test]
+    fn a_step_is_observed_once_when_it_ends() {
+        use crate::api::{PhaseStart, PromotionStatus, StepTiming, VerificationStatus};
+        let at = |p: &str, t: &str| PhaseStart {
+            phase: p.into(),
+            at: t.into(),
+        };
+        let running = |steps: Vec<PhaseStart>| SiteHAPairStatus {
+            promotion: Some(PromotionStatus {
+                to: "west".into(),
+                started_at: "2026-01-01T00:00:00Z".into(),
+                steps,
+                ..PromotionStatus::default()
+            }),
+            ..SiteHAPairStatus::default()
+        };
+        let now: Timestamp = "2026-01-01T00:00:20Z".parse().expect("time");
+        let one = running(vec![at("Preflight", "2026-01-01T00:00:00Z")]);
+        let two = running(vec![
+            at("Preflight", "2026-01-01T00:00:00Z"),
+            at("Demoting", "2026-01-01T00:00:04Z"),
+        ]);
+        assert_eq!(
+            ended_steps(Some(&one), &two, now),
+            [("Preflight".into(), 4.0)]
+        );
+        assert!(ended_steps(Some(&two), &two, now).is_empty());
+        let mut done = with_history(vec![PromotionRecord {
+            to: "west".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            steps: vec![
+                StepTiming {
+                    phase: "Preflight".into(),
+                    started_at: "2026-01-01T00:00:00Z".into(),
+                    seconds: 4,
+                },
+                StepTiming {
+                    phase: "Demoting".into(),
+                    started_at: "2026-01-01T00:00:04Z".into(),
+                    seconds: 7,
+                },
+            ],
+            ..PromotionRecord::default()
+        }]);
+        done.verification = Some(VerificationStatus {
+            started_at: "2026-01-01T00:00:11Z".into(),
+            ..VerificationStatus::default()
+        });
+        assert_eq!(
+            ended_steps(Some(&two), &done, now),
+            [("Demoting".into(), 7.0)]
+        );
+        let verified = with_history(done.history.clone());
+        assert_eq!(
+            ended_steps(Some(&done), &verified, now),
+            [("Verification".into(), 9.0)]
+        );
     }
 }

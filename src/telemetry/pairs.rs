@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::api::conditions::{self, ConditionStatus, types};
 use crate::api::{PromotionPhase, SiteHAPairStatus, SiteHealth, SiteMode};
-use crate::plan::monitoring::{PromotionKind, finished_promotions, stopped_waiting};
+use crate::plan::monitoring::{PromotionKind, ended_steps, finished_promotions, stopped_waiting};
 
 /// A pair.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +31,12 @@ pub struct SiteLabels {
     pub namespace: String,
     pub pair: String,
     pub site: String,
+}
+
+/// A promotion step (across pairs: one series per step).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub step: String,
 }
 
 /// A promotion phase of a pair.
@@ -90,6 +96,9 @@ pub struct PairMetrics {
     pub promotion_phase: Family<PhaseLabels, G>,
     pub promotions: Family<KindLabels, Counter>,
     pub old_active_wait: Family<PairLabels, Histogram>,
+    /// How long each promotion step took, by step (the phase, or
+    /// Verification), observed when it ended.
+    pub promotion_steps: Family<StepLabels, Histogram>,
     /// The sites whose series exist, per (namespace, pair): what to remove.
     sites: Mutex<HashMap<(String, String), BTreeSet<String>>>,
 }
@@ -110,6 +119,7 @@ impl PairMetrics {
             promotion_phase: Family::default(),
             promotions: Family::default(),
             old_active_wait: Family::new_with_constructor(wait_histogram),
+            promotion_steps: Family::new_with_constructor(wait_histogram),
             sites: Mutex::new(HashMap::new()),
         };
         registry.register(
@@ -171,6 +181,11 @@ impl PairMetrics {
             "old_active_wait_seconds",
             "Time a promotion waited for a silent old active, observed when it stopped waiting (the site answered, the promotion was forced or cancelled)",
             m.old_active_wait.clone(),
+        );
+        registry.register(
+            "promotion_step_seconds",
+            "Time each promotion step took, by step (Preflight, Demoting, WaitingForOldActive, Promoting, SwitchingTraffic, Verification), observed when the step ended",
+            m.promotion_steps.clone(),
         );
         m
     }
@@ -289,6 +304,11 @@ impl PairMetrics {
         }
         if let Some(waited) = stopped_waiting(before, after, now) {
             self.old_active_wait.get_or_create(&p).observe(waited);
+        }
+        for (step, seconds) in ended_steps(before, after, now) {
+            self.promotion_steps
+                .get_or_create(&StepLabels { step })
+                .observe(seconds);
         }
     }
 
