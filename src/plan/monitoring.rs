@@ -60,19 +60,31 @@ impl PromotionKind {
 }
 
 /// The promotions `after` records that `before` did not: what one status
-/// write finished. Records are told apart whole, so the trimming of the
-/// history to its last ten does not count anything twice.
+/// write finished. Records are told apart by their promotion, so neither
+/// the trimming of the history to its last ten nor what is added to a
+/// record later counts anything twice.
 pub fn finished_promotions(
     before: Option<&SiteHAPairStatus>,
     after: &SiteHAPairStatus,
 ) -> Vec<PromotionKind> {
+    new_records(before, after).map(PromotionKind::of).collect()
+}
+
+/// The records `after` holds that `before` did not, told apart by the
+/// promotion they record (its target, epoch and start), not by what was
+/// added to them later (verification, clean-up).
+fn new_records<'a>(
+    before: Option<&'a SiteHAPairStatus>,
+    after: &'a SiteHAPairStatus,
+) -> impl Iterator<Item = &'a PromotionRecord> {
     let old: &[PromotionRecord] = before.map_or(&[], |b| b.history.as_slice());
+    let same = |a: &PromotionRecord, b: &PromotionRecord| {
+        a.to == b.to && a.epoch == b.epoch && a.started_at == b.started_at
+    };
     after
         .history
         .iter()
-        .filter(|r| !old.contains(r))
-        .map(PromotionKind::of)
-        .collect()
+        .filter(move |r| !old.iter().any(|o| same(o, r)))
 }
 
 /// Seconds a promotion waited for its silent old active, when `before` was
@@ -117,36 +129,34 @@ pub fn ended_steps(
     let secs = |from: &str, to: Timestamp| {
         crate::plan::time::parse(from).map(|f| to.duration_since(f).as_secs_f64().max(0.0))
     };
-    if let Some(was) = before.and_then(|b| b.promotion.as_ref()) {
-        let open = was.steps.len().saturating_sub(1);
-        let same = after
-            .promotion
-            .as_ref()
-            .filter(|p| p.started_at == was.started_at);
-        let record = after
-            .history
-            .iter()
-            .rev()
-            .find(|r| r.started_at == was.started_at && r.to == was.to);
-        match (same, record) {
-            (Some(p), _) => {
-                for pair in p.steps.windows(2).skip(open) {
-                    let end = crate::plan::time::parse(&pair[1].at).unwrap_or(now);
-                    out.extend(secs(&pair[0].at, end).map(|s| (pair[0].phase.clone(), s)));
-                }
-            }
-            (None, Some(r)) => out.extend(
-                r.steps
-                    .iter()
-                    .skip(open)
-                    .map(|s| (s.phase.clone(), s.seconds as f64)),
-            ),
-            (None, None) => out.extend(
-                was.steps
-                    .last()
-                    .and_then(|s| secs(&s.at, now).map(|v| (s.phase.clone(), v))),
-            ),
+    let was = before.and_then(|b| b.promotion.as_ref());
+    // The steps of a promotion `before` already saw as begun end from its
+    // last one on; a promotion it did not see ends all of its steps.
+    let open = |started_at: &str| {
+        was.filter(|w| w.started_at == started_at)
+            .map_or(0, |w| w.steps.len().saturating_sub(1))
+    };
+    let mut seen_again = false;
+    if let Some(p) = &after.promotion {
+        seen_again |= was.is_some_and(|w| w.started_at == p.started_at);
+        for pair in p.steps.windows(2).skip(open(&p.started_at)) {
+            let end = crate::plan::time::parse(&pair[1].at).unwrap_or(now);
+            out.extend(secs(&pair[0].at, end).map(|s| (pair[0].phase.clone(), s)));
         }
+    }
+    for r in new_records(before, after) {
+        if r.steps.is_empty() {
+            continue;
+        }
+        seen_again |= was.is_some_and(|w| w.started_at == r.started_at);
+        let timings = r.steps.iter().skip(open(&r.started_at));
+        out.extend(timings.map(|s| (s.phase.clone(), s.seconds as f64)));
+    }
+    // Cancelled (or its record not kept): its last step ends now.
+    if let Some(w) = was.filter(|_| !seen_again)
+        && let Some(last) = w.steps.last()
+    {
+        out.extend(secs(&last.at, now).map(|v| (last.phase.clone(), v)));
     }
     if let Some(v) = before.and_then(|b| b.verification.as_ref())
         && after
@@ -354,7 +364,9 @@ mod tests {
             ended_steps(Some(&two), &done, now),
             [("Demoting".into(), 7.0)]
         );
-        let verified = with_history(done.history.clone());
+        let mut verified = with_history(done.history.clone());
+        verified.history[0].cleaned_up_at = Some("2026-01-01T00:00:12Z".into());
+        assert!(finished_promotions(Some(&done), &verified).is_empty());
         assert_eq!(
             ended_steps(Some(&done), &verified, now),
             [("Verification".into(), 9.0)]
