@@ -21,6 +21,7 @@ pub(super) fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
         stale: 0,
         seconds,
         recreate: false,
+        verify: None,
         hold: None,
     }
 }
@@ -345,4 +346,40 @@ fn regression_a_recreated_pair_settles_on_one_active_when_a_silent_site_it_never
         },
     ];
     run(2, false, &events).expect("invariants hold");
+}
+
+/// Verification on: s1 is promoted, then its health check hangs while its
+/// admin API answers: the verification fails, s0 is promoted back
+/// (reason Revert, a new epoch, s1 demoted first) and the pair is held;
+/// one active site throughout, and the settled pair is s0.
+#[test]
+fn scenario_a_failed_verification_reverts_through_the_same_fencing() {
+    let mut on = step(&[0, 0], None, 10);
+    on.verify = Some(0);
+    let events = vec![
+        on,
+        step(&[0, 0], None, 10),
+        step(&[0, 0], Some(1), 10),
+        step(&[0, 0], None, 1),
+        step(&[0, 18], None, 10),
+        step(&[0, 18], None, 10),
+        step(&[0, 0], None, 10),
+    ];
+    let w = super::run_world(2, false, &events).expect("invariants hold");
+    assert_eq!(w.target, "s0", "reverted to s0");
+    let st = w.latest();
+    let revert = st.history.last().expect("a record");
+    assert_eq!(
+        (revert.reason.as_str(), revert.to.as_str()),
+        ("Revert", "s0")
+    );
+    assert_eq!(revert.requested_by.as_deref(), Some("sitehapair/verify"));
+    let failed = &st.history[st.history.len() - 2];
+    assert_eq!(failed.to, "s1");
+    assert!(failed.epoch < revert.epoch);
+    assert_eq!(
+        failed.verification.as_ref().map(|v| v.result),
+        Some(crate::api::VerificationResult::Failed)
+    );
+    assert!(st.hold.is_some(), "held until acknowledged");
 }

@@ -30,6 +30,12 @@
 //! 6. while a deny window is open or spec.promotion.notBefore is ahead, no
 //!    planned promotion starts.
 //!
+//! Verification after a promotion (spec.promotion.verify) is turned on and
+//! off at any time, and a person acknowledges its hold at any time: a
+//! new active whose health check fails is reverted through the same
+//! machine (a spec change after the status), and every invariant above
+//! holds through reverts too.
+//!
 //! `MODEL_CASES` runs more cases (scripts/model.sh).
 
 use proptest::prelude::*;
@@ -53,6 +59,9 @@ pub(super) struct Event {
     /// A person closes a deny window (0), schedules the promotion some
     /// seconds ahead (1..), or clears both (None: nothing changes).
     hold: Option<u8>,
+    /// A person turns spec.promotion.verify on or off (0) or acknowledges
+    /// the hold a failed verification left (1); None: nothing.
+    verify: Option<u8>,
 }
 
 fn fault(n: u8) -> Fault {
@@ -85,17 +94,21 @@ fn event() -> impl Strategy<Value = Event> {
         0u32..40,
         prop::bool::weighted(0.03),
         prop::option::weighted(0.1, 0u8..8),
+        prop::option::weighted(0.15, 0u8..2),
     )
         .prop_map(
-            |(faults, retarget, flip_policy, crash, stale, seconds, recreate, hold)| Event {
-                faults,
-                retarget,
-                flip_policy,
-                crash,
-                stale,
-                seconds,
-                recreate,
-                hold,
+            |(faults, retarget, flip_policy, crash, stale, seconds, recreate, hold, verify)| {
+                Event {
+                    faults,
+                    retarget,
+                    flip_policy,
+                    crash,
+                    stale,
+                    seconds,
+                    recreate,
+                    hold,
+                    verify,
+                }
             },
         )
 }
@@ -310,6 +323,11 @@ fn settle(w: &mut World, seen: &mut Seen) -> Result<(), String> {
 
 /// Run a scenario; Err names the first invariant broken.
 pub(super) fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), String> {
+    run_world(n, immediate, events).map(|_| ())
+}
+
+/// Run a scenario and give back the settled world.
+pub(super) fn run_world(n: usize, immediate: bool, events: &[Event]) -> Result<World, String> {
     let policy = if immediate {
         TrafficFailover::Immediate
     } else {
@@ -351,6 +369,14 @@ pub(super) fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), Str
                 w.generation += 1;
             }
         }
+        match e.verify {
+            Some(0) => {
+                w.verify = !w.verify;
+                w.generation += 1;
+            }
+            Some(_) => w.ack = true,
+            None => {}
+        }
         let held = w.start_held();
         let before = w.versions.len();
         let end = w.trip(e.stale, e.crash);
@@ -360,12 +386,14 @@ pub(super) fn run(n: usize, immediate: bool, events: &[Event]) -> Result<(), Str
         if end == TripEnd::Crashed {
             w.known = None; // a new process
         }
+        w.ack = false;
         check_world(&w, &mut seen).map_err(|m| format!("step {step}: {m}"))?;
         if end == TripEnd::Completed {
             check_traffic(&w).map_err(|m| format!("step {step}: {m}"))?;
         }
     }
-    settle(&mut w, &mut seen).map_err(|m| format!("after settling: {m}"))
+    settle(&mut w, &mut seen).map_err(|m| format!("after settling: {m}"))?;
+    Ok(w)
 }
 
 proptest! {

@@ -127,6 +127,12 @@ pub struct World {
     pub window_closed: bool,
     /// spec.promotion.notBefore.
     pub not_before: Option<Timestamp>,
+    /// spec.promotion.verify is set (a failed verification reverts).
+    pub verify: bool,
+    /// The verification-revert annotation the last revert wrote.
+    pub revert_note: Option<String>,
+    /// A person acknowledges the hold in the coming trip.
+    pub ack: bool,
 }
 
 impl World {
@@ -158,6 +164,9 @@ impl World {
             recreated: Vec::new(),
             window_closed: false,
             not_before: None,
+            verify: false,
+            revert_note: None,
+            ack: false,
         }
     }
 
@@ -203,6 +212,15 @@ impl World {
             }];
         }
         spec.promotion.not_before = self.not_before.map(crate::plan::time::stamp);
+        if self.verify {
+            spec.promotion.verify = Some(crate::api::PromotionVerify {
+                period: "30s".into(),
+                successes: 2,
+                interval: "5s".into(),
+                probes: Vec::new(),
+                revert: true,
+            });
+        }
         spec
     }
 
@@ -393,8 +411,11 @@ impl World {
         let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
         let mut status = start_status(&spec, self.generation, old_ref, None).status;
         // The machine's input as the shell builds it, from the pair as
-        // the model writes it.
-        let asks = PairAsks::of_spec(&spec, &check_spec(&spec));
+        // the model writes it (a revert is believed while the status read
+        // is held, as the shell believes its annotation).
+        let check = check_spec(&spec);
+        let held = old.hold.is_some();
+        let asks = PairAsks::of_spec(&spec, &check).with_revert(held, self.revert_note.as_deref());
         let mut version = read;
         let (mut writes, mut steps) = (0u8, 0u8);
         for _ in 0..8 {
@@ -436,6 +457,8 @@ impl World {
                 return Ok(TripEnd::Crashed);
             }
         }
+        let before = old.history.last().map(|r| r.epoch);
+        let revert = self.verify_step(&mut status, &reports, &check, before);
         if status != self.versions[version] {
             self.write(version, &status).ok_or(())?;
         }
@@ -443,6 +466,52 @@ impl World {
         // status it planned from a current copy.
         self.commit_answers(heard);
         self.traffic = status.traffic_site.clone();
+        // The revert's spec change after the status it was decided on.
+        if let Some(r) = revert {
+            self.revert_note = Some(format!("{}: {}", r.to, r.why));
+            self.target = r.to;
+            self.generation += 1;
+        }
         Ok(TripEnd::Completed)
+    }
+
+    /// The verification step as the shell runs it: the health this trip
+    /// observed folded into the rows, then `apply_verify` (no probes).
+    fn verify_step(
+        &self,
+        status: &mut SiteHAPairStatus,
+        reports: &[SiteReport],
+        check: &crate::plan::spec_check::SpecCheck,
+        before: Option<i64>,
+    ) -> Option<crate::plan::verify::Revert> {
+        use crate::plan::verify::{VerifyInput, apply_verify, note_cleaned_up};
+        for row in &mut status.sites {
+            if let Some(r) = reports.iter().find(|r| r.name == row.name) {
+                row.health = Some(match r.healthy {
+                    Some(true) => crate::api::SiteHealth::Healthy,
+                    _ => crate::api::SiteHealth::Unhealthy,
+                });
+                row.mode = r.mode.or(Some(SiteMode::Unknown));
+                row.epoch = r.epoch.or(row.epoch);
+            }
+        }
+        let finished = crate::plan::hooks::completed_now(before, &status.history).cloned();
+        let since = status.hold.as_ref().map(|h| h.since.clone());
+        let ack = since.as_deref().filter(|_| self.ack);
+        let out = apply_verify(
+            status,
+            &VerifyInput {
+                config: check.verify,
+                pair: "model",
+                finished: finished.as_ref(),
+                probes: &[],
+                ack: ack.map(|a| (a, "user model")),
+                target: &self.target,
+                revert_annotation: self.revert_note.as_deref(),
+                now: self.now,
+            },
+        );
+        note_cleaned_up(status, self.now);
+        out.revert
     }
 }

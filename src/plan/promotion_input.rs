@@ -74,17 +74,20 @@ impl<'a> PairAsks<'a> {
                 .map(|value| force_past_of(value, get(ANNOTATION_FORCE_PAST_BY))),
             warnings,
         }
-        .reverting(obj, get(ANNOTATION_VERIFICATION_REVERT))
+        .with_revert(
+            obj.status.as_ref().is_some_and(|s| s.hold.is_some()),
+            get(ANNOTATION_VERIFICATION_REVERT),
+        )
     }
 
-    /// The operator's own revert after a failed verification: believed
-    /// while the pair is held and the annotation names spec.activeSite;
-    /// asked by sitehapair/verify, why as the annotation says.
-    fn reverting(mut self, obj: &SiteHAPair, revert: Option<&str>) -> Self {
-        let held = obj.status.as_ref().is_some_and(|s| s.hold.is_some());
+    /// The operator's own revert after a failed verification (the
+    /// verification-revert annotation): believed while the pair is held
+    /// and it names spec.activeSite; asked by sitehapair/verify, why as
+    /// the annotation says.
+    pub fn with_revert(mut self, held: bool, revert: Option<&str>) -> Self {
         if let Some((site, why)) = revert.and_then(|r| r.split_once(": "))
             && held
-            && site == obj.spec.active_site
+            && site == self.spec.active_site
         {
             self.reason = PromotionReason::Revert;
             self.requested_by = Some(VERIFY_REQUESTER.to_string());

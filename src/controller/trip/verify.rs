@@ -17,6 +17,7 @@ use crate::api::{
     SiteHAPair, SiteHAPairStatus, VERIFY_FIELD_MANAGER, VerifyProbe,
 };
 use crate::plan::event::PlannedEvent;
+use crate::plan::hooks::completed_now;
 use crate::plan::spec_check::SpecCheck;
 use crate::plan::time::Timestamp;
 use crate::plan::verify::{
@@ -35,11 +36,7 @@ pub async fn verify(
     before: Option<i64>,
     now: Timestamp,
 ) -> VerifyOutcome {
-    let finished = status
-        .history
-        .last()
-        .filter(|r| Some(r.epoch) != before && status.promotion.is_none())
-        .cloned();
+    let finished = completed_now(before, &status.history).cloned();
     let probes = match (&obj.spec.promotion.verify, finished.is_none()) {
         (Some(v), true) if check_due(status, check.verify, now) => {
             let timeout = check
