@@ -181,10 +181,15 @@ fn check_forcing(
     if was_forced {
         return Ok(());
     }
+    // A record is told apart by its promotion: what is added to it later
+    // (its verification, its clean-up) makes no new record.
+    let same = |a: &crate::api::PromotionRecord, b: &crate::api::PromotionRecord| {
+        a.to == b.to && a.epoch == b.epoch && a.started_at == b.started_at
+    };
     let new_record = after
         .history
         .last()
-        .filter(|r| r.forced && before.history.last() != Some(*r));
+        .filter(|r| r.forced && !before.history.last().is_some_and(|b| same(b, r)));
     if after.promotion.as_ref().filter(|p| p.forced).is_none() && new_record.is_none() {
         return Ok(());
     }

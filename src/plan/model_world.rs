@@ -491,8 +491,6 @@ impl World {
                     Some(true) => crate::api::SiteHealth::Healthy,
                     _ => crate::api::SiteHealth::Unhealthy,
                 });
-                row.mode = r.mode.or(Some(SiteMode::Unknown));
-                row.epoch = r.epoch.or(row.epoch);
             }
         }
         let finished = crate::plan::hooks::completed_now(before, &status.history).cloned();
