@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::pair::Pair;
 use crate::support::status::{WAIT, last_record};
 use crate::support::syncbed::set_health;
-use crate::support::{condition, testbed, wait_for};
+use crate::support::{Namespace, base_pair, condition, stderr, testbed, wait_for};
 
 /// A pair whose promotions are verified: 5 checks in a row, 2 s apart,
 /// within 60 s; automatic failover on, without anti-flap.
@@ -28,6 +28,21 @@ fn verified_pair(prefix: &str) -> Pair {
         },
         &[],
     )
+}
+
+/// `sitehapair COMMAND gis -n NS`: whether it exited 0, and what it said.
+fn cli(p: &Pair, command: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
+        .args([command, "gis", "-n", &p.ns.name])
+        .env("KUBECONFIG", &testbed().kubeconfig)
+        .output()
+        .expect("sitehapair");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
 }
 
 fn mode(st: &Value, site: &str) -> Value {
@@ -103,19 +118,23 @@ fn a_failed_verification_reverts_and_holds_failover_until_acknowledged() {
         "east"
     );
 
+    // sitehapair status says it is held, how to acknowledge, and the record.
+    let (ok, said) = cli(&p, "status");
+    assert!(ok, "{said}");
+    for needle in [
+        "HELD since",
+        "sitehapair ack gis",
+        "asked by sitehapair/verify: VerificationFailed",
+        "verification Failed",
+        "switched ",
+    ] {
+        assert!(said.contains(needle), "status lacks {needle:?}:\n{said}");
+    }
+
     // A person acknowledges: the hold clears, naming who, and the
     // failover runs.
-    let out = Command::new(env!("CARGO_BIN_EXE_sitehapair"))
-        .args(["ack", "gis", "-n", &p.ns.name])
-        .env("KUBECONFIG", &testbed().kubeconfig)
-        .output()
-        .expect("sitehapair ack");
-    let said = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = cli(&p, "ack");
+    assert!(ok, "{said}");
     assert!(said.contains("acknowledged the hold"), "{said}");
     let st = p.wait_status("the hold cleared", |st| {
         condition(st, "Held")["status"] == "False" && st["hold"].is_null()
@@ -161,4 +180,33 @@ fn a_promotion_that_passes_verification_is_recorded_verified() {
             "{metrics}"
         );
     }
+}
+
+#[test]
+fn bad_verify_settings_are_refused_with_a_clear_message() {
+    let ns = Namespace::new("verify-invalid");
+    let cases = [
+        (
+            json!({"period": "1s", "interval": "5s"}),
+            "verify.period must be at least verify.interval",
+        ),
+        (json!({"period": "soon"}), "spec.promotion.verify.period"),
+        (json!({"successes": 0}), "spec.promotion.verify.successes"),
+        (
+            json!({"probes": [{"url": "ftp://gis.example/"}]}),
+            "a verify probe's url must be an http:// or https:// URL",
+        ),
+    ];
+    for (i, (verify, expect)) in cases.into_iter().enumerate() {
+        let mut pair = base_pair(&format!("bad-verify-{i}"));
+        pair["spec"]["promotion"] = json!({"verify": verify});
+        let out = ns.apply(&pair.to_string());
+        let err = stderr(&out);
+        assert!(!out.status.success(), "accepted: {pair}");
+        assert!(err.contains(expect), "error lacks {expect:?}:\n{err}");
+    }
+    let mut ok = base_pair("good-verify");
+    ok["spec"]["promotion"] = json!({"verify": {}});
+    let out = ns.apply(&ok.to_string());
+    assert!(out.status.success(), "defaults refused: {}", stderr(&out));
 }
