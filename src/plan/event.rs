@@ -24,6 +24,11 @@ impl PlannedEvent {
                 | "HookSucceeded"
                 | "HookFailed"
                 | "HookAbandoned"
+                | "VerificationPassed"
+                | "VerificationFailed"
+                | "PromotionReverted"
+                | "RevertRequested"
+                | "HoldAcknowledged"
         )
     }
 }
