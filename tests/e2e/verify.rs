@@ -3,7 +3,7 @@
 //! previous active promoted back through the same promotion, reason
 //! Revert, asked by sitehapair/verify) and the pair is held: automatic
 //! failover does not run until `sitehapair ack` acknowledges; a new active
-//! that passes is recorded as verified.
+//! that passes (its health check and a probe) is recorded as verified.
 
 use std::process::Command;
 
@@ -15,15 +15,27 @@ use crate::support::syncbed::set_health;
 use crate::support::{Namespace, base_pair, condition, stderr, testbed, wait_for};
 
 /// A pair whose promotions are verified: 5 checks in a row, 2 s apart,
-/// within 60 s; automatic failover on, without anti-flap.
-fn verified_pair(prefix: &str) -> Pair {
+/// within 60 s; automatic failover on, without anti-flap. With `probe`,
+/// each check also GETs west's health check (a probe that passes while
+/// west is healthy).
+fn verified_pair(prefix: &str, probe: bool) -> Pair {
     Pair::start_with(
         prefix,
         |pair| {
             pair["spec"]["healthCheck"] = json!({"interval": "2s", "timeout": "1s"});
+            let mut verify = json!({"period": "60s", "successes": 5, "interval": "2s"});
+            if probe {
+                let west = pair["spec"]["sites"][1]["adminUrl"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches('/')
+                    .to_string();
+                verify["probes"] =
+                    json!([{"url": format!("{west}/health?probe=verify"), "expectStatus": 200}]);
+            }
             pair["spec"]["promotion"] = json!({
                 "automatic": {"enabled": true, "failureThreshold": 2, "minInterval": "0s"},
-                "verify": {"period": "60s", "successes": 5, "interval": "2s"},
+                "verify": verify,
             });
         },
         &[],
@@ -55,7 +67,7 @@ fn mode(st: &Value, site: &str) -> Value {
 
 #[test]
 fn a_failed_verification_reverts_and_holds_failover_until_acknowledged() {
-    let p = verified_pair("verify-revert");
+    let p = verified_pair("verify-revert", false);
     p.promote("west");
     p.wait_status("west active", |st| {
         st["activeSite"] == "west" && st["promotion"].is_null()
@@ -153,7 +165,7 @@ fn a_failed_verification_reverts_and_holds_failover_until_acknowledged() {
 
 #[test]
 fn a_promotion_that_passes_verification_is_recorded_verified() {
-    let p = verified_pair("verify-pass");
+    let p = verified_pair("verify-pass", true);
     p.promote("west");
     let st = p.wait_status("west verified", |st| {
         st["activeSite"] == "west"
@@ -168,6 +180,18 @@ fn a_promotion_that_passes_verification_is_recorded_verified() {
     assert!(st["hold"].is_null(), "{st}");
     assert!(!p.events("VerificationPassed").is_empty());
     assert!(p.events("PromotionReverted").is_empty());
+    // The probe was called on each check.
+    let probes = p
+        .west
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("probe=verify"))
+        })
+        .count();
+    assert!(probes >= 5, "{probes} probe calls");
     let metrics =
         p.op.as_ref()
             .and_then(|o| o.http_get("/metrics"))
