@@ -22,6 +22,9 @@ pub mod types {
     /// A new pair's sites are ready to be adopted (the findings of
     /// `sitehapair check`), until its first sync.
     pub const PREREQUISITES: &str = "Prerequisites";
+    /// A promotion failed its verification: automatic failover and revert
+    /// are held until a person acknowledges.
+    pub const HELD: &str = "Held";
 }
 
 /// One aspect of the pair's state.

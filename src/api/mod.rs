@@ -11,6 +11,7 @@ pub mod redact;
 pub mod rehearsal;
 pub mod spec;
 pub mod status;
+pub mod verify;
 pub mod windows;
 
 pub use change::{ActiveChangeStatus, ChangeStep};
@@ -19,6 +20,7 @@ pub use hooks::*;
 pub use rehearsal::*;
 pub use spec::*;
 pub use status::*;
+pub use verify::*;
 pub use windows::*;
 
 use kube::CustomResourceExt;

@@ -442,6 +442,15 @@ pub struct PromotionSpec {
     /// would take. A new id runs again; a real promotion cancels it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearse: Option<super::rehearsal::RehearsalRequest>,
+    /// Verification after a promotion; off when absent. For `period` after
+    /// each Manual or Automatic promotion the new active must pass its
+    /// health check (and the probes) `successes` times in a row; if it
+    /// fails, the previous active is promoted back (a planned promotion,
+    /// demote before promote) and the pair is held (status.hold, condition
+    /// Held) until a person acknowledges: no automatic failover and no
+    /// automatic revert runs meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<super::verify::PromotionVerify>,
 }
 
 impl Default for PromotionSpec {
@@ -455,6 +464,7 @@ impl Default for PromotionSpec {
             hooks: Vec::new(),
             not_before: None,
             rehearse: None,
+            verify: None,
         }
     }
 }

@@ -63,6 +63,15 @@ pub struct SiteHAPairStatus {
     /// long it would take, and the problems found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<super::rehearsal::RehearsalStatus>,
+    /// The verification of the last promotion under way
+    /// (spec.promotion.verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::verify::VerificationStatus>,
+    /// Set when a promotion failed its verification: no automatic failover
+    /// and no automatic revert runs until acknowledged
+    /// (`sitehapair ack`, annotation sitehapair.io/acknowledge-hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<super::verify::HoldStatus>,
 }
 
 impl SiteHAPairStatus {
@@ -301,7 +310,7 @@ pub struct PromotionRecord {
     pub from: Option<String>,
     /// The promoted site.
     pub to: String,
-    /// Manual, Automatic, Adoption or SplitBrain.
+    /// Manual, Automatic, Revert (a failed verification), Adoption or SplitBrain.
     pub reason: String,
     /// The epoch the promotion stamped.
     pub epoch: i64,
@@ -330,6 +339,15 @@ pub struct PromotionRecord {
     /// record closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_at: Option<String>,
+    /// When the old active site was seen cleaned up: every other site
+    /// reporting passive (RFC 3339). At completion for a promotion that
+    /// demoted it first; later for one that passed a silent site over
+    /// (when that site answers and is demoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleaned_up_at: Option<String>,
+    /// How the verification after it ended (spec.promotion.verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::verify::VerificationRecord>,
     /// The time each phase took.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepTiming>,

@@ -1,11 +1,12 @@
 //! The command line: `run` (the operator), `crd` (print the CRD), the
-//! pull-request checks `validate` and `diff`, `promote` and `status`, and
+//! pull-request checks `validate` and `diff`, `promote`, `status` and `ack`, and
 //! adopting running sites: `export` and `check`.
 
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+mod ack;
 pub mod api_client;
 mod check;
 mod diff;
@@ -13,6 +14,7 @@ mod export;
 mod export_plan;
 pub mod pair_input;
 mod promote;
+mod record_lines;
 mod rehearse;
 mod validate;
 
@@ -47,8 +49,12 @@ pub enum Command {
     /// --dry-run prints the preflight and the steps and changes nothing.
     Promote(promote::PromoteArgs),
     /// The sites of a pair (mode, health, epoch, synced revision, drift),
-    /// the running promotion and the last ones.
+    /// the running promotion, the verification and hold, and the last
+    /// promotions with their steps.
     Status(promote::StatusArgs),
+    /// Acknowledge a pair's hold after a failed verification: automatic
+    /// failover and revert run again; exit 1 when the pair is not held.
+    Ack(ack::AckArgs),
     /// Write one live site's services into a folder, one file per service
     /// in the kind's canonical form, secret values masked; say what was
     /// left out. Refuses a non-empty folder unless --force.
@@ -165,6 +171,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Diff(args) => diff::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Status(args) => promote::status(args).await,
+        Command::Ack(args) => ack::ack(args).await,
         Command::Export(args) => Ok(export::run(*args).await?),
         Command::Check(args) => Ok(check::run(args).await?),
         Command::Run(args) => run_operator(*args).await.map(|()| ExitCode::SUCCESS),

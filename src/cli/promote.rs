@@ -20,7 +20,7 @@ use crate::plan::promotion::{ModeSeen, PromotionInput, Step, plan_promotion, pre
 use crate::plan::promotion_status::observations;
 
 /// The field manager of spec changes made by this CLI.
-const CLI_FIELD_MANAGER: &str = "sitehapair-cli";
+pub(super) const CLI_FIELD_MANAGER: &str = "sitehapair-cli";
 
 #[derive(Args, Debug)]
 pub struct PromoteArgs {
@@ -71,7 +71,9 @@ pub struct StatusArgs {
     pub namespace: Option<String>,
 }
 
-async fn pair_api(namespace: Option<String>) -> anyhow::Result<(Client, Api<SiteHAPair>, String)> {
+pub(super) async fn pair_api(
+    namespace: Option<String>,
+) -> anyhow::Result<(Client, Api<SiteHAPair>, String)> {
     let client = Client::try_default().await?;
     let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
     Ok((client.clone(), Api::namespaced(client, &ns), ns))
@@ -79,7 +81,7 @@ async fn pair_api(namespace: Option<String>) -> anyhow::Result<(Client, Api<Site
 
 /// The user the API server knows this CLI as (SelfSubjectReview), or
 /// "the sitehapair CLI" when it cannot tell.
-async fn who_am_i(client: &Client) -> String {
+pub(super) async fn who_am_i(client: &Client) -> String {
     use k8s_openapi::api::authentication::v1::SelfSubjectReview;
     let api: Api<SelfSubjectReview> = Api::all(client.clone());
     let review = SelfSubjectReview::default();
@@ -453,41 +455,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
-    if !st.history.is_empty() {
-        println!("last promotions:");
-        for h in st.history.iter().rev() {
-            println!(
-                "  {} -> {} epoch {} {} {} .. {}{}",
-                h.from.as_deref().unwrap_or("-"),
-                h.to,
-                h.epoch,
-                h.reason,
-                h.started_at,
-                h.completed_at,
-                match (&h.forced_by, h.forced) {
-                    (Some(by), _) => format!(" (forced by {by})"),
-                    (None, true) => " (forced)".to_string(),
-                    (None, false) => String::new(),
-                }
-            );
-            if let Some(by) = &h.requested_by {
-                println!(
-                    "    asked by {by}{}",
-                    h.why
-                        .as_deref()
-                        .map(|w| format!(": {w}"))
-                        .unwrap_or_default()
-                );
-            }
-            if !h.steps.is_empty() {
-                let steps: Vec<String> = h
-                    .steps
-                    .iter()
-                    .map(|s| format!("{} {} s", s.phase, s.seconds))
-                    .collect();
-                println!("    steps: {}", steps.join(", "));
-            }
-        }
+    let lines = super::record_lines::verify_lines(&args.name, &st)
+        .into_iter()
+        .chain(super::record_lines::history_lines(&st.history));
+    for line in lines {
+        println!("{line}");
     }
     for line in st.rehearsal.iter().flat_map(super::rehearse::lines) {
         println!("{line}");

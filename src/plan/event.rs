@@ -27,6 +27,11 @@ impl PlannedEvent {
                 | "RehearsalSucceeded"
                 | "RehearsalFailed"
                 | "RehearsalCancelled"
+                | "VerificationPassed"
+                | "VerificationFailed"
+                | "PromotionReverted"
+                | "RevertRequested"
+                | "HoldAcknowledged"
         )
     }
 }

@@ -31,6 +31,9 @@ pub struct FailoverInput<'a> {
     pub last: Option<&'a PromotionRecord>,
     /// The value of the ack annotation.
     pub ack: Option<&'a str>,
+    /// status.hold: a failed verification holds automatic failover until
+    /// a person acknowledges (its message says how).
+    pub held: Option<&'a str>,
     pub pair: &'a str,
     pub now: Timestamp,
 }
@@ -81,6 +84,12 @@ pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {
             message: format!("{why}, but no passive site is healthy and in sync"),
         };
     };
+    if let Some(hold) = i.held {
+        return FailoverDecision::Blocked {
+            reason: FailoverHold::Held,
+            message: format!("{why}; automatic failover to {} is held: {hold}", to.name),
+        };
+    }
     if let Some(last) = i.last
         && let Ok(done) = last.completed_at.parse::<Timestamp>()
         && done
@@ -133,6 +142,7 @@ mod tests {
             source_revision: Some("r"),
             last,
             ack,
+            held: None,
             pair: "gis",
             now: "2026-01-01T01:00:00Z".parse().expect("time"),
         }
@@ -186,6 +196,23 @@ mod tests {
                 reason: FailoverHold::NoFailoverCandidate,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn a_hold_after_a_failed_verification_blocks_failover() {
+        let sites = [
+            row("east", SiteHealth::Unhealthy, 3),
+            row("west", SiteHealth::Healthy, 0),
+        ];
+        let mut held = input(&sites, None, None);
+        held.held = Some("east failed verification; sitehapair ack gis");
+        assert!(matches!(
+            plan_failover(&held),
+            FailoverDecision::Blocked {
+                reason: FailoverHold::Held,
+                message,
+            } if message.contains("sitehapair ack gis")
         ));
     }
 

@@ -33,6 +33,7 @@ pub mod sync;
 pub mod sync_status;
 pub mod time;
 pub mod traffic_check;
+pub mod verify;
 pub mod windows;
 
 #[cfg(test)]

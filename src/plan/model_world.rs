@@ -129,6 +129,12 @@ pub struct World {
     pub not_before: Option<Timestamp>,
     /// spec.promotion.rehearse: the site and the request's id.
     pub rehearse: Option<(String, u32)>,
+    /// spec.promotion.verify is set (a failed verification reverts).
+    pub verify: bool,
+    /// The verification-revert annotation the last revert wrote.
+    pub revert_note: Option<String>,
+    /// A person acknowledges the hold in the coming trip.
+    pub ack: bool,
 }
 
 impl World {
@@ -161,6 +167,9 @@ impl World {
             window_closed: false,
             not_before: None,
             rehearse: None,
+            verify: false,
+            revert_note: None,
+            ack: false,
         }
     }
 
@@ -213,6 +222,15 @@ impl World {
                     site: site.clone(),
                     id: id.to_string(),
                 });
+        if self.verify {
+            spec.promotion.verify = Some(crate::api::PromotionVerify {
+                period: "30s".into(),
+                successes: 2,
+                interval: "5s".into(),
+                probes: Vec::new(),
+                revert: true,
+            });
+        }
         spec
     }
 
@@ -403,8 +421,11 @@ impl World {
         let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
         let mut status = start_status(&spec, self.generation, old_ref, None).status;
         // The machine's input as the shell builds it, from the pair as
-        // the model writes it.
-        let asks = PairAsks::of_spec(&spec, &check_spec(&spec));
+        // the model writes it (a revert is believed while the status read
+        // is held, as the shell believes its annotation).
+        let check = check_spec(&spec);
+        let held = old.hold.is_some();
+        let asks = PairAsks::of_spec(&spec, &check).with_revert(held, self.revert_note.as_deref());
         let mut version = read;
         let (mut writes, mut steps) = (0u8, 0u8);
         for _ in 0..8 {
@@ -448,6 +469,8 @@ impl World {
         }
         // A rehearsal, as the shell runs it after the promotion step.
         version = self.rehearse(&spec, &asks, &old, &mut status, &reports, version)?;
+        let before = old.history.last().map(|r| r.epoch);
+        let revert = self.verify_step(&mut status, &reports, &check, before);
         if status != self.versions[version] {
             self.write(version, &status).ok_or(())?;
         }
@@ -455,6 +478,12 @@ impl World {
         // status it planned from a current copy.
         self.commit_answers(heard);
         self.traffic = status.traffic_site.clone();
+        // The revert's spec change after the status it was decided on.
+        if let Some(r) = revert {
+            self.revert_note = Some(format!("{}: {}", r.to, r.why));
+            self.target = r.to;
+            self.generation += 1;
+        }
         Ok(TripEnd::Completed)
     }
 
@@ -533,5 +562,43 @@ impl World {
             ));
         }
         Ok(version)
+    }
+
+    /// The verification step as the shell runs it: the health this trip
+    /// observed folded into the rows, then `apply_verify` (no probes).
+    fn verify_step(
+        &self,
+        status: &mut SiteHAPairStatus,
+        reports: &[SiteReport],
+        check: &crate::plan::spec_check::SpecCheck,
+        before: Option<i64>,
+    ) -> Option<crate::plan::verify::Revert> {
+        use crate::plan::verify::{VerifyInput, apply_verify, note_cleaned_up};
+        for row in &mut status.sites {
+            if let Some(r) = reports.iter().find(|r| r.name == row.name) {
+                row.health = Some(match r.healthy {
+                    Some(true) => crate::api::SiteHealth::Healthy,
+                    _ => crate::api::SiteHealth::Unhealthy,
+                });
+            }
+        }
+        let finished = crate::plan::hooks::completed_now(before, &status.history).cloned();
+        let since = status.hold.as_ref().map(|h| h.since.clone());
+        let ack = since.as_deref().filter(|_| self.ack);
+        let out = apply_verify(
+            status,
+            &VerifyInput {
+                config: check.verify,
+                pair: "model",
+                finished: finished.as_ref(),
+                probes: &[],
+                ack: ack.map(|a| (a, "user model")),
+                target: &self.target,
+                revert_annotation: self.revert_note.as_deref(),
+                now: self.now,
+            },
+        );
+        note_cleaned_up(status, self.now);
+        out.revert
     }
 }

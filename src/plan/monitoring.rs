@@ -20,14 +20,17 @@ pub enum PromotionKind {
     Forced,
     /// A new pair's first activation.
     Initial,
+    /// The previous active promoted back after a failed verification.
+    Revert,
 }
 
 impl PromotionKind {
-    pub const ALL: [PromotionKind; 4] = [
+    pub const ALL: [PromotionKind; 5] = [
         PromotionKind::Planned,
         PromotionKind::Automatic,
         PromotionKind::Forced,
         PromotionKind::Initial,
+        PromotionKind::Revert,
     ];
 
     /// The metric label value.
@@ -37,6 +40,7 @@ impl PromotionKind {
             PromotionKind::Automatic => "automatic",
             PromotionKind::Forced => "forced",
             PromotionKind::Initial => "initial",
+            PromotionKind::Revert => "revert",
         }
     }
 
@@ -48,6 +52,7 @@ impl PromotionKind {
             match PromotionReason::of(&rec.reason) {
                 PromotionReason::Automatic => PromotionKind::Automatic,
                 PromotionReason::Initial => PromotionKind::Initial,
+                PromotionReason::Revert => PromotionKind::Revert,
                 PromotionReason::Manual => PromotionKind::Planned,
             }
         }
@@ -55,19 +60,31 @@ impl PromotionKind {
 }
 
 /// The promotions `after` records that `before` did not: what one status
-/// write finished. Records are told apart whole, so the trimming of the
-/// history to its last ten does not count anything twice.
+/// write finished. Records are told apart by their promotion, so neither
+/// the trimming of the history to its last ten nor what is added to a
+/// record later counts anything twice.
 pub fn finished_promotions(
     before: Option<&SiteHAPairStatus>,
     after: &SiteHAPairStatus,
 ) -> Vec<PromotionKind> {
+    new_records(before, after).map(PromotionKind::of).collect()
+}
+
+/// The records `after` holds that `before` did not, told apart by the
+/// promotion they record (its target, epoch and start), not by what was
+/// added to them later (verification, clean-up).
+fn new_records<'a>(
+    before: Option<&'a SiteHAPairStatus>,
+    after: &'a SiteHAPairStatus,
+) -> impl Iterator<Item = &'a PromotionRecord> {
     let old: &[PromotionRecord] = before.map_or(&[], |b| b.history.as_slice());
+    let same = |a: &PromotionRecord, b: &PromotionRecord| {
+        a.to == b.to && a.epoch == b.epoch && a.started_at == b.started_at
+    };
     after
         .history
         .iter()
-        .filter(|r| !old.contains(r))
-        .map(PromotionKind::of)
-        .collect()
+        .filter(move |r| !old.iter().any(|o| same(o, r)))
 }
 
 /// Seconds a promotion waited for its silent old active, when `before` was
@@ -96,6 +113,60 @@ pub fn stopped_waiting(
         .ok()?;
     let waited = now.duration_since(since).as_secs_f64();
     Some(waited.max(0.0))
+}
+
+/// The promotion steps one status write ended, each with its seconds: a
+/// phase ends when the next one starts or the promotion finishes (its
+/// record's timing) or is cancelled (at `now`); the verification after a
+/// promotion is the step `Verification`, ended when it passes, fails or
+/// is abandoned.
+pub fn ended_steps(
+    before: Option<&SiteHAPairStatus>,
+    after: &SiteHAPairStatus,
+    now: Timestamp,
+) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let secs = |from: &str, to: Timestamp| {
+        crate::plan::time::parse(from).map(|f| to.duration_since(f).as_secs_f64().max(0.0))
+    };
+    let was = before.and_then(|b| b.promotion.as_ref());
+    // The steps of a promotion `before` already saw as begun end from its
+    // last one on; a promotion it did not see ends all of its steps.
+    let open = |started_at: &str| {
+        was.filter(|w| w.started_at == started_at)
+            .map_or(0, |w| w.steps.len().saturating_sub(1))
+    };
+    let mut seen_again = false;
+    if let Some(p) = &after.promotion {
+        seen_again |= was.is_some_and(|w| w.started_at == p.started_at);
+        for pair in p.steps.windows(2).skip(open(&p.started_at)) {
+            let end = crate::plan::time::parse(&pair[1].at).unwrap_or(now);
+            out.extend(secs(&pair[0].at, end).map(|s| (pair[0].phase.clone(), s)));
+        }
+    }
+    for r in new_records(before, after) {
+        if r.steps.is_empty() {
+            continue;
+        }
+        seen_again |= was.is_some_and(|w| w.started_at == r.started_at);
+        let timings = r.steps.iter().skip(open(&r.started_at));
+        out.extend(timings.map(|s| (s.phase.clone(), s.seconds as f64)));
+    }
+    // Cancelled (or its record not kept): its last step ends now.
+    if let Some(w) = was.filter(|_| !seen_again)
+        && let Some(last) = w.steps.last()
+    {
+        out.extend(secs(&last.at, now).map(|v| (last.phase.clone(), v)));
+    }
+    if let Some(v) = before.and_then(|b| b.verification.as_ref())
+        && after
+            .verification
+            .as_ref()
+            .is_none_or(|a| a.started_at != v.started_at)
+    {
+        out.extend(secs(&v.started_at, now).map(|s| ("Verification".to_string(), s)));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -147,8 +218,15 @@ mod tests {
             PromotionKind::of(&rec("w", REASON_INITIAL, 1, false)),
             PromotionKind::Initial
         );
+        assert_eq!(
+            PromotionKind::of(&rec("w", "Revert", 3, false)),
+            PromotionKind::Revert
+        );
         let labels: Vec<&str> = PromotionKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(labels, ["planned", "automatic", "forced", "initial"]);
+        assert_eq!(
+            labels,
+            ["planned", "automatic", "forced", "initial", "revert"]
+        );
     }
 
     #[test]
@@ -232,5 +310,66 @@ mod tests {
             p.started_at = "2026-01-01T00:00:40Z".into();
         }
         assert_eq!(stopped_waiting(Some(&before), &again, now), Some(30.0));
+    }
+
+    #[test]
+    fn a_step_is_observed_once_when_it_ends() {
+        use crate::api::{PhaseStart, PromotionStatus, StepTiming, VerificationStatus};
+        let at = |p: &str, t: &str| PhaseStart {
+            phase: p.into(),
+            at: t.into(),
+        };
+        let running = |steps: Vec<PhaseStart>| SiteHAPairStatus {
+            promotion: Some(PromotionStatus {
+                to: "west".into(),
+                started_at: "2026-01-01T00:00:00Z".into(),
+                steps,
+                ..PromotionStatus::default()
+            }),
+            ..SiteHAPairStatus::default()
+        };
+        let now: Timestamp = "2026-01-01T00:00:20Z".parse().expect("time");
+        let one = running(vec![at("Preflight", "2026-01-01T00:00:00Z")]);
+        let two = running(vec![
+            at("Preflight", "2026-01-01T00:00:00Z"),
+            at("Demoting", "2026-01-01T00:00:04Z"),
+        ]);
+        assert_eq!(
+            ended_steps(Some(&one), &two, now),
+            [("Preflight".into(), 4.0)]
+        );
+        assert!(ended_steps(Some(&two), &two, now).is_empty());
+        let mut done = with_history(vec![PromotionRecord {
+            to: "west".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            steps: vec![
+                StepTiming {
+                    phase: "Preflight".into(),
+                    started_at: "2026-01-01T00:00:00Z".into(),
+                    seconds: 4,
+                },
+                StepTiming {
+                    phase: "Demoting".into(),
+                    started_at: "2026-01-01T00:00:04Z".into(),
+                    seconds: 7,
+                },
+            ],
+            ..PromotionRecord::default()
+        }]);
+        done.verification = Some(VerificationStatus {
+            started_at: "2026-01-01T00:00:11Z".into(),
+            ..VerificationStatus::default()
+        });
+        assert_eq!(
+            ended_steps(Some(&two), &done, now),
+            [("Demoting".into(), 7.0)]
+        );
+        let mut verified = with_history(done.history.clone());
+        verified.history[0].cleaned_up_at = Some("2026-01-01T00:00:12Z".into());
+        assert!(finished_promotions(Some(&done), &verified).is_empty());
+        assert_eq!(
+            ended_steps(Some(&done), &verified, now),
+            [("Verification".into(), 9.0)]
+        );
     }
 }

@@ -5,8 +5,8 @@
 use crate::api::{
     ANNOTATION_ALLOW_PARITY_MISMATCH, ANNOTATION_AUTOMATIC_FAILOVER, ANNOTATION_FORCE_PAST,
     ANNOTATION_FORCE_PAST_BY, ANNOTATION_PROMOTION_REASON, ANNOTATION_REQUESTED_BY,
-    ANNOTATION_WINDOW_OVERRIDE, ANNOTATION_WINDOW_OVERRIDE_BY, SiteHAPair, SiteHAPairSpec,
-    SiteHAPairStatus,
+    ANNOTATION_VERIFICATION_REVERT, ANNOTATION_WINDOW_OVERRIDE, ANNOTATION_WINDOW_OVERRIDE_BY,
+    SiteHAPair, SiteHAPairSpec, SiteHAPairStatus, VERIFY_REQUESTER,
 };
 use crate::plan::promotion::{
     BlockReason, ForcePast, PromotionInput, PromotionReason, SiteObs, StartWait, preflight,
@@ -74,6 +74,26 @@ impl<'a> PairAsks<'a> {
                 .map(|value| force_past_of(value, get(ANNOTATION_FORCE_PAST_BY))),
             warnings,
         }
+        .with_revert(
+            obj.status.as_ref().is_some_and(|s| s.hold.is_some()),
+            get(ANNOTATION_VERIFICATION_REVERT),
+        )
+    }
+
+    /// The operator's own revert after a failed verification (the
+    /// verification-revert annotation): believed while the pair is held
+    /// and it names spec.activeSite; asked by sitehapair/verify, why as
+    /// the annotation says.
+    pub fn with_revert(mut self, held: bool, revert: Option<&str>) -> Self {
+        if let Some((site, why)) = revert.and_then(|r| r.split_once(": "))
+            && held
+            && site == self.spec.active_site
+        {
+            self.reason = PromotionReason::Revert;
+            self.requested_by = Some(VERIFY_REQUESTER.to_string());
+            self.why = Some(crate::api::redact::trim(why, 200));
+        }
+        self
     }
 
     /// For a spec alone (no annotations): a person's change, nothing
@@ -167,7 +187,7 @@ impl<'a> PairAsks<'a> {
     fn start_wait(&self, now: Timestamp) -> Option<StartWait> {
         let to = &self.spec.active_site;
         let action = match self.reason {
-            PromotionReason::Automatic => Action::AutomaticFailover,
+            PromotionReason::Automatic | PromotionReason::Revert => Action::AutomaticFailover,
             _ => Action::PlannedPromotion,
         };
         if action == Action::PlannedPromotion

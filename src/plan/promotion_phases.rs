@@ -561,6 +561,8 @@ fn complete(inp: &PromotionInput<'_>, p: PromotionStatus, d: &mut PromotionDecis
         why: p.why.clone(),
         revision: p.revision.clone(),
         switched_at: Some(stamp(inp.now)),
+        cleaned_up_at: None,
+        verification: None,
         steps: step_timings(&p.steps, inp.now),
     });
     d.active_site = Some(p.to.clone());

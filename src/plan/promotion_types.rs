@@ -14,13 +14,15 @@ pub const HISTORY: usize = 10;
 
 /// Why a promotion runs: a person changed spec.activeSite (Manual), the
 /// operator's automatic failover did (Automatic), or the pair has no
-/// recorded epoch and waits for its sites before activating one (Initial).
-/// Status holds it as `as_str()`.
+/// recorded epoch and waits for its sites before activating one (Initial),
+/// or the operator promotes the previous active back after a failed
+/// verification (Revert). Status holds it as `as_str()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromotionReason {
     Manual,
     Automatic,
     Initial,
+    Revert,
 }
 
 impl PromotionReason {
@@ -29,6 +31,7 @@ impl PromotionReason {
             PromotionReason::Manual => "Manual",
             PromotionReason::Automatic => "Automatic",
             PromotionReason::Initial => "Initial",
+            PromotionReason::Revert => "Revert",
         }
     }
 
@@ -37,6 +40,7 @@ impl PromotionReason {
         match written {
             "Automatic" => PromotionReason::Automatic,
             "Initial" => PromotionReason::Initial,
+            "Revert" => PromotionReason::Revert,
             _ => PromotionReason::Manual,
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::api::{SiteHAPairSpec, duration};
 use crate::plan::time::Timestamp;
+use crate::plan::verify::VerifyConfig;
 use crate::plan::windows::{Window, parse_windows};
 
 /// The spec's durations, parsed. A field that does not parse is named in
@@ -31,6 +32,8 @@ pub struct SpecCheck {
     pub windows: Vec<Window>,
     /// spec.promotion.notBefore, parsed.
     pub not_before: Option<Timestamp>,
+    /// spec.promotion.verify, parsed (None: off).
+    pub verify: Option<VerifyConfig>,
     pub problems: Vec<String>,
 }
 
@@ -99,11 +102,56 @@ pub fn check_spec(spec: &SiteHAPairSpec) -> SpecCheck {
             None
         })
     });
+    let verify = spec
+        .promotion
+        .verify
+        .as_ref()
+        .map(|v| verify_config(v, &mut problems));
     SpecCheck {
         times,
         windows,
         not_before,
+        verify,
         problems,
+    }
+}
+
+/// spec.promotion.verify with its durations parsed; what does not parse,
+/// or a period shorter than the interval, is a problem.
+fn verify_config(v: &crate::api::PromotionVerify, problems: &mut Vec<String>) -> VerifyConfig {
+    let mut parse = |field: &'static str, value: &str, fallback: Duration| {
+        duration::parse(field, value).unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            fallback
+        })
+    };
+    let period = parse(
+        "spec.promotion.verify.period",
+        &v.period,
+        Duration::from_secs(120),
+    );
+    let interval = parse(
+        "spec.promotion.verify.interval",
+        &v.interval,
+        Duration::from_secs(5),
+    );
+    if period < interval {
+        problems.push(format!(
+            "spec.promotion.verify.period {} is shorter than verify.interval {}",
+            v.period, v.interval
+        ));
+    }
+    if !(1..=100).contains(&v.successes) {
+        problems.push(format!(
+            "spec.promotion.verify.successes {} is not from 1 to 100",
+            v.successes
+        ));
+    }
+    VerifyConfig {
+        period,
+        successes: v.successes.clamp(1, 100),
+        interval,
+        revert: v.revert,
     }
 }
 

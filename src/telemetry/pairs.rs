@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::api::conditions::{self, ConditionStatus, types};
 use crate::api::{PromotionPhase, SiteHAPairStatus, SiteHealth, SiteMode};
-use crate::plan::monitoring::{PromotionKind, finished_promotions, stopped_waiting};
+use crate::plan::monitoring::{PromotionKind, ended_steps, finished_promotions, stopped_waiting};
 
 /// A pair.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +31,12 @@ pub struct SiteLabels {
     pub namespace: String,
     pub pair: String,
     pub site: String,
+}
+
+/// A promotion step (across pairs: one series per step).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub step: String,
 }
 
 /// A promotion phase of a pair.
@@ -99,6 +105,9 @@ pub struct PairMetrics {
     pub promotions: Family<KindLabels, Counter>,
     pub old_active_wait: Family<PairLabels, Histogram>,
     pub rehearsals: Family<ResultLabels, Counter>,
+    /// How long each promotion step took, by step (the phase, or
+    /// Verification), observed when it ended.
+    pub promotion_steps: Family<StepLabels, Histogram>,
     /// The sites whose series exist, per (namespace, pair): what to remove.
     sites: Mutex<HashMap<(String, String), BTreeSet<String>>>,
 }
@@ -120,6 +129,7 @@ impl PairMetrics {
             promotions: Family::default(),
             old_active_wait: Family::new_with_constructor(wait_histogram),
             rehearsals: Family::default(),
+            promotion_steps: Family::new_with_constructor(wait_histogram),
             sites: Mutex::new(HashMap::new()),
         };
         registry.register(
@@ -174,7 +184,7 @@ impl PairMetrics {
         );
         registry.register(
             "promotions",
-            "Promotions finished, by kind: planned, automatic, forced (the old active never answered), initial (first activation)",
+            "Promotions finished, by kind: planned, automatic, forced (the old active never answered), initial (first activation), revert (the previous active promoted back after a failed verification)",
             m.promotions.clone(),
         );
         registry.register(
@@ -186,6 +196,11 @@ impl PairMetrics {
             "rehearsals",
             "Rehearsals of a promotion finished (spec.promotion.rehearse), by result: Passed, Failed, Cancelled",
             m.rehearsals.clone(),
+        );
+        registry.register(
+            "promotion_step_seconds",
+            "Time each promotion step took, by step (Preflight, Demoting, WaitingForOldActive, Promoting, SwitchingTraffic, Verification), observed when the step ended",
+            m.promotion_steps.clone(),
         );
         m
     }
@@ -309,6 +324,11 @@ impl PairMetrics {
             self.rehearsals
                 .get_or_create(&result_labels(&p, result.as_str()))
                 .inc();
+        }
+        for (step, seconds) in ended_steps(before, after, now) {
+            self.promotion_steps
+                .get_or_create(&StepLabels { step })
+                .observe(seconds);
         }
     }
 

@@ -56,4 +56,5 @@ mod tenants;
 mod traffic;
 mod traffic_endpoint;
 mod validation;
+mod verify;
 mod windows;

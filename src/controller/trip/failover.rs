@@ -46,18 +46,46 @@ pub fn decide(
             .annotations()
             .get(ANNOTATION_ACK_FAILOVER)
             .map(String::as_str),
+        held: status.hold.as_ref().map(|h| h.message.as_str()),
         pair: &obj.name_any(),
         now,
     })
 }
 
-/// Change spec.activeSite to `to` under the failover field manager, with
-/// the reason (`why`) in an annotation; returns the Event to publish.
+/// A change of spec.activeSite the operator makes itself: under its own
+/// field manager, with the reason in an annotation, and the Event to
+/// publish once it landed.
+pub struct SpecChange<'a> {
+    pub to: &'a str,
+    pub manager: &'static str,
+    /// The annotation (key, value) that says why.
+    pub annotation: (&'static str, String),
+    pub event: PlannedEvent,
+}
+
+impl<'a> SpecChange<'a> {
+    /// The automatic failover's change.
+    pub fn failover(to: &'a str, why: &str) -> Self {
+        Self {
+            to,
+            manager: FAILOVER_FIELD_MANAGER,
+            annotation: (ANNOTATION_AUTOMATIC_FAILOVER, format!("{to}: {why}")),
+            event: PlannedEvent {
+                warning: true,
+                reason: "AutomaticFailover",
+                action: "Failover",
+                note: format!("{why}: spec.activeSite set to {to}"),
+            },
+        }
+    }
+}
+
+/// Change spec.activeSite as `change` says, guarded by the resourceVersion
+/// the change was decided on; returns the Event to publish.
 pub async fn patch_active_site(
     ctx: &Context,
     obj: &SiteHAPair,
-    to: &str,
-    why: &str,
+    change: SpecChange<'_>,
     decided_at: Option<&str>,
 ) -> Result<PlannedEvent, FailoverError> {
     let namespace = obj.namespace().unwrap_or_default();
@@ -68,17 +96,19 @@ pub async fn patch_active_site(
     // Guarded by the resourceVersion the failover was decided on (the
     // status this trip wrote): a person's edit of spec.activeSite in the
     // meantime wins, and the next trip decides again.
-    let mut metadata =
-        json!({"annotations": {ANNOTATION_AUTOMATIC_FAILOVER: format!("{to}: {why}")}});
+    let (key, value) = &change.annotation;
+    let mut annotations = serde_json::Map::new();
+    annotations.insert((*key).to_string(), json!(value));
+    let mut metadata = json!({ "annotations": annotations });
     if let Some(rv) = decided_at {
         metadata["resourceVersion"] = json!(rv);
     }
     let patch = json!({
         "metadata": metadata,
-        "spec": {"activeSite": to},
+        "spec": {"activeSite": change.to},
     });
     let pp = PatchParams {
-        field_manager: Some(FAILOVER_FIELD_MANAGER.to_string()),
+        field_manager: Some(change.manager.to_string()),
         ..PatchParams::default()
     };
     // A spec change must not land after this replica's renew deadline.
@@ -95,19 +125,14 @@ pub async fn patch_active_site(
     if let Err(kube::Error::Api(status)) = &result
         && status.code == 409
     {
-        warn!(namespace = %namespace, name = %name, "automatic failover: the pair moved since the failover was decided; deciding again");
+        warn!(namespace = %namespace, name = %name, manager = change.manager, "the pair moved since its spec change was decided; deciding again");
         return Err(FailoverError::Moved {
             resource_version: decided_at.unwrap_or_default().to_string(),
         });
     }
     if let Err(e) = result {
-        warn!(error = %e, "automatic failover: could not change spec.activeSite");
+        warn!(error = %e, manager = change.manager, "could not change spec.activeSite");
         return Err(FailoverError::Patch(e));
     }
-    Ok(PlannedEvent {
-        warning: true,
-        reason: "AutomaticFailover",
-        action: "Failover",
-        note: format!("{why}: spec.activeSite set to {to}"),
-    })
+    Ok(change.event)
 }

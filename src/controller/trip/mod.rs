@@ -16,6 +16,7 @@ pub mod journal;
 pub mod promote;
 pub mod rehearse;
 pub mod traffic;
+pub mod verify;
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ use crate::plan::spec_check::{SpecCheck, check_spec};
 use crate::plan::status_start::start_status;
 use crate::plan::sync_status::{SyncReport, fold_sync};
 use crate::plan::time::Timestamp;
+use crate::plan::verify::{Revert, verify_due_in};
 use crate::plan::windows::sync_window_closed;
 
 /// What a trip leaves for the reconcile: when to come back.
@@ -114,7 +116,10 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     let hooked = hooks::hooks(ctx, obj, &mut st.status, &mut journal, &st.findings, before);
     let (hook_events, hooks_due) = hooked.await.map_err(TripError::Hooks)?;
     st.events.extend(hook_events);
-    finish(ctx, obj, &mut journal, st, hooks_due).await
+    // Verification of the last promotion, and a revert when it failed.
+    let verified = verify::verify(obj, &mut st.status, &st.check, before, journal.now()).await;
+    st.events.extend(verified.events);
+    finish(ctx, obj, &mut journal, st, hooks_due, verified.revert).await
 }
 
 /// Another pair manages a site of this one: no site is called; the pair
@@ -160,25 +165,36 @@ async fn sync_and_change(
     Ok((report, synced.drivers, synced.source))
 }
 
-/// The automatic failover's decision, compose and record, the failover's
-/// spec change, the Events, the traffic.
+/// The automatic failover's decision (none when a revert is due), compose
+/// and record, the revert's or the failover's spec change, the Events,
+/// the traffic.
 async fn finish(
     ctx: &Context,
     obj: &SiteHAPair,
     journal: &mut StatusJournal,
     mut st: State,
     hooks_due: Option<Duration>,
+    revert: Option<Revert>,
 ) -> Result<TripEnd, TripError> {
-    let decision = failover::decide(obj, &st.status, &st.check.times, journal.now());
+    let decision = match revert {
+        Some(_) => FailoverDecision::Stay,
+        None => failover::decide(obj, &st.status, &st.check.times, journal.now()),
+    };
     if let FailoverDecision::Blocked { reason, message } = &decision {
         st.findings.failover_hold = Some((*reason, message.clone()));
     }
     let composed = record(ctx, obj, journal, &st.status, &st.findings).await?;
     st.events.extend(composed.events);
-    // The spec change of a failover comes after the status it was decided on.
-    if let FailoverDecision::Promote { to, why } = &decision {
+    // The spec change of a revert or a failover comes after the status it
+    // was decided on.
+    if let Some(r) = &revert {
         let at = journal.resource_version();
-        let patched = failover::patch_active_site(ctx, obj, to, why, at).await;
+        let patched = failover::patch_active_site(ctx, obj, verify::revert_change(r), at).await;
+        st.events.push(patched.map_err(TripError::Failover)?);
+    } else if let FailoverDecision::Promote { to, why } = &decision {
+        let at = journal.resource_version();
+        let change = failover::SpecChange::failover(to, why);
+        let patched = failover::patch_active_site(ctx, obj, change, at).await;
         st.events.push(patched.map_err(TripError::Failover)?);
     }
     events::publish_all(ctx, obj, &st.events).await;
@@ -190,7 +206,11 @@ async fn finish(
     let now = journal.now();
     let contact = contact_deadline_in(&composed.status, now);
     let window = window_due_in(&st.check, &obj.spec, &composed.status, now);
-    let due = [hooks_due, contact, window].into_iter().flatten().min();
+    let verifying = verify_due_in(&composed.status, st.check.verify, now);
+    let due = [hooks_due, contact, window, verifying]
+        .into_iter()
+        .flatten()
+        .min();
     Ok(end(&st.check, &composed.status, due))
 }
 

@@ -8,6 +8,7 @@
 
 mod degraded;
 mod events;
+mod held;
 mod hooks;
 mod prerequisites;
 mod promotion;
@@ -17,6 +18,7 @@ mod sites;
 mod source;
 
 pub use degraded::degraded;
+pub use held::held;
 pub use hooks::hooks_succeeded;
 pub use prerequisites::prerequisites;
 pub use promotion::{promoting, promotion_blocked};
@@ -89,7 +91,7 @@ pub enum Judged<R> {
 }
 
 /// The condition types this version writes, in the order written.
-const OURS: [&str; 11] = [
+const OURS: [&str; 12] = [
     types::READY,
     types::DEGRADED,
     types::PROMOTING,
@@ -101,6 +103,7 @@ const OURS: [&str; 11] = [
     types::PARITY,
     types::HOOKS_SUCCEEDED,
     types::PREREQUISITES,
+    types::HELD,
 ];
 
 /// Compose the status from the data the steps left in `data` and the
@@ -121,7 +124,7 @@ pub fn compose(
     let parity = parity(f);
     let prerequisites = prerequisites(spec, data, f);
     let as_is = |v: Verdict<&'static str>| Judged::Is(v);
-    let judged: [Judged<&'static str>; 11] = [
+    let judged: [Judged<&'static str>; 12] = [
         as_is(Verdict::new(
             ready.status,
             ready.reason.as_str(),
@@ -145,6 +148,7 @@ pub fn compose(
         map(&parity, |r| r.as_str()),
         map(&hooks_succeeded(&data.hooks), |r| r.as_str()),
         map(&prerequisites, |r| r.as_str()),
+        map(&held(spec, data), |r| r.as_str()),
     ];
     let stamp = stamp(now);
     let mut conditions: Vec<Condition> = OURS

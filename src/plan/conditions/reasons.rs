@@ -108,6 +108,16 @@ reason_enum! {
 }
 
 reason_enum! {
+    /// Whether the pair is held after a failed verification.
+    HeldReason {
+        /// Not held.
+        NotHeld,
+        /// A promotion failed its verification (status.hold).
+        VerificationFailed,
+    }
+}
+
+reason_enum! {
     /// Whether the hooks of the last promotion all succeeded.
     HooksReason { Succeeded, HookFailed, HooksRunning }
 }
@@ -119,6 +129,9 @@ reason_enum! {
         NoFailoverCandidate,
         /// The last promotion is too recent (minInterval).
         AntiFlap,
+        /// A promotion failed its verification; the pair is held until a
+        /// person acknowledges (status.hold).
+        Held,
     }
 }
 
