@@ -123,7 +123,7 @@ adopt_demo() {
   echo "both sites hold $rev"
   echo "west now: $(curl -sf -H 'Authorization: Bearer west-demo-token' http://127.0.0.1:18082/services \
     | python3 -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin)["services"])))')"
-  echo "writes east received after the export: $(grep '"PUT"' "$dir/east.requests.jsonl" | grep -c '/services/' || true) (the 3 by hand)"
+  echo "service writes east received in all: $(grep '"PUT"' "$dir/east.requests.jsonl" | grep -c '/services/' || true) (the 3 by hand before the export; none from the pair)"
   "$bin/sitehapair" status gis
 }
 

@@ -76,10 +76,16 @@ else
       printf '%5d s  %s\n' $((SECONDS - start)) "$what" >>"$lane_times"
     done
   }
+  # The Kubernetes lane runs in a process group of its own, stopped with
+  # everything it started if this script ends first (Ctrl-C, a failure).
+  set -m
   lane kubernetes \
     "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl|about 12 min|tests/testbed/testbed build-core" \
     "the node's kubelet, kube-scheduler, kube-proxy|about 3 min|tests/testbed/node/build build-kube" &
   k8s_lane=$!
+  set +m
+  trap 'kill -TERM -- "-$k8s_lane" 2>/dev/null || true' EXIT
+  trap 'exit 130' INT TERM
   other_ok=0
   lane other \
     "pygeoapi, gunicorn, jsonpatch (a Python 3.12+ virtual environment)|about 1 min|tests/testbed/testbed build-pygeoapi" \
@@ -90,6 +96,7 @@ else
     || other_ok=$?
   k8s_ok=0
   wait "$k8s_lane" || k8s_ok=$?
+  trap - EXIT INT TERM
   while IFS= read -r line; do timings+=("$line"); done <"$lane_times"
   rm -f "$lane_times"
   if (( k8s_ok || other_ok )); then

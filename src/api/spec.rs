@@ -445,10 +445,11 @@ pub struct PromotionSpec {
     /// Verification after a promotion; off when absent. For `period` after
     /// each Manual or Automatic promotion the new active must pass its
     /// health check (and the probes) `successes` times in a row; if it
-    /// fails, the previous active is promoted back (a planned promotion,
-    /// demote before promote) and the pair is held (status.hold, condition
-    /// Held) until a person acknowledges: no automatic failover and no
-    /// automatic revert runs meanwhile.
+    /// fails, the previous active is promoted back (through the same
+    /// fencing, demote before promote; like a failover, not held by
+    /// notBefore or settlingTime) and the pair is held (status.hold,
+    /// condition Held) until a person acknowledges: no automatic failover
+    /// and no automatic revert runs meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<super::verify::PromotionVerify>,
 }

@@ -144,6 +144,11 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     };
     annotations.insert(crate::api::ANNOTATION_WINDOW_OVERRIDE.into(), window);
     annotations.insert(crate::api::ANNOTATION_WINDOW_OVERRIDE_BY.into(), window_by);
+    // A person's promotion is never the operator's revert.
+    annotations.insert(
+        crate::api::ANNOTATION_VERIFICATION_REVERT.into(),
+        serde_json::Value::Null,
+    );
     let mut patch =
         json!({"spec": {"activeSite": args.to}, "metadata": {"annotations": annotations}});
     if let Some(past) = &args.force_past {

@@ -6,7 +6,7 @@ use crate::api::{
     ANNOTATION_ALLOW_PARITY_MISMATCH, ANNOTATION_AUTOMATIC_FAILOVER, ANNOTATION_FORCE_PAST,
     ANNOTATION_FORCE_PAST_BY, ANNOTATION_PROMOTION_REASON, ANNOTATION_REQUESTED_BY,
     ANNOTATION_VERIFICATION_REVERT, ANNOTATION_WINDOW_OVERRIDE, ANNOTATION_WINDOW_OVERRIDE_BY,
-    SiteHAPair, SiteHAPairSpec, SiteHAPairStatus, VERIFY_REQUESTER,
+    SiteHAPair, SiteHAPairSpec, SiteHAPairStatus, VERIFY_FIELD_MANAGER, VERIFY_REQUESTER,
 };
 use crate::plan::promotion::{
     BlockReason, ForcePast, PromotionInput, PromotionReason, SiteObs, StartWait, preflight,
@@ -75,15 +75,17 @@ impl<'a> PairAsks<'a> {
             warnings,
         }
         .with_revert(
-            obj.status.as_ref().is_some_and(|s| s.hold.is_some()),
+            obj.status.as_ref().is_some_and(|s| s.hold.is_some())
+                && active_site_manager(obj).as_deref() == Some(VERIFY_FIELD_MANAGER),
             get(ANNOTATION_VERIFICATION_REVERT),
         )
     }
 
     /// The operator's own revert after a failed verification (the
-    /// verification-revert annotation): believed while the pair is held
-    /// and it names spec.activeSite; asked by sitehapair/verify, why as
-    /// the annotation says.
+    /// verification-revert annotation): believed while the pair is held,
+    /// the operator's verify field manager set spec.activeSite last
+    /// (`held` says both), and it names spec.activeSite; asked by
+    /// sitehapair/verify, why as the annotation says.
     pub fn with_revert(mut self, held: bool, revert: Option<&str>) -> Self {
         if let Some((site, why)) = revert.and_then(|r| r.split_once(": "))
             && held
@@ -233,6 +235,11 @@ fn requested_by(obj: &SiteHAPair, by: Option<&str>, automatic: Option<&str>) -> 
     if let Some(who) = by.and_then(|b| who_forced(target, b)) {
         return Some(crate::api::redact::trim(&who, 120));
     }
+    active_site_manager(obj).map(|m| format!("field manager {m}"))
+}
+
+/// The field manager that last set spec.activeSite (managedFields).
+fn active_site_manager(obj: &SiteHAPair) -> Option<String> {
     let managers = obj.metadata.managed_fields.as_deref().unwrap_or_default();
     managers
         .iter()
@@ -243,7 +250,6 @@ fn requested_by(obj: &SiteHAPair, by: Option<&str>, automatic: Option<&str>) -> 
         })
         .max_by_key(|m| m.time.as_ref().map(|t| t.0))
         .and_then(|m| m.manager.clone())
-        .map(|m| format!("field manager {m}"))
 }
 
 /// The window-override annotation and who set it: the -by annotation when

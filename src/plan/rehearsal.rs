@@ -70,6 +70,21 @@ pub fn due(
             ),
         );
     }
+    // A rehearsal takes its time within the trip: never while the active
+    // site fails its checks, when that trip may be the one to fail over.
+    if let Some(active) = status.active_site.as_deref()
+        && status
+            .sites
+            .iter()
+            .any(|s| s.name == active && s.consecutive_failures.unwrap_or(0) > 0)
+    {
+        return finish(
+            RehearsalResult::Cancelled,
+            format!(
+                "the active site {active} fails its health check: a rehearsal would delay a failover; ask again once it passes"
+            ),
+        );
+    }
     if !spec.sites.iter().any(|s| s.name == req.site) {
         return finish(
             RehearsalResult::Failed,

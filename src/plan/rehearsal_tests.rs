@@ -298,3 +298,23 @@ fn a_finished_rehearsal_is_counted_by_the_write_that_finished_it_only() {
     );
     assert_eq!(finished_now(Some(&done), &done), None, "written again");
 }
+
+#[test]
+fn no_rehearsal_runs_while_the_active_site_fails_its_checks() {
+    let spec = spec();
+    let mut st = status();
+    st.sites = vec![crate::api::SiteStatus {
+        name: "east".into(),
+        consecutive_failures: Some(1),
+        ..crate::api::SiteStatus::default()
+    }];
+    match due(Some(&req("1")), &spec, &st, &st) {
+        Due::Finish { result, message } => {
+            assert_eq!(result, RehearsalResult::Cancelled);
+            assert!(message.contains("would delay a failover"), "{message}");
+        }
+        other => panic!("a rehearsal ran beside a failing active: {other:?}"),
+    }
+    st.sites[0].consecutive_failures = Some(0);
+    assert_eq!(due(Some(&req("1")), &spec, &st, &st), Due::Run);
+}

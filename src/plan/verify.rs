@@ -112,6 +112,10 @@ pub fn apply_verify(status: &mut SiteHAPairStatus, inp: &VerifyInput<'_>) -> Ver
         start(status, inp, rec);
         return out;
     }
+    if let Some(rec) = unstarted(status, inp) {
+        start(status, inp, &rec);
+        return out;
+    }
     let Some(v) = status.verification.clone() else {
         return out;
     };
@@ -191,6 +195,26 @@ fn unfinished_revert(status: &SiteHAPairStatus, inp: &VerifyInput<'_>) -> Option
 
 /// A promotion completed this trip: a Manual or Automatic one is verified
 /// from the next trip on (this trip's observation was made before it).
+/// A promotion whose verification was due to start in a trip that did not
+/// survive to record it (a crash, a lost leadership or a conflict after
+/// the completion was written): the newest record, of the active site at
+/// the pair's epoch, never judged, completed within one period. Started
+/// now, so no promotion goes unverified for a trip that failed.
+fn unstarted(status: &SiteHAPairStatus, inp: &VerifyInput<'_>) -> Option<PromotionRecord> {
+    let config = inp.config?;
+    if status.verification.is_some() || status.promotion.is_some() {
+        return None;
+    }
+    let rec = status.history.last()?;
+    let completed = parse(&rec.completed_at)?;
+    let recent = completed
+        .checked_add(config.period)
+        .is_ok_and(|until| inp.now < until);
+    let current =
+        status.active_site.as_deref() == Some(rec.to.as_str()) && status.epoch == rec.epoch;
+    (rec.verification.is_none() && current && recent).then(|| rec.clone())
+}
+
 fn start(status: &mut SiteHAPairStatus, inp: &VerifyInput<'_>, rec: &PromotionRecord) {
     status.verification = None;
     let Some(config) = inp.config else {
@@ -272,6 +296,48 @@ fn pass(
     });
 }
 
+/// Whether a failed verification reverts, and what is done, said. A
+/// person who asked for another site since wins; and the way back goes
+/// only to a site that answers and passes its health check (after an
+/// automatic failover the previous active is the one that failed).
+fn revert_or_why_not(
+    status: &SiteHAPairStatus,
+    inp: &VerifyInput<'_>,
+    site: &str,
+    back: Option<&String>,
+    config: VerifyConfig,
+) -> (bool, String) {
+    let held_already = status.hold.is_some();
+    let chosen_elsewhere = inp.target != site;
+    let back_unfit = back.filter(|p| {
+        !status.sites.iter().any(|s| {
+            s.name == **p
+                && s.health == Some(crate::api::SiteHealth::Healthy)
+                && s.contact
+                    .is_none_or(|c| c == crate::api::SiteContact::Answered)
+        })
+    });
+    let revert = config.revert && !held_already && !chosen_elsewhere && back_unfit.is_none();
+    let done = if held_already {
+        "nothing is reverted: the pair is held already".to_string()
+    } else if !config.revert {
+        "nothing is reverted (spec.promotion.verify.revert is false)".to_string()
+    } else if chosen_elsewhere {
+        format!(
+            "nothing is reverted: spec.activeSite names {} now, a person's choice",
+            inp.target
+        )
+    } else if let Some(p) = back_unfit {
+        format!("nothing is reverted: the previous active {p} does not answer healthy")
+    } else {
+        match back {
+            None => "no previous active site to promote back to".to_string(),
+            Some(p) => format!("promoting {p} back"),
+        }
+    };
+    (revert, done)
+}
+
 fn fail(
     status: &mut SiteHAPairStatus,
     inp: &VerifyInput<'_>,
@@ -287,13 +353,7 @@ fn fail(
         .as_ref()
         .filter(|p| status.sites.iter().any(|s| s.name == **p));
     let held_already = status.hold.is_some();
-    let revert = config.revert && !held_already;
-    let done = match (back, revert, held_already) {
-        (_, _, true) => "nothing is reverted: the pair is held already".to_string(),
-        (_, false, _) => "nothing is reverted (spec.promotion.verify.revert is false)".to_string(),
-        (None, true, _) => "no previous active site to promote back to".to_string(),
-        (Some(p), true, _) => format!("promoting {p} back"),
-    };
+    let (revert, done) = revert_or_why_not(status, inp, &v.site, back, config);
     out.events.push(PlannedEvent {
         warning: true,
         reason: "VerificationFailed",

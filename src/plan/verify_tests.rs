@@ -270,3 +270,62 @@ fn cleaned_up_once_every_other_site_is_passive_at_the_epoch() {
         Some("2026-01-01T00:00:02Z")
     );
 }
+
+#[test]
+fn a_failed_check_reverts_nothing_when_a_person_has_chosen_another_site_since() {
+    let mut st = started();
+    st.sites[1].health = Some(SiteHealth::Unhealthy);
+    let mut inp = input(None, t("00:01"));
+    inp.target = "north";
+    let out = apply_verify(&mut st, &inp);
+    assert!(out.revert.is_none(), "a person's choice was overridden");
+    assert!(
+        out.events[0]
+            .note
+            .contains("spec.activeSite names north now, a person's choice"),
+        "{}",
+        out.events[0].note
+    );
+    assert!(st.hold.is_some(), "a failed verification still holds");
+}
+
+#[test]
+fn a_failed_check_reverts_nothing_to_a_previous_active_that_is_not_healthy() {
+    let mut st = started();
+    st.sites[1].health = Some(SiteHealth::Unhealthy);
+    st.sites[0].health = Some(SiteHealth::Unreachable);
+    let out = apply_verify(&mut st, &input(None, t("00:01")));
+    assert!(out.revert.is_none(), "reverted onto a failing site");
+    assert!(
+        out.events[0]
+            .note
+            .contains("the previous active east does not answer healthy"),
+        "{}",
+        out.events[0].note
+    );
+    let hold = st.hold.as_ref().expect("held");
+    assert!(hold.reverted_to.is_none(), "{hold:?}");
+}
+
+#[test]
+fn a_completion_whose_trip_died_before_the_verification_started_is_verified_from_the_next() {
+    // The completion was written (by the hooks' record) and the trip died:
+    // the next trip has no `finished`, and no verification in status.
+    let mut st = promoted();
+    let out = apply_verify(&mut st, &input(None, t("00:10")));
+    assert!(out.events.is_empty());
+    let v = st.verification.as_ref().expect("verification started");
+    assert_eq!((v.site.as_str(), v.epoch), ("west", 2));
+    // Not for a promotion older than one period, nor one judged already.
+    let mut old = promoted();
+    apply_verify(&mut old, &input(None, t("01:30")));
+    assert!(old.verification.is_none(), "an old promotion was verified");
+    let mut judged = started();
+    judged.verification = None;
+    judged.history[0].verification = Some(crate::api::VerificationRecord {
+        result: VerificationResult::Passed,
+        ..Default::default()
+    });
+    apply_verify(&mut judged, &input(None, t("00:10")));
+    assert!(judged.verification.is_none(), "verified twice");
+}

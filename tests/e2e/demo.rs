@@ -59,7 +59,7 @@ fn the_demo_and_the_adoption_demo_run_to_their_end() {
             "  delete  streetlights",
             "both sites hold ",
             "west now: hydrants, parcels, roads",
-            "writes east received after the export: 3 (the 3 by hand)",
+            "service writes east received in all: 3 (the 3 by hand before the export; none from the pair)",
             "demo: torn down",
         ],
     );

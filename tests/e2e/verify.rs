@@ -33,8 +33,10 @@ fn verified_pair(prefix: &str, probe: bool) -> Pair {
                 verify["probes"] =
                     json!([{"url": format!("{west}/health?probe=verify"), "expectStatus": 200}]);
             }
+            // failureThreshold 5: the verification's first failed check
+            // (every 2 s) reverts long before failover counts 5 failed trips.
             pair["spec"]["promotion"] = json!({
-                "automatic": {"enabled": true, "failureThreshold": 2, "minInterval": "0s"},
+                "automatic": {"enabled": true, "failureThreshold": 5, "minInterval": "0s"},
                 "verify": verify,
             });
         },

@@ -186,16 +186,24 @@ async fn finish(
     let composed = record(ctx, obj, journal, &st.status, &st.findings).await?;
     st.events.extend(composed.events);
     // The spec change of a revert or a failover comes after the status it
-    // was decided on.
-    if let Some(r) = &revert {
+    // was decided on. The Events of the recorded status go out whatever
+    // the spec change does: they are not planned again.
+    let change = match (&revert, &decision) {
+        (Some(r), _) => Some(verify::revert_change(r)),
+        (None, FailoverDecision::Promote { to, why }) => {
+            Some(failover::SpecChange::failover(to, why))
+        }
+        _ => None,
+    };
+    if let Some(change) = change {
         let at = journal.resource_version();
-        let patched = failover::patch_active_site(ctx, obj, verify::revert_change(r), at).await;
-        st.events.push(patched.map_err(TripError::Failover)?);
-    } else if let FailoverDecision::Promote { to, why } = &decision {
-        let at = journal.resource_version();
-        let change = failover::SpecChange::failover(to, why);
-        let patched = failover::patch_active_site(ctx, obj, change, at).await;
-        st.events.push(patched.map_err(TripError::Failover)?);
+        match failover::patch_active_site(ctx, obj, change, at).await {
+            Ok(event) => st.events.push(event),
+            Err(e) => {
+                events::publish_all(ctx, obj, &st.events).await;
+                return Err(TripError::Failover(e));
+            }
+        }
     }
     events::publish_all(ctx, obj, &st.events).await;
     // The reconcile planned this trip from a current status, so traffic may follow it.

@@ -16,11 +16,14 @@ pub fn prerequisites(
     data: &SiteHAPairStatus,
     f: &Findings,
 ) -> Judged<PrerequisitesReason> {
-    if data.sites.iter().any(|s| s.synced_revision.is_some()) {
+    // The first write: a sync, or for a pair with no source (no services
+    // to adopt) its first activation.
+    let synced = data.sites.iter().any(|s| s.synced_revision.is_some());
+    if synced || (spec.source.is_none() && data.active_site.is_some()) {
         return Judged::Is(Verdict::new(
             ConditionStatus::True,
             PrerequisitesReason::Adopted,
-            "the pair has synced its sites; `sitehapair check` judges them afresh",
+            "the pair runs its sites; `sitehapair check` judges them afresh",
         ));
     }
     let claims: &[String] = match &f.refusal {
