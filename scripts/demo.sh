@@ -73,6 +73,12 @@ put_service() { # put_service SITE_PORT TOKEN NAME JSON: publish by hand, as an 
 
 adopt_demo() {
   step "the sites as they run today, published by hand: east (active) and west differ"
+  for port in 18081 18082; do # each site listens before it is written to
+    for _ in $(seq 1 300); do
+      curl -s -o /dev/null "http://127.0.0.1:$port/health" && break
+      sleep 0.1
+    done
+  done
   put_service 18081 east-demo-token roads '{"type": "MapServer", "title": "Roads", "version": 3}'
   put_service 18081 east-demo-token parcels '{"type": "FeatureServer", "title": "Parcels"}'
   put_service 18081 east-demo-token hydrants '{"type": "FeatureServer", "title": "Hydrants"}'
