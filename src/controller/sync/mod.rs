@@ -409,7 +409,8 @@ async fn write_active(
         sync_one(&mut o, target).await;
     } else {
         let wanted = desired_for(&o.driver, &o.spec_name, target.desired);
-        let digests = observe::digests_of(&o.services, &o.spec_name, &wanted, target.desired);
+        let digests =
+            observe::digests_of(&o.services, &o.spec_name, wanted.as_ref(), target.desired);
         let desired = wanted.as_ref();
         if let Some(live) = observe::live_of(&o.services, &o.spec_name, desired) {
             let view = SiteView {

@@ -96,12 +96,16 @@ pub(crate) fn live_of<'a>(
 pub(crate) fn digests_of<'a>(
     services: &'a Option<Live>,
     site: &str,
-    desired: &Cow<'_, ServiceSet>,
+    desired: &ServiceSet,
     source: &'a SourceSet,
 ) -> Option<(&'a Digests, &'a Digests)> {
-    let (Cow::Borrowed(_), Some(Live::AsBefore(before))) = (desired, services) else {
+    let Some(Live::AsBefore(before)) = services else {
         return None;
     };
+    // The revision's own set, not a kind's canonical copy of it.
+    if !std::ptr::eq(desired, source.for_site(site)) {
+        return None;
+    }
     let before = before.as_ref().as_ref().ok()?;
     Some((source.digests_for(site), before.digests_for(site)))
 }

@@ -42,7 +42,7 @@ pub(crate) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         hold: None,
     };
     let wanted = desired_for(&o.driver, &name, t.desired);
-    let digests = digests_of(&o.services, &name, &wanted, t.desired);
+    let digests = digests_of(&o.services, &name, wanted.as_ref(), t.desired);
     let desired = wanted.as_ref();
     let live = live_of(&o.services, &name, desired);
     let (Ok(driver), Some(live), None) = (&o.driver, live, &o.report.error) else {
