@@ -1,11 +1,15 @@
-//! Benchmark: the sync plan (diff) for 10,000 services with 1% changed.
-//! Run: cargo bench --bench plan. Prints median and p99 over repeated runs.
+//! Benchmark: the sync plan (diff) for 10,000 services with 1% changed,
+//! comparing definitions in full and by digests (computed once per
+//! revision and once per listing, so outside the timed plan; their cost is
+//! printed apart). Run: cargo bench --bench plan. Prints median and p99
+//! over repeated runs.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sitehapair::plan::diff::{ServiceSet, diff, render_site_diff};
+use sitehapair::plan::digest::{diff_by_digest, digests};
 
 fn service(i: usize, version: usize) -> serde_json::Value {
     json!({
@@ -49,23 +53,50 @@ fn main() {
         d.delete.len()
     );
 
-    let runs = 60;
+    let t = Instant::now();
+    let (desired_digests, live_digests) = (digests(&desired), digests(&live));
+    let digest_time = t.elapsed();
+    assert_eq!(
+        diff_by_digest(&desired, &desired_digests, &live, &live_digests),
+        d
+    );
+
+    let runs = 200;
     let mut plan_times = Vec::with_capacity(runs);
+    let mut digest_plan_times = Vec::with_capacity(runs);
     let mut render_times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
         let d = black_box(diff(black_box(&desired), black_box(&live)));
         plan_times.push(t.elapsed());
         let t = Instant::now();
+        black_box(diff_by_digest(
+            black_box(&desired),
+            black_box(&desired_digests),
+            black_box(&live),
+            black_box(&live_digests),
+        ));
+        digest_plan_times.push(t.elapsed());
+        let t = Instant::now();
         black_box(render_site_diff("east", &d, &live, &desired));
         render_times.push(t.elapsed());
     }
     plan_times.sort();
+    digest_plan_times.sort();
     render_times.sort();
     println!(
-        "diff of 10,000 services, 1% changed: median {:.2} ms, p99 {:.2} ms ({runs} runs)",
+        "diff of 10,000 services, 1% changed, in full: median {:.2} ms, p99 {:.2} ms ({runs} runs)",
         percentile(&plan_times, 0.5).as_secs_f64() * 1e3,
         percentile(&plan_times, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "diff of 10,000 services, 1% changed, by digests: median {:.2} ms, p99 {:.2} ms ({runs} runs)",
+        percentile(&digest_plan_times, 0.5).as_secs_f64() * 1e3,
+        percentile(&digest_plan_times, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "digests of both sets (once per revision, once per listing): {:.2} ms",
+        digest_time.as_secs_f64() * 1e3
     );
     println!(
         "rendering the masked unified diff of the 100 changed services: median {:.2} ms, p99 {:.2} ms",

@@ -18,7 +18,9 @@
 # (300 + 2 PAIRS), BENCH_SKIP_SETUP=1 (do not run scripts/setup.sh),
 # BENCH_KEEP=1 (keep the working folder: logs, results.json),
 # BENCH_OPERATOR_WRAPPER (run the operator under a command, e.g. heaptrack),
-# BENCH_OPERATOR_ARGS (more operator flags, e.g. --max-concurrent-reconciles 64).
+# BENCH_OPERATOR_ARGS (more operator flags, e.g. --max-concurrent-reconciles 64),
+# BENCH_NO_ETAG=1 (virtual sites that send no ETag and ignore If-None-Match,
+# as ArcGIS Server's and pygeoapi's admin APIs: every listing whole).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-}"

@@ -11,7 +11,9 @@
 //! `GET /services` carries a strong `ETag` (a hash of the service set, so it
 //! changes whenever any service changes); a request whose `If-None-Match` is
 //! exactly that tag gets `304 Not Modified`, no body, the same `ETag`. Any
-//! other `If-None-Match` gets the full 200.
+//! other `If-None-Match` gets the full 200. With `--no-etag` it sends no
+//! `ETag` and ignores `If-None-Match` (every listing whole), as ArcGIS
+//! Server's and pygeoapi's admin APIs do.
 //!
 //! Virtual sites (`--virtual-sites N`, for load tests): one process serves N
 //! independent sites named `<--name>-0` .. `<--name>-<N-1>`, each under the
@@ -122,6 +124,10 @@ struct Args {
     /// on stdout, `client listening on ADDR`. Not with --virtual-sites.
     #[arg(long, conflicts_with = "virtual_sites")]
     client_listen: Option<SocketAddr>,
+    /// `GET /services` sends no `ETag` and ignores `If-None-Match`: every
+    /// listing whole, as real products' admin APIs answer.
+    #[arg(long)]
+    no_etag: bool,
 }
 
 /// The sites this process serves, their state read from disk where kept there.
@@ -212,6 +218,7 @@ async fn main() -> std::process::ExitCode {
             token_key_fingerprint: args.token_key_fingerprint,
             unhealthy_with_service: args.unhealthy_with_service,
             health_path: args.health_path,
+            no_etag: args.no_etag,
         },
         sites,
         log: std::sync::Mutex::new(log),

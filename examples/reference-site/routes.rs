@@ -61,6 +61,9 @@ pub struct Settings {
     pub token_key_fingerprint: Option<String>,
     pub unhealthy_with_service: Option<String>,
     pub health_path: String,
+    /// `GET /services` sends no `ETag` and ignores `If-None-Match` (as
+    /// ArcGIS Server's and pygeoapi's admin APIs do): every listing whole.
+    pub no_etag: bool,
 }
 
 pub struct Server {
@@ -148,7 +151,9 @@ async fn call(server: &Server, site: &Site, rest: &str, req: Request) -> Respons
         "/info" if m == Method::GET => info(server, site),
         "/mode" if m == Method::GET => get_mode(site).await,
         "/mode" if m == Method::PUT => put_mode(site, Json::from_request(req, &()).await).await,
-        "/services" if m == Method::GET => list_services(site, req.headers()).await,
+        "/services" if m == Method::GET => {
+            list_services(site, req.headers(), server.settings.no_etag).await
+        }
         "/_control/health" if m == Method::PUT => {
             match Json::<HealthControl>::from_request(req, &()).await {
                 Ok(Json(body)) => control_health(site, body),
@@ -279,8 +284,21 @@ async fn put_mode(site: &Site, body: Result<Json<ModeRequest>, JsonRejection>) -
 }
 
 /// `GET /services`, with its entity tag; `If-None-Match` naming exactly
-/// that tag gets 304 and no body.
-async fn list_services(site: &Site, headers: &HeaderMap) -> Response {
+/// that tag gets 304 and no body. With `no_etag`, the whole listing and no
+/// tag, whatever was asked.
+async fn list_services(site: &Site, headers: &HeaderMap, no_etag: bool) -> Response {
+    if no_etag {
+        let body = site.state.lock().await.services_body();
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+    }
     let asked = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

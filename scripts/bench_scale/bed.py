@@ -137,11 +137,13 @@ def start_git_server(procs, repo_root, root, log):
 
 # --- the reference site --------------------------------------------------------------
 
-def start_sites(procs, bin_dir, root, count, log):
-    """One process, `count` virtual sites vs-0 .. vs-<count-1>, state in memory."""
+def start_sites(procs, bin_dir, root, count, log, no_etag=False):
+    """One process, `count` virtual sites vs-0 .. vs-<count-1>, state in memory;
+    with `no_etag`, sites that send no ETag (every listing whole)."""
     p = procs.start("reference-site", [os.path.join(bin_dir, "examples", "reference-site"),
                                        "--listen", "127.0.0.1:0", "--name", "vs", "--token", TOKEN,
-                                       "--virtual-sites", str(count), "--request-log", log],
+                                       "--virtual-sites", str(count), "--request-log", log]
+                    + (["--no-etag"] if no_etag else []),
                     os.path.join(root, "reference-site.stderr"), stdout=subprocess.PIPE)
     return p, listening_line(p, "reference-site")
 

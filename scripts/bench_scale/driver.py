@@ -69,7 +69,8 @@ class Bench:
         self.site_log = os.path.join(self.dir, "sites.requests.jsonl")
         self.git_log = os.path.join(self.dir, "git-http.log")
         self.audit_log = os.path.join(args.testbed_dir, "logs", "audit.log")
-        self.r = {"pairs": self.n, "services": self.services}
+        self.no_etag = os.environ.get("BENCH_NO_ETAG") == "1"
+        self.r = {"pairs": self.n, "services": self.services, "no_etag": self.no_etag}
 
     def install_crd(self):
         crd = os.path.join(self.args.repo_root, "crds/sitehapair.io_sitehapairs.yaml")
@@ -90,7 +91,8 @@ class Bench:
         say(f"git repository of {self.services} services, {2 * self.n} virtual sites, {2 * self.n} Secrets")
         self.repo = bed.Repo(self.dir, self.services)
         _, self.git_url = bed.start_git_server(self.procs, self.args.repo_root, self.dir, self.git_log)
-        site, self.site_addr = bed.start_sites(self.procs, self.args.bin_dir, self.dir, 2 * self.n, self.site_log)
+        site, self.site_addr = bed.start_sites(self.procs, self.args.bin_dir, self.dir, 2 * self.n, self.site_log,
+                                                 self.no_etag)
         bed.create_secrets(self.api, self.n)
         self.watch = PairWatch(self.api, bed.NAMESPACE)
         self.watch.start()

@@ -5,6 +5,7 @@ pub mod active_change;
 pub mod claims;
 pub mod conditions;
 pub mod diff;
+pub mod digest;
 pub mod event;
 pub mod failover;
 pub mod hooks;

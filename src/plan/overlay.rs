@@ -31,6 +31,10 @@ pub struct SourceSet {
     pub merged: BTreeMap<String, ServiceSet>,
     /// Site name to the overlay files for it (relative to the repository).
     pub overlay_files: BTreeMap<String, Vec<String>>,
+    /// The digests of `base` and the merged sets, computed when first
+    /// compared (a set is not changed once it is compared; a copy starts
+    /// without them).
+    pub digests: super::digest::DigestCache,
 }
 
 /// Why overlays do not fit the base.
@@ -66,6 +70,13 @@ impl SourceSet {
     /// The services `site` should hold.
     pub fn for_site(&self, site: &str) -> &ServiceSet {
         self.merged.get(site).unwrap_or(&self.base)
+    }
+
+    /// The digests of [`Self::for_site`]'s set (`plan::digest`), computed
+    /// once for all the sites.
+    pub fn digests_for(&self, site: &str) -> &super::digest::Digests {
+        let (base, merged) = self.digests.get_or_compute(&self.base, &self.merged);
+        merged.get(site).unwrap_or(base)
     }
 
     /// The first overlay folder naming a site not in `sites`: the site and

@@ -6,6 +6,7 @@
 use crate::api::status::AdoptionPlan;
 use crate::api::{ANNOTATION_APPROVE_ADOPTION, AdoptMode, SyncMode, SyncSpec};
 use crate::plan::diff::{ServiceSet, SiteDiff, diff};
+use crate::plan::digest::{Digests, diff_by_digest};
 use crate::plan::prune::{PruneBlocked, PruneInput, check_prune};
 
 /// One site as the sync sees it.
@@ -116,7 +117,23 @@ pub fn plan_site(
     sync: &SyncSpec,
     approved_prune: Option<&str>,
 ) -> SitePlan {
-    let drift = diff(desired, site.live);
+    plan_site_by_digest(site, desired, None, revision, sync, approved_prune)
+}
+
+/// [`plan_site`], comparing services by `digests` (the desired set's and
+/// the live set's, `plan::digest`) when given: the same plan, cheaper.
+pub fn plan_site_by_digest(
+    site: &SiteView<'_>,
+    desired: &ServiceSet,
+    digests: Option<(&Digests, &Digests)>,
+    revision: &str,
+    sync: &SyncSpec,
+    approved_prune: Option<&str>,
+) -> SitePlan {
+    let drift = match digests {
+        Some((want, have)) => diff_by_digest(desired, want, site.live, have),
+        None => diff(desired, site.live),
+    };
     let held = |hold: Hold| SitePlan {
         name: site.name.to_string(),
         drift: drift.clone(),

@@ -25,7 +25,7 @@ use crate::controller::secrets::TripSecrets;
 use crate::controller::{Context, PairKey};
 use crate::plan::overlay::SourceSet;
 use crate::plan::spec_check::SpecTimes;
-use crate::plan::sync::{PassiveOutcome, SiteView, active_gate, plan_site};
+use crate::plan::sync::{PassiveOutcome, SiteView, active_gate, plan_site_by_digest};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
 use crate::sites::{Site, SiteDriver};
 use crate::source::cache::Snapshot;
@@ -417,8 +417,10 @@ async fn write_active(
     if gate_open && ctx.is_leader() && !shift {
         sync_one(&mut o, target).await;
     } else {
-        let desired = desired_for(&o.driver, &o.spec_name, target.desired);
-        let desired = desired.as_ref();
+        let wanted = desired_for(&o.driver, &o.spec_name, target.desired);
+        let digests =
+            observe::digests_of(&o.services, &o.spec_name, wanted.as_ref(), target.desired);
+        let desired = wanted.as_ref();
         if let Some(live) = observe::live_of(&o.services, &o.spec_name, desired) {
             let view = SiteView {
                 name: &o.spec_name,
@@ -430,7 +432,8 @@ async fn write_active(
                 adoption_approved: target.adoption_approved,
                 window_closed: target.window_closed,
             };
-            let p = plan_site(&view, desired, target.revision, &spec.sync, target.approved);
+            let (revision, approved) = (target.revision, target.approved);
+            let p = plan_site_by_digest(&view, desired, digests, revision, &spec.sync, approved);
             o.report.adoption = p.adoption(spec.sync.prune);
             o.report.drift = Some(drift_of(&p.drift));
             held_back = !p.apply.is_empty();

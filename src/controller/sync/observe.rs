@@ -14,6 +14,7 @@ use crate::api::{SiteContact, SiteMode, SiteSpec};
 use crate::controller::secrets::{SecretStore, TripSecrets};
 use crate::controller::site_drivers::{SiteClients, site_driver};
 use crate::plan::diff::ServiceSet;
+use crate::plan::digest::Digests;
 use crate::plan::overlay::SourceSet;
 use crate::plan::sync_status::SiteReport;
 use crate::sites::{Listing, Mode, Site, SiteDriver, SiteError};
@@ -86,6 +87,27 @@ pub(crate) fn live_of<'a>(
         Live::AsRevision => Some(desired),
         Live::AsBefore(before) => before.as_ref().as_ref().ok().map(|b| b.for_site(site)),
     }
+}
+
+/// The digests to plan `site` by (`plan::digest`), when both sides have
+/// them computed once for all pairs: the revision's set as written (kinds
+/// that compare a canonical form of their own have no shared digests) and
+/// the revision before's, when the site is known to hold exactly that.
+pub(crate) fn digests_of<'a>(
+    services: &'a Option<Live>,
+    site: &str,
+    desired: &ServiceSet,
+    source: &'a SourceSet,
+) -> Option<(&'a Digests, &'a Digests)> {
+    let Some(Live::AsBefore(before)) = services else {
+        return None;
+    };
+    // The revision's own set, not a kind's canonical copy of it.
+    if !std::ptr::eq(desired, source.for_site(site)) {
+        return None;
+    }
+    let before = before.as_ref().as_ref().ok()?;
+    Some((source.digests_for(site), before.digests_for(site)))
 }
 
 /// The status form of a site's mode.

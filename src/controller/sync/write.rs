@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::keys::ListingKeys;
-use super::observe::{Observed, desired_for, live_of};
+use super::observe::{Observed, desired_for, digests_of, live_of};
 use crate::plan::diff::{ServiceSet, SiteDiff};
 use crate::plan::overlay::SourceSet;
-use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, plan_site};
+use crate::plan::sync::{PassiveOutcome, SitePlan, SiteView, plan_site_by_digest};
 use crate::plan::sync_status::drift_of;
 use crate::sites::{Site, SiteDriver, SiteError};
 
@@ -41,8 +41,9 @@ pub(crate) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         healthy: false,
         hold: None,
     };
-    let desired = desired_for(&o.driver, &name, t.desired);
-    let desired = desired.as_ref();
+    let wanted = desired_for(&o.driver, &name, t.desired);
+    let digests = digests_of(&o.services, &name, wanted.as_ref(), t.desired);
+    let desired = wanted.as_ref();
     let live = live_of(&o.services, &name, desired);
     let (Ok(driver), Some(live), None) = (&o.driver, live, &o.report.error) else {
         if outcome.error.is_none() {
@@ -61,7 +62,14 @@ pub(crate) async fn sync_one(o: &mut Observed, t: &Target<'_>) -> PassiveOutcome
         adoption_approved: t.adoption_approved,
         window_closed: t.window_closed,
     };
-    let plan = plan_site(&view, desired, t.revision, &t.spec.sync, t.approved);
+    let plan = plan_site_by_digest(
+        &view,
+        desired,
+        digests,
+        t.revision,
+        &t.spec.sync,
+        t.approved,
+    );
     o.report.adoption = plan.adoption(t.spec.sync.prune);
     let hold = plan.hold.as_ref().map(|h| h.message());
     o.report.hold = hold.clone();
