@@ -53,7 +53,7 @@ done
 
 if [[ -n "$demo" ]]; then
   run_step "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl from Go modules" \
-    "about 12 min" tests/testbed/testbed build-core
+    "about 9 min" tests/testbed/testbed build-core
   run_step "the operator and the reference site (cargo)" "about 3 min" \
     cargo build --locked --features failpoints --bin sitehapair --example reference-site
 else
@@ -80,19 +80,19 @@ else
   # everything it started if this script ends first (Ctrl-C, a failure).
   set -m
   lane kubernetes \
-    "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl|about 12 min|tests/testbed/testbed build-core" \
-    "the node's kubelet, kube-scheduler, kube-proxy|about 3 min|tests/testbed/node/build build-kube" &
+    "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl|about 9 min|tests/testbed/testbed build-core" \
+    "the node's kubelet, kube-scheduler, kube-proxy|under a minute|tests/testbed/node/build build-kube" &
   k8s_lane=$!
   set +m
   trap 'kill -TERM -- "-$k8s_lane" 2>/dev/null || true' EXIT
   trap 'exit 130' INT TERM
   other_ok=0
   lane other \
-    "pygeoapi, gunicorn, jsonpatch (a Python 3.12+ virtual environment)|about 1 min|tests/testbed/testbed build-pygeoapi" \
-    "the node's containerd, runc, CNI plugins, pause|about 3 min|tests/testbed/node/build build-runtime" \
+    "pygeoapi, gunicorn, jsonpatch (a Python 3.12+ virtual environment)|about 30 s|tests/testbed/testbed build-pygeoapi" \
+    "the node's containerd, runc, CNI plugins, pause|about 2 min|tests/testbed/node/build build-runtime" \
     "helm|about 2 min|tests/testbed/testbed build-helm" \
-    "promtool (no service discovery plugins)|about 2 min|tests/testbed/testbed build-promtool" \
-    "the crate, its tests and examples (cargo)|about 4 min|cargo build --locked --features failpoints --all-targets" \
+    "promtool (no service discovery plugins)|about 2.5 min|tests/testbed/testbed build-promtool" \
+    "the crate, its tests and examples (cargo)|about 4.5 min beside the control plane|cargo build --locked --features failpoints --all-targets" \
     || other_ok=$?
   k8s_ok=0
   wait "$k8s_lane" || k8s_ok=$?
