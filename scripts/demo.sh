@@ -71,6 +71,11 @@ put_service() { # put_service SITE_PORT TOKEN NAME JSON: publish by hand, as an 
     -d "$4" "http://127.0.0.1:$1/services/$3" >/dev/null
 }
 
+services_of() { # services_of SITE_PORT TOKEN: the names a site publishes, sorted
+  curl -sf -H "Authorization: Bearer $2" "http://127.0.0.1:$1/services" \
+    | python3 -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin)["services"])))'
+}
+
 adopt_demo() {
   step "the sites as they run today, published by hand: east (active) and west differ"
   for port in 18081 18082; do # each site listens before it is written to
@@ -89,8 +94,7 @@ adopt_demo() {
     -d '{"mode": "active", "epoch": 4}' http://127.0.0.1:18081/mode >/dev/null
   for site in 18081:east-demo-token 18082:west-demo-token; do
     IFS=: read -r port token <<<"$site"
-    echo "127.0.0.1:$port: $(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/services" \
-      | python3 -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin)["services"])))')"
+    echo "127.0.0.1:$port: $(services_of "$port" "$token")"
   done
 
   step "sitehapair export --pair examples/pair.yaml --site east --out $repo_root_dir/work/prod"
@@ -127,8 +131,7 @@ adopt_demo() {
   synced="$(kubectl get shp gis -o jsonpath='{.status.sites[*].syncedRevision}')"
   [[ "$synced" == "$rev $rev" ]] || { echo "demo: sites hold $synced, not $rev" >&2; exit 1; }
   echo "both sites hold $rev"
-  echo "west now: $(curl -sf -H 'Authorization: Bearer west-demo-token' http://127.0.0.1:18082/services \
-    | python3 -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin)["services"])))')"
+  echo "west now: $(services_of 18082 west-demo-token)"
   echo "service writes east received in all: $(grep '"PUT"' "$dir/east.requests.jsonl" | grep -c '/services/' || true) (the 3 by hand before the export; none from the pair)"
   "$bin/sitehapair" status gis
 }

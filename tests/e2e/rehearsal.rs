@@ -30,6 +30,28 @@ fn cli(ns: &str, args: &[&str]) -> Output {
         .expect("run sitehapair")
 }
 
+/// `sitehapair promote gis --to west --rehearse --wait`: its exit code
+/// and all it said.
+fn rehearse_west(ns: &str) -> (Option<i32>, String) {
+    let out = cli(
+        ns,
+        &[
+            "promote",
+            "gis",
+            "--to",
+            "west",
+            "--rehearse",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    );
+    (
+        out.status.code(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    )
+}
+
 /// What a site's admin API says of its role: `GET /mode`.
 fn mode(site: &ReferenceSite, token: &str) -> Value {
     let out = Command::new("curl")
@@ -104,21 +126,8 @@ fn a_rehearsal_reports_passed_with_step_timings_and_changes_no_role_epoch_traffi
     let before = fixed(&bed);
     assert_eq!(before["east"]["mode"], "active", "{before}");
 
-    let out = cli(
-        &bed.ns.name,
-        &[
-            "promote",
-            "gis",
-            "--to",
-            "west",
-            "--rehearse",
-            "--wait",
-            "--timeout",
-            "60s",
-        ],
-    );
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = rehearse_west(&bed.ns.name);
+    assert_eq!(code, Some(0), "{text}");
     eprintln!("{text}");
     for want in [
         "rehearsal of the promotion to west",
@@ -229,21 +238,8 @@ fn a_rehearsal_to_a_target_behind_the_source_and_unhealthy_fails_naming_both() {
     set_health(&bed.west, "west-token-2", false);
     let before = fixed(&bed);
 
-    let out = cli(
-        &bed.ns.name,
-        &[
-            "promote",
-            "gis",
-            "--to",
-            "west",
-            "--rehearse",
-            "--wait",
-            "--timeout",
-            "60s",
-        ],
-    );
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = rehearse_west(&bed.ns.name);
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("Failed"), "{text}");
     eprintln!("{text}");
     let r = bed.status()["rehearsal"].clone();
