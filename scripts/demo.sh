@@ -46,6 +46,22 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# wait_for_field JSONPATH VALUE SECONDS: poll the pair until the field reads
+# VALUE. Not `kubectl wait --for=jsonpath`: it gives up at once with an
+# accessor error when a filter meets a status written before its conditions.
+wait_for_field() {
+  local path=$1 want=$2 deadline=$((SECONDS + $3))
+  until [[ "$(kubectl get shp/gis -o jsonpath="$path" 2>/dev/null)" == "$want" ]]; do
+    if ((SECONDS >= deadline)); then
+      echo "demo: $path never read $want in $3 s" >&2
+      kubectl get shp/gis -o yaml >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  echo "shp/gis: $path = $want"
+}
+
 step "starting a control plane (etcd, kube-apiserver, kube-controller-manager) on loopback"
 export KUBECONFIG
 KUBECONFIG="$(tests/testbed/testbed up "$dir/cluster" | tail -n 1)"
@@ -121,7 +137,7 @@ adopt_demo() {
 
   step "kubectl apply -f examples/pair.yaml: east is adopted as it is; west's first sync waits for its plan"
   kubectl apply -f examples/pair.yaml
-  kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="InSync")].reason}'=AwaitingAdoption shp/gis --timeout=90s
+  wait_for_field '{.status.conditions[?(@.type=="InSync")].reason}' AwaitingAdoption 90
   kubectl get shp gis -o jsonpath='Prerequisites: {.status.conditions[?(@.type=="Prerequisites")].message}{"\n"}'
   "$bin/sitehapair" status gis
 
@@ -155,7 +171,7 @@ op_pid=$!
 
 step "kubectl apply -f examples/pair.yaml"
 kubectl apply -f examples/pair.yaml
-kubectl wait --for=jsonpath='{.status.phase}'=Ready shp/gis --timeout=90s
+wait_for_field '{.status.phase}' Ready 90
 kubectl wait --for=condition=InSync shp/gis --timeout=90s
 
 step "kubectl get shp"
