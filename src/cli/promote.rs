@@ -175,7 +175,8 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let timeout = duration::parse("--timeout", &args.timeout)?;
-    // A watch sees every status write, so every phase is printed.
+    // A watch sees every status write: every phase written is printed as
+    // it comes, and the record lists every step at the end.
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", args.name));
     let mut events = std::pin::pin!(
         watcher(api.clone(), cfg)
@@ -202,6 +203,11 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         };
         latest = obj.status.clone().unwrap_or_default();
         if latest.active_site.as_deref() == Some(args.to.as_str()) && latest.promotion.is_none() {
+            // The steps taken between two status writes are not seen on
+            // the watch: the record lists every one with its time.
+            for line in step_lines(&latest, &args.to) {
+                println!("{line}");
+            }
             println!("Complete: {} is active at epoch {}", args.to, latest.epoch);
             return Ok(ExitCode::SUCCESS);
         }
@@ -211,6 +217,22 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
             last = line;
         }
     }
+}
+
+/// The steps of the promotion that made `to` active at the status's
+/// epoch, one line each, from its record.
+fn step_lines(st: &SiteHAPairStatus, to: &str) -> Vec<String> {
+    st.history
+        .iter()
+        .rev()
+        .find(|r| r.to == to && r.epoch == st.epoch)
+        .map(|r| {
+            r.steps
+                .iter()
+                .map(|s| format!("  {}: {} s (from {})", s.phase, s.seconds, s.started_at))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One line for the current state of a promotion.

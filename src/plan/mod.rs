@@ -16,6 +16,7 @@ pub mod preflight_warnings;
 pub mod prerequisites;
 pub mod prerequisites_report;
 pub mod promotion;
+pub mod promotion_commit;
 mod promotion_contact;
 pub mod promotion_input;
 mod promotion_phases;

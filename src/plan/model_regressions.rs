@@ -445,3 +445,51 @@ fn regression_verification_toggled_around_a_silent_site() {
     run(4, false, &plain).expect("invariants hold without verification");
     run(4, false, &events).expect("invariants hold");
 }
+
+/// A crashing step of a model event: `crash` at `seconds` after the last.
+fn crashing(faults: &[u8], crash: Crash, seconds: u32) -> Event {
+    Event {
+        crash,
+        ..step(faults, None, seconds)
+    }
+}
+
+/// Shrunk when activations stopped waiting for a status write of their
+/// own (issue 30): s1 answered again at 00:00:22, restarting the contact
+/// window in memory, and the operator died before the activation of s0
+/// that the answer allowed; the status still held the window begun at
+/// 00:00:00, and the next trip forced past s1 at 00:01:00. A restarted
+/// window is now recorded before the activation it allows.
+#[test]
+fn regression_an_activation_after_a_restarted_window_records_the_window_first() {
+    let events = [
+        step(&[0, 0], Some(1), 0),
+        step(&[0, 10], Some(0), 0),
+        crashing(&[0, 0], Crash::BeforeStep(2), 0),
+        step(&[0, 10], None, 0),
+        crashing(&[0, 0], Crash::BeforeStep(1), 22),
+        crashing(&[0, 10], Crash::AfterStep(3), 38),
+    ];
+    for immediate in [false, true] {
+        run(2, immediate, &events).expect("invariants hold");
+    }
+}
+
+/// Shrunk right after: the same, with the target already active (the
+/// operator died after activating it, status still Demoting); the window
+/// restarted by s1's answer must be recorded before the traffic switch
+/// too, or the next trip forces past s1 on the old window.
+#[test]
+fn regression_a_traffic_switch_after_a_restarted_window_records_the_window_first() {
+    let events = [
+        step(&[0, 0], Some(1), 0),
+        step(&[0, 10], Some(0), 0),
+        crashing(&[0, 0], Crash::AfterStep(2), 0),
+        step(&[0, 10], None, 0),
+        crashing(&[0, 0], Crash::BeforeStep(1), 22),
+        step(&[0, 10], None, 38),
+    ];
+    for immediate in [false, true] {
+        run(2, immediate, &events).expect("invariants hold");
+    }
+}

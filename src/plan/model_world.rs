@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use crate::api::{SiteContact, SiteHAPairSpec, SiteHAPairStatus, SiteMode, TrafficFailover};
 use crate::plan::promotion::{Step, plan_promotion};
+use crate::plan::promotion_commit::record_before;
 use crate::plan::promotion_input::PairAsks;
 use crate::plan::promotion_status::{fold_promotion, observations};
 use crate::plan::spec_check::check_spec;
@@ -83,7 +84,8 @@ pub struct SimSite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Crash {
     Never,
-    /// After the n-th status write of the trip, before its step.
+    /// Before the n-th step of the trip (after its status write, when the
+    /// step is recorded first).
     BeforeStep(u8),
     /// After the n-th step, before anything else.
     AfterStep(u8),
@@ -433,10 +435,13 @@ impl World {
             let d = plan_promotion(&asks.input(&status, &sites, self.now));
             fold_promotion(&mut status, &d);
             let Some(step) = d.step else { break };
-            if status != self.versions[version] {
+            // As the shell: recorded first only when the step needs it.
+            let recorded = Some(&self.versions[version]);
+            if record_before(&step, recorded, &status) && status != self.versions[version] {
                 version = self.write(version, &status).ok_or(())?;
-                self.commit_answers(heard);
             }
+            // What the trip heard is acted on from here, written or not.
+            self.commit_answers(heard);
             writes += 1;
             if crash == Crash::BeforeStep(writes) {
                 return Ok(TripEnd::Crashed);

@@ -5,6 +5,7 @@
 //! down the contact window; a site that answers with an error blocks with a
 //! named reason and is never forced past.
 
+use super::promotion_commit::possibly_active;
 use super::promotion_contact::{Others, demote, restart_window_if_one_spoke, settle_others};
 use super::promotion_types::{
     Block, BlockReason, Notice, PromotionDecision, PromotionInput, PromotionReason, SiteObs, Step,
@@ -222,10 +223,11 @@ pub(super) fn advance(
 }
 
 /// spec.activeSite changed while the promotion runs. Until the target may
-/// have been made active (Preflight, Demoting, WaitingForOldActive), going
+/// have been made active (Preflight; Demoting and WaitingForOldActive while
+/// the target answers and is not active at the promotion's epoch), going
 /// back to the old active cancels (it is stamped active again, above any
-/// epoch a demotion left) and another target starts over; from Promoting
-/// on, the promotion finishes first, unless its target left spec.sites.
+/// epoch a demotion left) and another target starts over; otherwise the
+/// promotion finishes first, unless its target left spec.sites.
 /// True when the promotion is over (cancelled: the machine at rest keeps
 /// the pair as it is).
 fn follow_the_wish(
@@ -237,16 +239,24 @@ fn follow_the_wish(
         return false;
     }
     let target_gone = find(inp.sites, &p.to).is_none();
-    let target_untouched = matches!(
+    let before_activation = matches!(
         p.phase,
         PromotionPhase::Preflight | PromotionPhase::Demoting | PromotionPhase::WaitingForOldActive
     );
-    if !target_untouched && !target_gone {
+    if !before_activation && !target_gone {
         return false;
     }
     if p.from.is_none() {
-        // Waiting to know the sites: the wish only names whom to activate.
+        // Waiting to know the sites: the wish only names whom to activate
+        // (a first target that may be active but is silent is passed over
+        // only after a whole window of its silence, as any silent site).
         p.to = inp.target.to_string();
+        return false;
+    }
+    // Recorded past its preflight, the promotion may have activated its
+    // target without a further record: it is finished unless the target
+    // is seen untouched.
+    if !target_gone && possibly_active(p, inp.sites) {
         return false;
     }
     if p.from.as_deref() == Some(inp.target) {

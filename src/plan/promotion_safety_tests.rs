@@ -444,57 +444,6 @@ fn a_stray_active_site_is_demoted_before_the_target_is_promoted() {
     );
 }
 
-#[test]
-fn a_promotion_blocked_on_a_refusing_old_active_can_be_cancelled() {
-    let sites = vec![
-        silent("east", SiteContact::CredentialsRefused),
-        site("west", false, 1),
-    ];
-    let d = plan_promotion(&input("west", "east", None, &sites, "2026-01-01T00:00:00Z"));
-    let p = d.running.expect("running");
-    assert_eq!(p.phase, Ph::Demoting);
-    let d = plan_promotion(&input(
-        "east",
-        "east",
-        Some(&p),
-        &sites,
-        "2026-01-01T00:00:10Z",
-    ));
-    assert_eq!(d.running, None);
-    assert_eq!(d.active_site.as_deref(), Some("east"));
-    assert!(d.notices.iter().any(|n| n.reason == "PromotionCancelled"));
-}
-
-#[test]
-fn cancelling_after_the_old_active_was_demoted_stamps_it_active_above_that_epoch() {
-    // east was demoted at 2 (the answer was lost), then the wish went back.
-    let p = PromotionStatus {
-        from: Some("east".into()),
-        to: "west".into(),
-        phase: Ph::Demoting,
-        epoch: 2,
-        ..PromotionStatus::default()
-    };
-    let mut sites = vec![site("east", false, 2), site("west", false, 1)];
-    let d = run_until_wait(
-        "east",
-        Some("east"),
-        1,
-        Some(p),
-        &mut sites,
-        "2026-01-01T00:00:00Z",
-    );
-    assert_eq!(d.running, None);
-    assert_eq!(d.epoch, 3);
-    assert_eq!(
-        sites[0].mode,
-        Some(ModeSeen {
-            active: true,
-            epoch: 3
-        })
-    );
-}
-
 /// A person who knows the old active is broken (it answers 500 to every
 /// call) names it at the epoch status shows for it: the promotion goes on
 /// past it, forced, and the record says who asked.
@@ -645,3 +594,6 @@ fn a_force_past_naming_a_site_that_reports_active_demotes_it_instead() {
     assert!(!running.forced);
     assert_eq!(running.forced_by, None);
 }
+
+#[path = "promotion_cancel_tests.rs"]
+mod cancel;

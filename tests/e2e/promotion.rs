@@ -142,13 +142,17 @@ fn an_unreachable_active_is_waited_for_then_forced_and_fenced_on_return() {
 fn an_operator_killed_at_each_phase_is_resumed_by_the_next() {
     let mut p = Pair::start_with("promo-resume", |_| {}, &FAST_LEASE);
     let checker = Checker::start(&p.east, &p.west);
+    // (target, the phase whose step the operator dies before, the phase
+    // status holds then, the epoch): a demotion is recorded before it is
+    // taken; the activation and the traffic switch go out on that record
+    // (no write of their own), so status still says Demoting.
     let plan = [
-        ("west", "Demoting", 2),
-        ("east", "Promoting", 3),
-        ("west", "SwitchingTraffic", 4),
+        ("west", "Demoting", "Demoting", 2),
+        ("east", "Promoting", "Demoting", 3),
+        ("west", "SwitchingTraffic", "Demoting", 4),
     ];
-    for (i, (to, phase, epoch)) in plan.into_iter().enumerate() {
-        // This operator dies right after writing `phase`, before its step.
+    for (i, (to, phase, recorded, epoch)) in plan.into_iter().enumerate() {
+        // This operator dies right before the step of `phase`.
         p.op = None;
         let mut doomed = Operator::start_env(
             &p.ns.name,
@@ -162,7 +166,8 @@ fn an_operator_killed_at_each_phase_is_resumed_by_the_next() {
             .expect("the operator to exit at its failpoint");
         assert_eq!(exit.code(), Some(86), "{}", doomed.logs());
         let st = p.status();
-        assert_eq!(st["promotion"]["phase"], phase, "{st}");
+        assert_eq!(st["promotion"]["phase"], recorded, "{st}");
+        assert_eq!(st["promotion"]["epoch"], epoch, "{st}");
         // A new operator resumes from the phase in status.
         p.op = Some(Operator::start(
             &p.ns.name,

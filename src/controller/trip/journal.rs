@@ -18,6 +18,8 @@ use crate::api::conditions::Condition;
 use crate::api::{FIELD_MANAGER, SiteHAPair, SiteHAPairStatus};
 use crate::controller::{Context, PairKey};
 use crate::plan::conditions::{Composed, Findings, compose};
+use crate::plan::promotion_commit::record_before;
+use crate::plan::promotion_types::Step;
 use crate::plan::time::Timestamp;
 
 /// What this trip last wrote (or read), at which resourceVersion, and
@@ -114,6 +116,24 @@ impl StatusJournal {
         Ok(())
     }
 
+    /// Before a promotion's step: write the status that planned it when the
+    /// step must be recorded first (`plan::promotion_commit`), else go on
+    /// on the record an earlier write made; then the crash point.
+    pub async fn before_promotion_step(
+        &mut self,
+        ctx: &Context,
+        obj: &SiteHAPair,
+        data: &SiteHAPairStatus,
+        findings: &Findings,
+        step: &Step,
+    ) -> Result<(), JournalError> {
+        if record_before(step, self.written.as_ref(), data) {
+            return self.before_step(ctx, obj, data, findings).await;
+        }
+        crash_point(data);
+        Ok(())
+    }
+
     /// Apply `status` unless it equals the last one, with the
     /// resourceVersion as a precondition.
     pub async fn write(
@@ -193,9 +213,9 @@ pub async fn apply_status_at(
 /// Fault injection for the resume tests, compiled only with the
 /// `failpoints` feature (the test command's builds): with
 /// `SITEHAPAIR_FAILPOINT_EXIT_AT_PHASE=<phase>` the process exits at once
-/// (no cleanup, the Lease kept, like SIGKILL) right after writing that
-/// promotion phase (or standby-first change step, status.activeChange)
-/// and before taking its step.
+/// (no cleanup, the Lease kept, like SIGKILL) right before taking the step
+/// of that promotion phase (or standby-first change step,
+/// status.activeChange), after writing it when the step is recorded first.
 #[cfg(feature = "failpoints")]
 fn crash_point(status: &SiteHAPairStatus) {
     let promotion = status.promotion.as_ref().map(|p| p.phase.as_str());

@@ -1,6 +1,7 @@
 //! The promotion step, the I/O half: ask the pure machine for the next
-//! step, record the new phase in status first, then take the step (a mode
-//! change on a site, or the traffic switch), and go on while steps succeed.
+//! step, record the new phase in status first when the step needs it
+//! (`plan::promotion_commit`), then take the step (a mode change on a
+//! site, or the traffic switch), and go on while steps succeed.
 //! Every step is idempotent, so an operator killed between any two of them
 //! (or a new leader) resumes from the phase in status.
 
@@ -58,8 +59,12 @@ pub async fn promote(
         let Some(step) = decision.step else {
             break;
         };
-        // The phase reaches status before the step is taken.
-        journal.before_step(ctx, obj, status, findings).await?;
+        // The phase reaches status before the step is taken, when the step
+        // needs it there (a demotion, an activation not yet covered by a
+        // record of its promotion); the traffic switch goes out at once.
+        journal
+            .before_promotion_step(ctx, obj, status, findings, &step)
+            .await?;
         if !ctx.is_leader() {
             return Err(StepError::NotLeader);
         }
