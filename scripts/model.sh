@@ -4,6 +4,8 @@
 # instead of the 3,000 of every test run. Prints the cases run and the time.
 # A failure prints the shrunk case and adds its seed to
 # proptest-regressions/plan/model_tests.txt: keep it as a named test.
+# MODEL_TRACE=1 prints the world after every event of a run (for a named
+# regression: cargo test --lib NAME with MODEL_TRACE=1).
 #   scripts/model.sh [CASES]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -493,3 +493,35 @@ fn regression_a_traffic_switch_after_a_restarted_window_records_the_window_first
         run(2, immediate, &events).expect("invariants hold");
     }
 }
+
+/// Shrunk from a 50,000-case run: a promotion forced past a silent s0 (its
+/// demotion of s3 failing) was retargeted to s1, which did not answer; the
+/// new promotion kept `forced` from the old target, and under Immediate
+/// traffic went to s1 at its preflight while s3 was still the active site.
+/// A retarget now starts unforced.
+#[test]
+fn regression_a_retargeted_promotion_does_not_inherit_a_forcing() {
+    let up = [0, 0, 0, 0];
+    let flip = |mut e: Event| {
+        e.flip_policy = true;
+        e
+    };
+    let mut scheduled = step(&up, Some(2), 0);
+    scheduled.hold = Some(1); // the promotion to s2 starts 15 s ahead
+    let events = [
+        step(&up, Some(1), 0),
+        flip(step(&up, None, 0)),
+        flip(step(&up, None, 0)),
+        step(&up, Some(3), 0),
+        step(&up, None, 0),
+        step(&up, None, 0),
+        scheduled,
+        flip(step(&[0, 0, 10, 0], None, 0)), // Immediate from here
+        step(&[19, 0, 0, 0], None, 15),
+        step(&[19, 0, 0, 0], None, 28),
+        step(&[10, 16, 0, 0], None, 11),
+        step(&[19, 0, 0, 16], None, 21),
+        step(&[0, 10, 0, 0], Some(1), 0),
+    ];
+    run(4, false, &events).expect("invariants hold");
+}

@@ -419,6 +419,22 @@ pub(super) fn run_world(n: usize, immediate: bool, events: &[Event]) -> Result<W
             w.known = None; // a new process
         }
         w.ack = false;
+        if std::env::var("MODEL_TRACE").is_ok() {
+            let st = w.latest();
+            eprintln!(
+                "== event {step} {e:?} -> {end:?}\n  active {:?} epoch {} traffic(world) {:?} status.traffic {:?} target {}\n  promotion {:?}\n  sites {:?}",
+                st.active_site,
+                st.epoch,
+                w.traffic,
+                st.traffic_site,
+                w.target,
+                st.promotion,
+                w.sites
+                    .iter()
+                    .map(|s| (s.name.clone(), s.active, s.epoch, s.fault))
+                    .collect::<Vec<_>>()
+            );
+        }
         check_world(&w, &mut seen).map_err(|m| format!("step {step}: {m}"))?;
         if end == TripEnd::Completed {
             check_traffic(&w).map_err(|m| format!("step {step}: {m}"))?;

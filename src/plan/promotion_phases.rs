@@ -278,6 +278,11 @@ fn follow_the_wish(
     p.silent_since = None;
     p.silent_sites.clear();
     p.deadline = None;
+    // A forcing past a silent site was decided for the old target: the
+    // new one starts unforced (a forced promotion's traffic may go ahead
+    // of it under Immediate).
+    p.forced = false;
+    p.forced_by = None;
     false
 }
 
