@@ -502,7 +502,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 /// The change windows as they stand at `now`: for promotions and syncs,
 /// open, or closed and until when (none when the pair has no windows).
 fn window_lines(spec: &crate::api::SiteHAPairSpec, now: jiff::Timestamp) -> Vec<String> {
-    use crate::plan::windows::{Action, Gate, gate, until_text};
+    use crate::plan::windows::{Action, Gate, closes_at, gate, until_text};
     let check = crate::plan::spec_check::check_spec(spec);
     if spec.windows.is_empty() && spec.promotion.not_before.is_none() {
         return Vec::new();
@@ -519,7 +519,10 @@ fn window_lines(spec: &crate::api::SiteHAPairSpec, now: jiff::Timestamp) -> Vec<
         ("sync", Action::Sync),
     ] {
         out.push(match gate(&check.windows, action, now) {
-            Gate::Open => format!("{what} window: open"),
+            Gate::Open => match closes_at(&check.windows, action, now) {
+                Some(t) => format!("{what} window: open until {}", crate::plan::time::stamp(t)),
+                None => format!("{what} window: open"),
+            },
             Gate::Closed { until, why } => {
                 format!("{what} window: closed {} ({why})", until_text(until))
             }
@@ -569,6 +572,14 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
             lines[0].starts_with("promotion window: closed until 2026-12-12T22:00:00Z"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], "sync window: open");
+        // Inside the window: open, and until when.
+        let now: jiff::Timestamp = "2026-12-12T23:00:00Z".parse().expect("time");
+        let lines = window_lines(&spec, now);
+        assert_eq!(
+            lines[0], "promotion window: open until 2026-12-13T02:00:00Z",
             "{lines:?}"
         );
         assert_eq!(lines[1], "sync window: open");

@@ -166,6 +166,48 @@ impl TrafficMemo {
         known
     }
 
+    /// The pair's EndpointSlices as the watch shows them, once it has
+    /// listed (None before that, or without the watch: the caller lists).
+    /// A slice another writer made an instant ago may not be shown yet;
+    /// every write is still guarded by the resourceVersion it was planned
+    /// on, and a slice is made only by the Lease holder.
+    pub fn pair_slices(
+        &self,
+        namespace: &str,
+        pair: &str,
+    ) -> Option<std::collections::BTreeMap<String, Seen>> {
+        use futures::FutureExt;
+        let stores = self.stores.get()?;
+        if !matches!(
+            stores.slices.wait_until_ready().now_or_never(),
+            Some(Ok(()))
+        ) {
+            return None;
+        }
+        let label = crate::traffic::objects::LABEL_PAIR;
+        Some(
+            stores
+                .slices
+                .state()
+                .iter()
+                .filter(|m| m.metadata.namespace.as_deref() == Some(namespace))
+                .filter(|m| {
+                    m.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(label))
+                        .is_some_and(|p| p == pair)
+                })
+                .filter_map(|m| {
+                    Some((
+                        kube::ResourceExt::name_any(m.as_ref()),
+                        Seen::of_meta(&m.metadata)?,
+                    ))
+                })
+                .collect(),
+        )
+    }
+
     /// The pair's traffic objects were applied as `objects`, from what
     /// hashes to `hash`.
     pub fn record(&self, key: &PairKey, hash: u64, objects: Vec<Applied>) {

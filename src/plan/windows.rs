@@ -215,6 +215,19 @@ pub fn gate(windows: &[Window], action: Action, now: Timestamp) -> Gate {
     Gate::Closed { until, why }
 }
 
+/// When an open gate next closes: the first of its windows' edges ahead
+/// at which it is closed (None: no window rules the action, or none
+/// closes it within the next few openings).
+pub fn closes_at(windows: &[Window], action: Action, now: Timestamp) -> Option<Timestamp> {
+    let ruling: Vec<&Window> = windows.iter().filter(|w| action.ruled_by(w)).collect();
+    let mut edges: Vec<Timestamp> = ruling.iter().flat_map(|w| w.edges_after(now)).collect();
+    edges.sort();
+    edges.dedup();
+    edges
+        .into_iter()
+        .find(|t| *t > now && closed_why(&ruling, *t).is_some())
+}
+
 fn closed_why(ruling: &[&Window], t: Timestamp) -> Option<String> {
     if let Some(deny) = ruling
         .iter()

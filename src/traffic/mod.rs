@@ -148,6 +148,20 @@ pub async fn apply_guarded(
     objs: &TrafficObjects,
     known: &Known,
 ) -> Result<Vec<Applied>, TrafficError> {
+    apply_guarded_on(client, namespace, pair, objs, known, None).await
+}
+
+/// `apply_guarded`, with the pair's slices as a watch that has listed
+/// shows them (`watched`), instead of a list taken now: one API round trip
+/// fewer on every traffic switch. None: they are listed.
+pub async fn apply_guarded_on(
+    client: &Client,
+    namespace: &str,
+    pair: &str,
+    objs: &TrafficObjects,
+    known: &Known,
+    watched: Option<BTreeMap<String, Seen>>,
+) -> Result<Vec<Applied>, TrafficError> {
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
     let mut applied = Vec::new();
@@ -165,19 +179,23 @@ pub async fn apply_guarded(
     };
     applied.push(applied_of(TrafficKind::Service, svc_name, svc));
 
-    // The pair's slices as they are now: those known, and those listed.
-    let listed: BTreeMap<String, Seen> = slices
-        .list_metadata(&ListParams::default().labels(&format!("{LABEL_PAIR}={pair}")))
-        .await
-        .map_err(|source| TrafficError::List {
-            namespace: namespace.to_string(),
-            pair: pair.to_string(),
-            source,
-        })?
-        .items
-        .iter()
-        .filter_map(|m| Some((m.name_any(), Seen::of_meta(&m.metadata)?)))
-        .collect();
+    // The pair's slices as they are now: those known, and those the watch
+    // shows or a list finds.
+    let listed: BTreeMap<String, Seen> = match watched {
+        Some(w) => w,
+        None => slices
+            .list_metadata(&ListParams::default().labels(&format!("{LABEL_PAIR}={pair}")))
+            .await
+            .map_err(|source| TrafficError::List {
+                namespace: namespace.to_string(),
+                pair: pair.to_string(),
+                source,
+            })?
+            .items
+            .iter()
+            .filter_map(|m| Some((m.name_any(), Seen::of_meta(&m.metadata)?)))
+            .collect(),
+    };
     let mut current: BTreeMap<String, Seen> = listed.clone();
     for ((kind, name), seen) in known {
         if *kind == TrafficKind::EndpointSlice {

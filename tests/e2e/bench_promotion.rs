@@ -20,6 +20,10 @@ fn bench_planned_promotion_latency() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let pause: u64 = std::env::var("BENCH_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let p = Pair::start_with("bench-promo", |_| {}, &[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (promotions, round_trips) = rt.block_on(async {
@@ -36,6 +40,12 @@ fn bench_planned_promotion_latency() {
             } else {
                 ("east", "192.0.2.10")
             };
+            // BENCH_PAUSE_MS: let the pair's last trip (its Events, the
+            // trips its own writes woke) end first, as between promotions
+            // a team makes; 0 (the default) runs them back to back.
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
             // The API round trip: a patch that changes nothing.
             let same = json!({"spec": {"activeSite": active}});
             let t = Instant::now();
@@ -90,7 +100,7 @@ fn bench_planned_promotion_latency() {
     let (p50, p99) = (percentile(&a, 0.5), percentile(&a, 0.99));
     let (r50, r99) = (percentile(&b, 0.5), percentile(&b, 0.99));
     println!(
-        "planned promotion, patch to traffic switched, {runs} promotions: p50 {p50:.1} ms, p99 {p99:.1} ms"
+        "planned promotion, patch to traffic switched, {runs} promotions ({pause} ms apart): p50 {p50:.1} ms, p99 {p99:.1} ms"
     );
     println!("API round trip (no-op patch), {runs} patches: p50 {r50:.1} ms, p99 {r99:.1} ms");
     println!("ratio p50 {:.1}x, p99 {:.1}x", p50 / r50, p99 / r99);

@@ -39,7 +39,9 @@ pub async fn apply_traffic(
     // none is sent after this replica's renew deadline.
     let apply = async {
         let known = ctx.traffic.known(&key, &namespace, &objs).await;
-        crate::traffic::apply_guarded(&ctx.client, &namespace, &name, &objs, &known).await
+        let watched = ctx.traffic.pair_slices(&namespace, &name);
+        crate::traffic::apply_guarded_on(&ctx.client, &namespace, &name, &objs, &known, watched)
+            .await
     };
     let applied = match ctx.leader_until.remaining() {
         None => Ok(apply.await),
