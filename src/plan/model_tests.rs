@@ -9,7 +9,13 @@
 //! any time, rehearsals of a promotion are asked and withdrawn, and the
 //! clock moves. The real plan code drives the world (see `model_world`),
 //! which also holds that a rehearsal moves no role, epoch or traffic and
-//! passes only a passive site that answers. After every step:
+//! passes only a passive site that answers. Automatic failover
+//! (spec.promotion.automatic, minInterval 1m) is turned on and off at any
+//! time: at the end of a completed trip the shell's own `decide` runs on
+//! the status just recorded (its rows folded from the trip's reports as
+//! the sync folds them), and a Promote changes spec.activeSite only while
+//! the API server still holds the status it was decided on (the patch's
+//! resourceVersion guard). After every step:
 //!
 //! 1. never two sites active at one epoch by the operator's doing (but for
 //!    a site an earlier status made active before the pair was re-created
@@ -67,6 +73,8 @@ pub(super) struct Event {
     /// A person turns spec.promotion.verify on or off (0) or acknowledges
     /// the hold a failed verification left (1); None: nothing.
     verify: Option<u8>,
+    /// The user turns spec.promotion.automatic.enabled on or off.
+    automatic: bool,
 }
 
 fn fault(n: u8) -> Fault {
@@ -101,6 +109,7 @@ fn event() -> impl Strategy<Value = Event> {
         prop::option::weighted(0.1, 0u8..8),
         prop::option::weighted(0.15, 0u8..5),
         prop::option::weighted(0.15, 0u8..2),
+        prop::bool::weighted(0.1),
     )
         .prop_map(
             |(
@@ -114,6 +123,7 @@ fn event() -> impl Strategy<Value = Event> {
                 hold,
                 rehearse,
                 verify,
+                automatic,
             )| {
                 Event {
                     faults,
@@ -126,6 +136,7 @@ fn event() -> impl Strategy<Value = Event> {
                     hold,
                     rehearse,
                     verify,
+                    automatic,
                 }
             },
         )
@@ -408,6 +419,10 @@ pub(super) fn run_world(n: usize, immediate: bool, events: &[Event]) -> Result<W
             }
             Some(_) => w.ack = true,
             None => {}
+        }
+        if e.automatic {
+            w.automatic = !w.automatic;
+            w.generation += 1;
         }
         let held = w.start_held();
         let before = w.versions.len();

@@ -9,13 +9,14 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::api::{SiteContact, SiteHAPairSpec, SiteHAPairStatus, SiteMode, TrafficFailover};
+use crate::plan::failover::FailoverDecision;
 use crate::plan::promotion::{Step, plan_promotion};
 use crate::plan::promotion_commit::record_before;
 use crate::plan::promotion_input::PairAsks;
 use crate::plan::promotion_status::{fold_promotion, observations};
 use crate::plan::spec_check::check_spec;
 use crate::plan::status_start::start_status;
-use crate::plan::sync_status::SiteReport;
+use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, fold_sync};
 
 /// How a site behaves during one step of the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +138,10 @@ pub struct World {
     pub revert_note: Option<String>,
     /// A person acknowledges the hold in the coming trip.
     pub ack: bool,
+    /// spec.promotion.automatic.enabled (minInterval 1m).
+    pub automatic: bool,
+    /// The annotation the last automatic failover wrote.
+    pub failover_note: Option<String>,
 }
 
 impl World {
@@ -172,6 +177,8 @@ impl World {
             verify: false,
             revert_note: None,
             ack: false,
+            automatic: false,
+            failover_note: None,
         }
     }
 
@@ -205,6 +212,8 @@ impl World {
         }))
         .expect("spec");
         spec.traffic.failover = self.policy;
+        spec.promotion.automatic.enabled = self.automatic;
+        spec.promotion.automatic.min_interval = "1m".into();
         if self.window_closed {
             // Open every minute of every day: planned promotions never start.
             spec.windows = vec![crate::api::ChangeWindow {
@@ -358,7 +367,7 @@ impl World {
     }
 
     /// Write `status` if the API server still holds `version`.
-    fn write(&mut self, version: usize, status: &SiteHAPairStatus) -> Option<usize> {
+    pub(super) fn write(&mut self, version: usize, status: &SiteHAPairStatus) -> Option<usize> {
         if version + 1 != self.versions.len() {
             return None;
         }
@@ -422,6 +431,14 @@ impl World {
         let old = self.versions[read].clone();
         let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
         let mut status = start_status(&spec, self.generation, old_ref, None).status;
+        // The sites' rows from what this trip saw, as the shell folds its
+        // sync report before the promotion (no source: nothing synced).
+        let report = SyncReport {
+            source: SourceReport::Skipped,
+            sites: reports.clone(),
+            gate: None,
+        };
+        fold_sync(&mut status, report, false, self.now);
         // The machine's input as the shell builds it, from the pair as
         // the model writes it (a revert is believed while the status read
         // is held, as the shell believes its annotation).
@@ -475,9 +492,15 @@ impl World {
         // A rehearsal, as the shell runs it after the promotion step.
         version = self.rehearse(&spec, &asks, &old, &mut status, &reports, version)?;
         let before = old.history.last().map(|r| r.epoch);
-        let revert = self.verify_step(&mut status, &reports, &check, before);
+        let revert = self.verify_step(&mut status, &check, before);
+        // The automatic failover's decision over the status as recorded
+        // (none when a revert is due), as the shell's finish.
+        let decision = match revert {
+            Some(_) => FailoverDecision::Stay,
+            None => self.decide_failover(&spec, &status, &check),
+        };
         if status != self.versions[version] {
-            self.write(version, &status).ok_or(())?;
+            version = self.write(version, &status).ok_or(())?;
         }
         // The trip survived to act on what it heard; traffic follows the
         // status it planned from a current copy.
@@ -488,122 +511,9 @@ impl World {
             self.revert_note = Some(format!("{}: {}", r.to, r.why));
             self.target = r.to;
             self.generation += 1;
+        } else if let FailoverDecision::Promote { to, why } = decision {
+            self.patch_failover(version, to, why);
         }
         Ok(TripEnd::Completed)
-    }
-
-    /// The rehearsal's part of a trip, with the real plan code: what it
-    /// decides, its Running record written first, its steps judged from
-    /// what the sites show. It must leave every role, the epoch, traffic,
-    /// the promotion and the history as they were, and pass only a target
-    /// that is a passive site that answers. Returns the version written.
-    fn rehearse(
-        &mut self,
-        spec: &SiteHAPairSpec,
-        asks: &PairAsks<'_>,
-        start: &SiteHAPairStatus,
-        status: &mut SiteHAPairStatus,
-        reports: &[SiteReport],
-        mut version: usize,
-    ) -> Result<usize, ()> {
-        use crate::plan::rehearsal::{Due, begin, due, finished_without_running, would_do};
-        use crate::plan::rehearsal_judge::{Finding, Timed, conclude};
-        let roles = |s: &SiteHAPairStatus| {
-            let r = (&s.active_site, s.epoch, &s.traffic_site);
-            format!("{r:?} {:?} {:?}", s.promotion, s.history)
-        };
-        let before = roles(status);
-        let req = spec.promotion.rehearse.as_ref();
-        match due(req, spec, start, status) {
-            Due::Nothing => return Ok(version),
-            Due::Finish { result, message } => {
-                let rec = finished_without_running(req, None, status, result, message, self.now);
-                status.rehearsal = Some(rec);
-            }
-            Due::Run => {
-                let Some(req) = req else { return Ok(version) };
-                let running = begin(req, None, status, self.now);
-                status.rehearsal = Some(running.clone());
-                if status != &self.versions[version] {
-                    version = self.write(version, status).ok_or(())?;
-                }
-                let sites = observations(status, reports);
-                let mut inp = asks.input(status, &sites, self.now);
-                inp.target = &req.site;
-                let fails = crate::plan::promotion::preflight(&inp);
-                let r = reports.iter().find(|r| r.name == req.site);
-                let timed = |finding| Timed {
-                    finding,
-                    started_at: self.now,
-                    milliseconds: 0,
-                };
-                let role = match r.and_then(|r| Some((r.mode?, r.epoch?))) {
-                    Some(m) => Ok(m),
-                    None => Err(format!("site {} does not answer", req.site)),
-                };
-                let steps = [
-                    timed(Finding::Preflight(
-                        fails.into_iter().map(|b| b.message).collect(),
-                    )),
-                    timed(Finding::Health(Ok(r.and_then(|r| r.healthy) == Some(true)))),
-                    timed(Finding::Role(role)),
-                ];
-                let plan = would_do(spec, "gis", status, &asks.windows, &req.site, self.now);
-                let (rec, _) = conclude(&running, status, &steps, plan, self.now);
-                let target = self.sites.iter().find(|s| s.name == req.site);
-                if rec.result == crate::api::RehearsalResult::Passed
-                    && !target.is_some_and(|t| !t.active && t.fault.speaks())
-                {
-                    self.violations
-                        .push(format!("a rehearsal to {} passed: {target:?}", req.site));
-                }
-                status.rehearsal = Some(rec);
-            }
-        }
-        if roles(status) != before {
-            self.violations.push(format!(
-                "a rehearsal moved the roles: {before} to {}",
-                roles(status)
-            ));
-        }
-        Ok(version)
-    }
-
-    /// The verification step as the shell runs it: the health this trip
-    /// observed folded into the rows, then `apply_verify` (no probes).
-    fn verify_step(
-        &self,
-        status: &mut SiteHAPairStatus,
-        reports: &[SiteReport],
-        check: &crate::plan::spec_check::SpecCheck,
-        before: Option<i64>,
-    ) -> Option<crate::plan::verify::Revert> {
-        use crate::plan::verify::{VerifyInput, apply_verify, note_cleaned_up};
-        for row in &mut status.sites {
-            if let Some(r) = reports.iter().find(|r| r.name == row.name) {
-                row.health = Some(match r.healthy {
-                    Some(true) => crate::api::SiteHealth::Healthy,
-                    _ => crate::api::SiteHealth::Unhealthy,
-                });
-            }
-        }
-        let finished = crate::plan::hooks::completed_now(before, &status.history).cloned();
-        let since = status.hold.as_ref().map(|h| h.since.clone());
-        let ack = since.as_deref().filter(|_| self.ack);
-        let out = apply_verify(
-            status,
-            &VerifyInput {
-                config: check.verify,
-                pair: "model",
-                finished: finished.as_ref(),
-                probes: &[],
-                ack: ack.map(|a| (a, "user model")),
-                target: &self.target,
-                revert_annotation: self.revert_note.as_deref(),
-                now: self.now,
-            },
-        );
-        note_cleaned_up(status, self.now);
-        out.revert
     }
 }
