@@ -25,6 +25,7 @@ pub(super) fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
         hold: None,
         rehearse: None,
         automatic: false,
+        offset: 0,
     }
 }
 

@@ -142,9 +142,31 @@ pub struct World {
     pub automatic: bool,
     /// The annotation the last automatic failover wrote.
     pub failover_note: Option<String>,
+    /// How far the clock of the replica running the coming trip is from
+    /// the world's (within ±`MAX_OFFSET`).
+    pub offset: jiff::SignedDuration,
 }
 
+/// The most a replica's clock is off the world's, either way: two
+/// replicas differ by at most twice that, [`SKEW`].
+pub const MAX_OFFSET: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
+
+/// The most two replicas' clocks differ: 4 s, under the 5 s the Lease
+/// leaves between a deposed leader's last write (its renew deadline, 10 s
+/// after its last renewal) and a new leader's first (the Lease's 15 s
+/// duration; docs/concepts.md, Leadership timing), so the Lease still
+/// keeps two leaders apart. A silence measured across two replicas may be
+/// this much shorter than the world's clock says.
+pub const SKEW: Duration = Duration::from_secs(4);
+
 impl World {
+    /// The clock of the replica running this trip: what every plan
+    /// function is given as `now` (the world keeps its own for when
+    /// things happen).
+    pub fn clock(&self) -> Timestamp {
+        self.now.checked_add(self.offset).expect("time")
+    }
+
     pub fn new(n: usize, policy: TrafficFailover) -> Self {
         let sites = (0..n)
             .map(|i| SimSite {
@@ -179,12 +201,14 @@ impl World {
             ack: false,
             automatic: false,
             failover_note: None,
+            offset: jiff::SignedDuration::ZERO,
         }
     }
 
     /// Does a planned promotion have to wait now (its window, its time)?
     pub fn start_held(&self) -> bool {
-        self.window_closed || self.not_before.is_some_and(|t| t > self.now)
+        let ahead = self.now.checked_add(MAX_OFFSET).expect("time");
+        self.window_closed || self.not_before.is_some_and(|t| t > ahead)
     }
 
     pub fn latest(&self) -> &SiteHAPairStatus {
@@ -438,7 +462,7 @@ impl World {
             sites: reports.clone(),
             gate: None,
         };
-        fold_sync(&mut status, report, false, self.now);
+        fold_sync(&mut status, report, false, self.clock());
         // The machine's input as the shell builds it, from the pair as
         // the model writes it (a revert is believed while the status read
         // is held, as the shell believes its annotation).
@@ -449,7 +473,7 @@ impl World {
         let (mut writes, mut steps) = (0u8, 0u8);
         for _ in 0..8 {
             let sites = observations(&status, &reports);
-            let d = plan_promotion(&asks.input(&status, &sites, self.now));
+            let d = plan_promotion(&asks.input(&status, &sites, self.clock()));
             fold_promotion(&mut status, &d);
             let Some(step) = d.step else { break };
             // As the shell: recorded first only when the step needs it.

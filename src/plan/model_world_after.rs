@@ -37,24 +37,25 @@ impl World {
         match due(req, spec, start, status) {
             Due::Nothing => return Ok(version),
             Due::Finish { result, message } => {
-                let rec = finished_without_running(req, None, status, result, message, self.now);
+                let rec =
+                    finished_without_running(req, None, status, result, message, self.clock());
                 status.rehearsal = Some(rec);
             }
             Due::Run => {
                 let Some(req) = req else { return Ok(version) };
-                let running = begin(req, None, status, self.now);
+                let running = begin(req, None, status, self.clock());
                 status.rehearsal = Some(running.clone());
                 if status != &self.versions[version] {
                     version = self.write(version, status).ok_or(())?;
                 }
                 let sites = observations(status, reports);
-                let mut inp = asks.input(status, &sites, self.now);
+                let mut inp = asks.input(status, &sites, self.clock());
                 inp.target = &req.site;
                 let fails = crate::plan::promotion::preflight(&inp);
                 let r = reports.iter().find(|r| r.name == req.site);
                 let timed = |finding| Timed {
                     finding,
-                    started_at: self.now,
+                    started_at: self.clock(),
                     milliseconds: 0,
                 };
                 let role = match r.and_then(|r| Some((r.mode?, r.epoch?))) {
@@ -68,8 +69,8 @@ impl World {
                     timed(Finding::Health(Ok(r.and_then(|r| r.healthy) == Some(true)))),
                     timed(Finding::Role(role)),
                 ];
-                let plan = would_do(spec, "gis", status, &asks.windows, &req.site, self.now);
-                let (rec, _) = conclude(&running, status, &steps, plan, self.now);
+                let plan = would_do(spec, "gis", status, &asks.windows, &req.site, self.clock());
+                let (rec, _) = conclude(&running, status, &steps, plan, self.clock());
                 let target = self.sites.iter().find(|s| s.name == req.site);
                 if rec.result == crate::api::RehearsalResult::Passed
                     && !target.is_some_and(|t| !t.active && t.fault.speaks())
@@ -111,10 +112,10 @@ impl World {
                 ack: ack.map(|a| (a, "user model")),
                 target: &self.target,
                 revert_annotation: self.revert_note.as_deref(),
-                now: self.now,
+                now: self.clock(),
             },
         );
-        note_cleaned_up(status, self.now);
+        note_cleaned_up(status, self.clock());
         out.revert
     }
 
@@ -127,7 +128,7 @@ impl World {
     ) -> FailoverDecision {
         let mut obj = crate::api::SiteHAPair::new("model", spec.clone());
         obj.metadata.generation = Some(self.generation);
-        crate::controller::trip::failover::decide(&obj, status, &check.times, self.now)
+        crate::controller::trip::failover::decide(&obj, status, &check.times, self.clock())
     }
 
     /// The failover's change of spec.activeSite, guarded by the
