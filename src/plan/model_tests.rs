@@ -1,7 +1,9 @@
 //! Model-based property test of the whole failover logic. A simulated
 //! world of 2 to 4 sites; at each step every site is up, silent, refusing
-//! the credentials (401), fenced elsewhere (409), failing (500), slow (its
-//! answers lost), failing or losing its mode writes, hanging its health
+//! the credentials (401; a 403 is the same contact, CredentialsRefused),
+//! fenced elsewhere (409), failing (500), slow (its answers lost),
+//! failing or losing its mode writes or having them land late (at the end
+//! of the trip, after its later steps, before the next), hanging its health
 //! check while the admin API answers, answering its health check while the
 //! admin API is silent, or making itself active; the operator crashes and
 //! restarts at any step boundary, reads status back stale, the pair is
@@ -103,13 +105,14 @@ fn fault(n: u8) -> Fault {
         17 => Fault::PutLost,
         18 => Fault::HealthHangs,
         19 => Fault::AdminSilent,
-        _ => Fault::TurnsActive,
+        20 => Fault::TurnsActive,
+        _ => Fault::PutLate,
     }
 }
 
 fn event() -> impl Strategy<Value = Event> {
     (
-        prop::collection::vec((0u8..21, 1u8..3), 4),
+        prop::collection::vec((0u8..22, 1u8..3), 4),
         prop::option::weighted(0.15, 0u8..4),
         prop::bool::weighted(0.05),
         prop_oneof![
@@ -301,6 +304,7 @@ fn check_traffic(w: &World) -> Result<(), String> {
                 | Fault::FencedElsewhere
                 | Fault::PutFailing
                 | Fault::PutLost
+                | Fault::PutLate
                 | Fault::HealthHangs
                 | Fault::TurnsActive
         ) && s.active

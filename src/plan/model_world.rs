@@ -24,7 +24,9 @@ pub enum Fault {
     Up,
     /// Connection refused: nothing reaches it.
     NoAnswer,
-    /// 401 on every call.
+    /// 401 on every call. A 403 is the same fault: the sites' transport
+    /// maps both to `SiteContact::CredentialsRefused` (`SiteError::contact`),
+    /// and nothing in the shell or the plan tells them apart.
     Refused,
     /// Someone fenced it at a newer epoch (it is passive there); it
     /// answers normally, with 409 to older epochs.
@@ -37,6 +39,12 @@ pub enum Fault {
     PutFailing,
     /// Answers `GET`s; a `PUT /mode` takes effect but its answer is lost.
     PutLost,
+    /// Answers `GET`s; a `PUT /mode` lands late: it takes effect at the end
+    /// of the trip, after the trip's later steps (but before the next trip
+    /// starts: a deposed leader's write lands before its renew deadline,
+    /// and a new leader acts only after the Lease runs out), and its
+    /// answer is lost.
+    PutLate,
     /// The admin API answers every call; the health check hangs (a slow
     /// health path, or a load balancer in front of it that is down).
     HealthHangs,
@@ -142,6 +150,8 @@ pub struct World {
     pub automatic: bool,
     /// The annotation the last automatic failover wrote.
     pub failover_note: Option<String>,
+    /// `PUT /mode`s sent to a `PutLate` site this trip: (site, active, epoch).
+    pub late: Vec<(String, bool, i64)>,
     /// How far the clock of the replica running the coming trip is from
     /// the world's (within ±`MAX_OFFSET`).
     pub offset: jiff::SignedDuration,
@@ -201,6 +211,7 @@ impl World {
             ack: false,
             automatic: false,
             failover_note: None,
+            late: Vec::new(),
             offset: jiff::SignedDuration::ZERO,
         }
     }
@@ -310,6 +321,7 @@ impl World {
             | Fault::FencedElsewhere
             | Fault::PutFailing
             | Fault::PutLost
+            | Fault::PutLate
             | Fault::HealthHangs
             | Fault::TurnsActive => SiteContact::Answered,
             Fault::NoAnswer | Fault::Slow | Fault::AdminSilent => SiteContact::NoAnswer,
@@ -339,32 +351,21 @@ impl World {
     /// `PUT /mode` as the site does it; the report as the shell folds it.
     /// False when the change failed and what the site holds is unknown.
     fn set_mode(&mut self, site: &str, active: bool, epoch: i64, report: &mut SiteReport) -> bool {
-        let Some(s) = self.sites.iter_mut().find(|s| s.name == site) else {
+        if self
+            .sites
+            .iter()
+            .any(|s| s.name == site && s.fault == Fault::PutLate)
+        {
+            // Lands at the end of the trip; no answer is seen.
+            self.late.push((site.to_string(), active, epoch));
+            report.contact = SiteContact::NoAnswer;
+            report.mode = None;
+            report.error = Some(format!("site {site}: PUT /mode: timed out"));
+            return false;
+        }
+        let Some((s, fenced)) = self.apply_mode(site, active, epoch, false) else {
             return false;
         };
-        let applies = s.fault.applies_writes();
-        let fenced = epoch < s.epoch;
-        let activates = applies && !fenced && active && !s.active;
-        if applies && !fenced {
-            s.active = active;
-            s.epoch = epoch;
-            s.rogue = false;
-            s.stamped_before_recreate = false;
-        }
-        let s = s.clone();
-        // Never make a site active while another site that speaks (any
-        // answer, even an error) is active, whatever their epochs.
-        if activates
-            && let Some(other) = self
-                .sites
-                .iter()
-                .find(|o| o.name != site && o.active && o.fault.speaks())
-        {
-            self.violations.push(format!(
-                "{site} made active at {epoch} while {} ({:?}, it speaks) is active at {}",
-                other.name, other.fault, other.epoch
-            ));
-        }
         let failed = match s.fault {
             // A 409 is followed by a GET /mode: the newer epoch is seen.
             Fault::Up | Fault::FencedElsewhere | Fault::HealthHangs | Fault::TurnsActive => false,
@@ -388,6 +389,52 @@ impl World {
         };
         *report = self.observe(&s);
         !failed
+    }
+
+    /// A `PUT /mode` taking effect at the site (when its fault lets
+    /// writes through, or `late`: a write that lands now) unless the site
+    /// holds a newer epoch; the site after it, and whether it was fenced.
+    fn apply_mode(
+        &mut self,
+        site: &str,
+        active: bool,
+        epoch: i64,
+        late: bool,
+    ) -> Option<(SimSite, bool)> {
+        let s = self.sites.iter_mut().find(|s| s.name == site)?;
+        let applies = late || s.fault.applies_writes();
+        let fenced = epoch < s.epoch;
+        let activates = applies && !fenced && active && !s.active;
+        if applies && !fenced {
+            s.active = active;
+            s.epoch = epoch;
+            s.rogue = false;
+            s.stamped_before_recreate = false;
+        }
+        let s = s.clone();
+        // Never make a site active while another site that speaks (any
+        // answer, even an error) is active, whatever their epochs.
+        if activates
+            && let Some(other) = self
+                .sites
+                .iter()
+                .find(|o| o.name != site && o.active && o.fault.speaks())
+        {
+            self.violations.push(format!(
+                "{site} made active at {epoch} while {} ({:?}, it speaks) is active at {}",
+                other.name, other.fault, other.epoch
+            ));
+        }
+        Some((s, fenced))
+    }
+
+    /// The `PUT /mode`s that landed late: they take effect now, after
+    /// the trip's later steps and before the next trip (the Lease bounds
+    /// a deposed leader's writes), with no answer seen.
+    fn land_late_writes(&mut self) {
+        for (site, active, epoch) in std::mem::take(&mut self.late) {
+            let _ = self.apply_mode(&site, active, epoch, true);
+        }
     }
 
     /// Write `status` if the API server still holds `version`.
@@ -425,16 +472,21 @@ impl World {
             .map(|r| r.name.clone())
             .collect();
         // A conflict re-reads fresh and plans again with the same observations.
+        let mut end = TripEnd::Conflicted;
         for _ in 0..3 {
             match self.plan_and_act(read, reports.clone(), crash, &heard) {
                 Err(()) => {
                     read = self.versions.len() - 1;
                     self.known = Some(self.versions[read].clone());
                 }
-                Ok(end) => return end,
+                Ok(e) => {
+                    end = e;
+                    break;
+                }
             }
         }
-        TripEnd::Conflicted
+        self.land_late_writes();
+        end
     }
 
     fn commit_answers(&mut self, heard: &[String]) {
