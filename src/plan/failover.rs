@@ -9,8 +9,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::api::{ANNOTATION_ACK_FAILOVER, PromotionRecord, SiteHealth, SiteStatus};
+use kube::ResourceExt;
+
+use crate::api::{
+    ANNOTATION_ACK_FAILOVER, PromotionRecord, SiteHAPair, SiteHAPairStatus, SiteHealth, SiteStatus,
+};
 use crate::plan::conditions::reasons::FailoverHold;
+use crate::plan::spec_check::SpecTimes;
 
 /// What the failover check needs.
 #[derive(Debug, Clone)]
@@ -49,6 +54,37 @@ pub enum FailoverDecision {
     },
     /// Set spec.activeSite to `to`.
     Promote { to: String, why: String },
+}
+
+/// Decide on an automatic failover over the status as the promotion left
+/// it: a held one becomes a finding (PromotionBlocked, composed with the
+/// rest); a due one is carried out by [`patch_active_site`] once the
+/// status is recorded.
+pub fn decide(
+    obj: &SiteHAPair,
+    status: &SiteHAPairStatus,
+    times: &SpecTimes,
+    now: Timestamp,
+) -> FailoverDecision {
+    let auto = &obj.spec.promotion.automatic;
+    plan_failover(&FailoverInput {
+        enabled: auto.enabled,
+        failure_threshold: auto.failure_threshold,
+        min_interval: times.min_interval,
+        active: status.active_site.as_deref(),
+        target: &obj.spec.active_site,
+        promoting: status.promotion.is_some(),
+        sites: &status.sites,
+        source_revision: status.expected_revision(obj.spec.source.is_some()),
+        last: status.history.last(),
+        ack: obj
+            .annotations()
+            .get(ANNOTATION_ACK_FAILOVER)
+            .map(String::as_str),
+        held: status.hold.as_ref().map(|h| h.message.as_str()),
+        pair: &obj.name_any(),
+        now,
+    })
 }
 
 pub fn plan_failover(i: &FailoverInput<'_>) -> FailoverDecision {

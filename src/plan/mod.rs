@@ -45,6 +45,8 @@ mod model_tests;
 #[cfg(test)]
 mod model_world;
 #[cfg(test)]
+mod model_world_after;
+#[cfg(test)]
 mod overlay_props;
 #[cfg(test)]
 mod promotion_window_tests;

@@ -24,6 +24,8 @@ pub(super) fn step(faults: &[u8], retarget: Option<u8>, seconds: u32) -> Event {
         verify: None,
         hold: None,
         rehearse: None,
+        automatic: false,
+        offset: 0,
     }
 }
 
@@ -524,4 +526,32 @@ fn regression_a_retargeted_promotion_does_not_inherit_a_forcing() {
         step(&[0, 10, 0, 0], Some(1), 0),
     ];
     run(4, false, &events).expect("invariants hold");
+}
+
+/// Written by hand: with automatic failover on, an active site whose
+/// health check fails three times in a row is failed over to the healthy
+/// passive (the shell's `decide` on the status just recorded), through
+/// the same fencing; a failover decided on a status the next write made
+/// stale is dropped by the resourceVersion guard.
+#[test]
+fn scenario_automatic_failover_moves_off_a_failing_active() {
+    let auto = |mut e: Event| {
+        e.automatic = true;
+        e
+    };
+    let events = [
+        step(&[0, 0], None, 0),
+        step(&[0, 0], None, 90),
+        auto(step(&[18, 0], None, 10)),
+        step(&[18, 0], None, 10),
+        step(&[18, 0], None, 10),
+        step(&[18, 0], None, 10),
+        step(&[18, 0], None, 10),
+    ];
+    for immediate in [false, true] {
+        match super::run_world(2, immediate, &events) {
+            Ok(w) => assert_eq!(w.target, "s1", "no failover: {:?}", w.failover_note),
+            Err(m) => panic!("{m}"),
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Model-based property test of the whole failover logic. A simulated
 //! world of 2 to 4 sites; at each step every site is up, silent, refusing
-//! the credentials (401), fenced elsewhere (409), failing (500), slow (its
-//! answers lost), failing or losing its mode writes, hanging its health
+//! the credentials (401; a 403 is the same contact, CredentialsRefused),
+//! fenced elsewhere (409), failing (500), slow (its answers lost),
+//! failing or losing its mode writes or having them land late (at the end
+//! of the trip, after its later steps, before the next), hanging its health
 //! check while the admin API answers, answering its health check while the
 //! admin API is silent, or making itself active; the operator crashes and
 //! restarts at any step boundary, reads status back stale, the pair is
@@ -9,7 +11,13 @@
 //! any time, rehearsals of a promotion are asked and withdrawn, and the
 //! clock moves. The real plan code drives the world (see `model_world`),
 //! which also holds that a rehearsal moves no role, epoch or traffic and
-//! passes only a passive site that answers. After every step:
+//! passes only a passive site that answers. Automatic failover
+//! (spec.promotion.automatic, minInterval 1m) is turned on and off at any
+//! time: at the end of a completed trip the shell's own `decide` runs on
+//! the status just recorded (its rows folded from the trip's reports as
+//! the sync folds them), and a Promote changes spec.activeSite only while
+//! the API server still holds the status it was decided on (the patch's
+//! resourceVersion guard). After every step:
 //!
 //! 1. never two sites active at one epoch by the operator's doing (but for
 //!    a site an earlier status made active before the pair was re-created
@@ -19,7 +27,8 @@
 //!    even an error) is active, whatever their epochs;
 //! 2. a site is passed over only after a whole window of silence: never a
 //!    forced promotion while a site other than the target answered within
-//!    its window (answers seen by a trip that survived to act on them);
+//!    its window (answers seen by a trip that survived to act on them),
+//!    less the clock skew between replicas and no more (see below);
 //! 3. no epoch goes down, at any site or in status (but for a re-created
 //!    pair's empty status);
 //! 4. traffic only where the policy allows: after a completed trip, where
@@ -29,8 +38,18 @@
 //! 5. once every site answers for long enough (and the change windows
 //!    open), exactly one site is active, spec.activeSite, with status and
 //!    traffic on it;
-//! 6. while a deny window is open or spec.promotion.notBefore is ahead, no
-//!    planned promotion starts.
+//! 6. while a deny window is open or spec.promotion.notBefore is ahead
+//!    (by more than a replica's clock may be off), no planned promotion
+//!    starts.
+//!
+//! Clock skew: each trip plans with the clock of the replica that runs
+//! it, off the world's by up to ±2 s (`MAX_OFFSET`), so two replicas
+//! differ by up to 4 s (`SKEW`), under the 5 s the Lease leaves between
+//! a deposed leader's last write and a new leader's first (renew deadline
+//! 10 s, duration 15 s: docs/concepts.md). Times are stamped in status by
+//! one replica and read by another, so invariant 2 tolerates exactly
+//! `SKEW`: a forced promotion after a silence of the window less 4 s, as
+//! the world's clock measures it, is allowed; less than that is not.
 //!
 //! Verification after a promotion (spec.promotion.verify) is turned on and
 //! off at any time, and a person acknowledges its hold at any time: a
@@ -42,7 +61,7 @@
 
 use proptest::prelude::*;
 
-use super::model_world::{Crash, Fault, SimSite, TripEnd, World};
+use super::model_world::{Crash, Fault, SKEW, SimSite, TripEnd, World};
 use crate::api::{PromotionPhase, SiteHAPairStatus, TrafficFailover};
 
 /// One step of the world.
@@ -67,6 +86,11 @@ pub(super) struct Event {
     /// A person turns spec.promotion.verify on or off (0) or acknowledges
     /// the hold a failed verification left (1); None: nothing.
     verify: Option<u8>,
+    /// The user turns spec.promotion.automatic.enabled on or off.
+    automatic: bool,
+    /// Seconds the clock of the replica running this step's trip is off
+    /// the world's (within ±`MAX_OFFSET`).
+    offset: i8,
 }
 
 fn fault(n: u8) -> Fault {
@@ -81,13 +105,14 @@ fn fault(n: u8) -> Fault {
         17 => Fault::PutLost,
         18 => Fault::HealthHangs,
         19 => Fault::AdminSilent,
-        _ => Fault::TurnsActive,
+        20 => Fault::TurnsActive,
+        _ => Fault::PutLate,
     }
 }
 
 fn event() -> impl Strategy<Value = Event> {
     (
-        prop::collection::vec((0u8..21, 1u8..3), 4),
+        prop::collection::vec((0u8..22, 1u8..3), 4),
         prop::option::weighted(0.15, 0u8..4),
         prop::bool::weighted(0.05),
         prop_oneof![
@@ -101,6 +126,8 @@ fn event() -> impl Strategy<Value = Event> {
         prop::option::weighted(0.1, 0u8..8),
         prop::option::weighted(0.15, 0u8..5),
         prop::option::weighted(0.15, 0u8..2),
+        prop::bool::weighted(0.1),
+        prop_oneof![3 => Just(0i8), 1 => -2i8..=2],
     )
         .prop_map(
             |(
@@ -114,6 +141,8 @@ fn event() -> impl Strategy<Value = Event> {
                 hold,
                 rehearse,
                 verify,
+                automatic,
+                offset,
             )| {
                 Event {
                     faults,
@@ -126,6 +155,8 @@ fn event() -> impl Strategy<Value = Event> {
                     hold,
                     rehearse,
                     verify,
+                    automatic,
+                    offset,
                 }
             },
         )
@@ -211,7 +242,9 @@ fn check_forcing(
     if after.promotion.as_ref().filter(|p| p.forced).is_none() && new_record.is_none() {
         return Ok(());
     }
-    let window = w.contact_timeout;
+    // Measured by two replicas whose clocks differ by up to SKEW: the
+    // silence may fall short of the window by that much, and no more.
+    let window = w.contact_timeout.saturating_sub(SKEW);
     // Forced past every site silent to the trip that forced: every site
     // but the target is known passive or silent for a whole window.
     let target = after
@@ -233,8 +266,9 @@ fn check_forcing(
             .find(|(s, t)| s == site && *t > since && *t <= at)
         {
             return Err(format!(
-                "forced past {site} at {at}, which answered at {answered}, within the {}s window",
-                window.as_secs()
+                "forced past {site} at {at}, which answered at {answered}, within the {}s window (less the {}s skew)",
+                w.contact_timeout.as_secs(),
+                SKEW.as_secs()
             ));
         }
     }
@@ -270,6 +304,7 @@ fn check_traffic(w: &World) -> Result<(), String> {
                 | Fault::FencedElsewhere
                 | Fault::PutFailing
                 | Fault::PutLost
+                | Fault::PutLate
                 | Fault::HealthHangs
                 | Fault::TurnsActive
         ) && s.active
@@ -409,6 +444,11 @@ pub(super) fn run_world(n: usize, immediate: bool, events: &[Event]) -> Result<W
             Some(_) => w.ack = true,
             None => {}
         }
+        if e.automatic {
+            w.automatic = !w.automatic;
+            w.generation += 1;
+        }
+        w.offset = jiff::SignedDuration::from_secs(i64::from(e.offset));
         let held = w.start_held();
         let before = w.versions.len();
         let end = w.trip(e.stale, e.crash);

@@ -9,13 +9,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::api::{SiteContact, SiteHAPairSpec, SiteHAPairStatus, SiteMode, TrafficFailover};
-use crate::plan::promotion::{Step, plan_promotion};
-use crate::plan::promotion_commit::record_before;
+use crate::plan::failover::FailoverDecision;
 use crate::plan::promotion_input::PairAsks;
-use crate::plan::promotion_status::{fold_promotion, observations};
+
 use crate::plan::spec_check::check_spec;
 use crate::plan::status_start::start_status;
-use crate::plan::sync_status::SiteReport;
+use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, fold_sync};
 
 /// How a site behaves during one step of the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +22,9 @@ pub enum Fault {
     Up,
     /// Connection refused: nothing reaches it.
     NoAnswer,
-    /// 401 on every call.
+    /// 401 on every call. A 403 is the same fault: the sites' transport
+    /// maps both to `SiteContact::CredentialsRefused` (`SiteError::contact`),
+    /// and nothing in the shell or the plan tells them apart.
     Refused,
     /// Someone fenced it at a newer epoch (it is passive there); it
     /// answers normally, with 409 to older epochs.
@@ -36,6 +37,12 @@ pub enum Fault {
     PutFailing,
     /// Answers `GET`s; a `PUT /mode` takes effect but its answer is lost.
     PutLost,
+    /// Answers `GET`s; a `PUT /mode` lands late: it takes effect at the end
+    /// of the trip, after the trip's later steps (but before the next trip
+    /// starts: a deposed leader's write lands before its renew deadline,
+    /// and a new leader acts only after the Lease runs out), and its
+    /// answer is lost.
+    PutLate,
     /// The admin API answers every call; the health check hangs (a slow
     /// health path, or a load balancer in front of it that is down).
     HealthHangs,
@@ -137,9 +144,37 @@ pub struct World {
     pub revert_note: Option<String>,
     /// A person acknowledges the hold in the coming trip.
     pub ack: bool,
+    /// spec.promotion.automatic.enabled (minInterval 1m).
+    pub automatic: bool,
+    /// The annotation the last automatic failover wrote.
+    pub failover_note: Option<String>,
+    /// `PUT /mode`s sent to a `PutLate` site this trip: (site, active, epoch).
+    pub late: Vec<(String, bool, i64)>,
+    /// How far the clock of the replica running the coming trip is from
+    /// the world's (within ±`MAX_OFFSET`).
+    pub offset: jiff::SignedDuration,
 }
 
+/// The most a replica's clock is off the world's, either way: two
+/// replicas differ by at most twice that, [`SKEW`].
+pub const MAX_OFFSET: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
+
+/// The most two replicas' clocks differ: 4 s, under the 5 s the Lease
+/// leaves between a deposed leader's last write (its renew deadline, 10 s
+/// after its last renewal) and a new leader's first (the Lease's 15 s
+/// duration; docs/concepts.md, Leadership timing), so the Lease still
+/// keeps two leaders apart. A silence measured across two replicas may be
+/// this much shorter than the world's clock says.
+pub const SKEW: Duration = Duration::from_secs(4);
+
 impl World {
+    /// The clock of the replica running this trip: what every plan
+    /// function is given as `now` (the world keeps its own for when
+    /// things happen).
+    pub fn clock(&self) -> Timestamp {
+        self.now.checked_add(self.offset).expect("time")
+    }
+
     pub fn new(n: usize, policy: TrafficFailover) -> Self {
         let sites = (0..n)
             .map(|i| SimSite {
@@ -172,12 +207,17 @@ impl World {
             verify: false,
             revert_note: None,
             ack: false,
+            automatic: false,
+            failover_note: None,
+            late: Vec::new(),
+            offset: jiff::SignedDuration::ZERO,
         }
     }
 
     /// Does a planned promotion have to wait now (its window, its time)?
     pub fn start_held(&self) -> bool {
-        self.window_closed || self.not_before.is_some_and(|t| t > self.now)
+        let ahead = self.now.checked_add(MAX_OFFSET).expect("time");
+        self.window_closed || self.not_before.is_some_and(|t| t > ahead)
     }
 
     pub fn latest(&self) -> &SiteHAPairStatus {
@@ -205,6 +245,8 @@ impl World {
         }))
         .expect("spec");
         spec.traffic.failover = self.policy;
+        spec.promotion.automatic.enabled = self.automatic;
+        spec.promotion.automatic.min_interval = "1m".into();
         if self.window_closed {
             // Open every minute of every day: planned promotions never start.
             spec.windows = vec![crate::api::ChangeWindow {
@@ -277,6 +319,7 @@ impl World {
             | Fault::FencedElsewhere
             | Fault::PutFailing
             | Fault::PutLost
+            | Fault::PutLate
             | Fault::HealthHangs
             | Fault::TurnsActive => SiteContact::Answered,
             Fault::NoAnswer | Fault::Slow | Fault::AdminSilent => SiteContact::NoAnswer,
@@ -305,33 +348,28 @@ impl World {
 
     /// `PUT /mode` as the site does it; the report as the shell folds it.
     /// False when the change failed and what the site holds is unknown.
-    fn set_mode(&mut self, site: &str, active: bool, epoch: i64, report: &mut SiteReport) -> bool {
-        let Some(s) = self.sites.iter_mut().find(|s| s.name == site) else {
+    pub(super) fn set_mode(
+        &mut self,
+        site: &str,
+        active: bool,
+        epoch: i64,
+        report: &mut SiteReport,
+    ) -> bool {
+        if self
+            .sites
+            .iter()
+            .any(|s| s.name == site && s.fault == Fault::PutLate)
+        {
+            // Lands at the end of the trip; no answer is seen.
+            self.late.push((site.to_string(), active, epoch));
+            report.contact = SiteContact::NoAnswer;
+            report.mode = None;
+            report.error = Some(format!("site {site}: PUT /mode: timed out"));
+            return false;
+        }
+        let Some((s, fenced)) = self.apply_mode(site, active, epoch, false) else {
             return false;
         };
-        let applies = s.fault.applies_writes();
-        let fenced = epoch < s.epoch;
-        let activates = applies && !fenced && active && !s.active;
-        if applies && !fenced {
-            s.active = active;
-            s.epoch = epoch;
-            s.rogue = false;
-            s.stamped_before_recreate = false;
-        }
-        let s = s.clone();
-        // Never make a site active while another site that speaks (any
-        // answer, even an error) is active, whatever their epochs.
-        if activates
-            && let Some(other) = self
-                .sites
-                .iter()
-                .find(|o| o.name != site && o.active && o.fault.speaks())
-        {
-            self.violations.push(format!(
-                "{site} made active at {epoch} while {} ({:?}, it speaks) is active at {}",
-                other.name, other.fault, other.epoch
-            ));
-        }
         let failed = match s.fault {
             // A 409 is followed by a GET /mode: the newer epoch is seen.
             Fault::Up | Fault::FencedElsewhere | Fault::HealthHangs | Fault::TurnsActive => false,
@@ -357,8 +395,54 @@ impl World {
         !failed
     }
 
+    /// A `PUT /mode` taking effect at the site (when its fault lets
+    /// writes through, or `late`: a write that lands now) unless the site
+    /// holds a newer epoch; the site after it, and whether it was fenced.
+    fn apply_mode(
+        &mut self,
+        site: &str,
+        active: bool,
+        epoch: i64,
+        late: bool,
+    ) -> Option<(SimSite, bool)> {
+        let s = self.sites.iter_mut().find(|s| s.name == site)?;
+        let applies = late || s.fault.applies_writes();
+        let fenced = epoch < s.epoch;
+        let activates = applies && !fenced && active && !s.active;
+        if applies && !fenced {
+            s.active = active;
+            s.epoch = epoch;
+            s.rogue = false;
+            s.stamped_before_recreate = false;
+        }
+        let s = s.clone();
+        // Never make a site active while another site that speaks (any
+        // answer, even an error) is active, whatever their epochs.
+        if activates
+            && let Some(other) = self
+                .sites
+                .iter()
+                .find(|o| o.name != site && o.active && o.fault.speaks())
+        {
+            self.violations.push(format!(
+                "{site} made active at {epoch} while {} ({:?}, it speaks) is active at {}",
+                other.name, other.fault, other.epoch
+            ));
+        }
+        Some((s, fenced))
+    }
+
+    /// The `PUT /mode`s that landed late: they take effect now, after
+    /// the trip's later steps and before the next trip (the Lease bounds
+    /// a deposed leader's writes), with no answer seen.
+    fn land_late_writes(&mut self) {
+        for (site, active, epoch) in std::mem::take(&mut self.late) {
+            let _ = self.apply_mode(&site, active, epoch, true);
+        }
+    }
+
     /// Write `status` if the API server still holds `version`.
-    fn write(&mut self, version: usize, status: &SiteHAPairStatus) -> Option<usize> {
+    pub(super) fn write(&mut self, version: usize, status: &SiteHAPairStatus) -> Option<usize> {
         if version + 1 != self.versions.len() {
             return None;
         }
@@ -392,19 +476,24 @@ impl World {
             .map(|r| r.name.clone())
             .collect();
         // A conflict re-reads fresh and plans again with the same observations.
+        let mut end = TripEnd::Conflicted;
         for _ in 0..3 {
             match self.plan_and_act(read, reports.clone(), crash, &heard) {
                 Err(()) => {
                     read = self.versions.len() - 1;
                     self.known = Some(self.versions[read].clone());
                 }
-                Ok(end) => return end,
+                Ok(e) => {
+                    end = e;
+                    break;
+                }
             }
         }
-        TripEnd::Conflicted
+        self.land_late_writes();
+        end
     }
 
-    fn commit_answers(&mut self, heard: &[String]) {
+    pub(super) fn commit_answers(&mut self, heard: &[String]) {
         for h in heard {
             self.answers.push((h.clone(), self.now));
         }
@@ -422,62 +511,38 @@ impl World {
         let old = self.versions[read].clone();
         let old_ref = (old != SiteHAPairStatus::default()).then_some(&old);
         let mut status = start_status(&spec, self.generation, old_ref, None).status;
+        // The sites' rows from what this trip saw, as the shell folds its
+        // sync report before the promotion (no source: nothing synced).
+        let report = SyncReport {
+            source: SourceReport::Skipped,
+            sites: reports.clone(),
+            gate: None,
+        };
+        fold_sync(&mut status, report, false, self.clock());
         // The machine's input as the shell builds it, from the pair as
         // the model writes it (a revert is believed while the status read
         // is held, as the shell believes its annotation).
         let check = check_spec(&spec);
         let held = old.hold.is_some();
         let asks = PairAsks::of_spec(&spec, &check).with_revert(held, self.revert_note.as_deref());
-        let mut version = read;
-        let (mut writes, mut steps) = (0u8, 0u8);
-        for _ in 0..8 {
-            let sites = observations(&status, &reports);
-            let d = plan_promotion(&asks.input(&status, &sites, self.now));
-            fold_promotion(&mut status, &d);
-            let Some(step) = d.step else { break };
-            // As the shell: recorded first only when the step needs it.
-            let recorded = Some(&self.versions[version]);
-            if record_before(&step, recorded, &status) && status != self.versions[version] {
-                version = self.write(version, &status).ok_or(())?;
-            }
-            // What the trip heard is acted on from here, written or not.
-            self.commit_answers(heard);
-            writes += 1;
-            if crash == Crash::BeforeStep(writes) {
-                return Ok(TripEnd::Crashed);
-            }
-            match step {
-                Step::SwitchTraffic => self.traffic = status.traffic_site.clone(),
-                Step::SetMode {
-                    site,
-                    active,
-                    epoch,
-                } => {
-                    let done = match reports.iter_mut().find(|r| r.name == site) {
-                        Some(r) => self.set_mode(&site, active, epoch, r),
-                        None => false,
-                    };
-                    if !done {
-                        // As the shell: a failed change ends the steps of this trip.
-                        steps += 1;
-                        if crash == Crash::AfterStep(steps) {
-                            return Ok(TripEnd::Crashed);
-                        }
-                        break;
-                    }
-                }
-            }
-            steps += 1;
-            if crash == Crash::AfterStep(steps) {
-                return Ok(TripEnd::Crashed);
-            }
-        }
+        let version =
+            match self.promotion_steps(read, &mut status, &mut reports, &asks, crash, heard)? {
+                Some(v) => v,
+                None => return Ok(TripEnd::Crashed),
+            };
+        let mut version = version;
         // A rehearsal, as the shell runs it after the promotion step.
         version = self.rehearse(&spec, &asks, &old, &mut status, &reports, version)?;
         let before = old.history.last().map(|r| r.epoch);
-        let revert = self.verify_step(&mut status, &reports, &check, before);
+        let revert = self.verify_step(&mut status, &check, before);
+        // The automatic failover's decision over the status as recorded
+        // (none when a revert is due), as the shell's finish.
+        let decision = match revert {
+            Some(_) => FailoverDecision::Stay,
+            None => self.decide_failover(&spec, &status, &check),
+        };
         if status != self.versions[version] {
-            self.write(version, &status).ok_or(())?;
+            version = self.write(version, &status).ok_or(())?;
         }
         // The trip survived to act on what it heard; traffic follows the
         // status it planned from a current copy.
@@ -488,122 +553,9 @@ impl World {
             self.revert_note = Some(format!("{}: {}", r.to, r.why));
             self.target = r.to;
             self.generation += 1;
+        } else if let FailoverDecision::Promote { to, why } = decision {
+            self.patch_failover(version, to, why);
         }
         Ok(TripEnd::Completed)
-    }
-
-    /// The rehearsal's part of a trip, with the real plan code: what it
-    /// decides, its Running record written first, its steps judged from
-    /// what the sites show. It must leave every role, the epoch, traffic,
-    /// the promotion and the history as they were, and pass only a target
-    /// that is a passive site that answers. Returns the version written.
-    fn rehearse(
-        &mut self,
-        spec: &SiteHAPairSpec,
-        asks: &PairAsks<'_>,
-        start: &SiteHAPairStatus,
-        status: &mut SiteHAPairStatus,
-        reports: &[SiteReport],
-        mut version: usize,
-    ) -> Result<usize, ()> {
-        use crate::plan::rehearsal::{Due, begin, due, finished_without_running, would_do};
-        use crate::plan::rehearsal_judge::{Finding, Timed, conclude};
-        let roles = |s: &SiteHAPairStatus| {
-            let r = (&s.active_site, s.epoch, &s.traffic_site);
-            format!("{r:?} {:?} {:?}", s.promotion, s.history)
-        };
-        let before = roles(status);
-        let req = spec.promotion.rehearse.as_ref();
-        match due(req, spec, start, status) {
-            Due::Nothing => return Ok(version),
-            Due::Finish { result, message } => {
-                let rec = finished_without_running(req, None, status, result, message, self.now);
-                status.rehearsal = Some(rec);
-            }
-            Due::Run => {
-                let Some(req) = req else { return Ok(version) };
-                let running = begin(req, None, status, self.now);
-                status.rehearsal = Some(running.clone());
-                if status != &self.versions[version] {
-                    version = self.write(version, status).ok_or(())?;
-                }
-                let sites = observations(status, reports);
-                let mut inp = asks.input(status, &sites, self.now);
-                inp.target = &req.site;
-                let fails = crate::plan::promotion::preflight(&inp);
-                let r = reports.iter().find(|r| r.name == req.site);
-                let timed = |finding| Timed {
-                    finding,
-                    started_at: self.now,
-                    milliseconds: 0,
-                };
-                let role = match r.and_then(|r| Some((r.mode?, r.epoch?))) {
-                    Some(m) => Ok(m),
-                    None => Err(format!("site {} does not answer", req.site)),
-                };
-                let steps = [
-                    timed(Finding::Preflight(
-                        fails.into_iter().map(|b| b.message).collect(),
-                    )),
-                    timed(Finding::Health(Ok(r.and_then(|r| r.healthy) == Some(true)))),
-                    timed(Finding::Role(role)),
-                ];
-                let plan = would_do(spec, "gis", status, &asks.windows, &req.site, self.now);
-                let (rec, _) = conclude(&running, status, &steps, plan, self.now);
-                let target = self.sites.iter().find(|s| s.name == req.site);
-                if rec.result == crate::api::RehearsalResult::Passed
-                    && !target.is_some_and(|t| !t.active && t.fault.speaks())
-                {
-                    self.violations
-                        .push(format!("a rehearsal to {} passed: {target:?}", req.site));
-                }
-                status.rehearsal = Some(rec);
-            }
-        }
-        if roles(status) != before {
-            self.violations.push(format!(
-                "a rehearsal moved the roles: {before} to {}",
-                roles(status)
-            ));
-        }
-        Ok(version)
-    }
-
-    /// The verification step as the shell runs it: the health this trip
-    /// observed folded into the rows, then `apply_verify` (no probes).
-    fn verify_step(
-        &self,
-        status: &mut SiteHAPairStatus,
-        reports: &[SiteReport],
-        check: &crate::plan::spec_check::SpecCheck,
-        before: Option<i64>,
-    ) -> Option<crate::plan::verify::Revert> {
-        use crate::plan::verify::{VerifyInput, apply_verify, note_cleaned_up};
-        for row in &mut status.sites {
-            if let Some(r) = reports.iter().find(|r| r.name == row.name) {
-                row.health = Some(match r.healthy {
-                    Some(true) => crate::api::SiteHealth::Healthy,
-                    _ => crate::api::SiteHealth::Unhealthy,
-                });
-            }
-        }
-        let finished = crate::plan::hooks::completed_now(before, &status.history).cloned();
-        let since = status.hold.as_ref().map(|h| h.since.clone());
-        let ack = since.as_deref().filter(|_| self.ack);
-        let out = apply_verify(
-            status,
-            &VerifyInput {
-                config: check.verify,
-                pair: "model",
-                finished: finished.as_ref(),
-                probes: &[],
-                ack: ack.map(|a| (a, "user model")),
-                target: &self.target,
-                revert_annotation: self.revert_note.as_deref(),
-                now: self.now,
-            },
-        );
-        note_cleaned_up(status, self.now);
-        out.revert
     }
 }

@@ -1,5 +1,5 @@
-//! Automatic failover, the I/O half: the decision over the status as the
-//! promotion left it (pure, in `plan::failover`), and, when one is due,
+//! Automatic failover, the I/O half: when the decision over the status as
+//! the promotion left it (pure, `plan::failover::decide`) says one is due,
 //! the change of spec.activeSite under the operator's own failover field
 //! manager, with the reason in an annotation and an Event; the promotion
 //! then runs like any other. A held failover is a finding the conditions
@@ -11,46 +11,9 @@ use serde_json::json;
 use tracing::warn;
 
 use super::error::FailoverError;
-use crate::api::{
-    ANNOTATION_ACK_FAILOVER, ANNOTATION_AUTOMATIC_FAILOVER, FAILOVER_FIELD_MANAGER, SiteHAPair,
-    SiteHAPairStatus,
-};
+use crate::api::{ANNOTATION_AUTOMATIC_FAILOVER, FAILOVER_FIELD_MANAGER, SiteHAPair};
 use crate::controller::Context;
 use crate::plan::event::PlannedEvent;
-use crate::plan::failover::{FailoverDecision, FailoverInput, plan_failover};
-use crate::plan::spec_check::SpecTimes;
-use crate::plan::time::Timestamp;
-
-/// Decide on an automatic failover over the status as the promotion left
-/// it: a held one becomes a finding (PromotionBlocked, composed with the
-/// rest); a due one is carried out by [`patch_active_site`] once the
-/// status is recorded.
-pub fn decide(
-    obj: &SiteHAPair,
-    status: &SiteHAPairStatus,
-    times: &SpecTimes,
-    now: Timestamp,
-) -> FailoverDecision {
-    let auto = &obj.spec.promotion.automatic;
-    plan_failover(&FailoverInput {
-        enabled: auto.enabled,
-        failure_threshold: auto.failure_threshold,
-        min_interval: times.min_interval,
-        active: status.active_site.as_deref(),
-        target: &obj.spec.active_site,
-        promoting: status.promotion.is_some(),
-        sites: &status.sites,
-        source_revision: status.expected_revision(obj.spec.source.is_some()),
-        last: status.history.last(),
-        ack: obj
-            .annotations()
-            .get(ANNOTATION_ACK_FAILOVER)
-            .map(String::as_str),
-        held: status.hold.as_ref().map(|h| h.message.as_str()),
-        pair: &obj.name_any(),
-        now,
-    })
-}
 
 /// A change of spec.activeSite the operator makes itself: under its own
 /// field manager, with the reason in an annotation, and the Event to

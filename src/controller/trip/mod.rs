@@ -178,7 +178,7 @@ async fn finish(
 ) -> Result<TripEnd, TripError> {
     let decision = match revert {
         Some(_) => FailoverDecision::Stay,
-        None => failover::decide(obj, &st.status, &st.check.times, journal.now()),
+        None => crate::plan::failover::decide(obj, &st.status, &st.check.times, journal.now()),
     };
     if let FailoverDecision::Blocked { reason, message } = &decision {
         st.findings.failover_hold = Some((*reason, message.clone()));
