@@ -76,6 +76,36 @@ pub fn automatic(pair: &mut Value, traffic: &str) {
     pair["spec"]["traffic"] = json!({"failover": traffic});
 }
 
+/// The configuration the runbook gives users (examples/haproxy) is one
+/// HAProxy accepts, with the hold the tests run.
+#[test]
+fn the_example_haproxy_configuration_is_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = std::fs::read_to_string(format!("{root}/examples/haproxy/haproxy.cfg"))
+        .expect("examples/haproxy/haproxy.cfg");
+    assert!(cfg.contains("lua-load /etc/haproxy/hold.lua"), "{cfg}");
+    let cfg = cfg.replace(
+        "/etc/haproxy/hold.lua",
+        &format!("{root}/examples/haproxy/hold.lua"),
+    );
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, cfg).expect("write the configuration");
+    let out = std::process::Command::new(crate::support::haproxy::haproxy_bin())
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("run haproxy -c (scripts/setup.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "haproxy -c refused the example: {text}");
+    assert!(text.contains("Configuration file is valid"), "{text}");
+}
+
 #[test]
 fn haproxy_follows_the_operators_endpoint_through_a_planned_promotion_without_losing_a_request() {
     let (p, hx, _) = start("lb-planned", |_| {}, &[]);

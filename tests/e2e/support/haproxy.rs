@@ -19,7 +19,8 @@
 //!   endpoint decides.
 //! - `clients`: the frontend clients use. GETs go through a small Lua
 //!   service that holds a request over a short gap where no site serves
-//!   (see `HOLD_LUA`); other methods go straight to `sites`.
+//!   (`examples/haproxy/hold.lua`, as users get it); other methods go
+//!   straight to `sites`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -37,47 +38,11 @@ pub const FALL: u64 = 2;
 /// Longest a GET is held (and retried) while no site serves it.
 pub const HOLD_MS: u64 = 3000;
 
-/// Why a service and not only `retry-on`: HAProxy's layer-7 retries are
-/// taken back to back (about a millisecond apart on loopback, measured with
-/// HAProxy 2.6), so `retries N` covers N milliseconds, not the tens of
-/// milliseconds a planned promotion leaves with no active site (the old one
-/// is demoted, one status write, the new one is activated) nor the check
-/// interval until HAProxy sees the endpoint flip. This holds an idempotent
-/// request instead: it asks `sites` through the loopback frontend `inner`,
-/// and on a 503 or no answer waits 25 ms and asks again, until the hold
-/// runs out; then it answers what it last got.
-const HOLD_LUA: &str = r#"
-local inner = "http://127.0.0.1:@INNER@"
-local hold_ms = @HOLD_MS@
-local function now_ms()
-  local t = core.now()
-  return t.sec * 1000 + t.usec / 1000
-end
-core.register_service("hold_retry", "http", function(applet)
-  local hc = core.httpclient()
-  local deadline = now_ms() + hold_ms
-  local res
-  while true do
-    res = hc:get{url = inner .. applet.path .. (applet.qs ~= "" and ("?" .. applet.qs) or ""), timeout = 2000}
-    local status = res and res.status or 0
-    if status ~= 0 and status ~= 503 then break end
-    if now_ms() >= deadline then break end
-    core.msleep(25)
-  end
-  local status = res and res.status or 0
-  if status == 0 then status = 503 end
-  applet:set_status(status)
-  for name, values in pairs(res and res.headers or {}) do
-    if name ~= "content-length" and name ~= "connection" and name ~= "transfer-encoding" then
-      for _, v in pairs(values) do applet:add_header(name, v) end
-    end
-  end
-  local body = res and res.body or ""
-  applet:add_header("content-length", tostring(#body))
-  applet:start_response()
-  applet:send(body)
-end)
-"#;
+/// The hold of idempotent requests over a switch: the same file the
+/// runbook gives users (`examples/haproxy/hold.lua`; its head says why a
+/// service and not only `retry-on`), configured through HAProxy's
+/// environment (HOLD_INNER_URL, HOLD_MS).
+const HOLD_LUA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/haproxy/hold.lua");
 
 /// One site behind HAProxy: its name and client path (host:port).
 pub struct Backend<'a> {
@@ -95,7 +60,7 @@ pub struct HaProxy {
     _dir: tempfile::TempDir,
 }
 
-fn haproxy_bin() -> &'static str {
+pub fn haproxy_bin() -> &'static str {
     if std::path::Path::new("/usr/sbin/haproxy").exists() {
         "/usr/sbin/haproxy"
     } else {
@@ -201,25 +166,15 @@ impl HaProxy {
     pub fn start(namespace: &str, pair: &str, sites: &[Backend<'_>], endpoints: &[String]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports = (free_port(), free_port(), free_port(), free_port());
-        let lua_path = dir.path().join("hold.lua");
-        let lua = HOLD_LUA
-            .replace("@INNER@", &ports.1.to_string())
-            .replace("@HOLD_MS@", &HOLD_MS.to_string());
-        std::fs::write(&lua_path, lua).expect("write hold.lua");
-        let cfg = config(
-            namespace,
-            pair,
-            sites,
-            endpoints,
-            ports,
-            lua_path.to_str().expect("utf-8 path"),
-        );
+        let cfg = config(namespace, pair, sites, endpoints, ports, HOLD_LUA);
         let config = dir.path().join("haproxy.cfg");
         std::fs::write(&config, cfg).expect("write haproxy.cfg");
         let log = dir.path().join("haproxy.log");
         let mut cmd = Command::new(haproxy_bin());
         die_with_parent(&mut cmd);
         let child = cmd
+            .env("HOLD_INNER_URL", format!("http://127.0.0.1:{}", ports.1))
+            .env("HOLD_MS", HOLD_MS.to_string())
             .arg("-f")
             .arg(&config)
             .arg("-db")
