@@ -102,7 +102,10 @@ fn the_example_haproxy_configuration_is_valid() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "haproxy -c refused the example: {text}");
+    assert!(
+        out.status.success(),
+        "haproxy -c refused the example: {text}"
+    );
     assert!(text.contains("Configuration file is valid"), "{text}");
 }
 
