@@ -20,7 +20,9 @@
 # BENCH_OPERATOR_WRAPPER (run the operator under a command, e.g. heaptrack),
 # BENCH_OPERATOR_ARGS (more operator flags, e.g. --max-concurrent-reconciles 64),
 # BENCH_NO_ETAG=1 (virtual sites that send no ETag and ignore If-None-Match,
-# as ArcGIS Server's and pygeoapi's admin APIs: every listing whole).
+# as ArcGIS Server's and pygeoapi's admin APIs: every listing whole),
+# BENCH_APPLY_WORKERS (8: pairs applied that many at a time; 1 applies them
+# one by one, as kubectl apply -f does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-}"

@@ -46,21 +46,24 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# wait_for_field JSONPATH VALUE SECONDS: poll the pair until the field reads
-# VALUE. Not `kubectl wait --for=jsonpath`: it gives up at once with an
-# accessor error when a filter meets a status written before its conditions.
-wait_for_field() {
-  local path=$1 want=$2 deadline=$((SECONDS + $3))
-  until [[ "$(kubectl get shp/gis -o jsonpath="$path" 2>/dev/null)" == "$want" ]]; do
+# wait_for OBJECT JSONPATH VALUE SECONDS: poll OBJECT until the field reads
+# VALUE. Not `kubectl wait`: right after an apply the object may have a
+# status without conditions, and `kubectl wait` then gives up at once with
+# an accessor error instead of waiting (it failed the demo in CI, on the
+# CRD's Established condition and on the pair's InSync reason).
+wait_for() {
+  local obj=$1 path=$2 want=$3 deadline=$((SECONDS + $4))
+  until [[ "$(kubectl get "$obj" -o jsonpath="$path" 2>/dev/null)" == "$want" ]]; do
     if ((SECONDS >= deadline)); then
-      echo "demo: $path never read $want in $3 s" >&2
-      kubectl get shp/gis -o yaml >&2
+      echo "demo: $obj $path never read $want in $4 s" >&2
+      kubectl get "$obj" -o yaml >&2
       return 1
     fi
     sleep 0.5
   done
-  echo "shp/gis: $path = $want"
+  echo "$obj: $path = $want"
 }
+condition() { echo "{.status.conditions[?(@.type==\"$1\")].$2}"; }
 
 step "starting a control plane (etcd, kube-apiserver, kube-controller-manager) on loopback"
 export KUBECONFIG
@@ -70,7 +73,7 @@ kubectl version
 
 step "installing the SiteHAPair CRD"
 kubectl apply --server-side -f crds/sitehapair.io_sitehapairs.yaml
-kubectl wait --for=condition=Established crd/sitehapairs.sitehapair.io --timeout=60s
+wait_for crd/sitehapairs.sitehapair.io "$(condition Established status)" True 60
 
 step "starting two reference sites: east on 127.0.0.1:18081, west on 127.0.0.1:18082"
 for spec in east:18081:east-demo-token west:18082:west-demo-token; do
@@ -137,13 +140,13 @@ adopt_demo() {
 
   step "kubectl apply -f examples/pair.yaml: east is adopted as it is; west's first sync waits for its plan"
   kubectl apply -f examples/pair.yaml
-  wait_for_field '{.status.conditions[?(@.type=="InSync")].reason}' AwaitingAdoption 90
+  wait_for shp/gis "$(condition InSync reason)" AwaitingAdoption 90
   kubectl get shp gis -o jsonpath='Prerequisites: {.status.conditions[?(@.type=="Prerequisites")].message}{"\n"}'
   "$bin/sitehapair" status gis
 
   step "accept the plan: kubectl annotate shp gis sitehapair.io/approve-adoption=$rev"
   kubectl annotate shp gis "sitehapair.io/approve-adoption=$rev"
-  kubectl wait --for=condition=InSync shp/gis --timeout=90s
+  wait_for shp/gis "$(condition InSync status)" True 90
   synced="$(kubectl get shp gis -o jsonpath='{.status.sites[*].syncedRevision}')"
   [[ "$synced" == "$rev $rev" ]] || { echo "demo: sites hold $synced, not $rev" >&2; exit 1; }
   echo "both sites hold $rev"
@@ -171,8 +174,8 @@ op_pid=$!
 
 step "kubectl apply -f examples/pair.yaml"
 kubectl apply -f examples/pair.yaml
-wait_for_field '{.status.phase}' Ready 90
-kubectl wait --for=condition=InSync shp/gis --timeout=90s
+wait_for shp/gis '{.status.phase}' Ready 90
+wait_for shp/gis "$(condition InSync status)" True 90
 
 step "kubectl get shp"
 kubectl get shp
