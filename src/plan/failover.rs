@@ -58,7 +58,8 @@ pub enum FailoverDecision {
 
 /// Decide on an automatic failover over the status as the promotion left
 /// it: a held one becomes a finding (PromotionBlocked, composed with the
-/// rest); a due one is carried out by [`patch_active_site`] once the
+/// rest); a due one is carried out by the trip's failover step
+/// (`controller::trip::failover::patch_active_site`) once the
 /// status is recorded.
 pub fn decide(
     obj: &SiteHAPair,

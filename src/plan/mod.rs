@@ -20,6 +20,7 @@ pub mod promotion_commit;
 mod promotion_contact;
 pub mod promotion_input;
 mod promotion_phases;
+mod promotion_preflight;
 pub mod promotion_status;
 pub mod promotion_types;
 pub mod prune;

@@ -10,8 +10,8 @@
 
 use crate::api::{PromotionPhase, PromotionStatus, SiteContact, TrafficFailover};
 
-pub use super::promotion_phases::preflight;
 use super::promotion_phases::{AtRest, advance};
+pub use super::promotion_preflight::preflight;
 pub use super::promotion_types::*;
 
 /// Decide the next promotion state, step and traffic.
