@@ -238,7 +238,11 @@ fn assert_security(pod: &str, container: &str) {
 }
 
 /// Polls both sites' `GET /mode` until stopped; counts the samples in which
-/// both said active.
+/// both were active at once: east read before and after west, active at
+/// the same epoch both times, and west active between. Two reads in turn
+/// are not one moment: east read active before its demotion and west read
+/// active after its activation (a planned promotion demotes and activates
+/// within milliseconds) is not two active sites.
 struct OneActiveChecker {
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<(usize, Vec<String>)>>,
@@ -252,10 +256,13 @@ impl OneActiveChecker {
         let handle = std::thread::spawn(move || {
             let (mut samples, mut both) = (0, Vec::new());
             while !flag.load(Ordering::Relaxed) {
-                let e = mode_at("east", &east, "east-token-1");
+                let e1 = mode_at("east", &east, "east-token-1");
                 let w = mode_at("west", &west, "west-token-2");
+                let e2 = mode_at("east", &east, "east-token-1");
                 samples += 1;
-                if let (Some((Mode::Active, ee)), Some((Mode::Active, we))) = (e, w) {
+                if let (Some((Mode::Active, ee)), Some((Mode::Active, we))) = (e1, w)
+                    && e2 == e1
+                {
                     both.push(format!("east active at {ee}, west active at {we}"));
                 }
                 std::thread::sleep(Duration::from_millis(50));
