@@ -22,7 +22,9 @@
 # BENCH_NO_ETAG=1 (virtual sites that send no ETag and ignore If-None-Match,
 # as ArcGIS Server's and pygeoapi's admin APIs: every listing whole),
 # BENCH_APPLY_WORKERS (8: pairs applied that many at a time; 1 applies them
-# one by one, as kubectl apply -f does).
+# one by one, as kubectl apply -f does), BENCH_BIN_DIR (measure the binaries
+# of another build, e.g. another commit's or one with frame pointers for
+# perf; nothing is built then).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-}"
@@ -31,8 +33,13 @@ pairs="${1:-}"
 [[ "${BENCH_SKIP_SETUP:-}" == 1 ]] || scripts/setup.sh >/dev/null
 # The measured binaries: the release operator as it ships (the Dockerfile's
 # features apart from vendored OpenSSL; no failpoints) and the reference site.
-cargo build --quiet --locked --release --bin sitehapair --example reference-site
-target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
+  bin_dir="$BENCH_BIN_DIR"
+else
+  cargo build --quiet --locked --release --bin sitehapair --example reference-site
+  target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  bin_dir="$target/release"
+fi
 
 # Every site keeps a connection from the operator open: 2 PAIRS sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -56,7 +63,7 @@ trap 'exit 130' INT TERM
 
 kubeconfig="$(TESTBED_AUDIT=1 tests/testbed/testbed up "$dir/testbed" | tail -n 1)"
 python3 -B scripts/bench_scale/driver.py --pairs "$pairs" --kubeconfig "$kubeconfig" \
-  --testbed-dir "$dir/testbed" --bin-dir "$target/release" \
+  --testbed-dir "$dir/testbed" --bin-dir "$bin_dir" \
   --kubectl "$(tests/testbed/testbed bin)/kubectl" --repo-root "$PWD" --dir "$dir" &
 driver=$!
 wait "$driver"

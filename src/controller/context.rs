@@ -16,7 +16,6 @@ use super::pair_key::PairKey;
 use super::pair_memory::PairMemories;
 use super::secrets::SecretStore;
 use super::site_drivers::SiteClients;
-use crate::api::SiteHAPairStatus;
 use crate::source::cache::SourceCache;
 use crate::telemetry::Metrics;
 
@@ -195,20 +194,37 @@ impl Context {
     pub fn new_term(&self) {
         self.memory.update_all(|m| {
             m.seen_in_term = false;
-            m.known_status = None;
+            m.known_version = None;
         });
     }
 
-    /// Remember the status of `key` as current (just written or read fresh).
-    pub fn remember_status(&self, key: &PairKey, status: Option<&SiteHAPairStatus>) {
-        let hash = status_hash(status);
-        self.memory.update(key, |m| m.known_status = Some(hash));
+    /// Remember the resourceVersion of `key` as current (just written or
+    /// read fresh): a copy at that version holds the status written or read.
+    pub fn remember_version(&self, key: &PairKey, version: Option<&str>) {
+        let version = version.map(str::to_string);
+        self.memory.update(key, |m| m.known_version = version);
     }
 
-    /// Whether `status` is the one last remembered for `key`.
-    pub fn is_known_status(&self, key: &PairKey, status: Option<&SiteHAPairStatus>) -> bool {
-        let hash = status_hash(status);
-        self.memory.read(key, |m| m.known_status == Some(hash))
+    /// Whether `version` is the one last remembered for `key` (a copy at
+    /// no version is never vouched for). Comparing versions, not statuses:
+    /// a copy changed by anyone since, even with the same status, is read
+    /// fresh, and no status is serialised to tell.
+    pub fn is_known_version(&self, key: &PairKey, version: Option<&str>) -> bool {
+        version.is_some()
+            && self
+                .memory
+                .read(key, |m| m.known_version.as_deref() == version)
+    }
+
+    /// Whether the pair's gauges already show the status at `version`.
+    pub fn gauges_show(&self, key: &PairKey, version: Option<&str>) -> bool {
+        version.is_some() && self.memory.read(key, |m| m.gauges_at.as_deref() == version)
+    }
+
+    /// The pair's gauges now show the status at `version`.
+    pub fn gauges_shown(&self, key: &PairKey, version: Option<&str>) {
+        let version = version.map(str::to_string);
+        self.memory.update(key, |m| m.gauges_at = version);
     }
 
     /// Whether `key` was read fresh in this term.
@@ -270,17 +286,6 @@ impl Context {
     }
 }
 
-/// A hash of a status (its JSON form), to tell one status from another
-/// without keeping a copy.
-fn status_hash(status: Option<&SiteHAPairStatus>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&status)
-        .unwrap_or_default()
-        .hash(&mut h);
-    h.finish()
-}
-
 /// Back-off after `attempts` failures in a row: 1s, 2s, 4s, ... at most 5 minutes.
 pub fn backoff_delay(attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(16);
@@ -311,6 +316,7 @@ fn pair_sites(p: &crate::api::SiteHAPair) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::SiteHAPairStatus;
     use std::time::Instant;
 
     /// A context whose client points nowhere (nothing here calls it).
@@ -420,7 +426,7 @@ mod tests {
         for k in ["ns/kept", "ns/deleted", "other/moved"] {
             ctx.backoff(&key(k));
             ctx.mark_seen(&key(k));
-            ctx.remember_status(&key(k), None);
+            ctx.remember_version(&key(k), Some("1"));
         }
         // Metric series, also of a pair known only to the metrics.
         for name in ["kept", "deleted", "metrics-only"] {
@@ -460,9 +466,11 @@ mod tests {
             ctx.note_pair_event(&Event::Apply(p.clone()));
             ctx.backoff(&k);
             ctx.mark_seen(&k);
-            ctx.remember_status(&k, None);
+            ctx.remember_version(&k, Some("1"));
+            ctx.gauges_shown(&k, Some("1"));
             ctx.traffic.record(&k, 7, Vec::new());
-            ctx.listings.matched(&k, "east", "\"1\"", "u#p@r1");
+            ctx.listings
+                .matched(&k, "east", "\"1\"", "u#p@r1", std::time::Instant::now());
             ctx.listings.info_was_read(&k, "east", now);
             ctx.metrics
                 .pairs
@@ -474,7 +482,8 @@ mod tests {
         assert!(
             full.failures == 1
                 && full.seen_in_term
-                && full.known_status.is_some()
+                && full.known_version.is_some()
+                && full.gauges_at.is_some()
                 && full.generation.is_some()
                 && full.traffic.is_some()
                 && !full.listings.is_empty()
@@ -486,7 +495,8 @@ mod tests {
         assert_eq!(memory_of(&a), PairMemory::default());
         assert_eq!(ctx.listings.etag_for(&a, "east", "u#p@r1"), None);
         assert!(ctx.listings.info_due(&a, "east", now));
-        assert!(!ctx.seen_in_term(&a) && !ctx.is_known_status(&a, None));
+        assert!(!ctx.seen_in_term(&a) && !ctx.is_known_version(&a, Some("1")));
+        assert!(!ctx.gauges_show(&a, Some("1")));
         assert_eq!(ctx.tracked_objects(), 2);
         // Pruned: b is gone, c stays exactly as it was.
         ctx.prune(|k| *k == c, now);

@@ -1,6 +1,6 @@
 //! Everything this replica remembers of one pair, in one map keyed by
 //! [`PairKey`]: its failures in a row, whether it was read fresh in this
-//! term and the status it can vouch for, the generation the pair watch
+//! term and the version it can vouch for, the version its gauges show, the generation the pair watch
 //! last delivered, what its traffic objects were last applied as, and
 //! what each of its sites' listings matched and when their `GET /info`
 //! was read. One `forget` and one `prune` drop all of a pair at once.
@@ -19,6 +19,8 @@ pub struct Matched {
     pub(super) etag: String,
     /// The desired set it matched: source URL, folder and commit.
     pub(super) desired: String,
+    /// When a listing last showed it.
+    pub(super) at: Instant,
 }
 
 /// What is remembered of one pair; a blank memory is not kept.
@@ -28,8 +30,12 @@ pub struct PairMemory {
     pub failures: u32,
     /// Read fresh from the API server in this leadership term.
     pub seen_in_term: bool,
-    /// A hash of the status last written or read fresh in this term.
-    pub known_status: Option<u64>,
+    /// The resourceVersion last written or read fresh in this term: a
+    /// cached copy at exactly this version holds the status this replica
+    /// wrote or read.
+    pub known_version: Option<String>,
+    /// The resourceVersion whose status the pair's gauges show.
+    pub gauges_at: Option<String>,
     /// The uid and generation the pair watch last delivered.
     pub generation: Option<(String, Option<i64>)>,
     /// The hash of the traffic objects last applied, and what the API

@@ -86,15 +86,16 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
         })
     };
     // Read fresh when this replica cannot vouch for the cached copy: the
-    // first trip of the term, or a status other than the one it last wrote
-    // or read (the cache lags behind a write). At rest the copy is known
-    // and nothing is read.
+    // first trip of the term, or a resourceVersion other than the one it
+    // last wrote or read (the cache lags behind a write, or someone changed
+    // the pair). At rest the copy is known and nothing is read.
     let key = super::PairKey::new(&namespace, &name);
     let mut fresh: Option<SiteHAPair> = None;
-    if !ctx.seen_in_term(&key) || !ctx.is_known_status(&key, obj.status.as_ref()) {
+    let version = obj.metadata.resource_version.as_deref();
+    if !ctx.seen_in_term(&key) || !ctx.is_known_version(&key, version) {
         let obj = get_fresh().await?;
         ctx.mark_seen(&key);
-        ctx.remember_status(&key, obj.status.as_ref());
+        ctx.remember_version(&key, obj.metadata.resource_version.as_deref());
         fresh = Some(obj);
     }
     let mut attempt = 0;
@@ -112,7 +113,7 @@ async fn apply(obj: &SiteHAPair, ctx: &Context) -> Result<Action, Error> {
                 attempt += 1;
                 info!(namespace = %namespace, name = %name, attempt, "status may have moved since it was read: planning again on a fresh read");
                 let obj = get_fresh().await?;
-                ctx.remember_status(&key, obj.status.as_ref());
+                ctx.remember_version(&key, obj.metadata.resource_version.as_deref());
                 fresh = Some(obj);
             }
             Err(e) => return Err(e),

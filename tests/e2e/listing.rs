@@ -1,6 +1,8 @@
 //! Cheap site polling: a site that offers an ETag on `GET /services` is
 //! asked conditionally, answers 304 while it holds exactly the revision,
-//! and is read whole (and healed) the moment its services change.
+//! and is read whole (and healed) the moment its services change. A site
+//! that sends no ETag is listed whole once per source interval at rest,
+//! and its drift is healed at the next of those listings.
 
 use std::time::Duration;
 
@@ -142,6 +144,62 @@ fn a_push_is_synced_from_the_tag_the_revision_before_matched_without_a_whole_lis
             },
         );
         // Read by this test last: its own listing is not conditional.
+        assert_eq!(site_services(site, token)["roads"]["version"], 2);
+    }
+}
+
+/// How many `GET path` calls the site took since its `from`-th call.
+fn gets_since(site: &crate::support::site::ReferenceSite, from: usize, path: &str) -> usize {
+    site.requests()
+        .iter()
+        .skip(from)
+        .filter(|r| r["method"] == "GET" && r["path"] == path)
+        .count()
+}
+
+#[test]
+fn a_site_without_etags_is_listed_once_per_source_interval_at_rest_and_its_drift_healed() {
+    let mut bed = SyncBed::new_without_etags("listing-no-etag", &[("roads", 1), ("parcels", 1)]);
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.start_operator(&[]);
+    // Health every 1 s (a trip a second), the source every 5 s.
+    bed.apply(&bed.pair(&bed.repo.file_url()));
+    bed.wait_in_sync(&rev, CONVERGE);
+
+    // At rest: ten trips (a GET /mode each) and one or two whole listings
+    // (one per 5 s interval), where every trip listed before.
+    for site in [&bed.east, &bed.west] {
+        let from = site.requests().len();
+        wait_for("ten trips at rest", CONVERGE, || {
+            (gets_since(site, from, "/mode") >= 10).then_some(())
+        });
+        let listed = gets_since(site, from, "/services");
+        let trips = gets_since(site, from, "/mode");
+        assert!(
+            (1..=3).contains(&listed),
+            "{listed} whole listings in {trips} trips at rest"
+        );
+    }
+
+    // An edit by hand is seen at the next interval's listing and healed.
+    put_service(
+        &bed.east,
+        EAST,
+        "roads",
+        &json!({"name": "roads", "version": 99}),
+    );
+    wait_for("east's roads healed", CONVERGE, || {
+        (site_services(&bed.east, EAST)["roads"]["version"] == 1).then_some(())
+    });
+
+    // A new commit reaches both sites.
+    bed.repo.write(
+        "services/roads.yaml",
+        &crate::support::syncbed::service("roads", 2),
+    );
+    let rev2 = bed.repo.commit("roads v2");
+    bed.wait_in_sync(&rev2, CONVERGE);
+    for (site, token) in [(&bed.east, EAST), (&bed.west, WEST)] {
         assert_eq!(site_services(site, token)["roads"]["version"], 2);
     }
 }

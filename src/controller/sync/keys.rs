@@ -1,6 +1,7 @@
 //! Which listing a trip asks of a site, and where it remembers the
 //! listings that matched a revision exactly (so that an unchanged site
-//! answers 304 and is not read again).
+//! answers 304 and is not read again, or, without ETags, is listed once
+//! per source interval at rest).
 
 use super::observe::{Ask, Live, Observed};
 use crate::api::GitSource;
@@ -13,6 +14,14 @@ pub(crate) struct ListingKeys<'a> {
     pub(crate) pair: &'a crate::controller::PairKey,
     /// Source URL, folder and commit: what "matched" means.
     pub(crate) desired: &'a str,
+    /// The trip's reading of the monotonic clock.
+    pub(crate) now: std::time::Instant,
+    /// How long a listing of a site without ETags that matched stands
+    /// for the site at rest: the source's interval.
+    pub(crate) every: std::time::Duration,
+    /// Every site is listed this trip (a promotion is pending or running,
+    /// or a refresh or a push asked for it).
+    pub(crate) relist: bool,
 }
 
 impl ListingKeys<'_> {
@@ -21,12 +30,18 @@ impl ListingKeys<'_> {
     pub(crate) fn settle(&self, o: &Observed, drift_empty: bool) {
         let wrote = !o.report.wrote.is_empty() || o.report.error.is_some();
         match (&o.services, &o.etag) {
-            (Some(Live::AsRevision), _) if !wrote => {}
+            // Unchanged since the listing that matched: when it was asked
+            // this trip, the match stands from now.
+            (Some(Live::AsRevision), _) if !wrote => {
+                if o.listed {
+                    self.memo.listed_again(self.pair, &o.spec_name, self.now);
+                }
+            }
             // Read in full, or unchanged since the revision before: at this
             // tag the site holds exactly this revision when nothing differed.
             (Some(Live::Listed(_) | Live::AsBefore(_)), Some(tag)) if drift_empty && !wrote => self
                 .memo
-                .matched(self.pair, &o.spec_name, tag, self.desired),
+                .matched(self.pair, &o.spec_name, tag, self.desired, self.now),
             _ => self.memo.unknown(self.pair, &o.spec_name),
         }
     }
@@ -38,14 +53,20 @@ pub(super) fn listing_key(git: &GitSource, revision: &str) -> String {
     format!("{}#{}@{}", git.url, git.path, revision)
 }
 
-/// What to ask a site for its services: conditionally on the tag that
-/// matched this revision; else on the one that matched the revision before
-/// (`before`: its key and services); else in full.
+/// What to ask a site for its services: nothing, when it sends no ETag
+/// and a listing within the source's interval matched this revision (and
+/// no promotion, refresh or push asks for every site); conditionally on
+/// the tag that matched this revision; else on the one that matched the
+/// revision before (`before`: its key and services); else in full.
 pub(super) fn ask_services(
     listings: &ListingKeys<'_>,
     site: &str,
     before: Option<&(String, &Parsed)>,
 ) -> Ask {
+    let (memo, pair, desired) = (listings.memo, listings.pair, listings.desired);
+    if !listings.relist && memo.listed_within(pair, site, desired, listings.now, listings.every) {
+        return Ask::Remembered;
+    }
     if let Some(tag) = listings
         .memo
         .etag_for(listings.pair, site, listings.desired)

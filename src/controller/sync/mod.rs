@@ -155,12 +155,20 @@ pub async fn sync(
         (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
         _ => String::new(),
     };
+    // Every site is listed (and its GET /info read) on every trip while a
+    // promotion is pending or running: its preflight compares services,
+    // versions and token keys. A refresh or a push lists every site too.
+    let promoting =
+        status.promotion.is_some() || status.active_site.as_deref() != Some(&obj.spec.active_site);
     let listings = ListingKeys {
         memo: &ctx.listings,
         pair: &pair.pair_key,
         desired: &desired_key,
+        now: std::time::Instant::now(),
+        every: times.git_interval.unwrap_or(times.health_interval),
+        relist: promoting || refresh.is_some(),
     };
-    let observed = observe_all(ctx, secrets, &pair, &listings, snapshot.as_ref()).await;
+    let observed = observe_all(ctx, secrets, &pair, &listings, snapshot.as_ref(), promoting).await;
     forget_and_build(secrets, &pair, observed, snapshot, &listings, ctx).await
 }
 
@@ -172,6 +180,7 @@ async fn observe_all(
     pair: &Pair<'_>,
     listings: &ListingKeys<'_>,
     snapshot: Option<&Result<Snapshot, Unread>>,
+    promoting: bool,
 ) -> Vec<Observed> {
     let spec = &pair.obj.spec;
     let git = spec.source.as_ref().map(|s| &s.git);
@@ -186,12 +195,8 @@ async fn observe_all(
             .map(|(revision, services)| (listing_key(g, revision), services)),
         _ => None,
     };
-    // GET /info once a minute at rest; on every trip while a promotion is
-    // pending or running (its preflight compares versions and token keys).
-    let status = pair.status;
-    let promoting =
-        status.promotion.is_some() || status.active_site.as_deref() != Some(&spec.active_site);
-    let now = std::time::Instant::now();
+    // GET /info once a minute at rest; on every trip while promoting.
+    let now = listings.now;
     let observed = join_all(spec.sites.iter().map(|s| {
         let with_info = promoting || ctx.listings.info_due(&pair.pair_key, &s.name, now);
         let ask = match want_services {

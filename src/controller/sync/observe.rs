@@ -28,6 +28,10 @@ pub(super) const SITE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub(super) enum Ask {
     /// Health, mode and version only.
     NoServices,
+    /// Health, mode and version; the services are the revision's, as a
+    /// whole listing showed them within the source's interval (a site that
+    /// sends no ETag, at rest: `ListingMemo::listed_within`).
+    Remembered,
     /// The services; with an ETag, only if they changed since. `before`:
     /// the tag matched the revision before this one, whose services these
     /// are (else it matched this revision).
@@ -47,6 +51,8 @@ pub(crate) struct Observed {
     pub(crate) etag: Option<String>,
     /// `GET /info` answered this trip.
     pub(crate) read_info: bool,
+    /// `GET /services` answered this trip (whole, or unchanged).
+    pub(crate) listed: bool,
 }
 
 /// The services `site` should hold: the revision's base with the site's
@@ -67,7 +73,8 @@ pub(crate) fn desired_for<'a>(
 pub(crate) enum Live {
     /// Read in full.
     Listed(ServiceSet),
-    /// Unchanged (304) since a listing that matched this revision exactly.
+    /// Unchanged (304) since a listing that matched this revision exactly,
+    /// or, for a site without ETags, so listed within the source's interval.
     AsRevision,
     /// Unchanged (304) since a listing that matched the revision before
     /// this one exactly (a push moved the source): the site holds exactly
@@ -136,6 +143,7 @@ pub(super) async fn observe(
     let mut services = None;
     let mut etag = None;
     let mut read_info = false;
+    let mut listed = false;
     match &driver {
         Err(e) => {
             report.contact = SiteContact::Misconfigured;
@@ -153,18 +161,19 @@ pub(super) async fn observe(
                     .token_key_fingerprint
                     .map(|f| crate::sites::http::trim(&f, 80));
             }
-            if let (
-                None,
-                Ask::Services {
-                    etag: known,
-                    before,
-                },
-            ) = (&report.error, &ask)
-            {
-                match list(d, &site.name, known.as_ref(), before.as_ref()).await {
-                    Ok((live, tag)) => (services, etag) = (Some(live), tag),
+            match (&report.error, &ask) {
+                (
+                    None,
+                    Ask::Services {
+                        etag: known,
+                        before,
+                    },
+                ) => match list(d, &site.name, known.as_ref(), before.as_ref()).await {
+                    Ok((live, tag)) => (services, etag, listed) = (Some(live), tag, true),
                     Err(e) => fail(&mut report, e),
-                }
+                },
+                (None, Ask::Remembered) => services = Some(Live::AsRevision),
+                _ => {}
             }
         }
     }
@@ -175,6 +184,7 @@ pub(super) async fn observe(
         services,
         etag,
         read_info,
+        listed,
     }
 }
 

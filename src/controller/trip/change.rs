@@ -118,6 +118,10 @@ async fn change_active(
         memo: &ctx.listings,
         pair: &work.pair_key,
         desired: &work.desired_key,
+        // Only settled after the write here, never asked.
+        now: std::time::Instant::now(),
+        every: std::time::Duration::ZERO,
+        relist: true,
     };
     let target = Target {
         revision: &work.revision,

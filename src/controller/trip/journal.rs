@@ -166,7 +166,8 @@ impl StatusJournal {
                 );
                 self.written = Some(status.clone());
                 // What this replica wrote is what it can vouch for.
-                ctx.remember_status(&PairKey::new(&namespace, &name), Some(status));
+                let key = PairKey::new(&namespace, &name);
+                ctx.remember_version(&key, self.resource_version.as_deref());
                 Ok(Recorded::Written)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(JournalError::Conflict {

@@ -272,9 +272,15 @@ async fn record(
         .await
         .map_err(TripError::Record)?;
     let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-    ctx.metrics
-        .pairs
-        .observe_pair(&namespace, &name, &composed.status);
+    // At rest the status stands at the version the gauges already show.
+    let key = crate::controller::PairKey::new(&namespace, &name);
+    let version = journal.resource_version();
+    if recorded == journal::Recorded::Written || !ctx.gauges_show(&key, version) {
+        ctx.metrics
+            .pairs
+            .observe_pair(&namespace, &name, &composed.status);
+        ctx.gauges_shown(&key, version);
+    }
     if recorded == journal::Recorded::Written {
         info!(
             namespace,

@@ -108,6 +108,17 @@ impl SyncBed {
         })
     }
 
+    /// Like `new`, the sites sending no ETag and ignoring If-None-Match
+    /// (every listing whole, as ArcGIS Server's and pygeoapi's admin APIs).
+    pub fn new_without_etags(prefix: &str, services: &[(&str, i64)]) -> Self {
+        Self::with_sites(prefix, services, |ns, dir| {
+            let east = ReferenceSite::start_with(dir, "east", "east-token-1", &["--no-etag"]);
+            let west = ReferenceSite::start_with(dir, "west", "west-token-2", &["--no-etag"]);
+            token_secrets(ns);
+            (east, west)
+        })
+    }
+
     fn with_sites(
         prefix: &str,
         services: &[(&str, i64)],
