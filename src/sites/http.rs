@@ -45,6 +45,8 @@ pub struct HttpSite {
     /// to it are named in errors.
     health: Url,
     health_call: String,
+    /// `GET /mode`, asked on every trip: joined once, not per call.
+    mode_url: Url,
 }
 
 impl HttpSite {
@@ -63,12 +65,14 @@ impl HttpSite {
             name: name.to_string(),
             health: base.clone(),
             health_call: "GET /health".to_string(),
+            mode_url: base.clone(),
             base,
             token,
             client,
             timeout,
         };
         site.health = site.url(&["health"]);
+        site.mode_url = site.url(&["mode"]);
         Ok(site)
     }
 
@@ -204,7 +208,16 @@ impl Site for HttpSite {
     }
 
     async fn mode(&self) -> Result<ModeState, SiteError> {
-        let (status, body) = self.call(Method::GET, &["mode"], None).await?;
+        let (status, body) = self
+            .send(
+                "GET /mode",
+                Method::GET,
+                self.mode_url.clone(),
+                None,
+                true,
+                MAX_BODY,
+            )
+            .await?;
         decode_mode(&self.name, "GET /mode", status.as_u16(), &body)
     }
 
@@ -275,6 +288,10 @@ mod tests {
         assert_eq!(
             s.health.as_str(),
             "https://gis.example:6443/site-admin/health"
+        );
+        assert_eq!(
+            s.mode_url.as_str(),
+            "https://gis.example:6443/site-admin/mode"
         );
         let s = s
             .with_health_check("/arcgis/rest/info/healthCheck?f=json", None)
