@@ -1,9 +1,9 @@
 //! Everything this replica remembers of one pair, in one map keyed by
 //! [`PairKey`]: its failures in a row, whether it was read fresh in this
-//! term and the version it can vouch for, the version its gauges show, the generation the pair watch
-//! last delivered, what its traffic objects were last applied as, and
-//! what each of its sites' listings matched and when their `GET /info`
-//! was read. One `forget` and one `prune` drop all of a pair at once.
+//! term and the version it can vouch for, the version its gauges show,
+//! the generation the pair watch last delivered, what its traffic objects
+//! were last applied as, and what each of its sites' listings matched and
+//! when their `GET /info` was read. One `forget` and one `prune` drop all of a pair at once.
 //! The context, the traffic memo and the listing memo share one map.
 
 use std::collections::HashMap;

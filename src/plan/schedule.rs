@@ -51,6 +51,26 @@ pub fn requeue_after(times: &SpecTimes, status: &SiteHAPairStatus) -> Duration {
     }
 }
 
+/// A promotion is pending (spec.activeSite names another site than the
+/// active one) or running.
+pub fn promotion_pending(spec: &SiteHAPairSpec, status: &SiteHAPairStatus) -> bool {
+    status.promotion.is_some() || status.active_site.as_deref() != Some(spec.active_site.as_str())
+}
+
+/// Is every site listed whole (or conditionally) this trip, whatever a
+/// listing remembered from within the source's interval says? While a
+/// promotion is pending or running (its preflight compares the target's
+/// services), and when a person asked for a reconcile (the annotation, not
+/// handled yet). A push needs nothing of its own: it moves the revision,
+/// and a remembered listing stands only for the revision it matched.
+pub fn list_every_site(
+    spec: &SiteHAPairSpec,
+    status: &SiteHAPairStatus,
+    reconcile_asked: bool,
+) -> bool {
+    promotion_pending(spec, status) || reconcile_asked
+}
+
 /// How long from `now` until a running promotion's contact window runs out
 /// (the deadline status recorded), while that is ahead: the trip that
 /// forces the promotion over a silent site comes then, not up to a period
@@ -159,6 +179,32 @@ mod tests {
         let mut times = crate::plan::spec_check::check_spec(spec).times;
         times.health_interval = health;
         requeue_after(&times, status)
+    }
+
+    #[test]
+    fn every_site_is_listed_while_a_promotion_is_pending_or_running_or_a_reconcile_was_asked() {
+        let idle = SiteHAPairStatus {
+            active_site: Some("east".into()),
+            ..SiteHAPairStatus::default()
+        };
+        // At rest, and after a push (which only moves the revision): the
+        // listing memo decides.
+        assert!(!list_every_site(&spec(true), &idle, false));
+        assert!(list_every_site(&spec(true), &idle, true));
+        assert!(list_every_site(
+            &spec(true),
+            &promoting(PromotionPhase::Preflight),
+            false
+        ));
+        let mut to_west = spec(true);
+        to_west.active_site = "west".into();
+        assert!(list_every_site(&to_west, &idle, false));
+        // First sight: no active site known yet.
+        assert!(list_every_site(
+            &spec(true),
+            &SiteHAPairStatus::default(),
+            false
+        ));
     }
 
     #[test]

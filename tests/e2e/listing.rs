@@ -157,29 +157,45 @@ fn gets_since(site: &crate::support::site::ReferenceSite, from: usize, path: &st
         .count()
 }
 
+/// Wait for ten trips at rest (a GET /mode each) at each site and return
+/// how many whole listings each took meanwhile.
+fn listings_over_ten_trips(bed: &SyncBed) -> Vec<usize> {
+    let from = [bed.east.requests().len(), bed.west.requests().len()];
+    [(&bed.east, from[0]), (&bed.west, from[1])]
+        .into_iter()
+        .map(|(site, from)| {
+            wait_for("ten trips at rest", CONVERGE, || {
+                (gets_since(site, from, "/mode") >= 10).then_some(())
+            });
+            gets_since(site, from, "/services")
+        })
+        .collect()
+}
+
 #[test]
 fn a_site_without_etags_is_listed_once_per_source_interval_at_rest_and_its_drift_healed() {
     let mut bed = SyncBed::new_without_etags("listing-no-etag", &[("roads", 1), ("parcels", 1)]);
-    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
-    bed.start_operator(&[]);
+    let git = crate::support::git::GitHttp::start(bed.dir.path(), "", "");
+    crate::support::secrets::create_secret(&bed.ns, "git-hook", &[("token", "hook-s3cret")]);
+    let ns = bed.ns.name.clone();
+    bed.start_operator(&[
+        "--webhook-secret",
+        "git-hook",
+        "--webhook-secret-namespace",
+        &ns,
+    ]);
     // Health every 1 s (a trip a second), the source every 5 s.
-    bed.apply(&bed.pair(&bed.repo.file_url()));
+    bed.apply(&bed.pair(&git.url("services")));
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
     bed.wait_in_sync(&rev, CONVERGE);
 
-    // At rest: ten trips (a GET /mode each) and one or two whole listings
-    // (one per 5 s interval), where every trip listed before.
-    for site in [&bed.east, &bed.west] {
-        let from = site.requests().len();
-        wait_for("ten trips at rest", CONVERGE, || {
-            (gets_since(site, from, "/mode") >= 10).then_some(())
-        });
-        let listed = gets_since(site, from, "/services");
-        let trips = gets_since(site, from, "/mode");
-        assert!(
-            (1..=3).contains(&listed),
-            "{listed} whole listings in {trips} trips at rest"
-        );
-    }
+    // At rest: ten trips and one or two whole listings (one per 5 s
+    // interval) at each site, where every trip listed before.
+    let listed = listings_over_ten_trips(&bed);
+    assert!(
+        listed.iter().all(|n| (1..=3).contains(n)),
+        "whole listings in ten trips at rest (east, west): {listed:?}"
+    );
 
     // An edit by hand is seen at the next interval's listing and healed.
     put_service(
@@ -192,14 +208,29 @@ fn a_site_without_etags_is_listed_once_per_source_interval_at_rest_and_its_drift
         (site_services(&bed.east, EAST)["roads"]["version"] == 1).then_some(())
     });
 
-    // A new commit reaches both sites.
+    // A new commit, announced by a webhook, reaches both sites; the push
+    // is remembered for as long as the operator runs, and the sites go
+    // back to one listing per interval.
     bed.repo.write(
         "services/roads.yaml",
         &crate::support::syncbed::service("roads", 2),
     );
     let rev2 = bed.repo.commit("roads v2");
+    let push = json!({
+        "ref": "refs/heads/main",
+        "repository": {"clone_url": git.url("services"), "full_name": "gis/services"}
+    })
+    .to_string();
+    let port = bed.op.as_ref().expect("operator").port;
+    let signature = crate::sources::sign("hook-s3cret", push.as_bytes());
+    assert_eq!(crate::sources::post_hook(port, &push, &signature), 202);
     bed.wait_in_sync(&rev2, CONVERGE);
     for (site, token) in [(&bed.east, EAST), (&bed.west, WEST)] {
         assert_eq!(site_services(site, token)["roads"]["version"], 2);
     }
+    let listed = listings_over_ten_trips(&bed);
+    assert!(
+        listed.iter().all(|n| (1..=3).contains(n)),
+        "whole listings in ten trips at rest after the push (east, west): {listed:?}"
+    );
 }

@@ -62,14 +62,14 @@ fn an_unreachable_repository_or_site_keeps_the_last_state_and_recovers() {
     assert_eq!(site_services(&bed.east, EAST)["roads"]["version"], 3);
 }
 
-fn sign(secret: &str, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// POST a webhook to the operator; returns the HTTP status.
-fn post_hook(port: u16, body: &str, signature: &str) -> u16 {
+pub(crate) fn post_hook(port: u16, body: &str, signature: &str) -> u16 {
     let out = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
         .args([

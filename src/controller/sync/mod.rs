@@ -24,6 +24,7 @@ use crate::api::{
 use crate::controller::secrets::TripSecrets;
 use crate::controller::{Context, PairKey};
 use crate::plan::overlay::SourceSet;
+use crate::plan::schedule::{list_every_site, promotion_pending};
 use crate::plan::spec_check::SpecTimes;
 use crate::plan::sync::{PassiveOutcome, SiteView, active_gate, plan_site_by_digest};
 use crate::plan::sync_status::{SiteReport, SourceReport, SyncReport, drift_of};
@@ -102,6 +103,8 @@ pub struct SyncAsk {
     pub sync: bool,
     /// A refresh was asked for at this time (annotation or push).
     pub refresh: Option<std::time::SystemTime>,
+    /// A person asked for a reconcile (the annotation, not handled yet).
+    pub reconcile_asked: bool,
     /// The sync's change window is closed: why and until when (a revision
     /// the window-override annotation names syncs anyway).
     pub window_closed: Option<String>,
@@ -121,6 +124,7 @@ pub async fn sync(
     let SyncAsk {
         sync,
         refresh,
+        reconcile_asked,
         window_closed,
     } = ask;
     let pair = Pair {
@@ -155,18 +159,16 @@ pub async fn sync(
         (Some(Ok(s)), Some(g)) => listing_key(g, &s.revision),
         _ => String::new(),
     };
-    // Every site is listed (and its GET /info read) on every trip while a
-    // promotion is pending or running: its preflight compares services,
-    // versions and token keys. A refresh or a push lists every site too.
-    let promoting =
-        status.promotion.is_some() || status.active_site.as_deref() != Some(&obj.spec.active_site);
+    // GET /info is read on every trip while a promotion is pending or
+    // running: its preflight compares versions and token keys.
+    let promoting = promotion_pending(&obj.spec, status);
     let listings = ListingKeys {
         memo: &ctx.listings,
         pair: &pair.pair_key,
         desired: &desired_key,
         now: std::time::Instant::now(),
         every: times.git_interval.unwrap_or(times.health_interval),
-        relist: promoting || refresh.is_some(),
+        relist: list_every_site(&obj.spec, status, reconcile_asked),
     };
     let observed = observe_all(ctx, secrets, &pair, &listings, snapshot.as_ref(), promoting).await;
     forget_and_build(secrets, &pair, observed, snapshot, &listings, ctx).await

@@ -148,11 +148,13 @@ async fn sync_and_change(
 ) -> Result<(SyncReport, Drivers, Option<SourceOf>), TripError> {
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
     let sync_now = sync_allowed(&obj.spec, &st.check, &st.status);
-    let refresh = refresh_asked(obj, ctx, journal.now());
+    let asked = reconcile_asked(obj, journal.now());
+    let refresh = refresh_asked(obj, ctx, asked);
     let times = &st.check.times;
     let ask = SyncAsk {
         sync: sync_now,
         refresh,
+        reconcile_asked: asked.is_some(),
         window_closed: sync_window_closed(&st.check.windows, journal.now()),
     };
     let synced = sync(ctx, &secrets, obj, &st.status, times, ask).await;
@@ -293,19 +295,27 @@ async fn record(
     Ok(composed)
 }
 
-/// A new value of the refresh annotation, or a push the webhook took in
-/// memory, asks for a fetch now.
-fn refresh_asked(obj: &SiteHAPair, ctx: &Context, now: Timestamp) -> Option<std::time::SystemTime> {
+/// A new value of the refresh annotation (not handled yet): when a person
+/// asked for a reconcile.
+fn reconcile_asked(obj: &SiteHAPair, now: Timestamp) -> Option<std::time::SystemTime> {
     let handled = obj
         .status
         .as_ref()
         .and_then(|s| s.last_handled_reconcile_at.as_deref());
-    let asked = obj
-        .annotations()
+    obj.annotations()
         .get(ANNOTATION_RECONCILE_REQUESTED_AT)
         .map(String::as_str)
         .filter(|r| Some(*r) != handled)
-        .map(|r| std::time::SystemTime::from(crate::plan::time::parse(r).unwrap_or(now)));
+        .map(|r| std::time::SystemTime::from(crate::plan::time::parse(r).unwrap_or(now)))
+}
+
+/// A reconcile asked for (`asked`), or a push the webhook took in memory
+/// (remembered for as long as the operator runs), asks for a fetch now.
+fn refresh_asked(
+    obj: &SiteHAPair,
+    ctx: &Context,
+    asked: Option<std::time::SystemTime>,
+) -> Option<std::time::SystemTime> {
     let pushed = obj
         .spec
         .source
