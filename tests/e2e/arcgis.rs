@@ -269,10 +269,28 @@ fn arcgis_sites_follow_git_standby_first_and_drift_is_reverted() {
             .filter(|r| r["path"] == "/admin/services")
             .count()
     };
-    let seen = listings();
+    let checks = || {
+        bed.east
+            .requests()
+            .iter()
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/healthCheck"))
+            })
+            .count()
+    };
+    let (seen, checked) = (listings(), checks());
     wait_for("three more listings of east", WAIT, || {
         (listings() >= seen + 3).then_some(())
     });
+    // A listing is a call per folder and per service: at rest it comes
+    // once per source interval (5 s), not on every health trip (1 s).
+    let (listed, trips) = (listings() - seen, checks() - checked);
+    assert!(
+        trips >= 2 * listed,
+        "{listed} listings in {trips} health trips at rest"
+    );
     assert_eq!(
         bed.east.writes().len(),
         settled,

@@ -42,10 +42,25 @@ impl ListingKeys<'_> {
             (Some(Live::Listed(_) | Live::AsBefore(_)), Some(tag)) if drift_empty && !wrote => self
                 .memo
                 .matched(self.pair, &o.spec_name, tag, self.desired, self.now),
+            // Read in full by a kind that gives no tag at all (ArcGIS
+            // Server, pygeoapi: a listing of several calls): it matched
+            // now, and at rest it is listed again a source interval later.
+            (Some(Live::Listed(_)), None) if drift_empty && !wrote => self.memo.matched(
+                self.pair,
+                &o.spec_name,
+                UNTAGGED_LISTING,
+                self.desired,
+                self.now,
+            ),
             _ => self.memo.unknown(self.pair, &o.spec_name),
         }
     }
 }
+
+/// The tag remembered for a listing its kind gave no tag for: one of the
+/// operator's own (never sent to a site, never equal to a body's hash).
+/// It carries `BODY_TAG`'s prefix (unit-tested), so `is_body_tag` holds.
+pub(crate) const UNTAGGED_LISTING: &str = "sitehapair-body-sha256:untagged";
 
 /// What a listing that matched is remembered against: source URL, folder
 /// and commit.
@@ -87,5 +102,18 @@ pub(super) fn ask_services(
             etag: None,
             before: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UNTAGGED_LISTING;
+    use crate::sites::answers::{BODY_TAG, body_tag, is_body_tag};
+
+    #[test]
+    fn the_tag_of_an_untagged_listing_is_never_sent_and_never_a_bodys_hash() {
+        assert!(UNTAGGED_LISTING.starts_with(BODY_TAG));
+        assert!(is_body_tag(UNTAGGED_LISTING));
+        assert_ne!(body_tag("arcgis https://gis", b""), UNTAGGED_LISTING);
     }
 }
