@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::syncbed::{SyncBed, put_service, site_services};
-use crate::support::wait_for;
+use crate::support::{wait_for, webhook};
 
 const EAST: &str = "east-token-1";
 const WEST: &str = "west-token-2";
@@ -52,6 +52,19 @@ fn a_site_with_etags_is_listed_whole_only_when_its_services_change() {
     // An edit by hand changes the tag: the next listing is whole (200),
     // the drift is seen and healed.
     let before_edit = listings(&bed.east).len();
+    edit_east_by_hand_and_wait_healed(&bed);
+    let after = listings(&bed.east);
+    assert!(
+        after[before_edit..].contains(&200),
+        "no whole listing after the edit: {:?}",
+        &after[before_edit..]
+    );
+    // And it goes quiet again.
+    wait_unchanged_in_a_row(&bed.east, listings(&bed.east).len(), 3);
+}
+
+/// Someone edits east's roads by hand; wait until the operator put it back.
+fn edit_east_by_hand_and_wait_healed(bed: &SyncBed) {
     put_service(
         &bed.east,
         EAST,
@@ -61,14 +74,6 @@ fn a_site_with_etags_is_listed_whole_only_when_its_services_change() {
     wait_for("east's roads healed", CONVERGE, || {
         (site_services(&bed.east, EAST)["roads"]["version"] == 1).then_some(())
     });
-    let after = listings(&bed.east);
-    assert!(
-        after[before_edit..].contains(&200),
-        "no whole listing after the edit: {:?}",
-        &after[before_edit..]
-    );
-    // And it goes quiet again.
-    wait_unchanged_in_a_row(&bed.east, listings(&bed.east).len(), 3);
 }
 
 /// The site's calls from `from` on: GET /services answers up to its first
@@ -175,15 +180,7 @@ fn listings_over_ten_trips(bed: &SyncBed) -> Vec<usize> {
 #[test]
 fn a_site_without_etags_is_listed_once_per_source_interval_at_rest_and_its_drift_healed() {
     let mut bed = SyncBed::new_without_etags("listing-no-etag", &[("roads", 1), ("parcels", 1)]);
-    let git = crate::support::git::GitHttp::start(bed.dir.path(), "", "");
-    crate::support::secrets::create_secret(&bed.ns, "git-hook", &[("token", "hook-s3cret")]);
-    let ns = bed.ns.name.clone();
-    bed.start_operator(&[
-        "--webhook-secret",
-        "git-hook",
-        "--webhook-secret-namespace",
-        &ns,
-    ]);
+    let git = webhook::start_with_webhook(&mut bed);
     // Health every 1 s (a trip a second), the source every 5 s.
     bed.apply(&bed.pair(&git.url("services")));
     let rev = bed.repo.git(&["rev-parse", "HEAD"]);
@@ -198,15 +195,7 @@ fn a_site_without_etags_is_listed_once_per_source_interval_at_rest_and_its_drift
     );
 
     // An edit by hand is seen at the next interval's listing and healed.
-    put_service(
-        &bed.east,
-        EAST,
-        "roads",
-        &json!({"name": "roads", "version": 99}),
-    );
-    wait_for("east's roads healed", CONVERGE, || {
-        (site_services(&bed.east, EAST)["roads"]["version"] == 1).then_some(())
-    });
+    edit_east_by_hand_and_wait_healed(&bed);
 
     // A new commit, announced by a webhook, reaches both sites; the push
     // is remembered for as long as the operator runs, and the sites go
@@ -216,14 +205,10 @@ fn a_site_without_etags_is_listed_once_per_source_interval_at_rest_and_its_drift
         &crate::support::syncbed::service("roads", 2),
     );
     let rev2 = bed.repo.commit("roads v2");
-    let push = json!({
-        "ref": "refs/heads/main",
-        "repository": {"clone_url": git.url("services"), "full_name": "gis/services"}
-    })
-    .to_string();
+    let push = webhook::push_body(&git.url("services"));
     let port = bed.op.as_ref().expect("operator").port;
-    let signature = crate::sources::sign("hook-s3cret", push.as_bytes());
-    assert_eq!(crate::sources::post_hook(port, &push, &signature), 202);
+    let signature = webhook::sign(webhook::KEY, push.as_bytes());
+    assert_eq!(webhook::post_hook(port, &push, &signature), 202);
     bed.wait_in_sync(&rev2, CONVERGE);
     for (site, token) in [(&bed.east, EAST), (&bed.west, WEST)] {
         assert_eq!(site_services(site, token)["roads"]["version"], 2);

@@ -1,18 +1,17 @@
 //! The source and the sites going away and coming back, the webhook, and
 //! one fetch shared by many pairs, counted at a real git HTTP server.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::support::git::{GitDaemon, GitHttp};
 use crate::support::operator::Operator;
-use crate::support::secrets::create_secret;
 use crate::support::site::ReferenceSite;
 use crate::support::syncbed::{SyncBed, service, site_services};
+use crate::support::webhook::{
+    KEY, operator_flags, post_hook, push_body, sign, start_with_webhook,
+};
 use crate::support::{stderr, wait_for};
 
 const EAST: &str = "east-token-1";
@@ -62,45 +61,11 @@ fn an_unreachable_repository_or_site_keeps_the_last_state_and_recovers() {
     assert_eq!(site_services(&bed.east, EAST)["roads"]["version"], 3);
 }
 
-pub(crate) fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// POST a webhook to the operator; returns the HTTP status.
-pub(crate) fn post_hook(port: u16, body: &str, signature: &str) -> u16 {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            "X-GitHub-Event: push",
-        ])
-        .args(["-H", &format!("X-Hub-Signature-256: {signature}")])
-        .args(["--data-binary", body])
-        .arg(format!("http://127.0.0.1:{port}/hooks/git"))
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_webhook_converges_at_once_in_memory_and_through_a_replica_that_does_not_lead() {
     let mut bed = SyncBed::new("src-hook", &[("roads", 1)]);
-    let git = GitHttp::start(bed.dir.path(), "", "");
-    create_secret(&bed.ns, "git-hook", &[("token", "hook-s3cret")]);
+    let git = start_with_webhook(&mut bed);
     let ns = bed.ns.name.clone();
-    bed.start_operator(&[
-        "--webhook-secret",
-        "git-hook",
-        "--webhook-secret-namespace",
-        &ns,
-    ]);
     let mut pair = bed.pair(&git.url("services"));
     // Far longer than the test: only the webhook can bring the next revision.
     pair["spec"]["source"]["git"]["interval"] = json!("10m");
@@ -109,11 +74,7 @@ fn a_webhook_converges_at_once_in_memory_and_through_a_replica_that_does_not_lea
     bed.wait_in_sync(&rev1, CONVERGE);
     let port = bed.op.as_ref().expect("operator").port;
 
-    let push = json!({
-        "ref": "refs/heads/main",
-        "repository": {"clone_url": git.url("services"), "full_name": "gis/services"}
-    })
-    .to_string();
+    let push = push_body(&git.url("services"));
     assert_eq!(post_hook(port, &push, "sha256=00ff"), 401);
     assert_eq!(post_hook(port, &push, &sign("wrong", push.as_bytes())), 401);
 
@@ -122,10 +83,7 @@ fn a_webhook_converges_at_once_in_memory_and_through_a_replica_that_does_not_lea
     let fetches = git.fetches();
     let started = Instant::now();
     for _ in 0..5 {
-        assert_eq!(
-            post_hook(port, &push, &sign("hook-s3cret", push.as_bytes())),
-            202
-        );
+        assert_eq!(post_hook(port, &push, &sign(KEY, push.as_bytes())), 202);
     }
     bed.wait_in_sync(&rev2, Duration::from_secs(30));
     println!("webhook to both sites in sync: {:?}", started.elapsed());
@@ -146,22 +104,13 @@ fn a_webhook_converges_at_once_in_memory_and_through_a_replica_that_does_not_lea
     // A replica that does not lead takes the next push and asks the leader
     // through the API (the annotation); the leader syncs.
     let cache = bed.dir.path().join("standby-cache");
-    let standby = Operator::start(
-        &ns,
-        "standby",
-        &[
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-            "--webhook-secret",
-            "git-hook",
-            "--webhook-secret-namespace",
-            &ns,
-        ],
-    );
+    let mut flags = vec!["--cache-dir", cache.to_str().expect("utf-8")];
+    flags.extend(operator_flags(&ns));
+    let standby = Operator::start(&ns, "standby", &flags);
     bed.repo.write("services/roads.yaml", &service("roads", 3));
     let rev3 = bed.repo.commit("roads v3");
     wait_for("the standby's webhook", Duration::from_secs(30), || {
-        (post_hook(standby.port, &push, &sign("hook-s3cret", push.as_bytes())) == 202).then_some(())
+        (post_hook(standby.port, &push, &sign(KEY, push.as_bytes())) == 202).then_some(())
     });
     bed.wait_in_sync(&rev3, Duration::from_secs(30));
     assert_eq!(standby.metric("sitehapair_leader"), Some(0.0));

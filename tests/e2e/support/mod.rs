@@ -27,6 +27,7 @@ pub mod site;
 pub mod sshd;
 pub mod status;
 pub mod syncbed;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
