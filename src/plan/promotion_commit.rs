@@ -17,7 +17,13 @@
 //!   it (a crash in between leaves a promotion the next trip finishes,
 //!   moving traffic again to the same site).
 //!
-//! Steps taken at rest (no promotion under way) are always recorded first.
+//! Steps taken at rest (no promotion under way) are recorded first, but
+//! one: a site set passive at an epoch status already holds, under the
+//! active site status already names (the first activation's standby, or a
+//! stray active fenced). It reserves nothing and starts nothing a later
+//! trip would have to know of; a crash after it leaves a passive site that
+//! the next trip sees as such. The first activation of a new pair is so
+//! one write, not two.
 
 use super::promotion_types::{SiteObs, Step, find};
 use crate::api::{PromotionPhase, PromotionStatus, SiteHAPairStatus};
@@ -31,7 +37,7 @@ pub fn record_before(
     planned: &SiteHAPairStatus,
 ) -> bool {
     let Some(running) = &planned.promotion else {
-        return true;
+        return !passive_on_the_record(step, recorded, planned);
     };
     let covered = recorded
         .and_then(|r| r.promotion.as_ref())
@@ -41,6 +47,31 @@ pub fn record_before(
         Step::SetMode { site, .. } if *site != running.to => true,
         Step::SetMode { .. } | Step::SwitchTraffic => !covered,
     }
+}
+
+/// A site other than the active one set passive at rest, at an epoch the
+/// record already holds, under the active site it already names, with no
+/// promotion recorded.
+fn passive_on_the_record(
+    step: &Step,
+    recorded: Option<&SiteHAPairStatus>,
+    planned: &SiteHAPairStatus,
+) -> bool {
+    let Step::SetMode {
+        site,
+        active: false,
+        epoch,
+    } = step
+    else {
+        return false;
+    };
+    recorded.is_some_and(|r| {
+        r.promotion.is_none()
+            && r.active_site.as_ref() != Some(site)
+            && r.epoch >= *epoch
+            && r.active_site.is_some()
+            && r.active_site == planned.active_site
+    })
 }
 
 /// The same promotion, its epoch and its contact window as recorded: only
@@ -163,9 +194,88 @@ mod tests {
         let at_rest = SiteHAPairStatus::default();
         assert!(record_before(&set("east", true), Some(&recorded), &at_rest));
         assert!(record_before(
+            &set("east", false),
+            Some(&recorded),
+            &at_rest
+        ));
+        assert!(record_before(
             &Step::SwitchTraffic,
             Some(&recorded),
             &at_rest
+        ));
+    }
+
+    fn at_rest(active: &str, epoch: i64) -> SiteHAPairStatus {
+        SiteHAPairStatus {
+            active_site: Some(active.into()),
+            epoch,
+            ..SiteHAPairStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_standby_set_passive_at_an_epoch_already_recorded_goes_out_on_that_record() {
+        // The first activation recorded east at epoch 4: west's passive
+        // stamp at 4 (or a stray active's demotion) needs no write of its own.
+        let recorded = at_rest("east", 4);
+        assert!(!record_before(
+            &set("west", false),
+            Some(&recorded),
+            &recorded
+        ));
+        let mut planned = recorded.clone();
+        planned.sites = vec![crate::api::SiteStatus {
+            name: "east".into(),
+            epoch: Some(4),
+            ..crate::api::SiteStatus::default()
+        }];
+        assert!(!record_before(
+            &set("west", false),
+            Some(&recorded),
+            &planned
+        ));
+    }
+
+    #[test]
+    fn a_passive_stamp_is_recorded_first_when_its_epoch_or_active_site_is_not() {
+        // An epoch above the record's is reserved first.
+        let recorded = at_rest("east", 3);
+        assert!(record_before(
+            &set("west", false),
+            Some(&recorded),
+            &at_rest("east", 4)
+        ));
+        // Another active site than the record names, or none recorded.
+        assert!(record_before(
+            &set("west", false),
+            Some(&at_rest("west", 4)),
+            &at_rest("east", 4)
+        ));
+        let nothing = SiteHAPairStatus::default();
+        assert!(record_before(
+            &set("west", false),
+            Some(&nothing),
+            &at_rest("east", 4)
+        ));
+        assert!(record_before(
+            &set("west", false),
+            None,
+            &at_rest("east", 4)
+        ));
+        // The recorded active site itself is never demoted on the record.
+        assert!(record_before(
+            &set("east", false),
+            Some(&recorded),
+            &recorded
+        ));
+        // A promotion on the record: its own rules (a demotion first).
+        let mut promoting = promotion(PromotionPhase::Demoting);
+        promoting.active_site = Some("east".into());
+        promoting.epoch = 4;
+        assert!(record_before(
+            &set("east", false),
+            Some(&promoting),
+            &promoting
         ));
     }
 }

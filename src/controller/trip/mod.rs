@@ -71,11 +71,8 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     if matches!(st.findings.refusal, Some(Refusal::Claimed(_))) {
         return refused(ctx, obj, &mut journal, st).await;
     }
-    let (mut report, drivers, source) = sync_and_change(ctx, obj, &mut journal, &mut st).await?;
-    let has_source = obj.spec.source.is_some();
-    let (sync_events, sync_findings) = fold_sync(&mut st.status, report.clone(), has_source, now);
-    st.events.extend(sync_events);
-    st.findings.sync = Some(sync_findings);
+    let first_sight = st.status.active_site.is_none();
+    let mut synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
     // Promotion and fencing: the phase is recorded before each step.
     if st.check.valid() {
         // Warned of from this trip's conditions, composed as they stand.
@@ -88,18 +85,24 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
             &mut st.status,
             &mut journal,
             &mut st.findings,
-            &mut report.sites,
-            &drivers,
+            &mut synced.report.sites,
+            &synced.drivers,
             &asks,
         );
         st.events
             .extend(promoted.await.map_err(TripError::Promote)?);
+        // A new pair's sync waits for its first activation to name the
+        // standby; once this trip made it, the sync runs here, not a trip
+        // (and a status write) later.
+        if first_sight && sync_allowed(&obj.spec, &st.check, &st.status) {
+            synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
+        }
         // A rehearsal, when one is asked: after the promotion step, so that
         // a real change cancels it; it changes no role and no traffic.
         let seen = rehearse::Seen {
-            reports: &report.sites,
-            drivers: &drivers,
-            source: source.as_ref(),
+            reports: &synced.report.sites,
+            drivers: &synced.drivers,
+            source: synced.source.as_ref(),
             asks: &asks,
         };
         let rehearsed =
@@ -139,13 +142,21 @@ async fn refused(
     Ok(end(&st.check, &composed.status, None))
 }
 
-/// Sync the sites, then the standby-first change of the active site.
-async fn sync_and_change(
+/// What the sync step of a trip leaves for the steps after it.
+struct TripSync {
+    report: SyncReport,
+    drivers: Drivers,
+    source: Option<SourceOf>,
+}
+
+/// Sync the sites, then the standby-first change of the active site; then
+/// fold what it saw and did into the trip's status and findings.
+async fn sync_and_fold(
     ctx: &Context,
     obj: &SiteHAPair,
     journal: &mut StatusJournal,
     st: &mut State,
-) -> Result<(SyncReport, Drivers, Option<SourceOf>), TripError> {
+) -> Result<TripSync, TripError> {
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
     let sync_now = sync_allowed(&obj.spec, &st.check, &st.status);
     let asked = reconcile_asked(obj, journal.now());
@@ -164,7 +175,15 @@ async fn sync_and_change(
         let done = change::change(ctx, obj, status, journal, findings, &mut report, work);
         st.events.extend(done.await.map_err(TripError::Change)?);
     }
-    Ok((report, synced.drivers, synced.source))
+    let has_source = obj.spec.source.is_some();
+    let folded = fold_sync(&mut st.status, report.clone(), has_source, journal.now());
+    st.events.extend(folded.0);
+    st.findings.sync = Some(folded.1);
+    Ok(TripSync {
+        report,
+        drivers: synced.drivers,
+        source: synced.source,
+    })
 }
 
 /// The automatic failover's decision (none when a revert is due), compose
