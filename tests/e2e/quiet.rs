@@ -52,8 +52,20 @@ fn audit_len(audit: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn an_idle_pair_makes_no_api_writes_over_several_health_intervals() {
+/// Settled: a stretch of three seconds (three health intervals) with no
+/// write by the operator in `namespace`.
+fn wait_settled(audit: &std::path::Path, namespace: &str) {
+    wait_for("the pair to settle", Duration::from_secs(60), || {
+        let from = audit_len(audit);
+        std::thread::sleep(Duration::from_secs(3));
+        operator_writes(audit, from, namespace)
+            .is_empty()
+            .then_some(())
+    });
+}
+
+/// The test bed's audit log (the test command starts the bed with it).
+fn audit_log() -> std::path::PathBuf {
     let audit = testbed()
         .kubeconfig
         .parent()
@@ -64,6 +76,51 @@ fn an_idle_pair_makes_no_api_writes_over_several_health_intervals() {
         "no audit log at {}: start the test bed with TESTBED_AUDIT=1 (scripts/test.sh does)",
         audit.display()
     );
+    audit
+}
+
+/// A new pair's way to Ready and InSync is two status writes: the first
+/// activation's record (the epoch reserved before any site holds it), then
+/// the trip's status after the standby's passive stamp and the first sync,
+/// which run in the same trip (at 1,000 pairs each write is an API server
+/// round trip on the way to Ready).
+#[test]
+fn a_new_pair_reaches_ready_and_in_sync_in_two_status_writes() {
+    let audit = audit_log();
+    let mut bed = SyncBed::new("firstwrites", &[("roads", 1), ("parcels", 2)]);
+    bed.start_operator(&[]);
+    let ns = bed.ns.name.clone();
+    let from = audit_len(&audit);
+    let pair = bed.pair(&bed.repo.file_url());
+    bed.apply(&pair);
+    let rev = bed.repo.git(&["rev-parse", "HEAD"]);
+    bed.wait_in_sync(&rev, Duration::from_secs(60));
+    wait_settled(&audit, &ns);
+    let status_writes: Vec<String> = operator_writes(&audit, from, &ns)
+        .into_iter()
+        .filter(|w| w.contains("sitehapairs/status"))
+        .collect();
+    assert_eq!(
+        status_writes.len(),
+        2,
+        "status writes from apply to settled: {status_writes:?}"
+    );
+    // Both sites were stamped with the epoch the first write reserved.
+    let status = bed.status();
+    for site in ["east", "west"] {
+        let row = status["sites"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == site))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(row["epoch"], 1, "{site}: {row}");
+    }
+    assert_eq!(bed.condition("Ready")["status"], "True");
+}
+
+#[test]
+fn an_idle_pair_makes_no_api_writes_over_several_health_intervals() {
+    let audit = audit_log();
     let mut bed = SyncBed::new("quiet", &[("roads", 1), ("parcels", 2)]);
     bed.start_operator(&[]);
     let pair = bed.pair(&bed.repo.file_url());
@@ -72,13 +129,8 @@ fn an_idle_pair_makes_no_api_writes_over_several_health_intervals() {
     bed.wait_in_sync(&rev, Duration::from_secs(60));
     let ns = bed.ns.name.clone();
 
-    // Settled: a stretch of three seconds (three health intervals) with no
-    // write. Before that, the first trips write status and traffic.
-    wait_for("the pair to settle", Duration::from_secs(60), || {
-        let from = audit_len(&audit);
-        std::thread::sleep(Duration::from_secs(3));
-        operator_writes(&audit, from, &ns).is_empty().then_some(())
-    });
+    // Settled: before that, the first trips write status and traffic.
+    wait_settled(&audit, &ns);
 
     // Then eight health intervals (1 s) and a git interval (5 s) at rest.
     let op = bed.op.as_ref().expect("operator");
