@@ -43,6 +43,19 @@ pub struct TrafficMemo {
     pub stores: OnceLock<TrafficStores>,
 }
 
+/// What a pair's traffic objects are built from, as a hash (in memory
+/// only: DefaultHasher is fine): the pair's uid (its owner reference), its
+/// spec by generation and the site they point at. The same inputs build
+/// the same objects, so a trip at rest builds nothing; None when the object
+/// carries no uid or generation (then the built objects are hashed).
+pub fn inputs_hash(obj: &crate::api::SiteHAPair, site: Option<&str>) -> Option<u64> {
+    let uid = obj.metadata.uid.as_deref()?;
+    let generation = obj.metadata.generation?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (uid, generation, site).hash(&mut h);
+    Some(h.finish())
+}
+
 /// A hash of the objects to apply (in memory only: DefaultHasher is fine).
 pub fn objects_hash(objs: &TrafficObjects) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();

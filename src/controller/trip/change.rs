@@ -31,7 +31,7 @@ pub async fn change(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     findings: &Findings,
     report: &mut SyncReport,
     mut work: ActiveWork,

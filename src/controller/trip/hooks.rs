@@ -90,7 +90,7 @@ pub async fn hooks(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     findings: &Findings,
     before: Option<i64>,
 ) -> Result<(Vec<PlannedEvent>, Option<Duration>), StepError> {

@@ -10,6 +10,8 @@
 //! old active) is counted there. The crash points of the resume tests sit
 //! right after the write that precedes a step.
 
+use std::borrow::Cow;
+
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
@@ -25,12 +27,13 @@ use crate::plan::time::Timestamp;
 /// What this trip last wrote (or read), at which resourceVersion, and
 /// what every composition of it is measured against.
 #[derive(Debug, Clone)]
-pub struct StatusJournal {
-    written: Option<SiteHAPairStatus>,
+pub struct StatusJournal<'a> {
+    /// Borrowed from the object as read until this trip writes.
+    written: Option<Cow<'a, SiteHAPairStatus>>,
     resource_version: Option<String>,
     /// The conditions the last trip wrote: transition times and Events
     /// are measured against them.
-    previous: Vec<Condition>,
+    previous: &'a [Condition],
     generation: i64,
     /// The trip's one reading of the clock.
     now: Timestamp,
@@ -44,16 +47,16 @@ pub enum Recorded {
     Unchanged,
 }
 
-impl StatusJournal {
+impl<'a> StatusJournal<'a> {
     /// Open the journal on the object as read, at the trip's clock reading.
-    pub fn open(obj: &SiteHAPair, now: Timestamp) -> Self {
+    pub fn open(obj: &'a SiteHAPair, now: Timestamp) -> Self {
         Self {
-            written: obj.status.clone(),
+            written: obj.status.as_ref().map(Cow::Borrowed),
             resource_version: obj.metadata.resource_version.clone(),
             previous: obj
                 .status
                 .as_ref()
-                .map(|s| s.conditions.clone())
+                .map(|s| s.conditions.as_slice())
                 .unwrap_or_default(),
             generation: obj.metadata.generation.unwrap_or(0),
             now,
@@ -79,7 +82,7 @@ impl StatusJournal {
         findings: &Findings,
     ) -> Composed {
         compose(
-            &self.previous,
+            self.previous,
             &obj.spec,
             data,
             findings,
@@ -127,7 +130,7 @@ impl StatusJournal {
         findings: &Findings,
         step: &Step,
     ) -> Result<(), JournalError> {
-        if record_before(step, self.written.as_ref(), data) {
+        if record_before(step, self.written.as_deref(), data) {
             return self.before_step(ctx, obj, data, findings).await;
         }
         crash_point(data);
@@ -142,7 +145,7 @@ impl StatusJournal {
         obj: &SiteHAPair,
         status: &SiteHAPairStatus,
     ) -> Result<Recorded, JournalError> {
-        if !needs_write(self.written.as_ref(), status) {
+        if !needs_write(self.written.as_deref(), status) {
             return Ok(Recorded::Unchanged);
         }
         if !ctx.is_leader() {
@@ -160,11 +163,11 @@ impl StatusJournal {
                 ctx.metrics.pairs.observe_transition(
                     &namespace,
                     &name,
-                    self.written.as_ref(),
+                    self.written.as_deref(),
                     status,
                     self.now,
                 );
-                self.written = Some(status.clone());
+                self.written = Some(Cow::Owned(status.clone()));
                 // What this replica wrote is what it can vouch for.
                 let key = PairKey::new(&namespace, &name);
                 ctx.remember_version(&key, self.resource_version.as_deref());

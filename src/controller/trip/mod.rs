@@ -34,7 +34,9 @@ use crate::plan::event::PlannedEvent;
 use crate::plan::failover::FailoverDecision;
 use crate::plan::preflight_warnings::pair_warnings;
 use crate::plan::promotion_input::PairAsks;
-use crate::plan::schedule::{contact_deadline_in, requeue_after, sync_allowed, window_due_in};
+use crate::plan::schedule::{
+    contact_deadline_in, promotion_pending, requeue_after, sync_allowed, window_due_in,
+};
 use crate::plan::spec_check::{SpecCheck, check_spec};
 use crate::plan::status_start::start_status;
 use crate::plan::sync_status::{SyncReport, fold_sync};
@@ -75,9 +77,14 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     let mut synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
     // Promotion and fencing: the phase is recorded before each step.
     if st.check.valid() {
-        // Warned of from this trip's conditions, composed as they stand.
-        let now_composed = journal.compose(obj, &st.status, &st.findings).status;
-        let warnings = pair_warnings(&now_composed, &obj.spec.active_site);
+        // Warned of from this trip's conditions, composed as they stand,
+        // when a promotion may start (only its start reads them).
+        let warnings = if promotion_pending(&obj.spec, &st.status) {
+            let now_composed = journal.compose(obj, &st.status, &st.findings).status;
+            pair_warnings(&now_composed, &obj.spec.active_site)
+        } else {
+            Vec::new()
+        };
         let asks = PairAsks::of(obj, &st.check, warnings);
         let promoted = promote::promote(
             ctx,
@@ -130,7 +137,7 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
 async fn refused(
     ctx: &Context,
     obj: &SiteHAPair,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     mut st: State,
 ) -> Result<TripEnd, TripError> {
     let (composed, _) = journal
@@ -154,7 +161,7 @@ struct TripSync {
 async fn sync_and_fold(
     ctx: &Context,
     obj: &SiteHAPair,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     st: &mut State,
 ) -> Result<TripSync, TripError> {
     let secrets = TripSecrets::new(&ctx.secrets, &obj.namespace().unwrap_or_default());
@@ -192,7 +199,7 @@ async fn sync_and_fold(
 async fn finish(
     ctx: &Context,
     obj: &SiteHAPair,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     mut st: State,
     hooks_due: Option<Duration>,
     revert: Option<Revert>,
@@ -284,7 +291,7 @@ fn observe_pair(obj: &SiteHAPair, ctx: &Context) -> State {
 async fn record(
     ctx: &Context,
     obj: &SiteHAPair,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     status: &SiteHAPairStatus,
     findings: &Findings,
 ) -> Result<crate::plan::conditions::Composed, TripError> {

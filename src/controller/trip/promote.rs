@@ -42,7 +42,7 @@ pub async fn promote(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     findings: &mut Findings,
     reports: &mut [SiteReport],
     drivers: &Drivers,

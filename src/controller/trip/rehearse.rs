@@ -49,7 +49,7 @@ pub async fn rehearse(
     ctx: &Context,
     obj: &SiteHAPair,
     status: &mut SiteHAPairStatus,
-    journal: &mut StatusJournal,
+    journal: &mut StatusJournal<'_>,
     findings: &Findings,
     seen: &Seen<'_>,
 ) -> Result<Vec<PlannedEvent>, StepError> {

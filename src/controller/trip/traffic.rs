@@ -25,14 +25,25 @@ pub async fn apply_traffic(
     let Some(owner) = obj.controller_owner_ref(&()) else {
         return Ok(());
     };
-    let site = site.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
-    let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
-    // Written only when what they hold changes (or someone else changed them).
+    // Written only when what they hold changes (or someone else changed
+    // them); at rest the same inputs are not built again.
     let key = crate::controller::PairKey::new(&namespace, &name);
-    let hash = crate::controller::traffic_memo::objects_hash(&objs);
-    if ctx.traffic.unchanged(&key, &namespace, hash) {
+    let inputs = crate::controller::traffic_memo::inputs_hash(obj, site);
+    if inputs.is_some_and(|h| ctx.traffic.unchanged(&key, &namespace, h)) {
         return Ok(());
     }
+    let site = site.and_then(|a| obj.spec.sites.iter().find(|s| s.name == a));
+    let objs = crate::traffic::objects::build(&name, &namespace, &obj.spec, site, owner);
+    let hash = match inputs {
+        Some(h) => h,
+        None => {
+            let h = crate::controller::traffic_memo::objects_hash(&objs);
+            if ctx.traffic.unchanged(&key, &namespace, h) {
+                return Ok(());
+            }
+            h
+        }
+    };
     // Every write carries the resourceVersion (and uid) of the object as
     // this replica last wrote it, else as its watch shows it: one that
     // lands late, after a new leader moved the traffic, is refused. And
