@@ -24,7 +24,9 @@
 # BENCH_APPLY_WORKERS (8: pairs applied that many at a time; 1 applies them
 # one by one, as kubectl apply -f does), BENCH_BIN_DIR (measure the binaries
 # of another build, e.g. another commit's or one with frame pointers for
-# perf; nothing is built then).
+# perf; nothing is built then), BENCH_WORKER_THREADS (1: the operator's
+# runtime workers, as the chart's CPU limit of one core gives it; tokio
+# sizes its pool by the cgroup's quota, and this machine has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-}"

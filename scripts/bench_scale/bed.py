@@ -209,11 +209,20 @@ def apply_pairs(api, pairs, site_addr, git_url, workers=None):
 
 # --- the operator --------------------------------------------------------------------
 
+def worker_threads():
+    """The operator's runtime workers: as many as the chart's CPU limit of
+    one core gives it (tokio sizes its pool by the CPUs the cgroup quota
+    allows), unless BENCH_WORKER_THREADS says otherwise; on this machine,
+    with no quota, it would take one per core."""
+    return os.environ.get("BENCH_WORKER_THREADS", "1")
+
+
 class Operator:
     def __init__(self, procs, bin_dir, root, kubeconfig, port):
         self.port = port
         self.log = os.path.join(root, "operator.log")
-        env = dict(os.environ, KUBECONFIG=kubeconfig, RUST_LOG=os.environ.get("BENCH_RUST_LOG", "info"))
+        env = dict(os.environ, KUBECONFIG=kubeconfig, RUST_LOG=os.environ.get("BENCH_RUST_LOG", "info"),
+                   TOKIO_WORKER_THREADS=worker_threads())
         # BENCH_OPERATOR_WRAPPER: a command to run the operator under (for
         # example `heaptrack -o FILE` to see where its memory goes); the
         # figures of such a run describe the wrapper, not the operator.

@@ -70,7 +70,8 @@ class Bench:
         self.git_log = os.path.join(self.dir, "git-http.log")
         self.audit_log = os.path.join(args.testbed_dir, "logs", "audit.log")
         self.no_etag = os.environ.get("BENCH_NO_ETAG") == "1"
-        self.r = {"pairs": self.n, "services": self.services, "no_etag": self.no_etag}
+        self.r = {"pairs": self.n, "services": self.services, "no_etag": self.no_etag,
+                  "workers": bed.worker_threads()}
 
     def install_crd(self):
         crd = os.path.join(self.args.repo_root, "crds/sitehapair.io_sitehapairs.yaml")

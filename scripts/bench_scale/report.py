@@ -133,7 +133,7 @@ def show(r):
     w2 = max(len(b) for _, b, _ in rows)
     print()
     print(f"bench-scale: {n} pairs x 2 sites x {r['services']} services, one git repository "
-          f"(git http-backend over HTTP/1.0), release build, audit log on, "
+          f"(git http-backend over HTTP/1.0), release build with {r.get('workers', '?')} runtime worker(s), audit log on, "
           + ("sites without ETags (every listing whole)" if r.get("no_etag") else "sites with ETags (304 while unchanged)"))
     print(f"{'figure':<{w1}}  {'value':<{w2}}  API /healthz p50")
     for a, b, c in rows:
