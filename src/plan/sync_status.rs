@@ -304,6 +304,31 @@ fn synced_note(site: &str, revision: Option<&str>, d: &SiteDiff) -> String {
     )
 }
 
+/// Each site's count of failed health checks as `status` holds it: what a
+/// second observation within one trip starts from again.
+pub type FailureCounts = Vec<(String, Option<i32>)>;
+
+/// The sites' failure counts in `status`.
+pub fn failure_counts(status: &SiteHAPairStatus) -> FailureCounts {
+    status
+        .sites
+        .iter()
+        .map(|r| (r.name.clone(), r.consecutive_failures))
+        .collect()
+}
+
+/// Put back the counts `before` (taken as the trip started) ahead of a
+/// second fold in the same trip: the second observation replaces the
+/// first, so a failing site counts one failed trip, not two (the automatic
+/// failover counts trips against `failureThreshold`).
+pub fn restore_failure_counts(status: &mut SiteHAPairStatus, before: &FailureCounts) {
+    for row in &mut status.sites {
+        if let Some((_, count)) = before.iter().find(|(name, _)| *name == row.name) {
+            row.consecutive_failures = *count;
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "sync_status_tests.rs"]
 mod tests;

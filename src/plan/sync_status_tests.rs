@@ -246,3 +246,25 @@ fn a_trip_at_rest_changes_nothing_in_status() {
         Some("10:00")
     );
 }
+
+/// A new pair's first trip observes its sites twice (before its first
+/// activation and in the sync that follows it): with the counts put back
+/// between the folds, a failing site counts one failed trip, not two.
+#[test]
+fn a_second_observation_in_one_trip_counts_one_failure_not_two() {
+    let mut s = status();
+    s.sites[0].consecutive_failures = Some(1);
+    let before = failure_counts(&s);
+    let mut east = site("east", "r1", &[]);
+    east.healthy = Some(false);
+    let report = fetched(vec![east, site("west", "r1", &[])]);
+    fold_report(&mut s, &prev(), &report, "u", 1, "t");
+    assert_eq!(s.sites[0].consecutive_failures, Some(2));
+    restore_failure_counts(&mut s, &before);
+    fold_report(&mut s, &prev(), &report, "u", 1, "t");
+    assert_eq!(s.sites[0].consecutive_failures, Some(2));
+    assert_eq!(s.sites[1].consecutive_failures, Some(0));
+    // Without the counts put back, the same trip counts twice.
+    fold_report(&mut s, &prev(), &report, "u", 1, "t");
+    assert_eq!(s.sites[0].consecutive_failures, Some(3));
+}

@@ -39,7 +39,7 @@ use crate::plan::schedule::{
 };
 use crate::plan::spec_check::{SpecCheck, check_spec};
 use crate::plan::status_start::start_status;
-use crate::plan::sync_status::{SyncReport, fold_sync};
+use crate::plan::sync_status::{SyncReport, failure_counts, fold_sync, restore_failure_counts};
 use crate::plan::time::Timestamp;
 use crate::plan::verify::{Revert, verify_due_in};
 use crate::plan::windows::sync_window_closed;
@@ -74,6 +74,7 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
         return refused(ctx, obj, &mut journal, st).await;
     }
     let first_sight = st.status.active_site.is_none();
+    let counts = failure_counts(&st.status);
     let mut synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
     // Promotion and fencing: the phase is recorded before each step.
     if st.check.valid() {
@@ -100,8 +101,10 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
             .extend(promoted.await.map_err(TripError::Promote)?);
         // A new pair's sync waits for its first activation to name the
         // standby; once this trip made it, the sync runs here, not a trip
-        // (and a status write) later.
+        // (and a status write) later. Its observation replaces the first:
+        // a failing site counts one failed trip, not two.
         if first_sight && sync_allowed(&obj.spec, &st.check, &st.status) {
+            restore_failure_counts(&mut st.status, &counts);
             synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
         }
         // A rehearsal, when one is asked: after the promotion step, so that
