@@ -105,7 +105,14 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
         // a failing site counts one failed trip, not two.
         if first_sight && sync_allowed(&obj.spec, &st.check, &st.status) {
             restore_failure_counts(&mut st.status, &counts);
-            synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
+            match sync_and_fold(ctx, obj, &mut journal, &mut st).await {
+                Ok(s) => synced = s,
+                Err(e) => {
+                    // The activation's Events are not planned again.
+                    events::publish_all(ctx, obj, &st.events).await;
+                    return Err(e);
+                }
+            }
         }
         // A rehearsal, when one is asked: after the promotion step, so that
         // a real change cancels it; it changes no role and no traffic.
