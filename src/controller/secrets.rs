@@ -176,19 +176,6 @@ impl SecretStore {
             })
     }
 
-    /// The resourceVersion of what is held of Secret `namespace/name`
-    /// when a read would answer with it without a GET (the watch shows
-    /// that very version); None when a read would GET. Counts as a use.
-    pub fn held_version(&self, namespace: &str, name: &str) -> Option<String> {
-        let rv = self.watched_version(namespace, name)??;
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let h = held
-            .get_mut(&(namespace.to_string(), name.to_string()))
-            .filter(|h| h.resource_version == rv)?;
-        h.used = Instant::now();
-        Some(rv)
-    }
-
     /// Drop what is held of a Secret whose value was refused (a site or a
     /// repository said no): the next read is a GET, in case the watch is
     /// behind.

@@ -31,9 +31,6 @@ const UNUSED_FOR: Duration = Duration::from_secs(600);
 #[derive(Default)]
 pub struct SiteClients {
     map: Mutex<HashMap<String, (SiteDriver, Instant)>>,
-    /// Whole drivers (health check set) by `held_key`: at rest a trip
-    /// takes its site's driver from here without reading its Secrets.
-    whole: Mutex<HashMap<String, (SiteDriver, Instant)>>,
     /// Where role records of sites without a role of their own are kept.
     cluster: Option<kube::Client>,
 }
@@ -56,7 +53,6 @@ impl SiteClients {
     pub fn in_cluster(client: kube::Client) -> Self {
         Self {
             map: Mutex::default(),
-            whole: Mutex::default(),
             cluster: Some(client),
         }
     }
@@ -155,26 +151,10 @@ impl SiteClients {
     /// Drop drivers not used for a while (their site left a pair, or its
     /// credentials changed).
     pub fn prune(&self, now: Instant) {
-        for map in [&self.map, &self.whole] {
-            map.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|_, (_, used)| now.saturating_duration_since(*used) < UNUSED_FOR);
-        }
-    }
-
-    /// The whole driver built under `key` (see `held_key`), if any.
-    fn whole(&self, key: &str, timeout: Duration) -> Option<SiteDriver> {
-        let mut whole = self.whole.lock().unwrap_or_else(|p| p.into_inner());
-        let (d, used) = whole.get_mut(key)?;
-        *used = Instant::now();
-        Some(d.clone().with_timeout(timeout))
-    }
-
-    fn keep_whole(&self, key: String, driver: &SiteDriver) {
-        self.whole
+        self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (driver.clone(), Instant::now()));
+            .retain(|_, (_, used)| now.saturating_duration_since(*used) < UNUSED_FOR);
     }
 
     pub fn len(&self) -> usize {
@@ -197,57 +177,11 @@ fn fingerprint(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// What a site's whole driver is built from, as a map key that holds no
-/// secret: the site's spec, the pair's health path, and the
-/// resourceVersions of its Secrets as held (None when a Secret would be
-/// read again: not watched, not held, moved, or refused since).
-fn held_key(secrets: &TripSecrets<'_>, site: &SiteSpec, health_path: &str) -> Option<String> {
-    let (namespace, store) = (secrets.namespace(), secrets.store());
-    let creds = &site.credentials_secret_ref;
-    let creds_version = store.held_version(namespace, &creds.name)?;
-    let ca = match &site.ca_secret_ref {
-        Some(r) => {
-            let version = store.held_version(namespace, &r.name)?;
-            format!("{}\0{}\0{version}", r.name, r.key)
-        }
-        None => String::new(),
-    };
-    Some(format!(
-        "{namespace}\0{}\0{:?}\0{}\0{}\0{health_path}\0{}\0{}\0{creds_version}\0{ca}",
-        site.name,
-        site.kind,
-        site.admin_url,
-        site.health_check_url.as_deref().unwrap_or_default(),
-        creds.name,
-        creds.key,
-    ))
-}
-
 /// The driver of one site, with its credentials and CA from their
 /// Secrets, and its health check at `health_path` (the pair's) or the
 /// site's own URL. An ArcGIS site left at the default path is checked
-/// where ArcGIS answers a load balancer (`rest/info/healthCheck`). Built
-/// once for the same spec and the same Secrets' versions.
+/// where ArcGIS answers a load balancer (`rest/info/healthCheck`).
 pub async fn site_driver(
-    secrets: &TripSecrets<'_>,
-    clients: &SiteClients,
-    site: &SiteSpec,
-    health_path: &str,
-    timeout: Duration,
-) -> Result<SiteDriver, String> {
-    let key = held_key(secrets, site, health_path);
-    if let Some(d) = key.as_deref().and_then(|k| clients.whole(k, timeout)) {
-        return Ok(d);
-    }
-    let driver = build_driver(secrets, clients, site, health_path, timeout).await?;
-    if let Some(key) = key {
-        clients.keep_whole(key, &driver);
-    }
-    Ok(driver)
-}
-
-/// `site_driver` from the Secrets as read now.
-async fn build_driver(
     secrets: &TripSecrets<'_>,
     clients: &SiteClients,
     site: &SiteSpec,
