@@ -2,10 +2,12 @@
 //! own: observe the pair (the status this trip starts from, the spec
 //! checked, claims) → sync (observe the sites, write them standby first)
 //! → change (the standby-first change of the active, ShiftTraffic) →
-//! promote → hooks → compose (every condition and the phase, from the
-//! findings; `plan::conditions`) → record (the journal, the one writer of
-//! status) → failover patch → events → traffic. The clock is read once,
-//! at the start; everything after plans with that reading.
+//! promote (on a new pair's first sight, the sync again once the first
+//! activation named the standby) → hooks → compose (every condition and
+//! the phase, from the findings; `plan::conditions`) → record (the
+//! journal, the one writer of status) → failover patch → events →
+//! traffic. The clock is read once, at the start; everything after plans
+//! with that reading.
 
 pub mod change;
 pub mod error;
@@ -73,8 +75,9 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
     if matches!(st.findings.refusal, Some(Refusal::Claimed(_))) {
         return refused(ctx, obj, &mut journal, st).await;
     }
+    // On first sight the sites may be observed twice (see below).
     let first_sight = st.status.active_site.is_none();
-    let counts = failure_counts(&st.status);
+    let counts = first_sight.then(|| failure_counts(&st.status));
     let mut synced = sync_and_fold(ctx, obj, &mut journal, &mut st).await?;
     // Promotion and fencing: the phase is recorded before each step.
     if st.check.valid() {
@@ -103,7 +106,7 @@ pub async fn run(obj: &SiteHAPair, ctx: &Context) -> Result<TripEnd, TripError> 
         // standby; once this trip made it, the sync runs here, not a trip
         // (and a status write) later. Its observation replaces the first:
         // a failing site counts one failed trip, not two.
-        if first_sight && sync_allowed(&obj.spec, &st.check, &st.status) {
+        if let Some(counts) = counts.filter(|_| sync_allowed(&obj.spec, &st.check, &st.status)) {
             restore_failure_counts(&mut st.status, &counts);
             match sync_and_fold(ctx, obj, &mut journal, &mut st).await {
                 Ok(s) => synced = s,
