@@ -238,36 +238,18 @@ mod tests {
 
     #[test]
     fn a_passive_stamp_is_recorded_first_when_its_epoch_or_active_site_is_not() {
-        // An epoch above the record's is reserved first.
-        let recorded = at_rest("east", 3);
-        assert!(record_before(
-            &set("west", false),
-            Some(&recorded),
-            &at_rest("east", 4)
-        ));
-        // Another active site than the record names, or none recorded.
-        assert!(record_before(
-            &set("west", false),
-            Some(&at_rest("west", 4)),
-            &at_rest("east", 4)
-        ));
+        // An epoch above the record's is reserved first; another active
+        // site than the record names, or none recorded, is recorded first.
         let nothing = SiteHAPairStatus::default();
-        assert!(record_before(
-            &set("west", false),
-            Some(&nothing),
-            &at_rest("east", 4)
-        ));
-        assert!(record_before(
-            &set("west", false),
-            None,
-            &at_rest("east", 4)
-        ));
+        let (older, other) = (at_rest("east", 3), at_rest("west", 4));
+        for recorded in [Some(&older), Some(&other), Some(&nothing), None] {
+            assert!(
+                record_before(&set("west", false), recorded, &at_rest("east", 4)),
+                "{recorded:?}"
+            );
+        }
         // The recorded active site itself is never demoted on the record.
-        assert!(record_before(
-            &set("east", false),
-            Some(&recorded),
-            &recorded
-        ));
+        assert!(record_before(&set("east", false), Some(&older), &older));
         // A promotion on the record: its own rules (a demotion first).
         let mut promoting = promotion(PromotionPhase::Demoting);
         promoting.active_site = Some("east".into());

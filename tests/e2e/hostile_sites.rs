@@ -21,7 +21,7 @@ use crate::support::secrets::create_secret;
 use crate::support::site::ReferenceSite;
 use crate::support::status::{WAIT, pair_status, wait_status};
 use crate::support::syncbed::service;
-use crate::support::{Namespace, condition, stderr, wait_for};
+use crate::support::{Namespace, condition, site_row as row, stderr, wait_for};
 
 /// One test's namespace, operator and files.
 struct Bed {
@@ -106,14 +106,6 @@ impl Bed {
 
 fn token(site: &str) -> String {
     format!("{site}-token-0b5cure")
-}
-
-/// The status row of site `name`.
-fn row<'a>(st: &'a Value, name: &str) -> &'a Value {
-    st["sites"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["name"] == name))
-        .unwrap_or(&Value::Null)
 }
 
 fn message(row: &Value) -> &str {

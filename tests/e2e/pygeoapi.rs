@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support::pygeoapi_bed::{EAST_PASSWORD, PATH, WAIT, WEST_TOKEN, start};
 use crate::support::status::last_record;
 use crate::support::wait_for;
-use crate::support::{condition, stderr};
+use crate::support::{condition, site_row as row, stderr};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -28,13 +28,6 @@ fn sitehapair(args: &[&str]) -> std::process::Output {
         .env("KUBECONFIG", &crate::support::testbed().kubeconfig)
         .output()
         .expect("run sitehapair")
-}
-
-fn row<'a>(st: &'a Value, site: &str) -> &'a Value {
-    st["sites"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["name"] == site))
-        .unwrap_or(&Value::Null)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::syncbed::SyncBed;
-use crate::support::{testbed, wait_for};
+use crate::support::{site_row, testbed, wait_for};
 
 const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 
@@ -108,11 +108,7 @@ fn a_new_pair_reaches_ready_and_in_sync_in_two_status_writes() {
     // Both sites were stamped with the epoch the first write reserved.
     let status = bed.status();
     for site in ["east", "west"] {
-        let row = status["sites"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|r| r["name"] == site))
-            .cloned()
-            .unwrap_or_default();
+        let row = site_row(&status, site);
         assert_eq!(row["epoch"], 1, "{site}: {row}");
     }
     assert_eq!(bed.condition("Ready")["status"], "True");

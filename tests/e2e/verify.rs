@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::pair::Pair;
 use crate::support::status::{WAIT, last_record};
 use crate::support::syncbed::set_health;
-use crate::support::{Namespace, base_pair, condition, stderr, testbed, wait_for};
+use crate::support::{Namespace, base_pair, condition, site_row, stderr, testbed, wait_for};
 
 /// A pair whose promotions are verified: 5 checks in a row, 2 s apart,
 /// within 60 s; automatic failover on, without anti-flap. With `probe`,
@@ -60,11 +60,7 @@ fn cli(p: &Pair, command: &str) -> (bool, String) {
 }
 
 fn mode(st: &Value, site: &str) -> Value {
-    st["sites"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["name"] == site))
-        .map(|r| r["mode"].clone())
-        .unwrap_or(Value::Null)
+    site_row(st, site)["mode"].clone()
 }
 
 #[test]

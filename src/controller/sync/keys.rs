@@ -19,8 +19,9 @@ pub(crate) struct ListingKeys<'a> {
     /// How long a listing of a site without ETags that matched stands
     /// for the site at rest: the source's interval.
     pub(crate) every: std::time::Duration,
-    /// Every site is listed this trip (a promotion is pending or running,
-    /// or a refresh or a push asked for it).
+    /// Every site is listed this trip (`plan::schedule::list_every_site`:
+    /// a promotion is pending or running, or a person asked for a
+    /// reconcile; a push moves the revision, which is enough).
     pub(crate) relist: bool,
 }
 

@@ -376,6 +376,14 @@ pub fn condition(status: &serde_json::Value, type_: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// The status row of site `name` (Null when the status has none).
+pub fn site_row<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["sites"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
 /// A kube client with the test bed's admin kubeconfig.
 pub async fn kube_client() -> kube::Client {
     let config = kube::Config::from_custom_kubeconfig(
