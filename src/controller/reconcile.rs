@@ -1,5 +1,6 @@
 //! One reconcile of one `SiteHAPair`: leadership and shard checks, the
-//! finalizer (the clean-up of a deleted pair), the read that lets a trip
+//! finalizer (added to a new pair, whose first trip then runs on the
+//! patch's answer; the clean-up of a deleted pair), the read that lets a trip
 //! plan from a current status, the retry on a fresh read when a status
 //! write finds the pair moved, and when to come back. The trip itself is
 //! in `trip`.
@@ -8,14 +9,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use tracing::{info, warn};
 
 use super::trip::events::publish;
 use super::{Context, Error};
-use crate::api::{FINALIZER, SiteHAPair};
+use crate::api::{FIELD_MANAGER, FINALIZER, SiteHAPair};
 use crate::plan::event::PlannedEvent;
 use crate::plan::schedule::until_slot;
 
@@ -32,6 +33,17 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
         return Err(Error::NotLeader { namespace, name });
     }
     let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
+    let obj = match with_finalizer(&api, obj, &ctx).await {
+        Ok(Some(obj)) => obj,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => {
+            return Err(Error::Finalizer {
+                namespace,
+                name,
+                message: format!("adding it: {source}"),
+            });
+        }
+    };
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
@@ -53,6 +65,47 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
         ctx.reset_backoff(&super::PairKey::new(&namespace, &name));
     }
     result
+}
+
+/// The pair as it stands with the finalizer: `obj` itself when it has it
+/// or is going away, else the answer of the patch that added it. That
+/// answer is the pair at the write's resourceVersion, status included, so
+/// it is remembered as read fresh and the first trip runs on it at once:
+/// no fresh read and no wait for the watch to bring the patched pair back.
+/// The patch is guarded by the resourceVersion of `obj` (no finalizer list
+/// edited since is overwritten); a pair that moved is left to the watch,
+/// which brings it again (`None`).
+async fn with_finalizer(
+    api: &Api<SiteHAPair>,
+    obj: Arc<SiteHAPair>,
+    ctx: &Context,
+) -> Result<Option<Arc<SiteHAPair>>, kube::Error> {
+    if obj.metadata.deletion_timestamp.is_some() || obj.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        return Ok(Some(obj));
+    }
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_string());
+    let patch = serde_json::json!({
+        "metadata": {
+            "resourceVersion": obj.resource_version(),
+            "finalizers": finalizers,
+        }
+    });
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    match api.patch(&obj.name_any(), &pp, &Patch::Merge(&patch)).await {
+        Ok(patched) => {
+            let key = super::PairKey::of(&patched);
+            ctx.mark_seen(&key);
+            ctx.remember_version(&key, patched.metadata.resource_version.as_deref());
+            Ok(Some(Arc::new(patched)))
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Called by the Controller when reconcile fails: count it, back off per object.

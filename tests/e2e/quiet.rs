@@ -17,6 +17,18 @@ const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollect
 /// The operator's write requests in `namespace` after byte `from` of the
 /// audit log, as "verb resource[/sub] name", Lease renewals aside.
 fn operator_writes(audit: &std::path::Path, from: usize, namespace: &str) -> Vec<String> {
+    operator_requests(audit, from, namespace, &WRITES)
+}
+
+/// The operator's requests of the given verbs in `namespace` after byte
+/// `from` of the audit log, in the order they were answered, as "verb
+/// resource[/sub] name", Lease renewals aside.
+fn operator_requests(
+    audit: &std::path::Path,
+    from: usize,
+    namespace: &str,
+    verbs: &[&str],
+) -> Vec<String> {
     let text = std::fs::read_to_string(audit).unwrap_or_default();
     text.get(from..)
         .unwrap_or_default()
@@ -28,7 +40,7 @@ fn operator_writes(audit: &std::path::Path, from: usize, namespace: &str) -> Vec
                 .is_some_and(|a| a.starts_with("sitehapair/"))
                 && ev["objectRef"]["namespace"] == namespace
                 && ev["objectRef"]["resource"] != "leases"
-                && WRITES.contains(&ev["verb"].as_str().unwrap_or_default())
+                && verbs.contains(&ev["verb"].as_str().unwrap_or_default())
         })
         .map(|ev| {
             let r = &ev["objectRef"];
@@ -83,9 +95,11 @@ fn audit_log() -> std::path::PathBuf {
 /// activation's record (the epoch reserved before any site holds it), then
 /// the trip's status after the standby's passive stamp and the first sync,
 /// which run in the same trip (at 1,000 pairs each write is an API server
-/// round trip on the way to Ready).
+/// round trip on the way to Ready). The first trip runs on the answer of
+/// the patch that added the finalizer: no read of the pair comes before
+/// the first status write.
 #[test]
-fn a_new_pair_reaches_ready_and_in_sync_in_two_status_writes() {
+fn a_new_pair_reaches_ready_and_in_sync_in_two_status_writes_with_no_read_before_the_first() {
     let audit = audit_log();
     let mut bed = SyncBed::new("firstwrites", &[("roads", 1), ("parcels", 2)]);
     bed.start_operator(&[]);
@@ -104,6 +118,25 @@ fn a_new_pair_reaches_ready_and_in_sync_in_two_status_writes() {
         status_writes.len(),
         2,
         "status writes from apply to settled: {status_writes:?}"
+    );
+    // The finalizer's patch, then the first status write, with no GET of
+    // the pair between them (nor before).
+    let pair_requests: Vec<String> =
+        operator_requests(&audit, from, &ns, &["get", "patch", "update"])
+            .into_iter()
+            .filter(|r| r.contains(" sitehapairs"))
+            .collect();
+    let first_status = pair_requests
+        .iter()
+        .position(|r| r.contains("sitehapairs/status"))
+        .expect("a status write");
+    assert_eq!(
+        pair_requests[..first_status]
+            .iter()
+            .map(|r| r.split(' ').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["patch"],
+        "the operator's requests of the pair before its first status write: {pair_requests:?}"
     );
     // Both sites were stamped with the epoch the first write reserved.
     let status = bed.status();
