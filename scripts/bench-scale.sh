@@ -26,7 +26,11 @@
 # of another build, e.g. another commit's or one with frame pointers for
 # perf; nothing is built then), BENCH_WORKER_THREADS (1: the operator's
 # runtime workers, as the chart's CPU limit of one core gives it; tokio
-# sizes its pool by the cgroup's quota, and this machine has none).
+# sizes its pool by the cgroup's quota, and this machine has none),
+# BENCH_SITE_ADDRESSES (distinct: each virtual site at a loopback address
+# of its own, 127.1.x.y, as real sites are separate hosts, so the operator
+# holds a connection per site; shared: every site at 127.0.0.1, where a few
+# pooled connections serve them all, the bench before 2026-12-07).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-}"

@@ -138,11 +138,14 @@ def start_git_server(procs, repo_root, root, log):
 
 # --- the reference site --------------------------------------------------------------
 
-def start_sites(procs, bin_dir, root, count, log, no_etag=False):
+def start_sites(procs, bin_dir, root, count, log, no_etag=False, distinct=False):
     """One process, `count` virtual sites vs-0 .. vs-<count-1>, state in memory;
-    with `no_etag`, sites that send no ETag (every listing whole)."""
+    with `no_etag`, sites that send no ETag (every listing whole); with
+    `distinct`, it listens on every loopback address (each site is then
+    reached at an address of its own, `site_url`)."""
+    listen = "0.0.0.0:0" if distinct else "127.0.0.1:0"
     p = procs.start("reference-site", [os.path.join(bin_dir, "examples", "reference-site"),
-                                       "--listen", "127.0.0.1:0", "--name", "vs", "--token", TOKEN,
+                                       "--listen", listen, "--name", "vs", "--token", TOKEN,
                                        "--virtual-sites", str(count), "--request-log", log]
                     + (["--no-etag"] if no_etag else []),
                     os.path.join(root, "reference-site.stderr"), stdout=subprocess.PIPE)
@@ -151,6 +154,18 @@ def start_sites(procs, bin_dir, root, count, log, no_etag=False):
 
 def site_name(pair, side):
     return f"vs-{2 * pair + side}"
+
+
+def site_url(site_addr, pair, side, distinct=False):
+    """The admin URL of a virtual site: under the reference site's address,
+    or, `distinct`, at a loopback address of its own (127.1.x.y, on the
+    same port), as real sites are separate hosts: the operator then keeps
+    a connection per site, not a few shared by all."""
+    k = 2 * pair + side
+    if distinct:
+        port = site_addr.rsplit(":", 1)[1]
+        site_addr = f"127.1.{k // 250}.{k % 250 + 1}:{port}"
+    return f"http://{site_addr}/v/{site_name(pair, side)}"
 
 
 # --- objects -----------------------------------------------------------------------
@@ -164,11 +179,11 @@ def pair_name(i):
     return f"p{i:05}"
 
 
-def pair(i, site_addr, git_url):
+def pair(i, site_addr, git_url, distinct=False):
     sites = []
     for side, (name, ip) in enumerate([("east", "192.0.2.10"), ("west", "192.0.2.20")]):
         vs = site_name(i, side)
-        sites.append({"name": name, "adminUrl": f"http://{site_addr}/v/{vs}",
+        sites.append({"name": name, "adminUrl": site_url(site_addr, i, side, distinct),
                       "credentialsSecretRef": {"name": f"{vs}-admin"}, "trafficAddresses": [ip]})
     return {"apiVersion": "sitehapair.io/v1alpha1", "kind": "SiteHAPair",
             "metadata": {"name": pair_name(i), "namespace": NAMESPACE},
@@ -192,7 +207,7 @@ def create_secrets(api, pairs):
     api.apply(f"{base}/git-hook", secret("git-hook", {"token": HOOK_SECRET}))
 
 
-def apply_pairs(api, pairs, site_addr, git_url, workers=None):
+def apply_pairs(api, pairs, site_addr, git_url, workers=None, distinct=False):
     """Apply every pair, BENCH_APPLY_WORKERS (8) at a time, each worker on
     its own keep-alive connection, as a GitOps tool applies a folder (one
     at a time, kubectl's way, is BENCH_APPLY_WORKERS=1)."""
@@ -200,7 +215,7 @@ def apply_pairs(api, pairs, site_addr, git_url, workers=None):
     workers = workers or int(os.environ.get("BENCH_APPLY_WORKERS", "8"))
 
     def one(i):
-        api.apply(f"{base}/{pair_name(i)}", pair(i, site_addr, git_url))
+        api.apply(f"{base}/{pair_name(i)}", pair(i, site_addr, git_url, distinct))
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
         # list(): the first failure is raised here, not lost in a future.

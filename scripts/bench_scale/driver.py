@@ -70,7 +70,12 @@ class Bench:
         self.git_log = os.path.join(self.dir, "git-http.log")
         self.audit_log = os.path.join(args.testbed_dir, "logs", "audit.log")
         self.no_etag = os.environ.get("BENCH_NO_ETAG") == "1"
+        addresses = os.environ.get("BENCH_SITE_ADDRESSES", "distinct")
+        if addresses not in ("distinct", "shared"):
+            raise SystemExit(f"BENCH_SITE_ADDRESSES={addresses!r}: distinct or shared")
+        self.distinct = addresses == "distinct"
         self.r = {"pairs": self.n, "services": self.services, "no_etag": self.no_etag,
+                  "site_addresses": addresses,
                   "workers": bed.worker_threads()}
 
     def install_crd(self):
@@ -93,7 +98,7 @@ class Bench:
         self.repo = bed.Repo(self.dir, self.services)
         _, self.git_url = bed.start_git_server(self.procs, self.args.repo_root, self.dir, self.git_log)
         site, self.site_addr = bed.start_sites(self.procs, self.args.bin_dir, self.dir, 2 * self.n, self.site_log,
-                                                 self.no_etag)
+                                                 self.no_etag, self.distinct)
         bed.create_secrets(self.api, self.n)
         self.watch = PairWatch(self.api, bed.NAMESPACE)
         self.watch.start()
@@ -121,7 +126,7 @@ class Bench:
         n = self.n
         a = self.probe.mark()
         t0 = time.monotonic()
-        bed.apply_pairs(self.api, n, self.site_addr, self.git_url)
+        bed.apply_pairs(self.api, n, self.site_addr, self.git_url, distinct=self.distinct)
         self.r["applied_s"] = time.monotonic() - t0
         say(f"{n} pairs applied in {self.r['applied_s']:.1f} s; waiting for Ready and InSync")
         samples, state = [], {"next": 0.0, "said": time.monotonic()}

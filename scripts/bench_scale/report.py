@@ -134,7 +134,9 @@ def show(r):
     print()
     print(f"bench-scale: {n} pairs x 2 sites x {r['services']} services, one git repository "
           f"(git http-backend over HTTP/1.0), release build with {r.get('workers', '?')} runtime worker(s), audit log on, "
-          + ("sites without ETags (every listing whole)" if r.get("no_etag") else "sites with ETags (304 while unchanged)"))
+          + ("sites without ETags (every listing whole)" if r.get("no_etag") else "sites with ETags (304 while unchanged)")
+          + (", each site at an address of its own" if r.get("site_addresses") == "distinct"
+             else ", every site at one address"))
     print(f"{'figure':<{w1}}  {'value':<{w2}}  API /healthz p50")
     for a, b, c in rows:
         print(f"{a:<{w1}}  {b:<{w2}}  {c}")

@@ -33,6 +33,15 @@ impl fmt::Debug for Token {
     }
 }
 
+/// How a call goes out: an admin call (bearer token, the admin client), or
+/// a probe (the health check without credentials, `GET /mode` with them)
+/// on the probe client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Admin,
+    Probe { bearer: bool },
+}
+
 /// One site reached over HTTP(S).
 #[derive(Debug, Clone)]
 pub struct HttpSite {
@@ -40,6 +49,9 @@ pub struct HttpSite {
     base: Url,
     token: Token,
     client: reqwest::Client,
+    /// The health check's and `GET /mode`'s client, whose connections live
+    /// from one trip to the next (`transport::IDLE_PROBE_CONNECTION`).
+    probes: reqwest::Client,
     timeout: Duration,
     /// Where the health check is called (no credentials), and how calls
     /// to it are named in errors.
@@ -61,6 +73,7 @@ impl HttpSite {
     ) -> Result<Self, SiteError> {
         let base = super::transport::base_url(name, admin_url)?;
         let client = super::transport::client(name, timeout, ca_pem)?;
+        let probes = super::transport::probe_client(name, timeout, ca_pem)?;
         let mut site = Self {
             name: name.to_string(),
             health: base.clone(),
@@ -69,6 +82,7 @@ impl HttpSite {
             base,
             token,
             client,
+            probes,
             timeout,
         };
         site.health = site.url(&["health"]);
@@ -118,7 +132,7 @@ impl HttpSite {
         } else {
             MAX_BODY
         };
-        self.send(&call, method, self.url(segments), body, true, limit)
+        self.send(&call, method, self.url(segments), body, Via::Admin, limit)
             .await
     }
 
@@ -128,11 +142,11 @@ impl HttpSite {
         method: Method,
         url: Url,
         body: Option<&Value>,
-        bearer: bool,
+        via: Via,
         limit: usize,
     ) -> Result<(StatusCode, String), SiteError> {
         let (status, body, _) = self
-            .send_with(call, method, url, body, bearer, limit, None)
+            .send_with(call, method, url, body, via, limit, None)
             .await?;
         Ok((status, body))
     }
@@ -146,13 +160,17 @@ impl HttpSite {
         method: Method,
         url: Url,
         body: Option<&Value>,
-        bearer: bool,
+        via: Via,
         limit: usize,
         if_none_match: Option<&str>,
     ) -> Result<(StatusCode, String, Option<String>), SiteError> {
         let call = call.to_string();
-        let mut req = self.client.request(method, url).timeout(self.timeout);
-        if bearer {
+        let client = match via {
+            Via::Admin => &self.client,
+            Via::Probe { .. } => &self.probes,
+        };
+        let mut req = client.request(method, url).timeout(self.timeout);
+        if !matches!(via, Via::Probe { bearer: false }) {
             req = req.bearer_auth(&self.token.0);
         }
         if let Some(tag) = if_none_match {
@@ -161,8 +179,7 @@ impl HttpSite {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp =
-            super::transport::send(&self.name, &call, self.timeout, &self.client, req).await?;
+        let resp = super::transport::send(&self.name, &call, self.timeout, client, req).await?;
         // Only the tag is read from the headers, before the body.
         let etag = resp
             .headers()
@@ -195,7 +212,7 @@ impl Site for HttpSite {
                 Method::GET,
                 self.health.clone(),
                 None,
-                false,
+                Via::Probe { bearer: false },
                 MAX_BODY,
             )
             .await?;
@@ -214,7 +231,7 @@ impl Site for HttpSite {
                 Method::GET,
                 self.mode_url.clone(),
                 None,
-                true,
+                Via::Probe { bearer: true },
                 MAX_BODY,
             )
             .await?;
@@ -245,7 +262,7 @@ impl Site for HttpSite {
                 Method::GET,
                 url,
                 None,
-                true,
+                Via::Admin,
                 MAX_SERVICES_BODY,
                 sent,
             )

@@ -25,44 +25,89 @@ use super::SiteError;
 use super::answers::MAX_LOCATION;
 use crate::api::redact::{MAX_MESSAGE, trim};
 
-/// How long a site's connection stays open with no call on it. A trip's
-/// calls (health, mode, listing, writes) follow each other closely and share
-/// one connection; between trips (the health interval, seconds) the
-/// connection is closed. An idle keep-alive connection costs some 70 KiB
-/// here (its read buffer grows to the largest answer, the listing) and a
-/// socket at the site: at 2,000 sites that was most of the operator's
-/// memory. The price is a TCP connect per trip (and a TLS handshake,
-/// resumed from the configuration's session cache of 256 servers, for
-/// HTTPS sites).
+/// How long a site's admin connection stays open with no call on it. A
+/// trip's admin calls (listing, writes) follow each other closely and share
+/// one connection; between trips it is closed. An idle keep-alive
+/// connection that carried a listing costs some 70 KiB here (its read
+/// buffer grows to the largest answer) and a socket at the site: at 2,000
+/// sites that was most of the operator's memory.
 pub const IDLE_CONNECTION: Duration = Duration::from_secs(1);
 
-/// Clients shared by every site with the same timeout and CA bundle. A
-/// reqwest client holds a connection pool and its settings (some 9 KiB):
-/// one per site was 18 MiB at 2,000 sites. The pool is keyed by scheme,
-/// host and port, so sites still never share a connection. Bounded: past
-/// `MAX_CLIENTS` distinct settings the table starts again (clients in use
-/// live on in their sites).
-type ClientKey = (Duration, Option<[u8; 32]>);
+/// How long a site's probe connection (its health check and `GET /mode`,
+/// the calls of every trip) stays open with no call on it: longer than a
+/// health interval, so the next trip's probes go out on it, with no TCP
+/// connect and no TLS handshake per trip at each site. Its answers are
+/// small, so its buffers stay at their first size (a few KiB; no listing
+/// ever grows them). A site that closes it sooner costs a connect, as
+/// before; a read sent as it closed is sent again (`send`).
+pub const IDLE_PROBE_CONNECTION: Duration = Duration::from_secs(90);
+
+/// Which calls a client carries, and so how long its idle connections
+/// live: `Admin` (listings and writes: closed soon, their buffers are
+/// large) or `Probes` (health check and mode: kept across trips).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Calls {
+    Admin,
+    Probes,
+}
+
+impl Calls {
+    fn idle(self) -> Duration {
+        match self {
+            Calls::Admin => IDLE_CONNECTION,
+            Calls::Probes => IDLE_PROBE_CONNECTION,
+        }
+    }
+}
+
+/// Clients shared by every site with the same calls, timeout and CA
+/// bundle. A reqwest client holds a connection pool and its settings (some
+/// 9 KiB): one per site was 18 MiB at 2,000 sites. The pool is keyed by
+/// scheme, host and port, so sites still never share a connection. Bounded:
+/// past `MAX_CLIENTS` distinct settings the table starts again (clients in
+/// use live on in their sites).
+type ClientKey = (Calls, Duration, Option<[u8; 32]>);
 static SHARED: LazyLock<Mutex<HashMap<ClientKey, reqwest::Client>>> =
     LazyLock::new(Default::default);
 const MAX_CLIENTS: usize = 256;
 
-/// An HTTP client for sites whose certificates `ca_pem` signs (without it
-/// the webpki roots are used). TLS is never skipped and redirects are never
-/// followed. Connections close after `IDLE_CONNECTION`; a reused one that
-/// the site closed under a call is retried once for reads (`send`).
+/// An HTTP client for the admin calls of sites whose certificates `ca_pem`
+/// signs (without it the webpki roots are used). TLS is never skipped and
+/// redirects are never followed. Connections close after
+/// `IDLE_CONNECTION`; a reused one that the site closed under a call is
+/// retried once for reads (`send`).
 pub fn client(
     site: &str,
     timeout: Duration,
     ca_pem: Option<&[u8]>,
 ) -> Result<reqwest::Client, SiteError> {
+    client_for(Calls::Admin, site, timeout, ca_pem)
+}
+
+/// The same, for a site's probes (health check, `GET /mode`): its idle
+/// connections live `IDLE_PROBE_CONNECTION`, from one trip to the next.
+pub fn probe_client(
+    site: &str,
+    timeout: Duration,
+    ca_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, SiteError> {
+    client_for(Calls::Probes, site, timeout, ca_pem)
+}
+
+fn client_for(
+    calls: Calls,
+    site: &str,
+    timeout: Duration,
+    ca_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, SiteError> {
     use sha2::Digest;
-    let key = (timeout, ca_pem.map(|pem| sha2::Sha256::digest(pem).into()));
+    let bundle = ca_pem.map(|pem| sha2::Sha256::digest(pem).into());
+    let key = (calls, timeout, bundle);
     let mut table = SHARED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(c) = table.get(&key) {
         return Ok(c.clone());
     }
-    let c = build(site, timeout, ca_pem)?;
+    let c = build(site, timeout, ca_pem, calls.idle())?;
     if table.len() >= MAX_CLIENTS {
         table.clear();
     }
@@ -74,6 +119,7 @@ fn build(
     site: &str,
     timeout: Duration,
     ca_pem: Option<&[u8]>,
+    idle: Duration,
 ) -> Result<reqwest::Client, SiteError> {
     let config = |message: String| SiteError::Config {
         site: site.to_string(),
@@ -85,7 +131,7 @@ fn build(
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(user_agent())
-        .pool_idle_timeout(IDLE_CONNECTION)
+        .pool_idle_timeout(idle)
         .use_preconfigured_tls(tls)
         .build()
         .map_err(|e| config(format!("HTTP client: {e}")))

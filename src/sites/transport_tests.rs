@@ -6,16 +6,18 @@ use crate::api::SiteContact;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Read one request head (this test's requests have no body).
-async fn read_head(c: &mut TcpStream) {
+/// Read one request head (this test's requests have no body); false when
+/// the connection closed first.
+async fn read_head(c: &mut TcpStream) -> bool {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         match c.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+    true
 }
 
 /// A site that answers the first call on a kept-alive connection, then
@@ -50,7 +52,7 @@ async fn call(client: &reqwest::Client, method: Method, url: &str) -> Result<u16
 #[tokio::test]
 async fn a_read_on_a_connection_the_site_closed_is_sent_again() {
     let url = closes_the_kept_connection().await;
-    let client = build("west", Duration::from_secs(5), None).expect("client");
+    let client = build("west", Duration::from_secs(5), None, IDLE_CONNECTION).expect("client");
     assert_eq!(call(&client, Method::GET, &url).await.expect("first"), 200);
     assert_eq!(call(&client, Method::GET, &url).await.expect("again"), 200);
 }
@@ -58,7 +60,7 @@ async fn a_read_on_a_connection_the_site_closed_is_sent_again() {
 #[tokio::test]
 async fn a_write_on_a_connection_the_site_closed_is_not_sent_again() {
     let url = closes_the_kept_connection().await;
-    let client = build("west", Duration::from_secs(5), None).expect("client");
+    let client = build("west", Duration::from_secs(5), None, IDLE_CONNECTION).expect("client");
     assert_eq!(call(&client, Method::PUT, &url).await.expect("first"), 200);
     let e = call(&client, Method::PUT, &url).await.expect_err("closed");
     // The site took the call: an answer, never silence.
@@ -71,7 +73,7 @@ async fn a_refused_connection_or_a_timeout_is_not_taken_for_a_closed_one() {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/", l.local_addr().expect("addr"));
     drop(l);
-    let client = build("west", Duration::from_secs(5), None).expect("client");
+    let client = build("west", Duration::from_secs(5), None, IDLE_CONNECTION).expect("client");
     let e = client.get(&url).send().await.expect_err("refused");
     assert!(!closed_under_the_call(&e), "{e}");
 
@@ -132,6 +134,65 @@ async fn sites_with_the_same_timeout_and_bundle_share_one_client() {
     );
 }
 
+/// A loopback site that answers every call on any connection, counting
+/// the connections it took; its URL and the count.
+async fn counting_site() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", l.local_addr().expect("addr"));
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                while read_head(&mut c).await {
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+                    if c.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// Two trips' probes, further apart than an admin connection lives, go out
+/// on one connection (no connect, no TLS handshake per trip); the admin
+/// client's connection has closed by then and the second call connects
+/// again.
+#[tokio::test]
+async fn a_sites_probes_keep_their_connection_from_one_trip_to_the_next() {
+    use std::sync::atomic::Ordering;
+    let (probe_url, probe_accepts) = counting_site().await;
+    let (admin_url, admin_accepts) = counting_site().await;
+    // A timeout no other test uses, so that these table entries are new.
+    let t = Duration::from_millis(4323);
+    let probes = probe_client("west", t, None).expect("probe client");
+    let admin = client("west", t, None).expect("admin client");
+    assert_eq!(
+        call(&probes, Method::GET, &probe_url).await.expect("probe"),
+        200
+    );
+    assert_eq!(
+        call(&admin, Method::GET, &admin_url).await.expect("admin"),
+        200
+    );
+    // The time between two trips, longer than an admin connection idles.
+    tokio::time::sleep(IDLE_CONNECTION + Duration::from_millis(500)).await;
+    assert_eq!(
+        call(&probes, Method::GET, &probe_url).await.expect("probe"),
+        200
+    );
+    assert_eq!(
+        call(&admin, Method::GET, &admin_url).await.expect("admin"),
+        200
+    );
+    assert_eq!(probe_accepts.load(Ordering::SeqCst), 1, "probe connections");
+    assert_eq!(admin_accepts.load(Ordering::SeqCst), 2, "admin connections");
+}
+
 /// A loopback site that runs `serve` on every connection it takes; its address.
 async fn site<F, Fut>(serve: F) -> std::net::SocketAddr
 where
@@ -150,7 +211,7 @@ where
 
 /// GET `url` and read the answer as the drivers do, with `timeout`.
 async fn get(url: &str, timeout: Duration, ca_pem: Option<&[u8]>) -> SiteError {
-    let client = build("west", timeout, ca_pem).expect("client");
+    let client = build("west", timeout, ca_pem, IDLE_CONNECTION).expect("client");
     let req = client.get(url).timeout(timeout);
     match send("west", "GET /mode", timeout, &client, req).await {
         Ok(resp) => read("west", "GET /mode", timeout, 1 << 20, resp)
@@ -318,7 +379,9 @@ async fn a_connection_taken_and_closed_without_a_byte_is_an_answer() {
     let counter = taken.clone();
     let addr = site(move |mut c| {
         counter.fetch_add(1, Ordering::SeqCst);
-        async move { read_head(&mut c).await }
+        async move {
+            read_head(&mut c).await;
+        }
     })
     .await;
     // Fresh connections both times: the read is sent again, and the

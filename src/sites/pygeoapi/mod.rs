@@ -62,6 +62,9 @@ pub struct PygeoapiSite {
     base: Url,
     front: Front,
     client: reqwest::Client,
+    /// The health check's client, whose connections live from one trip to
+    /// the next (`transport::IDLE_PROBE_CONNECTION`).
+    probes: reqwest::Client,
     timeout: Duration,
     health: Url,
     health_call: String,
@@ -96,6 +99,7 @@ impl PygeoapiSite {
     ) -> Result<Self, SiteError> {
         let base = transport::base_url(name, admin_url)?;
         let client = transport::client(name, timeout, ca_pem)?;
+        let probes = transport::probe_client(name, timeout, ca_pem)?;
         let site = Self {
             name: name.to_string(),
             health: base.clone(),
@@ -103,6 +107,7 @@ impl PygeoapiSite {
             base,
             front,
             client,
+            probes,
             timeout,
             roles,
         };
@@ -253,8 +258,8 @@ impl Site for PygeoapiSite {
 
     async fn health(&self) -> Result<bool, SiteError> {
         let call = self.health_call.clone();
-        let req = self.client.get(self.health.clone()).timeout(self.timeout);
-        let resp = transport::send(&self.name, &call, self.timeout, &self.client, req).await?;
+        let req = self.probes.get(self.health.clone()).timeout(self.timeout);
+        let resp = transport::send(&self.name, &call, self.timeout, &self.probes, req).await?;
         let (status, body) =
             transport::read(&self.name, &call, self.timeout, MAX_BODY, resp).await?;
         Ok(healthy(status.as_u16(), &body))
