@@ -21,6 +21,7 @@ request log, the git server's request log and /proc; the table is printed at
 the end and the figures are written as JSON to DIR/results.json."""
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -82,9 +83,19 @@ class Bench:
         crd = os.path.join(self.args.repo_root, "crds/sitehapair.io_sitehapairs.yaml")
         env = dict(os.environ, KUBECONFIG=self.args.kubeconfig,
                    KUBECACHEDIR=os.path.join(self.dir, "kubecache"))
-        for cmd in (["apply", "--server-side", "--force-conflicts", "-f", crd],
-                    ["wait", "--for=condition=Established", "crd/sitehapairs.sitehapair.io", "--timeout=60s"]):
-            subprocess.run([self.args.kubectl, *cmd], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([self.args.kubectl, "apply", "--server-side", "--force-conflicts", "-f", crd],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+
+        # Polled here: `kubectl wait --for=condition=Established` fails at
+        # once when it reads the definition before it has any conditions.
+        def established():
+            code, body = self.api.request(
+                "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sitehapairs.sitehapair.io")
+            crd = json.loads(body) if code == 200 else {}
+            conditions = crd.get("status", {}).get("conditions") or []
+            return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+        bed.wait_for("the SiteHAPair definition to be established", 60, established)
         bed.wait_for("the SiteHAPair API to be served", 60,
                      lambda: self.api.request("GET", f"/apis/sitehapair.io/v1alpha1/namespaces/{bed.NAMESPACE}/sitehapairs")[0] == 200)
 
