@@ -35,7 +35,9 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
     let api: Api<SiteHAPair> = Api::namespaced(ctx.client.clone(), &namespace);
     let obj = match with_finalizer(&api, obj, &ctx).await {
         Ok(Some(obj)) => obj,
-        Ok(None) => return Ok(Action::await_change()),
+        // Moved since the cache's copy: again soon, on the newer copy (a
+        // change the watch filters out would bring no reconcile).
+        Ok(None) => return Ok(Action::requeue(MIN_REQUEUE)),
         Err(source) => {
             return Err(Error::Finalizer {
                 namespace,
@@ -73,14 +75,17 @@ pub async fn reconcile(obj: Arc<SiteHAPair>, ctx: Arc<Context>) -> Result<Action
 /// it is remembered as read fresh and the first trip runs on it at once:
 /// no fresh read and no wait for the watch to bring the patched pair back.
 /// The patch is guarded by the resourceVersion of `obj` (no finalizer list
-/// edited since is overwritten); a pair that moved is left to the watch,
-/// which brings it again (`None`).
+/// edited since is overwritten); a pair that moved is tried again soon
+/// (`None`). A copy with no resourceVersion (none from the API server) is
+/// left to kube-runtime's `finalizer`, whose patch tests the list itself.
 async fn with_finalizer(
     api: &Api<SiteHAPair>,
     obj: Arc<SiteHAPair>,
     ctx: &Context,
 ) -> Result<Option<Arc<SiteHAPair>>, kube::Error> {
-    if obj.metadata.deletion_timestamp.is_some() || obj.finalizers().iter().any(|f| f == FINALIZER)
+    if obj.metadata.deletion_timestamp.is_some()
+        || obj.metadata.resource_version.is_none()
+        || obj.finalizers().iter().any(|f| f == FINALIZER)
     {
         return Ok(Some(obj));
     }

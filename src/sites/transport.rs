@@ -60,6 +60,16 @@ impl Calls {
     }
 }
 
+/// TCP keep-alive on the probes' kept connections: a site that went away
+/// without closing them (its host died, a middlebox forgot the flow) is
+/// found out while they idle between trips (first probe after 4 s, two
+/// more 2 s apart), and the dead connection leaves the pool, so the next
+/// trip's probes connect afresh instead of timing out on it and reading a
+/// site that a new connection would reach as silent.
+const PROBE_KEEPALIVE_IDLE: Duration = Duration::from_secs(4);
+const PROBE_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const PROBE_KEEPALIVE_RETRIES: u32 = 2;
+
 /// Clients shared by every site with the same calls, timeout and CA
 /// bundle. A reqwest client holds a connection pool and its settings (some
 /// 9 KiB): one per site was 18 MiB at 2,000 sites. The pool is keyed by
@@ -107,7 +117,7 @@ fn client_for(
     if let Some(c) = table.get(&key) {
         return Ok(c.clone());
     }
-    let c = build(site, timeout, ca_pem, calls.idle())?;
+    let c = build(site, timeout, ca_pem, calls)?;
     if table.len() >= MAX_CLIENTS {
         table.clear();
     }
@@ -119,19 +129,26 @@ fn build(
     site: &str,
     timeout: Duration,
     ca_pem: Option<&[u8]>,
-    idle: Duration,
+    calls: Calls,
 ) -> Result<reqwest::Client, SiteError> {
     let config = |message: String| SiteError::Config {
         site: site.to_string(),
         message,
     };
     let tls = super::tls_config::shared(ca_pem).map_err(config)?;
-    reqwest::Client::builder()
+    let builder = match calls {
+        Calls::Admin => reqwest::Client::builder(),
+        Calls::Probes => reqwest::Client::builder()
+            .tcp_keepalive(PROBE_KEEPALIVE_IDLE)
+            .tcp_keepalive_interval(PROBE_KEEPALIVE_INTERVAL)
+            .tcp_keepalive_retries(PROBE_KEEPALIVE_RETRIES),
+    };
+    builder
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(user_agent())
-        .pool_idle_timeout(idle)
+        .pool_idle_timeout(calls.idle())
         .use_preconfigured_tls(tls)
         .build()
         .map_err(|e| config(format!("HTTP client: {e}")))

@@ -52,7 +52,7 @@ async fn call(client: &reqwest::Client, method: Method, url: &str) -> Result<u16
 #[tokio::test]
 async fn a_read_on_a_connection_the_site_closed_is_sent_again() {
     let url = closes_the_kept_connection().await;
-    let client = build("west", Duration::from_secs(5), None, IDLE_CONNECTION).expect("client");
+    let client = build("west", Duration::from_secs(5), None, Calls::Admin).expect("client");
     assert_eq!(call(&client, Method::GET, &url).await.expect("first"), 200);
     assert_eq!(call(&client, Method::GET, &url).await.expect("again"), 200);
 }
@@ -60,7 +60,7 @@ async fn a_read_on_a_connection_the_site_closed_is_sent_again() {
 #[tokio::test]
 async fn a_write_on_a_connection_the_site_closed_is_not_sent_again() {
     let url = closes_the_kept_connection().await;
-    let client = build("west", Duration::from_secs(5), None, IDLE_CONNECTION).expect("client");
+    let client = build("west", Duration::from_secs(5), None, Calls::Admin).expect("client");
     assert_eq!(call(&client, Method::PUT, &url).await.expect("first"), 200);
     let e = call(&client, Method::PUT, &url).await.expect_err("closed");
     // The site took the call: an answer, never silence.
@@ -73,7 +73,7 @@ async fn a_refused_connection_or_a_timeout_is_not_taken_for_a_closed_one() {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/", l.local_addr().expect("addr"));
     drop(l);
-    let client = build("west", Duration::from_secs(5), None, IDLE_CONNECTION).expect("client");
+    let client = build("west", Duration::from_secs(5), None, Calls::Admin).expect("client");
     let e = client.get(&url).send().await.expect_err("refused");
     assert!(!closed_under_the_call(&e), "{e}");
 
@@ -147,8 +147,12 @@ async fn counting_site() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 while read_head(&mut c).await {
-                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-                    if c.write_all(ok).await.is_err() {
+                    let body = r#"{"mode":"active","epoch":1}"#;
+                    let ok = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if c.write_all(ok.as_bytes()).await.is_err() {
                         return;
                     }
                 }
@@ -193,6 +197,26 @@ async fn a_sites_probes_keep_their_connection_from_one_trip_to_the_next() {
     assert_eq!(admin_accepts.load(Ordering::SeqCst), 2, "admin connections");
 }
 
+/// A contract site's trip asks its health and its mode at once, on two
+/// connections; the next trip, further away than an admin connection
+/// lives, asks both on those same two.
+#[tokio::test]
+async fn a_contract_sites_health_and_mode_go_out_on_its_kept_probe_connections() {
+    use crate::sites::Site;
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = counting_site().await;
+    let token = crate::sites::http::Token::new("t");
+    let t = Duration::from_millis(4324);
+    let site = crate::sites::http::HttpSite::new("west", &url, token, None, t).expect("site");
+    for trip in 0..2 {
+        let (health, mode) = futures::join!(site.health(), site.mode());
+        assert!(health.expect("health"), "trip {trip}: healthy");
+        assert_eq!(mode.expect("mode").epoch, 1, "trip {trip}");
+        tokio::time::sleep(IDLE_CONNECTION + Duration::from_millis(500)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "connections taken");
+}
+
 /// A loopback site that runs `serve` on every connection it takes; its address.
 async fn site<F, Fut>(serve: F) -> std::net::SocketAddr
 where
@@ -211,7 +235,7 @@ where
 
 /// GET `url` and read the answer as the drivers do, with `timeout`.
 async fn get(url: &str, timeout: Duration, ca_pem: Option<&[u8]>) -> SiteError {
-    let client = build("west", timeout, ca_pem, IDLE_CONNECTION).expect("client");
+    let client = build("west", timeout, ca_pem, Calls::Admin).expect("client");
     let req = client.get(url).timeout(timeout);
     match send("west", "GET /mode", timeout, &client, req).await {
         Ok(resp) => read("west", "GET /mode", timeout, 1 << 20, resp)
