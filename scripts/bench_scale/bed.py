@@ -142,7 +142,9 @@ def start_sites(procs, bin_dir, root, count, log, no_etag=False, distinct=False)
     """One process, `count` virtual sites vs-0 .. vs-<count-1>, state in memory;
     with `no_etag`, sites that send no ETag (every listing whole); with
     `distinct`, it listens on every loopback address (each site is then
-    reached at an address of its own, `site_url`)."""
+    reached at an address of its own, `site_url`: on Linux every 127/8
+    address reaches the loopback interface; listening on every address also
+    opens the token-guarded site to the machine's network for the run)."""
     listen = "0.0.0.0:0" if distinct else "127.0.0.1:0"
     p = procs.start("reference-site", [os.path.join(bin_dir, "examples", "reference-site"),
                                        "--listen", listen, "--name", "vs", "--token", TOKEN,
@@ -163,6 +165,8 @@ def site_url(site_addr, pair, side, distinct=False):
     a connection per site, not a few shared by all."""
     k = 2 * pair + side
     if distinct:
+        if k >= 250 * 256:
+            raise SystemExit(f"BENCH_SITE_ADDRESSES=distinct gives at most {250 * 256} sites an address")
         port = site_addr.rsplit(":", 1)[1]
         site_addr = f"127.1.{k // 250}.{k % 250 + 1}:{port}"
     return f"http://{site_addr}/v/{site_name(pair, side)}"
