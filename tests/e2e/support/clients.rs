@@ -110,6 +110,25 @@ impl Clients {
         );
     }
 
+    /// Wait until the last `n` requests, all sent at or after `after`,
+    /// were served by `site` (requests served before `after` do not count:
+    /// a switch the client saw before the test saw it complete still
+    /// leaves answers after it to judge).
+    pub fn wait_served_after(&self, site: &str, n: usize, after: Instant, timeout: Duration) {
+        super::wait_for(
+            &format!("{n} requests in a row served by {site} after the mark"),
+            timeout,
+            || {
+                let s = self.samples.lock().expect("samples");
+                (s.len() >= n
+                    && s[s.len() - n..].iter().all(|x| {
+                        x.sent >= after && x.status == Some(200) && x.site.as_deref() == Some(site)
+                    }))
+                .then_some(())
+            },
+        );
+    }
+
     /// Stop the loop; what it saw.
     pub fn finish(mut self) -> Record {
         self.stop.store(true, Ordering::Relaxed);
