@@ -175,24 +175,16 @@ async fn a_sites_probes_keep_their_connection_from_one_trip_to_the_next() {
     let t = Duration::from_millis(4323);
     let probes = probe_client("west", t, None).expect("probe client");
     let admin = client("west", t, None).expect("admin client");
-    assert_eq!(
-        call(&probes, Method::GET, &probe_url).await.expect("probe"),
-        200
-    );
-    assert_eq!(
-        call(&admin, Method::GET, &admin_url).await.expect("admin"),
-        200
-    );
+    // One trip: a probe and an admin call.
+    let trip = || async {
+        let probe = call(&probes, Method::GET, &probe_url).await.expect("probe");
+        let listing = call(&admin, Method::GET, &admin_url).await.expect("admin");
+        assert_eq!((probe, listing), (200, 200));
+    };
+    trip().await;
     // The time between two trips, longer than an admin connection idles.
     tokio::time::sleep(IDLE_CONNECTION + Duration::from_millis(500)).await;
-    assert_eq!(
-        call(&probes, Method::GET, &probe_url).await.expect("probe"),
-        200
-    );
-    assert_eq!(
-        call(&admin, Method::GET, &admin_url).await.expect("admin"),
-        200
-    );
+    trip().await;
     assert_eq!(probe_accepts.load(Ordering::SeqCst), 1, "probe connections");
     assert_eq!(admin_accepts.load(Ordering::SeqCst), 2, "admin connections");
 }

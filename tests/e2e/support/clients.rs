@@ -96,18 +96,7 @@ impl Clients {
 
     /// Wait until the last `n` requests were all answered 200 by `site`.
     pub fn wait_served_by(&self, site: &str, n: usize, timeout: Duration) {
-        super::wait_for(
-            &format!("{n} requests in a row served by {site}"),
-            timeout,
-            || {
-                let s = self.samples.lock().expect("samples");
-                (s.len() >= n
-                    && s[s.len() - n..]
-                        .iter()
-                        .all(|x| x.status == Some(200) && x.site.as_deref() == Some(site)))
-                .then_some(())
-            },
-        );
+        self.wait_last(site, n, None, timeout);
     }
 
     /// Wait until the last `n` requests, all sent at or after `after`,
@@ -115,14 +104,20 @@ impl Clients {
     /// a switch the client saw before the test saw it complete still
     /// leaves answers after it to judge).
     pub fn wait_served_after(&self, site: &str, n: usize, after: Instant, timeout: Duration) {
+        self.wait_last(site, n, Some(after), timeout);
+    }
+
+    fn wait_last(&self, site: &str, n: usize, after: Option<Instant>, timeout: Duration) {
         super::wait_for(
-            &format!("{n} requests in a row served by {site} after the mark"),
+            &format!("{n} requests in a row served by {site}"),
             timeout,
             || {
                 let s = self.samples.lock().expect("samples");
                 (s.len() >= n
                     && s[s.len() - n..].iter().all(|x| {
-                        x.sent >= after && x.status == Some(200) && x.site.as_deref() == Some(site)
+                        after.is_none_or(|a| x.sent >= a)
+                            && x.status == Some(200)
+                            && x.site.as_deref() == Some(site)
                     }))
                 .then_some(())
             },
